@@ -1,0 +1,36 @@
+// Package ra is the registration authority: applications, the request state
+// machine, passcodes and the policy that decides who may do what.
+package ra
+
+import "errors"
+
+// Error classes. Every error that reaches a user wraps exactly one of these,
+// and the CLI maps each to a documented exit code (docs/cli.md).
+var (
+	// ErrInvalid: input that can never be accepted as given (bad ID number,
+	// malformed CSR, unknown field). Nothing is changed.
+	ErrInvalid = errors.New("invalid input")
+	// ErrNotFound: no such request, certificate, applicant or token.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the thing exists but is in the wrong state for the action
+	// (already approved, passcode already used, certificate already revoked).
+	ErrConflict = errors.New("wrong state")
+	// ErrAuth: a secret did not match (passcode, PIN, PKCS#12 password) or
+	// the passcode is locked or expired.
+	ErrAuth = errors.New("authentication failed")
+	// ErrPolicy: the action is well-formed but policy forbids it (four-eyes
+	// rule, key too weak for the profile).
+	ErrPolicy = errors.New("not allowed by policy")
+)
+
+// FieldError names the input field that failed validation, so a form can
+// show the message beside the field and the CLI can name the flag.
+type FieldError struct {
+	Field string // canonical field name, e.g. "id_number"
+	Msg   string // lower-case, says what is wrong and what is expected
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap makes every FieldError an ErrInvalid.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
