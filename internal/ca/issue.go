@@ -1,0 +1,127 @@
+package ca
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"fmt"
+	"time"
+
+	"github.com/cmca/cmca/internal/ra"
+)
+
+// Subject is who a certificate is for, as approved by the RA. It never
+// comes from the CSR.
+type Subject struct {
+	Name  string // commonName
+	Email string // rfc822Name in subjectAltName
+	// Pseudonym goes into the subject serialNumber attribute: a stable,
+	// non-reversible identifier of the person, so that relying parties can
+	// tell apart people of the same name without the ID number appearing in
+	// the certificate.
+	Pseudonym string
+}
+
+// Extras are the CA-wide URLs put into every certificate.
+type Extras struct {
+	CRLDistributionPoints []string
+	OCSPServers           []string
+	IssuingCertificateURL []string
+}
+
+// weakCSRAlgorithms are refused in CSRs: a CSR signed with them proves
+// little about possession of the key.
+var weakCSRAlgorithms = map[x509.SignatureAlgorithm]bool{
+	x509.MD2WithRSA: true, x509.MD5WithRSA: true, x509.SHA1WithRSA: true,
+	x509.ECDSAWithSHA1: true, x509.DSAWithSHA1: true, x509.DSAWithSHA256: true,
+}
+
+// CheckCSR verifies a CSR's self-signature and that the profile accepts its
+// key and signature algorithm. It returns the key description.
+func CheckCSR(csr *x509.CertificateRequest, p *Profile) (string, error) {
+	if weakCSRAlgorithms[csr.SignatureAlgorithm] {
+		return "", fmt.Errorf("the CSR is signed with %s, which is too weak; use SHA-256 or stronger: %w", csr.SignatureAlgorithm, ra.ErrInvalid)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return "", fmt.Errorf("the CSR signature does not verify (%v): %w", err, ra.ErrInvalid)
+	}
+	desc := KeyDescription(csr.PublicKey)
+	if k, ok := csr.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
+		return "", fmt.Errorf("RSA keys need at least 2048 bits, got %d: %w", k.N.BitLen(), ra.ErrPolicy)
+	}
+	if !p.AllowsKey(desc) {
+		return "", fmt.Errorf("usage type %s does not accept %s keys; allowed: %v: %w", p.Name, desc, p.KeyAlgos, ra.ErrPolicy)
+	}
+	return desc, nil
+}
+
+// Issue signs a certificate for the CSR's public key, with subject data from
+// the RA and extensions from the profile. The CSR must have passed CheckCSR.
+func (c *CA) Issue(csr *x509.CertificateRequest, subj Subject, p *Profile, ex Extras, now time.Time) (*x509.Certificate, error) {
+	serial, err := NewSerial()
+	if err != nil {
+		return nil, fmt.Errorf("draw serial: %w", err)
+	}
+	ski, err := SubjectKeyID(csr.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	notBefore := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	notAfter := notBefore.Add(p.Validity())
+	if notAfter.After(c.Cert.NotAfter) {
+		notAfter = c.Cert.NotAfter // never outlive the issuer
+	}
+	if !notBefore.Before(notAfter) {
+		return nil, fmt.Errorf("the CA certificate expires %s; renew the CA before issuing: %w", c.Cert.NotAfter.Format(time.DateOnly), ra.ErrConflict)
+	}
+	name := pkix.Name{CommonName: subj.Name}
+	if subj.Pseudonym != "" {
+		name.SerialNumber = subj.Pseudonym
+	}
+	_, isRSA := csr.PublicKey.(*rsa.PublicKey)
+	eku, unknownEKU := p.extKeyUsage()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               name,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              p.keyUsage(isRSA),
+		ExtKeyUsage:           eku,
+		UnknownExtKeyUsage:    unknownEKU,
+		BasicConstraintsValid: true,
+		IsCA:                  false,
+		SubjectKeyId:          ski,
+		CRLDistributionPoints: ex.CRLDistributionPoints,
+		OCSPServer:            ex.OCSPServers,
+		IssuingCertificateURL: ex.IssuingCertificateURL,
+	}
+	if subj.Email != "" {
+		tmpl.EmailAddresses = []string{subj.Email}
+	}
+	for _, o := range p.Policies {
+		oid, err := parseOID(o)
+		if err != nil {
+			return nil, err
+		}
+		xo, err := x509.OIDFromInts(toUint64(oid))
+		if err != nil {
+			return nil, err
+		}
+		tmpl.Policies = append(tmpl.Policies, xo)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, csr.PublicKey, c.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign certificate: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+func toUint64(oid asn1.ObjectIdentifier) []uint64 {
+	out := make([]uint64, len(oid))
+	for i, n := range oid {
+		out[i] = uint64(n)
+	}
+	return out
+}

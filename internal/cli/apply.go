@@ -1,0 +1,399 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+)
+
+// ApplyOptions are the inputs of `cmca apply`.
+type ApplyOptions struct {
+	F        *Factory
+	Record   applicationRecord
+	Set      map[string]bool // flags given on the command line, by field
+	FromFile string
+	Partial  bool
+	NoLookup bool
+}
+
+// applicationRecord is one application as flags and files spell it: flat,
+// with the field names documented in docs/cli.md.
+type applicationRecord struct {
+	Name              string `json:"name" yaml:"name"`
+	IDType            string `json:"id_type" yaml:"id_type"`
+	IDNumber          string `json:"id_number" yaml:"id_number"`
+	Mobile            string `json:"mobile" yaml:"mobile"`
+	Email             string `json:"email" yaml:"email"`
+	Address           string `json:"address,omitempty" yaml:"address,omitempty"`
+	UsageType         string `json:"usage_type" yaml:"usage_type"`
+	AcceptancePoint   string `json:"acceptance_point" yaml:"acceptance_point"`
+	Storage           string `json:"storage" yaml:"storage"`
+	AgentName         string `json:"agent_name,omitempty" yaml:"agent_name,omitempty"`
+	AgentIDType       string `json:"agent_id_type,omitempty" yaml:"agent_id_type,omitempty"`
+	AgentIDNumber     string `json:"agent_id_number,omitempty" yaml:"agent_id_number,omitempty"`
+	AgreementAccepted bool   `json:"agreement_accepted" yaml:"agreement_accepted"`
+	Comment           string `json:"comment,omitempty" yaml:"comment,omitempty"`
+}
+
+// fieldFlags maps form fields to the flags that set them, so errors name
+// the flag a script should pass.
+var fieldFlags = map[string]string{
+	"name": "--name", "id_type": "--id-type", "id_number": "--id-number", "mobile": "--mobile", "email": "--email",
+	"address": "--address", "usage_type": "--usage", "acceptance_point": "--acceptance-point", "storage": "--storage",
+	"agent_name": "--agent-name", "agent_id_type": "--agent-id-type", "agent_id_number": "--agent-id-number",
+	"agreement_accepted": "--agree", "comment": "--comment",
+}
+
+func (r applicationRecord) application() (service.Application, error) {
+	a := service.Application{
+		Applicant:         ra.Applicant{Name: r.Name, IDNumber: r.IDNumber, Mobile: r.Mobile, Email: r.Email, Address: r.Address},
+		UsageType:         r.UsageType,
+		AcceptancePoint:   r.AcceptancePoint,
+		Storage:           ra.Storage(r.Storage),
+		AgreementAccepted: r.AgreementAccepted,
+		Comment:           r.Comment,
+	}
+	if r.IDType != "" {
+		t, err := ra.ParseIDType(r.IDType)
+		if err != nil {
+			return a, err
+		}
+		a.Applicant.IDType = t
+	}
+	if r.AgentName != "" || r.AgentIDNumber != "" {
+		ag := &ra.Agent{Name: r.AgentName, IDNumber: r.AgentIDNumber}
+		if r.AgentIDType != "" {
+			t, err := ra.ParseIDType(r.AgentIDType)
+			if err != nil {
+				return a, &ra.FieldError{Field: "agent_id_type", Msg: err.Error()}
+			}
+			ag.IDType = t
+		}
+		a.Agent = ag
+	}
+	return a, nil
+}
+
+// missing lists required fields that are empty.
+func (r applicationRecord) missing() []string {
+	var m []string
+	for _, f := range []struct{ name, v string }{{"name", r.Name}, {"id_number", r.IDNumber}, {"mobile", r.Mobile},
+		{"email", r.Email}, {"usage_type", r.UsageType}, {"acceptance_point", r.AcceptancePoint}, {"storage", r.Storage}} {
+		if strings.TrimSpace(f.v) == "" {
+			m = append(m, f.name)
+		}
+	}
+	if !r.AgreementAccepted {
+		m = append(m, "agreement_accepted")
+	}
+	return m
+}
+
+func NewCmdApply(f *Factory, runF func(*ApplyOptions) error) *cobra.Command {
+	opts := &ApplyOptions{F: f}
+	rec := &opts.Record
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Apply for a personal certificate (个人证书申请)",
+		Long: `Submit an application for a personal certificate.
+
+Give the fields as flags, as a JSON or YAML file of one or many applications
+(--from-file, "-" for stdin), or, on a terminal, fill in the form. A returning
+applicant is looked up by ID type and number first, and their stored data
+fills the fields not given. Prints the reference number (业务受理号) to quote
+in later steps.`,
+		Example: `  cmca apply --name 张三 --id-type resident --id-number 11010519491231002X \
+    --mobile 13812345678 --email zhang@example.com --usage auth \
+    --acceptance-point online --storage soft --agree
+  cmca apply --from-file applications.yaml -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Set = map[string]bool{}
+			for field, flag := range fieldFlags {
+				if cmd.Flags().Changed(strings.TrimPrefix(flag, "--")) {
+					opts.Set[field] = true
+				}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return applyRun(cmd, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&rec.Name, "name", "", "applicant's full name as on the ID document")
+	fl.StringVar(&rec.IDType, "id-type", "resident", "ID document: resident, passport, hk-macau, taiwan, hmt-residence")
+	fl.StringVar(&rec.IDNumber, "id-number", "", "ID document number")
+	fl.StringVar(&rec.Mobile, "mobile", "", "mobile number")
+	fl.StringVar(&rec.Email, "email", "", "email address (goes into the certificate)")
+	fl.StringVar(&rec.Address, "address", "", "postal address (optional)")
+	fl.StringVar(&rec.UsageType, "usage", "", "certificate usage type (证书使用类型), e.g. auth, email, sign")
+	fl.StringVar(&rec.AcceptancePoint, "acceptance-point", "", "acceptance point (申请受理点) handling the application")
+	fl.StringVar(&rec.Storage, "storage", "", "key storage: usbkey (PKCS#11 token) or soft (PKCS#12 file)")
+	fl.StringVar(&rec.AgentName, "agent-name", "", "agent's name, when an agent (经办人) applies for the applicant")
+	fl.StringVar(&rec.AgentIDType, "agent-id-type", "resident", "agent's ID document type")
+	fl.StringVar(&rec.AgentIDNumber, "agent-id-number", "", "agent's ID number")
+	fl.BoolVar(&rec.AgreementAccepted, "agree", false, "accept the subscriber agreement (read it with `cmca agreement`)")
+	fl.StringVar(&rec.Comment, "comment", "", "note for the reviewer")
+	fl.StringVar(&opts.FromFile, "from-file", "", "read applications from a JSON or YAML file (- for stdin)")
+	fl.BoolVar(&opts.Partial, "partial", false, "with --from-file: submit the valid applications even if some are invalid")
+	fl.BoolVar(&opts.NoLookup, "no-lookup", false, "do not pre-fill from a returning applicant's stored data")
+	return cmd
+}
+
+func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
+	ctx := cmd.Context()
+	f := o.F
+	api, err := f.API(ctx)
+	if err != nil {
+		return err
+	}
+	var apps []service.Application
+	if o.FromFile != "" {
+		if len(o.Set) > 0 {
+			return &usageError{msg: "--from-file cannot be combined with field flags; put every field in the file"}
+		}
+		recs, err := readApplications(f, o.FromFile)
+		if err != nil {
+			return err
+		}
+		for i, r := range recs {
+			a, err := r.application()
+			if err != nil {
+				if len(recs) == 1 {
+					return err
+				}
+				return fmt.Errorf("application #%d: %w", i+1, err)
+			}
+			apps = append(apps, a)
+		}
+	} else {
+		rec := o.Record
+		if !o.NoLookup && rec.IDNumber != "" {
+			prefill(ctx, f, api, &rec, o.Set)
+		}
+		if miss := rec.missing(); len(miss) > 0 {
+			if !f.IO.CanPrompt() {
+				var flags []string
+				for _, m := range miss {
+					flags = append(flags, fieldFlags[m])
+				}
+				return &usageError{msg: fmt.Sprintf("missing %s (no terminal to prompt on: pass them as flags, or use --from-file)", strings.Join(flags, ", "))}
+			}
+			if err := runApplyForm(ctx, f, api, &rec, o); err != nil {
+				return err
+			}
+		}
+		a, err := rec.application()
+		if err != nil {
+			return err
+		}
+		apps = []service.Application{a}
+	}
+	results, err := api.Apply(ctx, f.Operator(), apps, o.Partial)
+	var be *service.BatchError
+	if errors.As(err, &be) && f.JSON() {
+		_ = f.PrintJSON(map[string]any{"submitted": 0, "results": results})
+	}
+	if err != nil {
+		return err
+	}
+	return printApplyResults(f, results)
+}
+
+func printApplyResults(f *Factory, results []service.ApplyResult) error {
+	n := 0
+	for _, r := range results {
+		if r.Error == nil {
+			n++
+		}
+	}
+	if f.JSON() {
+		if len(results) == 1 {
+			return f.PrintJSON(results[0])
+		}
+		return f.PrintJSON(map[string]any{"submitted": n, "failed": len(results) - n, "results": results})
+	}
+	for _, r := range results {
+		switch {
+		case r.Error != nil:
+			f.Warnf("application #%d not submitted: %s\n", r.Index, r.Error.Error)
+		case f.Quiet():
+			f.Printf("%s\n", r.Ref)
+		case len(results) == 1:
+			f.Printf("Application submitted.\nReference number (业务受理号): %s\nState: %s — an operator will review it; check with `cmca status %s`.\n", r.Ref, r.State, r.Ref)
+		default:
+			f.Printf("%s\t%s\n", r.Ref, r.State)
+		}
+	}
+	if len(results) > 1 && !f.Quiet() {
+		f.Warnf("%d of %d applications submitted\n", n, len(results))
+	}
+	return nil
+}
+
+// prefill fills empty identity fields from a returning applicant's record.
+func prefill(ctx contextLike, f *Factory, api API, rec *applicationRecord, set map[string]bool) {
+	t, err := ra.ParseIDType(rec.IDType)
+	if err != nil {
+		return
+	}
+	a, err := api.Lookup(ctx, t, rec.IDNumber)
+	if err != nil {
+		return
+	}
+	var used []string
+	fill := func(field string, dst *string, v string) {
+		if !set[field] && *dst == "" && v != "" {
+			*dst = v
+			used = append(used, field)
+		}
+	}
+	fill("name", &rec.Name, a.Name)
+	fill("mobile", &rec.Mobile, a.Mobile)
+	fill("email", &rec.Email, a.Email)
+	fill("address", &rec.Address, a.Address)
+	if len(used) > 0 && !f.JSON() {
+		f.Warnf("Returning applicant: using stored %s.\n", strings.Join(used, ", "))
+	}
+}
+
+// readApplications parses a JSON or YAML file: one application, a list, or
+// {"applications": [...]}. Unknown fields and wrong types are errors with
+// their position.
+func readApplications(f *Factory, path string) ([]applicationRecord, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = f.IO.ReadStdin()
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, &usageError{msg: fmt.Sprintf("read %s: %v", path, err)}
+	}
+	recs, err := parseApplications(data, strings.ToLower(filepath.Ext(path)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(recs) == 0 {
+		return nil, &ra.FieldError{Field: "from-file", Msg: path + " holds no application"}
+	}
+	return recs, nil
+}
+
+func parseApplications(data []byte, ext string) ([]applicationRecord, error) {
+	trimmed := bytes.TrimSpace(data)
+	if ext == ".json" || (ext != ".yaml" && ext != ".yml" && len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')) {
+		return parseJSONApplications(trimmed)
+	}
+	var node yaml.Node
+	if err := yaml.Unmarshal(data, &node); err != nil {
+		return nil, &ra.FieldError{Field: "from-file", Msg: err.Error()}
+	}
+	if len(node.Content) == 0 {
+		return nil, nil
+	}
+	doc := node.Content[0]
+	if doc.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			if doc.Content[i].Value == "applications" {
+				doc = doc.Content[i+1]
+				break
+			}
+		}
+	}
+	strict := func(n *yaml.Node, dst any) error {
+		b, err := yaml.Marshal(n)
+		if err != nil {
+			return err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		return dec.Decode(dst)
+	}
+	var out []applicationRecord
+	if doc.Kind == yaml.SequenceNode {
+		for i, item := range doc.Content {
+			var r applicationRecord
+			if err := strict(item, &r); err != nil {
+				return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("application #%d (line %d): %s", i+1, item.Line, yamlMsg(err))}
+			}
+			out = append(out, r)
+		}
+		return out, nil
+	}
+	var r applicationRecord
+	if err := strict(doc, &r); err != nil {
+		return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("line %d: %s", doc.Line, yamlMsg(err))}
+	}
+	return []applicationRecord{r}, nil
+}
+
+func yamlMsg(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.Join(te.Errors, "; ")
+	}
+	return err.Error()
+}
+
+func parseJSONApplications(data []byte) ([]applicationRecord, error) {
+	strict := func(b []byte, dst any) error {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(dst); err != nil {
+			return err
+		}
+		if dec.More() {
+			return errors.New("unexpected data after the JSON value")
+		}
+		return nil
+	}
+	var wrapper struct {
+		Applications []json.RawMessage `json:"applications"`
+	}
+	var items []json.RawMessage
+	switch {
+	case data[0] == '[':
+		if err := json.Unmarshal(data, &items); err != nil {
+			return nil, &ra.FieldError{Field: "from-file", Msg: jsonMsg(data, err)}
+		}
+	case json.Unmarshal(data, &wrapper) == nil && wrapper.Applications != nil:
+		items = wrapper.Applications
+	default:
+		items = []json.RawMessage{data}
+	}
+	out := make([]applicationRecord, 0, len(items))
+	for i, it := range items {
+		var r applicationRecord
+		if err := strict(it, &r); err != nil {
+			return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("application #%d: %s", i+1, jsonMsg(it, err))}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func jsonMsg(data []byte, err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line := bytes.Count(data[:min(int(se.Offset), len(data))], []byte("\n")) + 1
+		return fmt.Sprintf("line %d: %v", line, err)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+var _ = io.EOF
+var _ = sort.Strings

@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"context"
+	"errors"
+
+	"github.com/charmbracelet/huh"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/token"
+)
+
+// Exit codes, documented in docs/cli.md. Scripts may rely on them.
+const (
+	ExitOK        = 0
+	ExitError     = 1   // unexpected failure (I/O, database, bug)
+	ExitUsage     = 2   // bad flags or invalid input; nothing changed
+	ExitNotFound  = 3   // no such request, certificate, token or home
+	ExitConflict  = 4   // wrong state: already approved, passcode already used, already revoked
+	ExitAuth      = 5   // wrong/expired/locked passcode, wrong PIN or password
+	ExitPolicy    = 6   // forbidden by policy (four-eyes, weak key)
+	ExitCancelled = 130 // cancelled at a prompt or by Ctrl-C
+)
+
+// usageError is a command-line mistake.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// cancelledError means the user stopped at a prompt.
+var errCancelled = errors.New("cancelled")
+
+// ExitCode maps an error to its exit code.
+func ExitCode(err error) int {
+	var ue *usageError
+	var amb *token.AmbiguousTokenError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, errCancelled), errors.Is(err, huh.ErrUserAborted), errors.Is(err, context.Canceled):
+		return ExitCancelled
+	case errors.As(err, &ue), errors.As(err, &amb), errors.Is(err, ra.ErrInvalid):
+		return ExitUsage
+	case errors.Is(err, ra.ErrNotFound), errors.Is(err, service.ErrNoHome):
+		return ExitNotFound
+	case errors.Is(err, ra.ErrConflict):
+		return ExitConflict
+	case errors.Is(err, ra.ErrAuth):
+		return ExitAuth
+	case errors.Is(err, ra.ErrPolicy):
+		return ExitPolicy
+	}
+	return ExitError
+}

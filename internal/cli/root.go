@@ -1,0 +1,124 @@
+// Package cli is cmca's command line: one cobra command per verb, wired to
+// the RA/CA API through a Factory.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X ...cli.version=v1.2.3".
+var version = "dev"
+
+// Main runs cmca with the process's arguments and returns the exit code.
+// The end-to-end tests run this same function.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := &Factory{IO: SystemIO(), Version: buildVersion(), v: newViper()}
+	defer f.Close()
+	root := NewCmdRoot(f)
+	root.SetArgs(os.Args[1:])
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitCode(err)
+	if f.JSON() {
+		_ = f.PrintJSONErr(err, code)
+	}
+	msg := err.Error()
+	if code == ExitCancelled {
+		msg = "cancelled"
+	}
+	fmt.Fprintf(f.IO.ErrOut, "cmca: %s\n", msg)
+	var ue *usageError
+	if errors.As(err, &ue) && cmd != nil {
+		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}
+
+// PrintJSONErr writes {"error": ..., "exit_code": ...} to stderr, so scripts
+// using -o json can parse failures too.
+func (f *Factory) PrintJSONErr(err error, code int) error {
+	_, e := fmt.Fprintf(f.IO.ErrOut, "{\"error\": %q, \"exit_code\": %d}\n", err.Error(), code)
+	return e
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
+
+// NewCmdRoot builds the command tree.
+func NewCmdRoot(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cmca",
+		Short: "Run a certificate authority's personal-certificate service",
+		Long: `cmca runs a CA's personal-certificate service end to end: applications,
+review, issuance with one-time download passcodes, keys on USB key tokens
+(PKCS#11) or in PKCS#12 files, renewal, revocation, reissue and CRLs.
+
+Subscriber commands: apply, status, download, renew, revoke, reissue.
+Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       f.Version,
+	}
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetIn(f.IO.In)
+	pf := root.PersistentFlags()
+	pf.String("home", "", "data directory: store, CA, CRLs (env CMCA_HOME; default "+DefaultHome()+")")
+	pf.StringVar(&f.configFile, "config", "", "config file (env CMCA_CONFIG; default "+DefaultConfigFile()+" if present)")
+	pf.StringP("output", "o", "text", "output format: text or json")
+	pf.String("operator", "", "operator name recorded on admin actions (env CMCA_OPERATOR; default the OS user)")
+	pf.BoolP("quiet", "q", false, "print only the reference or serial")
+	pf.Bool("accessible", false, "accessible forms for screen readers (env CMCA_ACCESSIBLE)")
+	pf.Bool("insecure", false, "allow a CA key file readable by others")
+	for _, name := range []string{"home", "output", "operator", "quiet", "accessible", "insecure"} {
+		_ = f.v.BindPFlag(name, pf.Lookup(name))
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	root.AddGroup(&cobra.Group{ID: "user", Title: "Subscriber commands:"}, &cobra.Group{ID: "admin", Title: "Operator commands:"})
+
+	for _, c := range []*cobra.Command{
+		NewCmdApply(f, nil), NewCmdStatus(f, nil), NewCmdDownload(f, nil), NewCmdRenew(f, nil),
+		NewCmdRevoke(f, nil), NewCmdReissue(f, nil), NewCmdAgreement(f),
+	} {
+		c.GroupID = "user"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{
+		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
+		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f),
+	} {
+		c.GroupID = "admin"
+		root.AddCommand(c)
+	}
+	root.AddCommand(NewCmdVersion(f), NewCmdToken(f))
+	return root
+}
+
+// needArgs is cobra.ExactArgs with a usage error.
+func needArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return &usageError{msg: fmt.Sprintf("%s needs %s", cmd.CommandPath(), what)}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,191 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/store"
+)
+
+// Application is the application form (个人证书申请).
+type Application struct {
+	Applicant         ra.Applicant `json:"applicant" yaml:"applicant"`
+	Agent             *ra.Agent    `json:"agent,omitempty" yaml:"agent,omitempty"`
+	UsageType         string       `json:"usage_type" yaml:"usage_type"`
+	AcceptancePoint   string       `json:"acceptance_point" yaml:"acceptance_point"`
+	Storage           ra.Storage   `json:"storage" yaml:"storage"`
+	AgreementAccepted bool         `json:"agreement_accepted" yaml:"agreement_accepted"`
+	Comment           string       `json:"comment,omitempty" yaml:"comment,omitempty"`
+}
+
+// Validate normalises an application and checks it against the
+// configuration. Flags, files and forms all come through here.
+func (s *Service) Validate(a Application) (Application, error) {
+	var err error
+	if a.Applicant, err = a.Applicant.Normalize(); err != nil {
+		return a, err
+	}
+	if a.Agent != nil && (a.Agent.Name != "" || a.Agent.IDNumber != "") {
+		ag, err := a.Agent.Normalize()
+		if err != nil {
+			return a, err
+		}
+		a.Agent = &ag
+	} else {
+		a.Agent = nil
+	}
+	if a.UsageType == "" {
+		return a, &ra.FieldError{Field: "usage_type", Msg: "is required"}
+	}
+	if _, err := s.cfg.Profile(a.UsageType); err != nil {
+		return a, err
+	}
+	if a.AcceptancePoint == "" {
+		return a, &ra.FieldError{Field: "acceptance_point", Msg: "is required"}
+	}
+	if err := s.cfg.acceptancePoint(a.AcceptancePoint); err != nil {
+		return a, err
+	}
+	if a.Storage == "" {
+		return a, &ra.FieldError{Field: "storage", Msg: "is required"}
+	}
+	if a.Storage, err = ra.ParseStorage(string(a.Storage)); err != nil {
+		return a, err
+	}
+	if a.Comment, err = ra.ValidateText("comment", a.Comment, 500, false); err != nil {
+		return a, err
+	}
+	if !a.AgreementAccepted {
+		return a, &ra.FieldError{Field: "agreement_accepted", Msg: fmt.Sprintf("the subscriber agreement (version %s) must be accepted; read it with `cmca agreement`", s.cfg.Agreement.Version)}
+	}
+	return a, nil
+}
+
+// BatchError reports every invalid application of a batch, by position.
+type BatchError struct {
+	Errors []ItemError
+}
+
+// ItemError is one failed item of a batch (Index counts from 1).
+type ItemError struct {
+	Index int    `json:"index"`
+	Field string `json:"field,omitempty"`
+	Error string `json:"error"`
+}
+
+func (e *BatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of the applications are invalid; nothing was submitted (fix them, or pass --partial to submit the valid ones):", len(e.Errors))
+	for i, it := range e.Errors {
+		if i == 10 {
+			fmt.Fprintf(&b, "\n  ... and %d more", len(e.Errors)-10)
+			break
+		}
+		fmt.Fprintf(&b, "\n  #%d: %s", it.Index, it.Error)
+	}
+	return b.String()
+}
+
+func (e *BatchError) Unwrap() error { return ra.ErrInvalid }
+
+// ApplyResult is one submitted application.
+type ApplyResult struct {
+	Index     int        `json:"index"`
+	Ref       string     `json:"ref,omitempty"`
+	State     ra.State   `json:"state,omitempty"`
+	Returning bool       `json:"returning_applicant,omitempty"`
+	Error     *ItemError `json:"error,omitempty"`
+}
+
+// Apply submits applications in one transaction. Without partial, one
+// invalid application rejects the whole batch and nothing is stored; with
+// partial, the valid ones are stored and the invalid ones reported.
+func (s *Service) Apply(ctx context.Context, operator string, apps []Application, partial bool) ([]ApplyResult, error) {
+	if len(apps) == 0 {
+		return nil, &ra.FieldError{Field: "applications", Msg: "no application given"}
+	}
+	valid := make([]Application, len(apps))
+	results := make([]ApplyResult, len(apps))
+	var bad []ItemError
+	for i, a := range apps {
+		results[i].Index = i + 1
+		v, err := s.Validate(a)
+		if err != nil {
+			ie := ItemError{Index: i + 1, Error: err.Error()}
+			var fe *ra.FieldError
+			if errors.As(err, &fe) {
+				ie.Field = fe.Field
+			}
+			bad = append(bad, ie)
+			results[i].Error = &bad[len(bad)-1]
+			continue
+		}
+		valid[i] = v
+	}
+	if len(bad) > 0 && (!partial || len(bad) == len(apps)) {
+		if len(apps) == 1 {
+			_, err := s.Validate(apps[0])
+			return nil, err
+		}
+		return results, &BatchError{Errors: bad}
+	}
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		now := tx.Now().UTC()
+		for i, a := range valid {
+			if results[i].Error != nil {
+				continue
+			}
+			if _, err := tx.LookupApplicant(a.Applicant.IDType, a.Applicant.IDNumber); err == nil {
+				results[i].Returning = true
+			}
+			id, err := tx.UpsertApplicant(a.Applicant)
+			if err != nil {
+				return err
+			}
+			r := &ra.Request{Kind: ra.KindNew, State: ra.StateSubmitted, Applicant: a.Applicant, Agent: a.Agent,
+				UsageType: a.UsageType, AcceptancePoint: a.AcceptancePoint, Storage: a.Storage,
+				AgreementVersion: s.cfg.Agreement.Version, Comment: a.Comment, SubmittedBy: operator, CreatedAt: now, UpdatedAt: now}
+			if err := insertWithRef(tx, r, id); err != nil {
+				return err
+			}
+			if err := tx.Audit(event(operator, "apply", r, "", "usage="+r.UsageType+" storage="+string(r.Storage))); err != nil {
+				return err
+			}
+			results[i].Ref, results[i].State = r.Ref, r.State
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// insertWithRef draws reference numbers until one is free.
+func insertWithRef(tx *store.Tx, r *ra.Request, applicantID int64) error {
+	for range 10 {
+		r.Ref = ra.NewRef(r.CreatedAt)
+		err := tx.InsertRequest(r, applicantID)
+		if !errors.Is(err, store.ErrRefTaken) {
+			return err
+		}
+	}
+	return fmt.Errorf("could not draw a free reference number")
+}
+
+// Lookup returns a returning applicant's stored data (seed 2.1 step 3).
+func (s *Service) Lookup(ctx context.Context, idType ra.IDType, idNumber string) (ra.Applicant, error) {
+	n, err := ra.ValidateID(idType, idNumber)
+	if err != nil {
+		return ra.Applicant{}, err
+	}
+	var a ra.Applicant
+	err = s.store.Read(ctx, func(tx *store.Tx) error {
+		a, err = tx.LookupApplicant(idType, n)
+		return err
+	})
+	return a, err
+}

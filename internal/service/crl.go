@@ -1,0 +1,169 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/store"
+)
+
+// CRLOptions control CRL generation.
+type CRLOptions struct {
+	Delta bool // a delta CRL against the latest full CRL
+	Force bool // sign a new CRL even if the current one is up to date
+}
+
+// CRLResult describes the CRL now published.
+type CRLResult struct {
+	Number     int64     `json:"number"`
+	BaseNumber int64     `json:"base_number,omitempty"`
+	ThisUpdate time.Time `json:"this_update"`
+	NextUpdate time.Time `json:"next_update"`
+	Entries    int       `json:"entries"`
+	Reused     bool      `json:"reused"` // the current CRL was still up to date; nothing was signed
+	DERPath    string    `json:"der_path"`
+	PEMPath    string    `json:"pem_path"`
+	DER        []byte    `json:"-"`
+}
+
+// CRL signs and publishes a CRL of every revoked, unexpired certificate.
+// When the latest CRL already lists every revocation and is less than half
+// way to its nextUpdate, it is republished as is: `cmca crl` from cron is
+// cheap. CRL numbers come from the store inside the signing transaction, so
+// a number is never used twice, even across crashes.
+func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLResult, error) {
+	if !o.Force {
+		var latest *store.CRL
+		fresh := false
+		err := s.store.Read(ctx, func(tx *store.Tx) error {
+			var err error
+			if latest, err = tx.LatestCRL(o.Delta); err != nil || latest == nil {
+				return err
+			}
+			n, err := tx.RevocationsSince(latest.ThisUpdate)
+			half := latest.ThisUpdate.Add(latest.NextUpdate.Sub(latest.ThisUpdate) / 2)
+			fresh = n == 0 && s.Now().Before(half)
+			if o.Delta && fresh {
+				base, err := tx.LatestCRL(false)
+				fresh = err == nil && base != nil && base.Number == latest.BaseNumber
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if fresh {
+			res := crlResult(latest)
+			res.Reused = true
+			return res, s.publish(res, o.Delta)
+		}
+	}
+	authority, err := s.CA(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load CA: %w", err)
+	}
+	var rec store.CRL
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		num, err := tx.NextCRLNumber()
+		if err != nil {
+			return err
+		}
+		now := tx.Now().UTC().Truncate(time.Second)
+		rec = store.CRL{Number: num, ThisUpdate: now, NextUpdate: now.Add(s.cfg.CRLValidity), Operator: operator}
+		since := time.Time{}
+		if o.Delta {
+			base, err := tx.LatestCRL(false)
+			if err != nil {
+				return err
+			}
+			if base == nil {
+				return fmt.Errorf("a delta CRL needs a full CRL first; run `cmca crl`: %w", ra.ErrConflict)
+			}
+			rec.BaseNumber, since = base.Number, base.ThisUpdate
+		}
+		tmpl := ca.CRLTemplate{Number: big.NewInt(num), ThisUpdate: rec.ThisUpdate, NextUpdate: rec.NextUpdate,
+			IssuingDistributionPoint: s.cfg.CRLDistributionPoint}
+		if o.Delta {
+			tmpl.BaseNumber = big.NewInt(rec.BaseNumber)
+		}
+		entries := func(yield func(ca.RevokedEntry) error) error {
+			count := 0
+			err := tx.EachRevoked(now, func(r store.Revoked) error {
+				if o.Delta && r.RevokedAt.Before(since) {
+					return nil
+				}
+				n, ok := new(big.Int).SetString(r.Serial, 16)
+				if !ok {
+					return fmt.Errorf("bad serial %q in store", r.Serial)
+				}
+				count++
+				return yield(ca.RevokedEntry{Serial: n, RevokedAt: r.RevokedAt, Reason: r.Reason, InvalidityDate: r.InvalidityDate})
+			})
+			rec.Entries = count
+			return err
+		}
+		var buf bytes.Buffer
+		if err := ca.WriteCRL(&buf, tmpl, entries, authority.Cert, authority.Signer); err != nil {
+			return fmt.Errorf("sign CRL: %w", err)
+		}
+		rec.DER = buf.Bytes()
+		if err := tx.InsertCRL(rec); err != nil {
+			return err
+		}
+		kind := "crl"
+		if o.Delta {
+			kind = "delta-crl"
+		}
+		return tx.Audit(ra.Event{Operator: operator, Action: kind, Detail: fmt.Sprintf("number=%d entries=%d", num, rec.Entries)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := crlResult(&rec)
+	return res, s.publish(res, o.Delta)
+}
+
+func crlResult(c *store.CRL) *CRLResult {
+	return &CRLResult{Number: c.Number, BaseNumber: c.BaseNumber, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate, Entries: c.Entries, DER: c.DER}
+}
+
+// publish writes the CRL under home/crl: the current one (DER and PEM) and
+// a numbered copy for history. Files are replaced atomically.
+func (s *Service) publish(res *CRLResult, delta bool) error {
+	dir := filepath.Join(s.home, CRLDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	base := "ca"
+	if delta {
+		base = "ca-delta"
+	}
+	res.DERPath = filepath.Join(dir, base+".crl")
+	res.PEMPath = filepath.Join(dir, base+".crl.pem")
+	hist := filepath.Join(dir, fmt.Sprintf("%s-%06d.crl", base, res.Number))
+	if _, err := os.Stat(hist); err != nil {
+		if err := writeFile(hist, res.DER); err != nil {
+			return err
+		}
+	}
+	if err := writeFile(res.DERPath, res.DER); err != nil {
+		return err
+	}
+	return writeFile(res.PEMPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: res.DER}))
+}
+
+func writeFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,191 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/store"
+)
+
+// Decision is the outcome of approve or reject for one request.
+type Decision struct {
+	Ref           string   `json:"ref"`
+	Kind          ra.Kind  `json:"kind"`
+	State         ra.State `json:"state"`
+	RevokedSerial string   `json:"revoked_serial,omitempty"`
+}
+
+// Approve accepts a submitted request. For a revocation, approval puts it
+// in effect; for a reissue, it revokes the certificate being replaced.
+func (s *Service) Approve(ctx context.Context, operator, ref string) (*Decision, error) {
+	var d *Decision
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		r, err := tx.Request(ref)
+		if err != nil {
+			return err
+		}
+		d, err = s.approve(tx, operator, r, "")
+		return err
+	})
+	return d, err
+}
+
+func (s *Service) approve(tx *store.Tx, operator string, r *ra.Request, detail string) (*Decision, error) {
+	from := r.State
+	to := ra.StateApproved
+	if r.Kind == ra.KindRevoke {
+		to = ra.StateCompleted
+	}
+	if err := ra.CheckTransition(r.Ref, r.Kind, from, to); err != nil {
+		return nil, err
+	}
+	if s.cfg.FourEyes && operator == r.SubmittedBy {
+		return nil, fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy)
+	}
+	d := &Decision{Ref: r.Ref, Kind: r.Kind}
+	now := tx.Now()
+	switch r.Kind {
+	case ra.KindRevoke:
+		reason, err := ra.ParseRevocationReason(r.Reason)
+		if err != nil {
+			return nil, err
+		}
+		if err := revokeCert(tx, operator, r, r.TargetSerial, reason, now); err != nil {
+			return nil, err
+		}
+		d.RevokedSerial = r.TargetSerial
+	case ra.KindReissue:
+		rr, err := ra.ParseReissueReason(r.Reason)
+		if err != nil {
+			return nil, err
+		}
+		c, err := tx.Certificate(r.TargetSerial)
+		if err != nil {
+			return nil, err
+		}
+		if c.Status == ra.CertValid { // already revoked (e.g. by a revocation request meanwhile) is fine
+			if err := revokeCert(tx, operator, r, r.TargetSerial, rr.RevocationReason(), now); err != nil {
+				return nil, err
+			}
+			d.RevokedSerial = r.TargetSerial
+		}
+	}
+	r.State, r.DecidedBy = to, operator
+	if err := tx.UpdateRequest(r, from); err != nil {
+		return nil, err
+	}
+	if err := tx.Audit(event(operator, "approve", r, from, detail)); err != nil {
+		return nil, err
+	}
+	d.State = r.State
+	return d, nil
+}
+
+func revokeCert(tx *store.Tx, operator string, r *ra.Request, serial string, reason ra.RevocationReason, now time.Time) error {
+	c, err := tx.Certificate(serial)
+	if err != nil {
+		return err
+	}
+	if c.Status == ra.CertRevoked {
+		return fmt.Errorf("certificate %s is already revoked (%s, %s); revocation is permanent: %w", serial, c.RevocationReason, c.RevokedAt.Format(time.DateOnly), ra.ErrConflict)
+	}
+	var invalidity time.Time
+	if reason == "keyCompromise" {
+		invalidity = r.CreatedAt // the key is known compromised at least since it was reported
+	}
+	if err := tx.RevokeCertificate(serial, now, reason.Code(), invalidity); err != nil {
+		return err
+	}
+	return tx.Audit(ra.Event{Operator: operator, Action: "revoke-certificate", Ref: r.Ref, Serial: serial, Detail: "reason=" + string(reason)})
+}
+
+// Reject refuses a submitted request, with a reason the applicant will see.
+func (s *Service) Reject(ctx context.Context, operator, ref, reason string) (*Decision, error) {
+	reason, err := ra.ValidateText("reason", reason, 500, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w (a rejection needs --reason so the applicant knows what to fix)", err)
+	}
+	var d *Decision
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		r, err := tx.Request(ref)
+		if err != nil {
+			return err
+		}
+		from := r.State
+		if err := ra.CheckTransition(r.Ref, r.Kind, from, ra.StateRejected); err != nil {
+			return err
+		}
+		r.State, r.DecidedBy, r.DecisionReason = ra.StateRejected, operator, reason
+		if err := tx.UpdateRequest(r, from); err != nil {
+			return err
+		}
+		if err := tx.Audit(event(operator, "reject", r, from, reason)); err != nil {
+			return err
+		}
+		d = &Decision{Ref: r.Ref, Kind: r.Kind, State: r.State}
+		return nil
+	})
+	return d, err
+}
+
+// Authorisation is an issued download passcode. Passcode is the only copy:
+// the store keeps a hash.
+type Authorisation struct {
+	Ref      string     `json:"ref"`
+	Passcode string     `json:"passcode"`
+	Expires  time.Time  `json:"expires"`
+	Resent   bool       `json:"resent"`
+	Storage  ra.Storage `json:"storage"`
+}
+
+// Issue authorises issuance of an approved request (签发): it draws the
+// one-time download passcode. With resend, it replaces an outstanding,
+// expired or locked passcode; the old one stops working at once.
+func (s *Service) Issue(ctx context.Context, operator, ref string, resend bool) (*Authorisation, error) {
+	var out *Authorisation
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		r, err := tx.Request(ref)
+		if err != nil {
+			return err
+		}
+		from := r.State
+		switch {
+		case from == ra.StateIssued && !resend:
+			return fmt.Errorf("request %s already has a passcode (expires %s); pass --resend to replace it: %w", ref, r.PasscodeExpires.Local().Format(time.DateTime), ra.ErrConflict)
+		case from == ra.StateApproved && resend:
+			resend = false // nothing to replace; plain issue
+		}
+		if err := ra.CheckTransition(r.Ref, r.Kind, from, ra.StateIssued); err != nil {
+			if from == ra.StateSubmitted {
+				return fmt.Errorf("request %s is not approved yet; run `cmca approve %s` first: %w", ref, ref, ra.ErrConflict)
+			}
+			return err
+		}
+		if s.cfg.FourEyes && operator == r.DecidedBy {
+			return fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy)
+		}
+		code, hash := ra.NewPasscode()
+		if err := tx.SetPasscodeHash(ref, hash); err != nil {
+			return err
+		}
+		now := tx.Now()
+		r.State, r.IssuedBy = ra.StateIssued, operator
+		r.PasscodeExpires = now.Add(s.cfg.PasscodeTTL).UTC().Truncate(time.Second)
+		r.PasscodeAttempts, r.PasscodeUsed = 0, false
+		if err := tx.UpdateRequest(r, from); err != nil {
+			return err
+		}
+		action := "issue"
+		if resend {
+			action = "resend-passcode"
+		}
+		if err := tx.Audit(event(operator, action, r, from, "passcode expires "+r.PasscodeExpires.Format(time.RFC3339))); err != nil {
+			return err
+		}
+		out = &Authorisation{Ref: ref, Passcode: code, Expires: r.PasscodeExpires, Resent: resend, Storage: r.Storage}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,207 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/store"
+)
+
+// DownloadInput is what a subscriber sends to collect a certificate: the
+// reference, the passcode, and a CSR signed by the key they generated.
+type DownloadInput struct {
+	Ref      string
+	Passcode string
+	CSR      []byte // DER
+	Storage  ra.Storage
+}
+
+// Issued is a certificate handed to its subscriber.
+type Issued struct {
+	Ref         string     `json:"ref"`
+	Serial      string     `json:"serial"`
+	Subject     string     `json:"subject"`
+	NotBefore   time.Time  `json:"not_before"`
+	NotAfter    time.Time  `json:"not_after"`
+	UsageType   string     `json:"usage_type"`
+	Storage     ra.Storage `json:"storage"`
+	Retrieved   bool       `json:"retrieved,omitempty"` // an earlier download's certificate, fetched again for the same key
+	Certificate []byte     `json:"-"`                   // DER
+	Chain       [][]byte   `json:"-"`                   // DER, issuer first
+}
+
+// Download consumes the passcode of an issued request and signs the CSR.
+//
+// It is idempotent for one key: if the request was completed by an earlier
+// download whose output was lost (a crash after signing), the same passcode
+// with a CSR for the same public key returns the recorded certificate. A
+// different key gets "passcode already used". Malformed CSRs are refused
+// before the passcode is looked at, so they cost no attempt.
+func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, error) {
+	if err := ra.ValidatePasscodeFormat(in.Passcode); err != nil {
+		return nil, err
+	}
+	csr, err := x509.ParseCertificateRequest(in.CSR)
+	if err != nil {
+		return nil, fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+	}
+	authority, err := s.CA(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load CA: %w", err)
+	}
+	spki := spkiHash(csr.RawSubjectPublicKeyInfo)
+	var out *Issued
+	var authErr error
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		r, err := tx.Request(in.Ref)
+		if err != nil {
+			return err
+		}
+		hash, err := tx.PasscodeHash(r.Ref)
+		if err != nil {
+			return err
+		}
+		if r.State == ra.StateCompleted && r.PasscodeUsed {
+			if !ra.CheckPasscode(hash, in.Passcode) {
+				return fmt.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth)
+			}
+			c, err := tx.Certificate(r.CertSerial)
+			if err != nil {
+				return err
+			}
+			if c.SPKISHA256 != spki {
+				return fmt.Errorf("the passcode of %s was already used to download certificate %s; if you lost it, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", r.Ref, c.Serial, r.Ref, ra.ErrConflict)
+			}
+			out = issuedFrom(r, c, authority)
+			out.Retrieved = true
+			return nil
+		}
+		if r.State != ra.StateIssued {
+			switch r.State {
+			case ra.StateSubmitted, ra.StateApproved:
+				return fmt.Errorf("request %s is %s: no download passcode has been issued yet: %w", r.Ref, r.State, ra.ErrConflict)
+			case ra.StateRejected:
+				return fmt.Errorf("request %s was rejected (%s): %w", r.Ref, r.DecisionReason, ra.ErrConflict)
+			}
+			return fmt.Errorf("request %s is %s and has nothing to download: %w", r.Ref, r.State, ra.ErrConflict)
+		}
+		if r.PasscodeAttempts >= s.cfg.MaxPasscodeAttempts {
+			return fmt.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth)
+		}
+		now := tx.Now()
+		if now.After(r.PasscodeExpires) {
+			return fmt.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth)
+		}
+		if !ra.CheckPasscode(hash, in.Passcode) {
+			r.PasscodeAttempts++
+			if err := tx.UpdateRequest(r, r.State); err != nil {
+				return err
+			}
+			if err := tx.Audit(event("subscriber", "passcode-failed", r, r.State, fmt.Sprintf("attempt %d of %d", r.PasscodeAttempts, s.cfg.MaxPasscodeAttempts))); err != nil {
+				return err
+			}
+			left := s.cfg.MaxPasscodeAttempts - r.PasscodeAttempts
+			if left == 0 {
+				authErr = fmt.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth)
+			} else {
+				authErr = fmt.Errorf("wrong passcode for %s (%d attempts left): %w", r.Ref, left, ra.ErrAuth)
+			}
+			return nil // commit the attempt count, then report
+		}
+		if in.Storage != "" && in.Storage != r.Storage {
+			return fmt.Errorf("request %s asked for %s storage; download with --storage %s: %w", r.Ref, r.Storage, r.Storage, ra.ErrInvalid)
+		}
+		c, err := s.sign(tx, authority, r, csr)
+		if err != nil {
+			return err
+		}
+		from := r.State
+		r.State, r.CertSerial, r.PasscodeUsed = ra.StateCompleted, c.Serial, true
+		if err := tx.UpdateRequest(r, from); err != nil {
+			return err
+		}
+		if err := tx.Audit(event("subscriber", "download", r, from, "serial="+c.Serial)); err != nil {
+			return err
+		}
+		out = issuedFrom(r, c, authority)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if authErr != nil {
+		return nil, authErr
+	}
+	return out, nil
+}
+
+// sign checks the CSR against the request's profile, signs, and records the
+// certificate, in the caller's transaction.
+func (s *Service) sign(tx *store.Tx, authority *ca.CA, r *ra.Request, csr *x509.CertificateRequest) (*ra.Certificate, error) {
+	prof, err := s.cfg.Profile(r.UsageType)
+	if err != nil {
+		return nil, err
+	}
+	keyDesc, err := ca.CheckCSR(csr, prof)
+	if err != nil {
+		return nil, err
+	}
+	pseudo, err := s.pseudonym(tx, r.Applicant)
+	if err != nil {
+		return nil, err
+	}
+	ex := ca.Extras{CRLDistributionPoints: s.cfg.CRLDistributionPoint, OCSPServers: s.cfg.OCSPServers, IssuingCertificateURL: s.cfg.CAIssuersURL}
+	cert, err := authority.Issue(csr, ca.Subject{Name: r.Applicant.Name, Email: r.Applicant.Email, Pseudonym: pseudo}, prof, ex, tx.Now())
+	if err != nil {
+		return nil, err
+	}
+	rec := &ra.Certificate{Serial: ra.SerialString(cert.SerialNumber), RequestRef: r.Ref, Subject: cert.Subject.String(),
+		Name: r.Applicant.Name, Email: r.Applicant.Email, UsageType: r.UsageType, Storage: r.Storage, KeyAlgo: keyDesc,
+		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Status: ra.CertValid, SPKISHA256: spkiHash(cert.RawSubjectPublicKeyInfo), DER: cert.Raw}
+	if err := tx.InsertCertificate(rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func issuedFrom(r *ra.Request, c *ra.Certificate, authority *ca.CA) *Issued {
+	chain := [][]byte{authority.Cert.Raw}
+	for _, x := range authority.Chain {
+		chain = append(chain, x.Raw)
+	}
+	return &Issued{Ref: r.Ref, Serial: c.Serial, Subject: c.Subject, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		UsageType: c.UsageType, Storage: c.Storage, Certificate: c.DER, Chain: chain}
+}
+
+func spkiHash(spki []byte) string {
+	h := sha256.Sum256(spki)
+	return hex.EncodeToString(h[:])
+}
+
+// CertificateForKey finds the newest certificate the CA issued for a public
+// key (DER SubjectPublicKeyInfo), e.g. to finish a download whose output was
+// lost.
+func (s *Service) CertificateForKey(ctx context.Context, spki []byte) (*ra.Certificate, error) {
+	var c *ra.Certificate
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		c, err = tx.CertificateByKey(spkiHash(spki))
+		return err
+	})
+	return c, err
+}
+
+// sameKey reports whether a certificate was issued for a public key.
+func sameKey(cert *x509.Certificate, spki []byte) bool {
+	return bytes.Equal(cert.RawSubjectPublicKeyInfo, spki)
+}
+
+var _ = errors.New

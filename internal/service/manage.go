@@ -1,0 +1,327 @@
+package service
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/store"
+)
+
+// RenewInput asks for a new certificate on a new key, proving possession of
+// the current one: Proof is ca.SignPossession(currentKey, "renew", Serial,
+// SignedAt, CSR).
+type RenewInput struct {
+	Serial   string
+	CSR      []byte // DER, for the new key
+	SignedAt time.Time
+	Proof    []byte
+	Comment  string
+}
+
+// RenewResult is a renewal: issued at once inside the renewal window,
+// otherwise a request waiting for review.
+type RenewResult struct {
+	Ref         string   `json:"ref"`
+	State       ra.State `json:"state"`
+	OldSerial   string   `json:"old_serial"`
+	AutoApprove bool     `json:"auto_approved"`
+	Issued      *Issued  `json:"certificate,omitempty"`
+}
+
+// Renew is certificate renewal (证书更新). Inside the renewal window before
+// expiry it is approved automatically and the new certificate is issued in
+// the same transaction (seed 2.3: natural-expiry renewal submits itself).
+// Outside it, it is a request for review; once approved, it is issued with
+// a passcode like a new application.
+func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*RenewResult, error) {
+	serial, err := ra.ParseSerial(in.Serial)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := x509.ParseCertificateRequest(in.CSR)
+	if err != nil {
+		return nil, fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+	}
+	comment, err := ra.ValidateText("comment", in.Comment, 500, false)
+	if err != nil {
+		return nil, err
+	}
+	var inWindow bool
+	var cur *ra.Certificate
+	err = s.store.Read(ctx, func(tx *store.Tx) error {
+		cur, err = tx.Certificate(serial)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	if err := s.checkHolder(cur, now); err != nil {
+		return nil, err
+	}
+	if d := now.Sub(in.SignedAt); d > s.cfg.ProofMaxAge || d < -s.cfg.ProofMaxAge {
+		return nil, fmt.Errorf("the proof of possession was signed at %s, too far from now; check the clock and retry: %w", in.SignedAt.Format(time.RFC3339), ra.ErrAuth)
+	}
+	old, err := x509.ParseCertificate(cur.DER)
+	if err != nil {
+		return nil, err
+	}
+	if err := ca.VerifyPossession(old.PublicKey, "renew", serial, in.SignedAt, in.CSR, in.Proof); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, ra.ErrAuth)
+	}
+	if spkiHash(csr.RawSubjectPublicKeyInfo) == cur.SPKISHA256 {
+		return nil, fmt.Errorf("renewal needs a new key; the CSR reuses the current one: %w", ra.ErrPolicy)
+	}
+	inWindow = !now.Before(cur.NotAfter.Add(-s.cfg.RenewWindow))
+	var authority *ca.CA
+	if inWindow {
+		if authority, err = s.CA(ctx); err != nil {
+			return nil, fmt.Errorf("load CA: %w", err)
+		}
+	}
+	var out *RenewResult
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		src, err := tx.Request(cur.RequestRef)
+		if err != nil {
+			return err
+		}
+		if open, err := tx.OpenRequestFor(serial, ra.KindRenew, ra.KindRevoke, ra.KindReissue); err != nil {
+			return err
+		} else if open != nil {
+			return fmt.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict)
+		}
+		r := derived(src, ra.KindRenew, serial, operator, tx.Now())
+		r.Comment = comment
+		if err := insertFor(tx, r); err != nil {
+			return err
+		}
+		if err := tx.Audit(event(operator, "renew", r, "", "proof of possession verified")); err != nil {
+			return err
+		}
+		out = &RenewResult{Ref: r.Ref, State: r.State, OldSerial: serial}
+		if !inWindow {
+			return nil
+		}
+		if _, err := s.approve(tx, "system", r, "inside the renewal window"); err != nil {
+			return err
+		}
+		c, err := s.sign(tx, authority, r, csr)
+		if err != nil {
+			return err
+		}
+		r.State, r.CertSerial = ra.StateCompleted, c.Serial
+		if err := tx.UpdateRequest(r, ra.StateApproved); err != nil {
+			return err
+		}
+		if err := tx.Audit(event("system", "renew-issue", r, ra.StateApproved, "serial="+c.Serial)); err != nil {
+			return err
+		}
+		out.State, out.AutoApprove, out.Issued = r.State, true, issuedFrom(r, c, authority)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkHolder refuses management of certificates that are revoked or
+// expired.
+func (s *Service) checkHolder(c *ra.Certificate, now time.Time) error {
+	switch c.StatusAt(now) {
+	case ra.CertRevoked:
+		return fmt.Errorf("certificate %s was revoked on %s (%s); revocation is permanent, apply for a new certificate: %w", c.Serial, c.RevokedAt.Format(time.DateOnly), c.RevocationReason, ra.ErrConflict)
+	case ra.CertExpired:
+		return fmt.Errorf("certificate %s expired on %s; apply for a new certificate: %w", c.Serial, c.NotAfter.Format(time.DateOnly), ra.ErrConflict)
+	}
+	return nil
+}
+
+// derived makes a request acting on a certificate, copying the identity of
+// the request that produced it.
+func derived(src *ra.Request, kind ra.Kind, serial, operator string, now time.Time) *ra.Request {
+	return &ra.Request{Kind: kind, State: ra.StateSubmitted, Applicant: src.Applicant, Agent: src.Agent, UsageType: src.UsageType,
+		AcceptancePoint: src.AcceptancePoint, Storage: src.Storage, AgreementVersion: src.AgreementVersion, TargetSerial: serial,
+		SubmittedBy: operator, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+}
+
+func insertFor(tx *store.Tx, r *ra.Request) error {
+	id, err := tx.UpsertApplicant(r.Applicant)
+	if err != nil {
+		return err
+	}
+	return insertWithRef(tx, r, id)
+}
+
+// RevokeInput asks for revocation (证书作废).
+type RevokeInput struct {
+	Serial  string
+	Reason  string // RFC 5280 reason name
+	Comment string
+	// Proof, when set, is ca.SignPossession(key, "revoke", Serial, SignedAt,
+	// []byte(Reason)): the holder proved possession, which the reviewer sees.
+	Proof    []byte
+	SignedAt time.Time
+	// Direct is passive revocation by an operator (seed 2.4): the request is
+	// recorded and approved at once. It needs a Comment as justification.
+	Direct bool
+}
+
+// RevokeResult is a revocation request and, if direct, its effect.
+type RevokeResult struct {
+	Ref     string    `json:"ref"`
+	State   ra.State  `json:"state"`
+	Serial  string    `json:"serial"`
+	Reason  string    `json:"reason"`
+	Revoked bool      `json:"revoked"`
+	At      time.Time `json:"revoked_at,omitzero"`
+}
+
+// Revoke records a revocation request; it takes effect when an operator
+// approves it, or at once when Direct.
+func (s *Service) Revoke(ctx context.Context, operator string, in RevokeInput) (*RevokeResult, error) {
+	serial, err := ra.ParseSerial(in.Serial)
+	if err != nil {
+		return nil, err
+	}
+	reason, err := ra.ParseRevocationReason(in.Reason)
+	if err != nil {
+		return nil, err
+	}
+	comment, err := ra.ValidateText("comment", in.Comment, 500, in.Direct)
+	if err != nil {
+		if in.Direct {
+			return nil, fmt.Errorf("%w (direct revocation by an operator needs a justification: --comment TEXT)", err)
+		}
+		return nil, err
+	}
+	var out *RevokeResult
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		c, err := tx.Certificate(serial)
+		if err != nil {
+			return err
+		}
+		if err := s.checkHolder(c, tx.Now()); err != nil {
+			return err
+		}
+		detail := "reason=" + string(reason)
+		if in.Proof != nil {
+			old, err := x509.ParseCertificate(c.DER)
+			if err != nil {
+				return err
+			}
+			if err := ca.VerifyPossession(old.PublicKey, "revoke", serial, in.SignedAt, []byte(reason), in.Proof); err != nil {
+				return fmt.Errorf("%v: %w", err, ra.ErrAuth)
+			}
+			detail += " possession=proven"
+		}
+		if open, err := tx.OpenRequestFor(serial, ra.KindRevoke); err != nil {
+			return err
+		} else if open != nil {
+			return fmt.Errorf("certificate %s already has a revocation request %s waiting for review: %w", serial, open.Ref, ra.ErrConflict)
+		}
+		src, err := tx.Request(c.RequestRef)
+		if err != nil {
+			return err
+		}
+		r := derived(src, ra.KindRevoke, serial, operator, tx.Now())
+		r.Reason, r.Comment = string(reason), comment
+		if err := insertFor(tx, r); err != nil {
+			return err
+		}
+		if err := tx.Audit(event(operator, "revoke-request", r, "", detail)); err != nil {
+			return err
+		}
+		out = &RevokeResult{Ref: r.Ref, State: r.State, Serial: serial, Reason: string(reason)}
+		if in.Direct {
+			if _, err := s.approve(tx, operator, r, "direct revocation: "+comment); err != nil {
+				return err
+			}
+			out.State, out.Revoked, out.At = r.State, true, tx.Now().UTC().Truncate(time.Second)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReissueInput asks for a replacement of a lost or damaged certificate
+// (证书补办). The certificate is named by serial or by the reference of the
+// request that produced it.
+type ReissueInput struct {
+	Serial  string
+	Ref     string
+	Reason  string // lost or damaged
+	Comment string
+}
+
+// Reissue records a reissue request. On approval the old certificate is
+// revoked (lost: keyCompromise; damaged: superseded) and the request is
+// issued like a new one: new passcode, new key, new serial.
+func (s *Service) Reissue(ctx context.Context, operator string, in ReissueInput) (*RevokeResult, error) {
+	reason, err := ra.ParseReissueReason(in.Reason)
+	if err != nil {
+		return nil, err
+	}
+	comment, err := ra.ValidateText("comment", in.Comment, 500, false)
+	if err != nil {
+		return nil, err
+	}
+	var serial string
+	if in.Serial != "" {
+		if serial, err = ra.ParseSerial(in.Serial); err != nil {
+			return nil, err
+		}
+	} else if in.Ref == "" {
+		return nil, &ra.FieldError{Field: "serial", Msg: "name the certificate with --serial or --ref"}
+	}
+	var out *RevokeResult
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		if serial == "" {
+			orig, err := tx.Request(in.Ref)
+			if err != nil {
+				return err
+			}
+			if orig.CertSerial == "" {
+				return fmt.Errorf("request %s has no certificate yet (it is %s); nothing to reissue: %w", orig.Ref, orig.State, ra.ErrConflict)
+			}
+			serial = orig.CertSerial
+		}
+		c, err := tx.Certificate(serial)
+		if err != nil {
+			return err
+		}
+		if err := s.checkHolder(c, tx.Now()); err != nil {
+			return err
+		}
+		if open, err := tx.OpenRequestFor(serial, ra.KindReissue, ra.KindRenew); err != nil {
+			return err
+		} else if open != nil {
+			return fmt.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict)
+		}
+		src, err := tx.Request(c.RequestRef)
+		if err != nil {
+			return err
+		}
+		r := derived(src, ra.KindReissue, serial, operator, tx.Now())
+		r.Reason, r.Comment = string(reason), comment
+		if err := insertFor(tx, r); err != nil {
+			return err
+		}
+		if err := tx.Audit(event(operator, "reissue-request", r, "", "reason="+string(reason))); err != nil {
+			return err
+		}
+		out = &RevokeResult{Ref: r.Ref, State: r.State, Serial: serial, Reason: string(reason)}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

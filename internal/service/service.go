@@ -1,0 +1,283 @@
+// Package service is the one Go API behind every cmca command: the RA and
+// CA operations, each a method taking a context and plain inputs and
+// returning plain results. The CLI calls it in-process today; a remote
+// transport (cmca serve) can expose the same methods over HTTPS without the
+// commands changing.
+package service
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/store"
+)
+
+// AcceptancePoint is an office that handles applications (申请受理点).
+type AcceptancePoint struct {
+	Name  string `mapstructure:"name" json:"name" yaml:"name"`
+	Label string `mapstructure:"label" json:"label" yaml:"label"`
+}
+
+// Agreement is the subscriber agreement (数字证书订户协议) in force.
+type Agreement struct {
+	Version string `json:"version"`
+	Text    string `json:"text"`
+}
+
+// Config is the service's policy, read from configuration by the CLI.
+type Config struct {
+	PasscodeTTL          time.Duration
+	MaxPasscodeAttempts  int
+	RenewWindow          time.Duration // renewals this close to expiry are approved automatically
+	ProofMaxAge          time.Duration // how old a renewal's proof of possession may be
+	CRLValidity          time.Duration // nextUpdate - thisUpdate
+	CRLDistributionPoint []string
+	OCSPServers          []string
+	CAIssuersURL         []string
+	Profiles             []ca.Profile
+	AcceptancePoints     []AcceptancePoint
+	Agreement            Agreement
+	FourEyes             bool // approver may not be the submitter; issuer may not be the approver
+}
+
+// DefaultConfig is what a fresh home runs with.
+func DefaultConfig() Config {
+	return Config{
+		PasscodeTTL:         14 * 24 * time.Hour,
+		MaxPasscodeAttempts: 5,
+		RenewWindow:         30 * 24 * time.Hour,
+		ProofMaxAge:         10 * time.Minute,
+		CRLValidity:         7 * 24 * time.Hour,
+		Profiles:            ca.DefaultProfiles(),
+		AcceptancePoints: []AcceptancePoint{
+			{Name: "online", Label: "Online service"},
+			{Name: "head-office", Label: "Head office counter"},
+		},
+		Agreement: Agreement{Version: "2026-01", Text: DefaultAgreementText},
+	}
+}
+
+// DefaultAgreementText is a placeholder agreement; a CA sets its own with the
+// config keys agreement.version and agreement.text (or agreement.file).
+const DefaultAgreementText = `Subscriber agreement (summary).
+1. The information you give is true and complete; false information makes the certificate invalid.
+2. You keep your private key, PIN and password secret and under your sole control.
+3. You ask for revocation at once if the key is lost, disclosed or the certificate's data stops being true.
+4. Revocation is permanent. The CA may revoke the certificate when it judges it necessary.`
+
+// Validate checks a configuration.
+func (c *Config) Validate() error {
+	if c.PasscodeTTL <= 0 {
+		return &ra.FieldError{Field: "passcode.ttl", Msg: "must be positive"}
+	}
+	if c.MaxPasscodeAttempts < 1 {
+		return &ra.FieldError{Field: "passcode.max_attempts", Msg: "must be at least 1"}
+	}
+	if c.CRLValidity <= 0 {
+		return &ra.FieldError{Field: "crl.validity", Msg: "must be positive"}
+	}
+	if len(c.Profiles) == 0 {
+		return &ra.FieldError{Field: "profiles", Msg: "at least one usage type is needed"}
+	}
+	seen := map[string]bool{}
+	for i := range c.Profiles {
+		if err := c.Profiles[i].Validate(); err != nil {
+			return err
+		}
+		if seen[c.Profiles[i].Name] {
+			return &ra.FieldError{Field: "profiles", Msg: fmt.Sprintf("usage type %q defined twice", c.Profiles[i].Name)}
+		}
+		seen[c.Profiles[i].Name] = true
+	}
+	if len(c.AcceptancePoints) == 0 {
+		return &ra.FieldError{Field: "acceptance_points", Msg: "at least one acceptance point is needed"}
+	}
+	return nil
+}
+
+// Profile returns the profile of a usage type.
+func (c *Config) Profile(name string) (*ca.Profile, error) {
+	var names []string
+	for i := range c.Profiles {
+		if c.Profiles[i].Name == name {
+			return &c.Profiles[i], nil
+		}
+		names = append(names, c.Profiles[i].Name)
+	}
+	return nil, &ra.FieldError{Field: "usage_type", Msg: fmt.Sprintf("unknown usage type %q; use one of %s", name, strings.Join(names, ", "))}
+}
+
+func (c *Config) acceptancePoint(name string) error {
+	var names []string
+	for _, p := range c.AcceptancePoints {
+		if p.Name == name {
+			return nil
+		}
+		names = append(names, p.Name)
+	}
+	return &ra.FieldError{Field: "acceptance_point", Msg: fmt.Sprintf("unknown acceptance point %q; use one of %s", name, strings.Join(names, ", "))}
+}
+
+// CALoader produces the CA when an operation needs to sign. It is called at
+// most once per Service, and only by operations that sign, so commands that
+// never sign never ask for a token PIN.
+type CALoader func(ctx context.Context) (*ca.CA, error)
+
+// Service runs RA and CA operations on one home.
+type Service struct {
+	home   string
+	store  *store.Store
+	cfg    Config
+	loadCA CALoader
+
+	caOnce sync.Once
+	ca     *ca.CA
+	caErr  error
+
+	// Now is the clock; tests move it instead of sleeping.
+	Now func() time.Time
+}
+
+// Home layout.
+const (
+	DBFile     = "ra.db"
+	CADir      = "ca"
+	CACertFile = "ca/ca.crt"
+	CAKeyFile  = "ca/ca.key"
+	CRLDir     = "crl"
+)
+
+// ErrNoHome means the home has not been initialised.
+var ErrNoHome = errors.New("home not initialised")
+
+// Open opens an initialised home.
+func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	db := filepath.Join(home, DBFile)
+	if _, err := os.Stat(db); err != nil {
+		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first: %w", home, home, ErrNoHome)
+	}
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{home: home, store: st, cfg: cfg, loadCA: loadCA, Now: time.Now}
+	st.Now = func() time.Time { return s.Now() }
+	if loadCA == nil {
+		s.loadCA = s.FileCA
+	}
+	return s, nil
+}
+
+// SetCALoader replaces how the CA is loaded (e.g. from a PKCS#11 token).
+func (s *Service) SetCALoader(l CALoader) { s.loadCA = l }
+
+// Close releases the store.
+func (s *Service) Close() error { return s.store.Close() }
+
+// Store exposes the store to maintenance commands (doctor, backup).
+func (s *Service) Store() *store.Store { return s.store }
+
+// Home is the home directory.
+func (s *Service) Home() string { return s.home }
+
+// Config is the policy in force.
+func (s *Service) Config() *Config { return &s.cfg }
+
+// CA loads the CA on first use.
+func (s *Service) CA(ctx context.Context) (*ca.CA, error) {
+	s.caOnce.Do(func() { s.ca, s.caErr = s.loadCA(ctx) })
+	return s.ca, s.caErr
+}
+
+// CACertificate reads the CA certificate without touching the key.
+func (s *Service) CACertificate() ([]byte, error) {
+	return os.ReadFile(filepath.Join(s.home, CACertFile))
+}
+
+// FileCA loads the CA certificate and a software key from the home.
+func (s *Service) FileCA(ctx context.Context) (*ca.CA, error) {
+	return LoadFileCA(s.home, false)
+}
+
+// LoadFileCA reads ca/ca.crt (with any chain after it) and ca/ca.key. A key
+// file readable by group or others is refused unless insecure is set.
+func LoadFileCA(home string, insecure bool) (*ca.CA, error) {
+	certPEM, err := os.ReadFile(filepath.Join(home, CACertFile))
+	if err != nil {
+		return nil, fmt.Errorf("read CA certificate: %w", err)
+	}
+	certs, err := ca.ParseCertificatesPEM(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", CACertFile, err)
+	}
+	keyPath := filepath.Join(home, CAKeyFile)
+	fi, err := os.Stat(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("read CA key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 && !insecure {
+		return nil, fmt.Errorf("%s is readable by others (mode %04o); run `chmod 600 %s` (or pass --insecure): %w", keyPath, fi.Mode().Perm(), keyPath, ra.ErrPolicy)
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("read CA key: %w", err)
+	}
+	key, err := ca.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", CAKeyFile, err)
+	}
+	return ca.New(certs[0], key, certs[1:])
+}
+
+// pseudonym derives the subject serialNumber of a person: an HMAC of the ID
+// under a per-CA secret, so it is stable for one person and reveals nothing.
+func (s *Service) pseudonym(tx *store.Tx, a ra.Applicant) (string, error) {
+	k, err := tx.Meta("pseudonym_key")
+	if err != nil {
+		return "", err
+	}
+	key, err := hex.DecodeString(k)
+	if err != nil || len(key) < 16 {
+		return "", fmt.Errorf("store has no pseudonym key; was it initialised by `cmca init`?")
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(string(a.IDType) + ":" + a.IDNumber))
+	return "CMCA-" + strings.ToUpper(hex.EncodeToString(m.Sum(nil))[:24]), nil
+}
+
+func newSecretHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// audit builds an audit event for a request transition.
+func event(op, action string, r *ra.Request, from ra.State, detail string) ra.Event {
+	return ra.Event{Operator: op, Action: action, Ref: r.Ref, Serial: firstNonEmpty(r.CertSerial, r.TargetSerial), From: from, To: r.State, Detail: detail}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,59 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// CRL is a stored CRL.
+type CRL struct {
+	Number     int64
+	BaseNumber int64 // 0 for a full CRL
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	Entries    int
+	Operator   string
+	DER        []byte
+}
+
+// NextCRLNumber is one more than the highest number ever used.
+func (t *Tx) NextCRLNumber() (int64, error) {
+	var n int64
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM crls`).Scan(&n)
+	return n, err
+}
+
+// InsertCRL records a signed CRL; a reused number is a conflict.
+func (t *Tx) InsertCRL(c CRL) error {
+	var base any
+	if c.BaseNumber > 0 {
+		base = c.BaseNumber
+	}
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO crls (number, base_number, this_update, next_update, entries, operator, der) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.Number, base, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.Entries, c.Operator, c.DER)
+	if isUnique(err) {
+		return fmt.Errorf("CRL number %d already used", c.Number)
+	}
+	return err
+}
+
+// LatestCRL returns the newest full (delta=false) or delta CRL, or nil.
+func (t *Tx) LatestCRL(delta bool) (*CRL, error) {
+	q := `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, operator, der FROM crls WHERE base_number IS NULL ORDER BY number DESC LIMIT 1`
+	if delta {
+		q = `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, operator, der FROM crls WHERE base_number IS NOT NULL ORDER BY number DESC LIMIT 1`
+	}
+	var c CRL
+	var tu, nu int64
+	err := t.tx.QueryRowContext(t.ctx, q).Scan(&c.Number, &c.BaseNumber, &tu, &nu, &c.Entries, &c.Operator, &c.DER)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.ThisUpdate, c.NextUpdate = time.Unix(tu, 0).UTC(), time.Unix(nu, 0).UTC()
+	return &c, nil
+}

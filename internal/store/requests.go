@@ -1,0 +1,237 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cmca/cmca/internal/ra"
+)
+
+// LookupApplicant returns the stored record of a person, or ra.ErrNotFound.
+func (t *Tx) LookupApplicant(idType ra.IDType, idNumber string) (ra.Applicant, error) {
+	var a ra.Applicant
+	err := t.tx.QueryRowContext(t.ctx, `SELECT id_type, id_number, name, mobile, email, address FROM applicants WHERE id_type = ? AND id_number = ?`,
+		string(idType), idNumber).Scan(&a.IDType, &a.IDNumber, &a.Name, &a.Mobile, &a.Email, &a.Address)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound)
+	}
+	return a, err
+}
+
+// UpsertApplicant records the latest data of a person and returns its id.
+func (t *Tx) UpsertApplicant(a ra.Applicant) (int64, error) {
+	now := t.now().Unix()
+	var id int64
+	err := t.tx.QueryRowContext(t.ctx, `
+INSERT INTO applicants (id_type, id_number, name, mobile, email, address, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id_type, id_number) DO UPDATE SET
+  name = excluded.name, mobile = excluded.mobile, email = excluded.email,
+  address = excluded.address, updated_at = excluded.updated_at
+RETURNING id`, string(a.IDType), a.IDNumber, a.Name, a.Mobile, a.Email, a.Address, now, now).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("save applicant: %w", err)
+	}
+	return id, nil
+}
+
+// InsertRequest stores a new request. r.Ref must be set; a clash of
+// references returns ErrRefTaken so the caller can draw another.
+func (t *Tx) InsertRequest(r *ra.Request, applicantID int64) error {
+	var ag ra.Agent
+	if r.Agent != nil {
+		ag = *r.Agent
+	}
+	_, err := t.tx.ExecContext(t.ctx, `
+INSERT INTO requests (ref, kind, state, applicant_id, name, id_type, id_number, mobile, email, address,
+  agent_name, agent_id_type, agent_id_number, usage_type, acceptance_point, storage, agreement_version,
+  target_serial, reason, comment, submitted_by, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Ref, string(r.Kind), string(r.State), applicantID, r.Applicant.Name, string(r.Applicant.IDType), r.Applicant.IDNumber,
+		r.Applicant.Mobile, r.Applicant.Email, r.Applicant.Address, ag.Name, string(ag.IDType), ag.IDNumber,
+		r.UsageType, r.AcceptancePoint, string(r.Storage), r.AgreementVersion, nullStr(r.TargetSerial), r.Reason, r.Comment,
+		r.SubmittedBy, r.CreatedAt.Unix(), r.UpdatedAt.Unix())
+	if isUnique(err) {
+		return ErrRefTaken
+	}
+	if err != nil {
+		return fmt.Errorf("save request: %w", err)
+	}
+	return nil
+}
+
+// ErrRefTaken means a freshly drawn reference number already exists.
+var ErrRefTaken = errors.New("reference number already taken")
+
+const requestCols = `ref, kind, state, name, id_type, id_number, mobile, email, address,
+  agent_name, agent_id_type, agent_id_number, usage_type, acceptance_point, storage, agreement_version,
+  target_serial, reason, comment, decision_reason, submitted_by, decided_by, issued_by, cert_serial,
+  passcode_expires, passcode_attempts, passcode_used, created_at, updated_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanRequest(sc scanner) (*ra.Request, error) {
+	var r ra.Request
+	var ag ra.Agent
+	var target, cert sql.NullString
+	var expires sql.NullInt64
+	var created, updated int64
+	var used int
+	err := sc.Scan(&r.Ref, &r.Kind, &r.State, &r.Applicant.Name, &r.Applicant.IDType, &r.Applicant.IDNumber,
+		&r.Applicant.Mobile, &r.Applicant.Email, &r.Applicant.Address, &ag.Name, &ag.IDType, &ag.IDNumber,
+		&r.UsageType, &r.AcceptancePoint, &r.Storage, &r.AgreementVersion, &target, &r.Reason, &r.Comment,
+		&r.DecisionReason, &r.SubmittedBy, &r.DecidedBy, &r.IssuedBy, &cert, &expires, &r.PasscodeAttempts, &used,
+		&created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	if ag.Name != "" {
+		r.Agent = &ag
+	}
+	r.TargetSerial, r.CertSerial = target.String, cert.String
+	r.PasscodeExpires = fromUnix(expires)
+	r.PasscodeUsed = used != 0
+	r.CreatedAt, r.UpdatedAt = time.Unix(created, 0).UTC(), time.Unix(updated, 0).UTC()
+	return &r, nil
+}
+
+// Request reads one request by reference, or ra.ErrNotFound.
+func (t *Tx) Request(ref string) (*ra.Request, error) {
+	r, err := scanRequest(t.tx.QueryRowContext(t.ctx, `SELECT `+requestCols+` FROM requests WHERE ref = ?`, ref))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("no request %s: %w", ref, ra.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read request %s: %w", ref, err)
+	}
+	return r, nil
+}
+
+// RequestFilter selects requests for the review queue.
+type RequestFilter struct {
+	States []ra.State
+	Kinds  []ra.Kind
+	Serial string // requests acting on or producing this certificate
+	Limit  int
+}
+
+// Requests lists requests, oldest first (the order they should be handled).
+func (t *Tx) Requests(f RequestFilter) ([]*ra.Request, error) {
+	var where []string
+	var args []any
+	if len(f.States) > 0 {
+		where = append(where, "state IN ("+placeholders(len(f.States))+")")
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
+	}
+	if len(f.Kinds) > 0 {
+		where = append(where, "kind IN ("+placeholders(len(f.Kinds))+")")
+		for _, k := range f.Kinds {
+			args = append(args, string(k))
+		}
+	}
+	if f.Serial != "" {
+		where = append(where, "(target_serial = ? OR cert_serial = ?)")
+		args = append(args, f.Serial, f.Serial)
+	}
+	q := `SELECT ` + requestCols + ` FROM requests`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	defer rows.Close()
+	var out []*ra.Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// OpenRequestFor returns the first unfinished request of kind k acting on a
+// certificate, or nil.
+func (t *Tx) OpenRequestFor(serial string, kinds ...ra.Kind) (*ra.Request, error) {
+	rs, err := t.Requests(RequestFilter{Serial: serial, Kinds: kinds, States: []ra.State{ra.StateSubmitted, ra.StateApproved, ra.StateIssued}, Limit: 1})
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// UpdateRequest writes r's mutable fields, guarded by the state the caller
+// read: if another process moved the request meanwhile, nothing is written
+// and ra.ErrConflict is returned.
+func (t *Tx) UpdateRequest(r *ra.Request, from ra.State) error {
+	r.UpdatedAt = t.now().UTC()
+	res, err := t.tx.ExecContext(t.ctx, `
+UPDATE requests SET state = ?, decision_reason = ?, decided_by = ?, issued_by = ?, cert_serial = ?,
+  passcode_expires = ?, passcode_attempts = ?, passcode_used = ?, updated_at = ?
+WHERE ref = ? AND state = ?`,
+		string(r.State), r.DecisionReason, r.DecidedBy, r.IssuedBy, nullStr(r.CertSerial),
+		unix(r.PasscodeExpires), r.PasscodeAttempts, boolInt(r.PasscodeUsed), r.UpdatedAt.Unix(), r.Ref, string(from))
+	if err != nil {
+		return fmt.Errorf("update request %s: %w", r.Ref, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("request %s is no longer %s (another operator or process changed it): %w", r.Ref, from, ra.ErrConflict)
+	}
+	return nil
+}
+
+// SetPasscodeHash replaces the stored passcode hash of a request.
+func (t *Tx) SetPasscodeHash(ref, hash string) error {
+	_, err := t.tx.ExecContext(t.ctx, `UPDATE requests SET passcode_hash = ? WHERE ref = ?`, hash, ref)
+	return err
+}
+
+// PasscodeHash reads the stored passcode hash ("" if none).
+func (t *Tx) PasscodeHash(ref string) (string, error) {
+	var h sql.NullString
+	err := t.tx.QueryRowContext(t.ctx, `SELECT passcode_hash FROM requests WHERE ref = ?`, ref).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("no request %s: %w", ref, ra.ErrNotFound)
+	}
+	return h.String, err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// RequestCounts counts requests per state, for the review summary.
+func (t *Tx) RequestCounts() (map[ra.State]int, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT state, COUNT(*) FROM requests GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[ra.State]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[ra.State(s)] = n
+	}
+	return out, rows.Err()
+}

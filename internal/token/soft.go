@@ -1,0 +1,101 @@
+package token
+
+import (
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cmca/cmca/internal/ra"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+)
+
+// MinPasswordLen is the shortest PKCS#12 password accepted for a new file.
+const MinPasswordLen = 8
+
+// CheckNewPassword rejects passwords too weak to protect a private key.
+func CheckNewPassword(pw []byte) error {
+	if len(pw) < MinPasswordLen {
+		return &ra.FieldError{Field: "password", Msg: fmt.Sprintf("the PKCS#12 password needs at least %d characters", MinPasswordLen)}
+	}
+	return nil
+}
+
+// EncodePKCS12 encodes key, certificate and chain with modern encryption
+// (PBES2 with AES-256-CBC and PBKDF2, HMAC-SHA-256 MAC), readable by
+// OpenSSL 3 and current browsers and mail clients.
+func EncodePKCS12(key crypto.Signer, cert *x509.Certificate, chain []*x509.Certificate, password []byte) ([]byte, error) {
+	data, err := pkcs12.Modern.Encode(key, cert, chain, string(password))
+	if err != nil {
+		return nil, fmt.Errorf("encode PKCS#12: %w", err)
+	}
+	return data, nil
+}
+
+// WritePKCS12 writes a PKCS#12 file atomically with mode 0600. It refuses
+// to replace an existing file unless overwrite is set.
+func WritePKCS12(path string, key crypto.Signer, cert *x509.Certificate, chain []*x509.Certificate, password []byte, overwrite bool) error {
+	data, err := EncodePKCS12(key, cert, chain, password)
+	if err != nil {
+		return err
+	}
+	return WriteSecretFile(path, data, overwrite)
+}
+
+// WriteSecretFile writes data to path (mode 0600) via a temporary file in the
+// same directory, fsync and rename.
+func WriteSecretFile(path string, data []byte, overwrite bool) error {
+	if !overwrite {
+		if _, err := os.Stat(path); err == nil {
+			return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", path, ra.ErrConflict)
+		}
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// SoftKey is a key and certificate read from a PKCS#12 file.
+type SoftKey struct {
+	Signer crypto.Signer
+	Cert   *x509.Certificate
+	Chain  []*x509.Certificate
+}
+
+// ReadPKCS12 opens a PKCS#12 file. A wrong password is ra.ErrAuth.
+func ReadPKCS12(path string, password []byte) (*SoftKey, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s does not exist: %w", path, ra.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, cert, chain, err := pkcs12.DecodeChain(data, string(password))
+	if errors.Is(err, pkcs12.ErrIncorrectPassword) {
+		return nil, fmt.Errorf("wrong password for %s: %w", path, ra.ErrAuth)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %v: %w", path, err, ra.ErrInvalid)
+	}
+	s, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s holds an unsupported key type %T: %w", path, key, ra.ErrInvalid)
+	}
+	return &SoftKey{Signer: s, Cert: cert, Chain: chain}, nil
+}
