@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -244,7 +245,7 @@ func printApplyResults(f *Factory, results []service.ApplyResult) error {
 }
 
 // prefill fills empty identity fields from a returning applicant's record.
-func prefill(ctx contextLike, f *Factory, api API, rec *applicationRecord, set map[string]bool) {
+func prefill(ctx context.Context, f *Factory, api API, rec *applicationRecord, set map[string]bool) {
 	t, err := ra.ParseIDType(rec.IDType)
 	if err != nil {
 		return

@@ -53,6 +53,8 @@ type Factory struct {
 	configFile string
 	cfg        *Config
 	svc        *service.Service
+	closers    []func()
+	caPINFile  string
 }
 
 // Config resolves the configuration once.
@@ -110,7 +112,9 @@ func (f *Factory) Close() {
 	if f.svc != nil {
 		f.svc.Close()
 	}
-	closeTokens()
+	for i := len(f.closers) - 1; i >= 0; i-- {
+		f.closers[i]()
+	}
 }
 
 // JSON reports whether output is JSON.

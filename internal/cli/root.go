@@ -89,6 +89,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 	pf.BoolP("quiet", "q", false, "print only the reference or serial")
 	pf.Bool("accessible", false, "accessible forms for screen readers (env CMCA_ACCESSIBLE)")
 	pf.Bool("insecure", false, "allow a CA key file readable by others")
+	pf.StringVar(&f.caPINFile, "ca-pin-file", "", "read the PIN of a CA key on a PKCS#11 token from FILE (env CMCA_CA_PIN)")
 	for _, name := range []string{"home", "output", "operator", "quiet", "accessible", "insecure"} {
 		_ = f.v.BindPFlag(name, pf.Lookup(name))
 	}

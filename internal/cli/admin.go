@@ -1,0 +1,436 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/store"
+	"github.com/spf13/cobra"
+)
+
+// ReviewOptions are the inputs of `cmca review`.
+type ReviewOptions struct {
+	F           *Factory
+	Ref         string
+	States      []string
+	Kinds       []string
+	Limit       int
+	Interactive bool
+}
+
+func NewCmdReview(f *Factory, runF func(*ReviewOptions) error) *cobra.Command {
+	o := &ReviewOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "review [REF]",
+		Short: "The review queue, or one request in full (审核)",
+		Long: `Without REF, list requests waiting for a decision (state submitted), oldest
+first; --state and --kind choose others. With REF, show the whole request:
+applicant, agent, usage, storage, history and certificates.
+
+On a terminal, --interactive steps through the pending requests and asks
+approve / reject / skip for each.`,
+		Example: `  cmca review
+  cmca review --state approved,issued --kind new -o json
+  cmca review 20261125-7KQ3PZ4M`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Ref = args[0]
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return reviewRun(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().StringSliceVar(&o.States, "state", []string{"submitted"}, "states to list: submitted, approved, rejected, issued, completed, or all")
+	cmd.Flags().StringSliceVar(&o.Kinds, "kind", nil, "kinds to list: new, renew, revoke, reissue")
+	cmd.Flags().IntVar(&o.Limit, "limit", 0, "list at most N requests")
+	cmd.Flags().BoolVarP(&o.Interactive, "interactive", "i", false, "step through pending requests: approve, reject or skip each")
+	return cmd
+}
+
+func parseFilter(states, kinds []string, limit int) (store.RequestFilter, error) {
+	var flt store.RequestFilter
+	flt.Limit = limit
+	for _, s := range states {
+		if s == "all" {
+			flt.States = nil
+			break
+		}
+		st, err := ra.ParseState(s)
+		if err != nil {
+			return flt, err
+		}
+		flt.States = append(flt.States, st)
+	}
+	for _, k := range kinds {
+		kd, err := ra.ParseKind(k)
+		if err != nil {
+			return flt, err
+		}
+		flt.Kinds = append(flt.Kinds, kd)
+	}
+	return flt, nil
+}
+
+func reviewRun(ctx context.Context, o *ReviewOptions) error {
+	f := o.F
+	api, err := f.API(ctx)
+	if err != nil {
+		return err
+	}
+	if o.Ref != "" {
+		d, err := api.Status(ctx, o.Ref)
+		if err != nil {
+			return err
+		}
+		if f.JSON() {
+			return f.PrintJSON(d)
+		}
+		printRequestDetail(f, d, true)
+		return nil
+	}
+	flt, err := parseFilter(o.States, o.Kinds, o.Limit)
+	if err != nil {
+		return err
+	}
+	rs, err := api.Requests(ctx, flt)
+	if err != nil {
+		return err
+	}
+	if o.Interactive {
+		if !f.IO.CanPrompt() {
+			return &usageError{msg: "--interactive needs a terminal; use `cmca approve REF` in scripts"}
+		}
+		return reviewInteractive(ctx, f, api, rs)
+	}
+	if f.JSON() {
+		if rs == nil {
+			rs = []*ra.Request{}
+		}
+		return f.PrintJSON(rs)
+	}
+	if f.Quiet() {
+		for _, r := range rs {
+			f.Printf("%s\n", r.Ref)
+		}
+		return nil
+	}
+	if len(rs) == 0 {
+		f.Printf("No requests in state %s.\n", strings.Join(o.States, ", "))
+		return nil
+	}
+	t := newTable(f, "REF", "KIND", "STATE", "NAME", "USAGE", "STORAGE", "POINT", "SUBMITTED")
+	for _, r := range rs {
+		t.row(r.Ref, string(r.Kind), string(r.State), r.Applicant.Name, r.UsageType, string(r.Storage), r.AcceptancePoint, r.CreatedAt.Local().Format("2006-01-02 15:04"))
+	}
+	return t.flush()
+}
+
+func printRequestDetail(f *Factory, d *service.RequestDetail, admin bool) {
+	r := d.Request
+	f.Printf("Request %s (%s)\n  state:            %s\n", r.Ref, r.Kind, r.State)
+	f.Printf("  applicant:        %s\n", r.Applicant.Name)
+	if admin {
+		f.Printf("  ID:               %s %s\n", r.Applicant.IDType, r.Applicant.IDNumber)
+		f.Printf("  mobile:           %s\n", r.Applicant.Mobile)
+		if r.Applicant.Address != "" {
+			f.Printf("  address:          %s\n", r.Applicant.Address)
+		}
+		if r.Agent != nil {
+			f.Printf("  agent (经办人):    %s (%s %s)\n", r.Agent.Name, r.Agent.IDType, r.Agent.IDNumber)
+		}
+	}
+	f.Printf("  email:            %s\n  usage type:       %s\n  acceptance point: %s\n  storage:          %s\n", r.Applicant.Email, r.UsageType, r.AcceptancePoint, r.Storage)
+	if r.AgreementVersion != "" {
+		f.Printf("  agreement:        version %s accepted\n", r.AgreementVersion)
+	}
+	if r.TargetSerial != "" {
+		f.Printf("  certificate:      %s\n", r.TargetSerial)
+	}
+	if r.Reason != "" {
+		f.Printf("  reason:           %s\n", r.Reason)
+	}
+	if r.Comment != "" {
+		f.Printf("  comment:          %s\n", r.Comment)
+	}
+	if r.DecisionReason != "" {
+		f.Printf("  decision:         %s (by %s)\n", r.DecisionReason, r.DecidedBy)
+	}
+	if r.State == ra.StateIssued {
+		f.Printf("  passcode expires: %s (%d wrong attempts)\n", r.PasscodeExpires.Local().Format(time.DateTime), r.PasscodeAttempts)
+	}
+	if r.CertSerial != "" {
+		f.Printf("  issued:           %s\n", r.CertSerial)
+	}
+	f.Printf("History:\n")
+	for _, e := range d.History {
+		move := e.Action
+		if e.To != "" {
+			move = fmt.Sprintf("%s: %s -> %s", e.Action, orDash(string(e.From)), e.To)
+		}
+		f.Printf("  %s  %-10s %s %s\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Operator, move, e.Detail)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// ApproveOptions are the inputs of `cmca approve`.
+type ApproveOptions struct {
+	F      *Factory
+	Refs   []string
+	Reject bool
+	Reason string
+}
+
+func NewCmdApprove(f *Factory, runF func(*ApproveOptions) error) *cobra.Command {
+	o := &ApproveOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "approve REF...",
+		Short: "Approve requests, or reject them with a reason (审核通过/拒绝)",
+		Long: `Record an operator's decision on submitted requests. Approving a revocation
+request revokes the certificate; approving a reissue revokes the certificate
+it replaces (lost: keyCompromise, damaged: superseded). Each request is
+decided in its own transaction; if another operator decided it first, this
+one fails with exit code 4 and changes nothing.`,
+		Example: `  cmca approve 20261125-7KQ3PZ4M
+  cmca approve --reject --reason "ID copy unreadable; please resubmit" 20261125-7KQ3PZ4M
+  cmca review -q | xargs cmca approve`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Refs = args
+			if len(args) == 0 {
+				return &usageError{msg: "approve needs at least one reference number"}
+			}
+			if o.Reject && strings.TrimSpace(o.Reason) == "" {
+				return &usageError{msg: "--reject needs --reason TEXT: the applicant is told why"}
+			}
+			if !o.Reject && o.Reason != "" {
+				return &usageError{msg: "--reason goes with --reject"}
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return approveRun(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Reject, "reject", false, "reject instead of approve")
+	cmd.Flags().StringVar(&o.Reason, "reason", "", "why the request is rejected (required with --reject)")
+	return cmd
+}
+
+func approveRun(ctx context.Context, o *ApproveOptions) error {
+	f := o.F
+	api, err := f.API(ctx)
+	if err != nil {
+		return err
+	}
+	var out []any
+	var firstErr error
+	failed := 0
+	for _, ref := range o.Refs {
+		var d *service.Decision
+		if o.Reject {
+			d, err = api.Reject(ctx, f.Operator(), ref, o.Reason)
+		} else {
+			d, err = api.Approve(ctx, f.Operator(), ref)
+		}
+		if err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+			out = append(out, map[string]any{"ref": ref, "error": err.Error(), "exit_code": ExitCode(err)})
+			if !f.JSON() && len(o.Refs) > 1 {
+				f.Warnf("%s: %v\n", ref, err)
+			}
+			continue
+		}
+		out = append(out, d)
+		switch {
+		case f.JSON():
+		case f.Quiet():
+			f.Printf("%s\n", d.Ref)
+		default:
+			f.Printf("%s (%s): %s", d.Ref, d.Kind, d.State)
+			if d.RevokedSerial != "" {
+				f.Printf("; certificate %s revoked", d.RevokedSerial)
+			}
+			if d.State == ra.StateApproved {
+				f.Printf("; next: `cmca issue %s`", d.Ref)
+			}
+			f.Printf("\n")
+		}
+	}
+	if f.JSON() {
+		if len(out) == 1 && firstErr == nil {
+			_ = f.PrintJSON(out[0])
+		} else {
+			_ = f.PrintJSON(out)
+		}
+	}
+	if failed > 1 {
+		return fmt.Errorf("%d of %d requests failed; first: %w", failed, len(o.Refs), firstErr)
+	}
+	return firstErr
+}
+
+// IssueOptions are the inputs of `cmca issue`.
+type IssueOptions struct {
+	F      *Factory
+	Refs   []string
+	Resend bool
+}
+
+func NewCmdIssue(f *Factory, runF func(*IssueOptions) error) *cobra.Command {
+	o := &IssueOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "issue REF...",
+		Short: "Authorise issuance: print the one-time download passcode (签发)",
+		Long: `Authorise issuance of approved requests. For each, a one-time download
+passcode (下载授权码) is drawn and printed — this is the only time it is shown;
+the store keeps only a hash. Send it to the applicant by a secure channel,
+separately from the reference number. It expires (config passcode.ttl,
+default 14 days) and locks after passcode.max_attempts wrong tries.
+
+--resend replaces a lost, expired or locked passcode; the old one stops
+working at once.`,
+		Example: `  cmca issue 20261125-7KQ3PZ4M
+  cmca issue --resend 20261125-7KQ3PZ4M -o json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Refs = args
+			if len(args) == 0 {
+				return &usageError{msg: "issue needs at least one reference number"}
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return issueRun(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Resend, "resend", false, "replace the outstanding passcode (lost, expired or locked)")
+	return cmd
+}
+
+func issueRun(ctx context.Context, o *IssueOptions) error {
+	f := o.F
+	api, err := f.API(ctx)
+	if err != nil {
+		return err
+	}
+	var out []*service.Authorisation
+	var errs []error
+	for _, ref := range o.Refs {
+		a, err := api.Issue(ctx, f.Operator(), ref, o.Resend)
+		if err != nil {
+			errs = append(errs, err)
+			if len(o.Refs) > 1 {
+				f.Warnf("%s: %v\n", ref, err)
+			}
+			continue
+		}
+		out = append(out, a)
+		switch {
+		case f.JSON():
+		case f.Quiet():
+			f.Printf("%s %s\n", a.Ref, a.Passcode)
+		default:
+			f.Printf("Request %s authorised for download.\n  passcode (下载授权码): %s\n  expires:             %s\n  This passcode is shown once; give it to the applicant by a secure channel.\n",
+				a.Ref, a.Passcode, a.Expires.Local().Format(time.DateTime))
+		}
+	}
+	if f.JSON() {
+		if len(o.Refs) == 1 && len(out) == 1 {
+			_ = f.PrintJSON(out[0])
+		} else if len(out) > 0 {
+			_ = f.PrintJSON(out)
+		}
+	}
+	if len(errs) > 0 {
+		if len(errs) == 1 {
+			return errs[0]
+		}
+		return fmt.Errorf("%d of %d requests failed; first: %w", len(errs), len(o.Refs), errs[0])
+	}
+	return nil
+}
+
+// CRLOptions are the inputs of `cmca crl`.
+type CRLOptions struct {
+	F     *Factory
+	Out   string
+	Delta bool
+	Force bool
+}
+
+func NewCmdCRL(f *Factory, runF func(*CRLOptions) error) *cobra.Command {
+	o := &CRLOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "crl",
+		Short: "Sign and publish the certificate revocation list",
+		Long: `Sign a CRL listing every revoked, unexpired certificate, with a CRL number
+that is never reused, thisUpdate and nextUpdate (config crl.validity), and
+publish it under HOME/crl (ca.crl in DER, ca.crl.pem, and a numbered copy).
+
+If the current CRL already lists every revocation and is less than half way
+to its nextUpdate, it is republished without signing: run cmca crl from
+cron as often as you like. --force signs a new one anyway.`,
+		Example: `  cmca crl
+  cmca crl --out /var/www/crl/ca.crl
+  cmca crl --delta`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			return crlRun(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().StringVar(&o.Out, "out", "", "also write the DER CRL to FILE")
+	cmd.Flags().BoolVar(&o.Delta, "delta", false, "a delta CRL against the latest full CRL")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "sign a new CRL even if the current one is up to date")
+	return cmd
+}
+
+func crlRun(ctx context.Context, o *CRLOptions) error {
+	f := o.F
+	api, err := f.API(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := api.CRL(ctx, f.Operator(), service.CRLOptions{Delta: o.Delta, Force: o.Force})
+	if err != nil {
+		return err
+	}
+	if o.Out != "" {
+		if err := writeFilePublic(o.Out, res.DER); err != nil {
+			return err
+		}
+	}
+	if f.JSON() {
+		return f.PrintJSON(res)
+	}
+	if f.Quiet() {
+		f.Printf("%d\n", res.Number)
+		return nil
+	}
+	state := "signed"
+	if res.Reused {
+		state = "up to date (not re-signed)"
+	}
+	f.Printf("CRL %d %s: %d revoked certificates, next update %s\n  %s\n  %s\n", res.Number, state, res.Entries,
+		res.NextUpdate.Local().Format(time.DateTime), res.DERPath, res.PEMPath)
+	return nil
+}
+
+var _ = errors.New

@@ -1,0 +1,279 @@
+package cli
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"time"
+
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/token"
+	"github.com/spf13/cobra"
+)
+
+// DownloadOptions are the inputs of `cmca download`.
+type DownloadOptions struct {
+	F            *Factory
+	Ref          string
+	Passcode     string
+	PasscodeFile string
+	Storage      string
+	KeyAlgo      string
+	Out          string
+	PasswordFile string
+	Force        bool
+	Token        tokenFlags
+	WithCA       bool
+}
+
+func NewCmdDownload(f *Factory, runF func(*DownloadOptions) error) *cobra.Command {
+	o := &DownloadOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "download --ref REF --passcode CODE",
+		Short: "Download the certificate with the passcode (证书下载)",
+		Long: `Collect an issued certificate. The key pair is generated where it will live —
+on the USB key token (--storage usbkey) or in a new PKCS#12 file protected by a
+password (--storage soft) — and only a certificate request leaves it. The CA
+signs it with the data of the approved application and the certificate is
+written back next to the key.
+
+The passcode (下载授权码) works once. If a download is interrupted after the
+CA signed (crash, pulled token), run the same command again: the key is found
+again and the recorded certificate is delivered.`,
+		Example: `  cmca download --ref 20261125-7KQ3PZ4M --passcode-file code.txt --out me.p12 --password-file pw.txt
+  cmca download --ref 20261125-7KQ3PZ4M --storage usbkey --token-label "My Key" --pin-file pin.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			return downloadRun(cmd.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Ref, "ref", "", "reference number (业务受理号) of the request")
+	fl.StringVar(&o.Passcode, "passcode", "", "download passcode (下载授权码); prefer --passcode-file")
+	fl.StringVar(&o.PasscodeFile, "passcode-file", "", "read the passcode from FILE (- for stdin; env CMCA_PASSCODE)")
+	fl.StringVar(&o.Storage, "storage", "", "usbkey or soft (default: as in the application)")
+	fl.StringVar(&o.KeyAlgo, "key-algo", string(token.ECDSAP256), fmt.Sprintf("key algorithm: %v", token.KeyAlgos))
+	fl.StringVar(&o.Out, "out", "", "soft: PKCS#12 file to write (default REF.p12)")
+	fl.StringVar(&o.PasswordFile, "password-file", "", "soft: read the new PKCS#12 password from FILE (- for stdin; env CMCA_P12_PASSWORD; else prompt twice)")
+	fl.BoolVar(&o.Force, "force", false, "soft: overwrite an existing --out file")
+	fl.BoolVar(&o.WithCA, "with-ca", true, "usbkey: also store the CA certificate on the token")
+	o.Token.add(fl)
+	return cmd
+}
+
+func downloadRun(ctx context.Context, o *DownloadOptions) error {
+	f := o.F
+	if o.Ref == "" {
+		return &usageError{msg: "--ref is required: the reference number (业务受理号) you got when applying"}
+	}
+	algo, err := token.ParseKeyAlgo(o.KeyAlgo)
+	if err != nil {
+		return err
+	}
+	code := []byte(o.Passcode)
+	if o.Passcode == "" {
+		if code, err = f.readSecret(secret{What: "download passcode", FileFlag: "--passcode-file", File: o.PasscodeFile, Env: "CMCA_PASSCODE"}); err != nil {
+			return err
+		}
+	}
+	if err := ra.ValidatePasscodeFormat(string(code)); err != nil {
+		return err
+	}
+	api, err := f.API(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := api.Status(ctx, o.Ref)
+	if err != nil {
+		return err
+	}
+	storage := st.Request.Storage
+	if o.Storage != "" {
+		if storage, err = ra.ParseStorage(o.Storage); err != nil {
+			return err
+		}
+	}
+	if storage != st.Request.Storage {
+		return fmt.Errorf("request %s asked for %s storage; download with --storage %s: %w", o.Ref, st.Request.Storage, st.Request.Storage, ra.ErrInvalid)
+	}
+	in := service.DownloadInput{Ref: o.Ref, Passcode: string(code), Storage: storage}
+	var issued *service.Issued
+	var where string
+	if storage == ra.StorageSoft {
+		issued, where, err = downloadSoft(ctx, f, api, o, in, algo)
+	} else {
+		issued, where, err = downloadToken(ctx, f, api, o, in, algo, st.Request)
+	}
+	if err != nil {
+		return err
+	}
+	if f.JSON() {
+		return f.PrintJSON(struct {
+			*service.Issued
+			Location string `json:"location"`
+		}{issued, where})
+	}
+	if f.Quiet() {
+		f.Printf("%s\n", issued.Serial)
+		return nil
+	}
+	verb := "issued"
+	if issued.Retrieved {
+		verb = "retrieved (it was issued by an earlier, interrupted download)"
+	}
+	f.Printf("Certificate %s\n  serial:   %s\n  subject:  %s\n  valid:    %s to %s\n  stored in: %s\n", verb, issued.Serial, issued.Subject,
+		issued.NotBefore.Local().Format(time.DateOnly), issued.NotAfter.Local().Format(time.DateOnly), where)
+	return nil
+}
+
+func downloadSoft(ctx context.Context, f *Factory, api API, o *DownloadOptions, in service.DownloadInput, algo token.KeyAlgo) (*service.Issued, string, error) {
+	out := o.Out
+	if out == "" {
+		out = o.Ref + ".p12"
+	}
+	if _, err := os.Stat(out); err == nil && !o.Force {
+		return nil, "", fmt.Errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
+	}
+	pw, err := f.readSecret(secret{What: "new PKCS#12 password", FileFlag: "--password-file", File: o.PasswordFile, Env: "CMCA_P12_PASSWORD", New: true})
+	if err != nil {
+		return nil, "", err
+	}
+	defer wipe(pw)
+	if err := token.CheckNewPassword(pw); err != nil {
+		return nil, "", err
+	}
+	// The key goes to disk, encrypted, before the CA signs: if the process
+	// dies after signing, the next run finds it and fetches the certificate.
+	pending := out + ".pending"
+	key, err := pendingKey(pending, pw, algo)
+	if err != nil {
+		return nil, "", err
+	}
+	csr, err := makeCSR(key)
+	if err != nil {
+		return nil, "", err
+	}
+	in.CSR = csr
+	issued, err := api.Download(ctx, in)
+	if err != nil {
+		if definiteFailure(err) {
+			os.Remove(pending) // nothing was issued for this key
+		}
+		return nil, "", err
+	}
+	cert, err := x509.ParseCertificate(issued.Certificate)
+	if err != nil {
+		return nil, "", err
+	}
+	chain, err := parseChain(issued.Chain)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := token.WritePKCS12(out, key, cert, chain, pw, true); err != nil {
+		return nil, "", fmt.Errorf("the certificate was issued but could not be written (run the same command again to retry): %w", err)
+	}
+	os.Remove(pending)
+	return issued, out, nil
+}
+
+// pendingKey reuses the key of an interrupted download, or makes a new one
+// and saves it (PKCS#12 with a placeholder certificate, under the user's
+// password, mode 0600).
+func pendingKey(path string, pw []byte, algo token.KeyAlgo) (crypto.Signer, error) {
+	if sk, err := token.ReadPKCS12(path, pw); err == nil {
+		return sk.Signer, nil
+	} else if !errors.Is(err, ra.ErrNotFound) {
+		return nil, fmt.Errorf("an interrupted download left %s; it needs the same password (or delete it to start over): %w", path, err)
+	}
+	key, err := token.GenerateSoftKey(algo)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cmca pending key"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(30 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, err
+	}
+	placeholder, _ := x509.ParseCertificate(der)
+	if err := token.WritePKCS12(path, key, placeholder, nil, pw, true); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// makeCSR builds a CSR that proves possession of key. Its subject is a
+// placeholder: the CA takes identity only from the approved application.
+func makeCSR(key crypto.Signer) ([]byte, error) {
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cmca"}}, key)
+	if err != nil {
+		return nil, fmt.Errorf("create CSR: %w", err)
+	}
+	return der, nil
+}
+
+func downloadToken(ctx context.Context, f *Factory, api API, o *DownloadOptions, in service.DownloadInput, algo token.KeyAlgo, r *ra.Request) (*service.Issued, string, error) {
+	s, err := f.openToken(ctx, &o.Token, true)
+	if err != nil {
+		return nil, "", err
+	}
+	id := keyID(o.Ref)
+	label := fmt.Sprintf("%s %s %s", r.Applicant.Name, r.UsageType, r.Ref)
+	key, err := s.Signer(ctx, id)
+	switch {
+	case err == nil: // an interrupted download left its key: use it
+	case errors.Is(err, ra.ErrNotFound):
+		if key, err = s.GenerateKey(ctx, algo, id, label); err != nil {
+			return nil, "", err
+		}
+	default:
+		return nil, "", err
+	}
+	csr, err := makeCSR(key)
+	if err == nil {
+		in.CSR = csr
+		var issued *service.Issued
+		if issued, err = api.Download(ctx, in); err == nil {
+			cert, perr := x509.ParseCertificate(issued.Certificate)
+			if perr != nil {
+				return nil, "", perr
+			}
+			if err := s.ImportCertificate(ctx, id, label, cert); err != nil {
+				return nil, "", fmt.Errorf("the certificate was issued but could not be stored on the token (run the same command again to retry): %w", err)
+			}
+			if o.WithCA {
+				if chain, err := parseChain(issued.Chain); err == nil && len(chain) > 0 {
+					caID := keyID("ca:" + chain[0].SerialNumber.String())
+					if err := s.ImportCertificate(ctx, caID, "CA "+chain[0].Subject.CommonName, chain[0]); err != nil {
+						f.Warnf("warning: could not store the CA certificate on the token: %v\n", err)
+					}
+				}
+			}
+			info := s.Info()
+			return issued, fmt.Sprintf("token %q (serial %s), key id %x", info.Label, info.Serial, id), nil
+		}
+	}
+	// Nothing was issued for this key: leave no orphan behind. After an
+	// unclassified error (the outcome is unknown) the key stays for a retry.
+	if definiteFailure(err) {
+		if derr := s.DeleteObjects(ctx, id); derr != nil {
+			f.Warnf("warning: could not remove the unused key from the token: %v\n", derr)
+		}
+	}
+	return nil, "", err
+}
+
+// definiteFailure reports whether the CA certainly issued nothing: the
+// error is one of the classified refusals, not an I/O failure of unknown
+// outcome.
+func definiteFailure(err error) bool { return ExitCode(err) != ExitError }

@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/huh"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/spf13/cobra"
+)
+
+// validator adapts a field validator to huh's func(string) error, so the
+// form checks exactly what the flags and files are checked with.
+func validator(fn func(string) (string, error)) func(string) error {
+	return func(s string) error {
+		_, err := fn(s)
+		var fe *ra.FieldError
+		if errors.As(err, &fe) {
+			return errors.New(fe.Msg)
+		}
+		return err
+	}
+}
+
+func (f *Factory) accessible() bool {
+	c, err := f.Config()
+	return err == nil && c.Accessible
+}
+
+func (f *Factory) runForm(ctx context.Context, groups ...*huh.Group) error {
+	form := huh.NewForm(groups...).WithAccessible(f.accessible()).WithInput(f.IO.In).WithOutput(f.IO.ErrOut)
+	if err := form.RunWithContext(ctx); err != nil {
+		if errors.Is(err, huh.ErrUserAborted) {
+			return errCancelled
+		}
+		return err
+	}
+	return nil
+}
+
+// runApplyForm asks for the missing fields: identity first, then the
+// lookup (a returning applicant's data pre-fills the rest), then contact,
+// usage, storage, agent, the agreement, and a confirmation page.
+func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationRecord, o *ApplyOptions) error {
+	cfg := api.Config()
+	idTypes := make([]huh.Option[string], 0, len(ra.IDTypes))
+	for _, t := range ra.IDTypes {
+		idTypes = append(idTypes, huh.NewOption(t.Label(), string(t)))
+	}
+	if rec.IDType == "" {
+		rec.IDType = string(ra.IDResident)
+	}
+	if err := f.runForm(ctx, huh.NewGroup(
+		huh.NewNote().Title("Personal certificate application (个人证书申请)").Description("Look-up first: a returning applicant's stored data is filled in for you."),
+		huh.NewSelect[string]().Title("ID document type").Options(idTypes...).Value(&rec.IDType),
+		huh.NewInput().Title("ID number").Value(&rec.IDNumber).Validate(func(s string) error {
+			return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.IDType), s) })(s)
+		}),
+	)); err != nil {
+		return err
+	}
+	if !o.NoLookup {
+		prefill(ctx, f, api, rec, o.Set)
+	}
+	usages := make([]huh.Option[string], 0, len(cfg.Profiles))
+	for _, p := range cfg.Profiles {
+		usages = append(usages, huh.NewOption(fmt.Sprintf("%s (%s)", p.Label, p.Name), p.Name))
+	}
+	points := make([]huh.Option[string], 0, len(cfg.AcceptancePoints))
+	for _, p := range cfg.AcceptancePoints {
+		points = append(points, huh.NewOption(fmt.Sprintf("%s (%s)", p.Label, p.Name), p.Name))
+	}
+	storages := []huh.Option[string]{huh.NewOption("USB key token (PKCS#11)", string(ra.StorageUSBKey)), huh.NewOption("Software certificate (PKCS#12 file)", string(ra.StorageSoft))}
+	if rec.Storage == "" {
+		rec.Storage = string(ra.StorageUSBKey)
+	}
+	withAgent := rec.AgentName != ""
+	if err := f.runForm(ctx,
+		huh.NewGroup(
+			huh.NewInput().Title("Full name").Value(&rec.Name).Validate(validator(func(s string) (string, error) { return ra.ValidateName("name", s) })),
+			huh.NewInput().Title("Mobile").Value(&rec.Mobile).Validate(validator(ra.ValidateMobile)),
+			huh.NewInput().Title("Email (goes into the certificate)").Value(&rec.Email).Validate(validator(ra.ValidateEmail)),
+			huh.NewInput().Title("Address (optional)").Value(&rec.Address).Validate(validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })),
+		).Title("Contact"),
+		huh.NewGroup(
+			huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType),
+			huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint),
+			huh.NewSelect[string]().Title("Key storage (证书存储方式)").Options(storages...).Value(&rec.Storage),
+			huh.NewConfirm().Title("Is an agent (经办人) applying on the applicant's behalf?").Value(&withAgent),
+		).Title("Certificate"),
+	); err != nil {
+		return err
+	}
+	if withAgent {
+		if rec.AgentIDType == "" {
+			rec.AgentIDType = string(ra.IDResident)
+		}
+		if err := f.runForm(ctx, huh.NewGroup(
+			huh.NewInput().Title("Agent's name").Value(&rec.AgentName).Validate(validator(func(s string) (string, error) { return ra.ValidateName("agent_name", s) })),
+			huh.NewSelect[string]().Title("Agent's ID document type").Options(idTypes...).Value(&rec.AgentIDType),
+			huh.NewInput().Title("Agent's ID number").Value(&rec.AgentIDNumber).Validate(func(s string) error {
+				return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.AgentIDType), s) })(s)
+			}),
+		).Title("Agent")); err != nil {
+			return err
+		}
+	} else {
+		rec.AgentName, rec.AgentIDNumber = "", ""
+	}
+	summary := fmt.Sprintf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
+		rec.Name, rec.IDType, rec.IDNumber, rec.Mobile, rec.Email, rec.UsageType, rec.AcceptancePoint, rec.Storage)
+	if rec.AgentName != "" {
+		summary += fmt.Sprintf("\nAgent: %s (%s)", rec.AgentName, rec.AgentIDNumber)
+	}
+	submit := false
+	if err := f.runForm(ctx,
+		huh.NewGroup(
+			huh.NewNote().Title(fmt.Sprintf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
+			huh.NewConfirm().Title("Do you accept the subscriber agreement?").Affirmative("I accept").Negative("I do not").Value(&rec.AgreementAccepted).
+				Validate(func(b bool) error {
+					if !b {
+						return errors.New("the agreement must be accepted to apply")
+					}
+					return nil
+				}),
+		).Title("Agreement"),
+		huh.NewGroup(
+			huh.NewNote().Title("Check your application").Description(summary),
+			huh.NewConfirm().Title("Submit the application?").Affirmative("Submit").Negative("Cancel").Value(&submit),
+		).Title("Confirm"),
+	); err != nil {
+		return err
+	}
+	if !submit {
+		return errCancelled
+	}
+	return nil
+}
+
+// reviewInteractive steps through requests: approve, reject (with a
+// reason) or skip.
+func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Request) error {
+	if len(rs) == 0 {
+		f.Printf("Nothing to review.\n")
+		return nil
+	}
+	done := 0
+	for i, r := range rs {
+		d, err := api.Status(ctx, r.Ref)
+		if err != nil {
+			return err
+		}
+		f.Printf("\n(%d/%d) ", i+1, len(rs))
+		printRequestDetail(f, d, true)
+		var action, reason string
+		if err := f.runForm(ctx, huh.NewGroup(
+			huh.NewSelect[string]().Title("Decision for "+r.Ref).Options(
+				huh.NewOption("Approve", "approve"), huh.NewOption("Reject", "reject"),
+				huh.NewOption("Skip", "skip"), huh.NewOption("Stop reviewing", "stop")).Value(&action),
+		)); err != nil {
+			return err
+		}
+		switch action {
+		case "stop":
+			f.Printf("Stopped; %d decided.\n", done)
+			return nil
+		case "skip":
+			continue
+		case "reject":
+			if err := f.runForm(ctx, huh.NewGroup(huh.NewText().Title("Reason (the applicant sees it)").Value(&reason).
+				Validate(func(s string) error {
+					if strings.TrimSpace(s) == "" {
+						return errors.New("a rejection needs a reason")
+					}
+					return nil
+				}))); err != nil {
+				return err
+			}
+			_, err = api.Reject(ctx, f.Operator(), r.Ref, reason)
+		default:
+			_, err = api.Approve(ctx, f.Operator(), r.Ref)
+		}
+		if err != nil {
+			f.Warnf("%s: %v\n", r.Ref, err)
+			continue
+		}
+		done++
+		f.Printf("%s: %sd\n", r.Ref, action)
+	}
+	f.Printf("Reviewed %d of %d.\n", done, len(rs))
+	return nil
+}
+
+var _ = cobra.NoArgs

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/token"
+	"github.com/spf13/pflag"
+)
+
+// tokenFlags name a PKCS#11 token and how to log in to it.
+type tokenFlags struct {
+	Label, Serial, URI string
+	Module             string
+	PINFile            string
+}
+
+func (t *tokenFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&t.Label, "token-label", "", "USB key token by label")
+	fs.StringVar(&t.Serial, "token-serial", "", "USB key token by serial number")
+	fs.StringVar(&t.URI, "token", "", "USB key token by PKCS#11 URI (RFC 7512), e.g. 'pkcs11:token=My%20Key'")
+	fs.StringVar(&t.Module, "module", "", "PKCS#11 module (env CMCA_TOKEN_MODULE, config token.module)")
+	fs.StringVar(&t.PINFile, "pin-file", "", "read the user PIN from FILE (- for stdin; env CMCA_PIN; else a no-echo prompt)")
+}
+
+// named reports whether any token selector was given.
+func (t *tokenFlags) named() bool { return t.Label != "" || t.Serial != "" || t.URI != "" }
+
+// openModule opens the PKCS#11 module from the flag, the URI's module-path
+// or the configuration, in that order.
+func (f *Factory) openModule(t *tokenFlags, uri *token.URI) (*token.Module, error) {
+	path := t.Module
+	if path == "" && uri != nil {
+		path = uri.ModulePath
+	}
+	if path == "" {
+		c, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		path = c.TokenModule
+	}
+	m, err := token.OpenModule(path)
+	if err != nil {
+		return nil, err
+	}
+	f.closers = append(f.closers, func() { m.Close() })
+	return m, nil
+}
+
+func (t *tokenFlags) selector() (token.Selector, *token.URI, error) {
+	sel := token.Selector{Label: t.Label, Serial: t.Serial}
+	var uri *token.URI
+	if t.URI != "" {
+		u, err := token.ParseURI(t.URI)
+		if err != nil {
+			return sel, nil, err
+		}
+		uri, sel.URI = u, u
+	}
+	return sel, uri, nil
+}
+
+// openToken opens and logs in to the named token (or the only one present).
+func (f *Factory) openToken(ctx context.Context, t *tokenFlags, login bool) (*token.Session, error) {
+	if !login {
+		return f.openTokenLogin(ctx, t, "", false)
+	}
+	return f.openTokenLogin(ctx, t, "CMCA_PIN", true)
+}
+
+// openTokenEnv opens and logs in with the PIN from t.PINFile, env or prompt.
+func (f *Factory) openTokenEnv(ctx context.Context, t *tokenFlags, env string) (*token.Session, error) {
+	return f.openTokenLogin(ctx, t, env, true)
+}
+
+func (f *Factory) openTokenLogin(ctx context.Context, t *tokenFlags, env string, login bool) (*token.Session, error) {
+	sel, uri, err := t.selector()
+	if err != nil {
+		return nil, err
+	}
+	m, err := f.openModule(t, uri)
+	if err != nil {
+		return nil, err
+	}
+	var pin []byte
+	if login {
+		// Choose the token first, so an ambiguous choice is reported before
+		// anyone types a PIN.
+		if _, err := m.Open(ctx, sel, nil); err != nil {
+			return nil, err
+		}
+		pinFile := t.PINFile
+		if pinFile == "" && uri != nil && len(uri.PINSource) > 5 && uri.PINSource[:5] == "file:" {
+			pinFile = uri.PINSource[5:]
+		}
+		pin, err = f.readSecret(secret{What: "token user PIN", FileFlag: "--pin-file", File: pinFile, Env: env})
+		if err != nil {
+			return nil, err
+		}
+		defer wipe(pin)
+	}
+	s, err := m.Open(ctx, sel, pin)
+	if err != nil {
+		return nil, err
+	}
+	f.closers = append(f.closers, func() { s.Close() })
+	return s, nil
+}
+
+// keyID is the CKA_ID of the key for a request: derived from the reference,
+// so a download interrupted after key generation finds its key again.
+func keyID(ref string) []byte {
+	h := sha256.Sum256([]byte("cmca-key:" + ref))
+	return h[:16]
+}
+
+// tokenCertificates lists the certificates on a token whose private key is
+// also there, newest first.
+func tokenCertificates(ctx context.Context, s *token.Session) ([]token.Object, error) {
+	objs, err := s.Objects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string]bool{}
+	for _, o := range objs {
+		if o.Class == "private-key" {
+			keys[string(o.ID)] = true
+		}
+	}
+	var out []token.Object
+	for _, o := range objs {
+		if o.Class == "certificate" && o.Certificate != nil && keys[string(o.ID)] && !o.Certificate.IsCA {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Certificate.NotBefore.After(out[j].Certificate.NotBefore) })
+	return out, nil
+}
+
+// holder is a certificate and the key that proves possession of it.
+type holder struct {
+	Cert   *x509.Certificate
+	Signer crypto.Signer
+	Serial string
+	// token holders
+	Session *token.Session
+	ID      []byte
+	// software holders
+	Password []byte
+	Chain    []*x509.Certificate
+}
+
+// openHolder finds the certificate to manage: in a PKCS#12 file, or on a
+// token (by --serial, or the newest one there).
+func (f *Factory) openHolder(ctx context.Context, p12, passwordFile string, t *tokenFlags, serial string) (*holder, error) {
+	if p12 != "" {
+		pw, err := f.readSecret(secret{What: "PKCS#12 password", FileFlag: "--password-file", File: passwordFile, Env: "CMCA_P12_PASSWORD"})
+		if err != nil {
+			return nil, err
+		}
+		sk, err := token.ReadPKCS12(p12, pw)
+		if err != nil {
+			return nil, err
+		}
+		if sk.Cert == nil {
+			return nil, fmt.Errorf("%s holds no certificate: %w", p12, ra.ErrInvalid)
+		}
+		return &holder{Cert: sk.Cert, Signer: sk.Signer, Serial: ra.SerialString(sk.Cert.SerialNumber), Password: pw, Chain: sk.Chain}, nil
+	}
+	s, err := f.openToken(ctx, t, true)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := tokenCertificates(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	var pick *token.Object
+	for i := range certs {
+		if serial == "" || ra.SerialString(certs[i].Certificate.SerialNumber) == serial {
+			pick = &certs[i]
+			break
+		}
+	}
+	if pick == nil {
+		if serial != "" {
+			return nil, fmt.Errorf("token %s holds no certificate with serial %s and its key: %w", s.Info().Label, serial, ra.ErrNotFound)
+		}
+		return nil, fmt.Errorf("token %s holds no certificate with its key: %w", s.Info().Label, ra.ErrNotFound)
+	}
+	signer, err := s.Signer(ctx, pick.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &holder{Cert: pick.Certificate, Signer: signer, Serial: ra.SerialString(pick.Certificate.SerialNumber), Session: s, ID: pick.ID}, nil
+}
+
+var _ = os.Stat
