@@ -7,16 +7,57 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cmca/cmca/internal/cli"
+	"github.com/cmca/cmca/internal/testhook"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"cmca": func() { os.Exit(cli.Main()) },
+		"cmca": func() {
+			installTestHooks()
+			os.Exit(cli.Main())
+		},
 	})
+}
+
+// installTestHooks wires the test-only seams from the environment:
+// CMCA_TEST_NOW moves the clock (RFC 3339 time, or an offset such as +400d
+// or -2h from now), CMCA_TEST_FAULT=point kills the process with SIGKILL
+// when it reaches that point (see testhook.Point).
+func installTestHooks() {
+	if v := os.Getenv("CMCA_TEST_NOW"); v != "" {
+		var at time.Time
+		if v[0] == '+' || v[0] == '-' {
+			d, err := cli.ParseDuration(v[1:])
+			if err != nil {
+				panic(err)
+			}
+			if v[0] == '-' {
+				d = -d
+			}
+			at = time.Now().Add(d)
+		} else {
+			var err error
+			if at, err = time.Parse(time.RFC3339, v); err != nil {
+				panic(err)
+			}
+		}
+		offset := time.Until(at)
+		testhook.Now = func() time.Time { return time.Now().Add(offset) }
+	}
+	if p := os.Getenv("CMCA_TEST_FAULT"); p != "" {
+		testhook.Fault = func(point string) {
+			if point == p {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
+	}
 }
 
 // softhsmModule is Debian's SoftHSM2 PKCS#11 module.

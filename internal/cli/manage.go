@@ -12,6 +12,7 @@ import (
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/testhook"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
 )
@@ -131,7 +132,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		cleanup()
 		return err
 	}
-	at := time.Now().UTC().Truncate(time.Second)
+	at := testhook.Clock()().UTC().Truncate(time.Second)
 	proof, err := ca.SignPossession(h.Signer, "renew", h.Serial, at, csr)
 	if err != nil {
 		cleanup()
@@ -287,7 +288,7 @@ func revokeRun(ctx context.Context, o *RevokeOptions) error {
 		if err != nil {
 			return err
 		}
-		in.Serial, in.SignedAt = h.Serial, time.Now().UTC().Truncate(time.Second)
+		in.Serial, in.SignedAt = h.Serial, testhook.Clock()().UTC().Truncate(time.Second)
 		if in.Proof, err = ca.SignPossession(h.Signer, "revoke", h.Serial, in.SignedAt, []byte(reason)); err != nil {
 			return fmt.Errorf("sign the revocation request: %w", err)
 		}

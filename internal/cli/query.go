@@ -7,6 +7,7 @@ import (
 
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 	"github.com/spf13/cobra"
 )
 
@@ -68,7 +69,7 @@ func NewCmdCerts(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			now := time.Now()
+			now := testhook.Clock()()
 			if f.JSON() {
 				for _, c := range cs {
 					c.Status = c.StatusAt(now)

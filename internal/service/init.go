@@ -14,6 +14,7 @@ import (
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 	"github.com/cmca/cmca/internal/token"
 )
 
@@ -52,7 +53,7 @@ type InitResult struct {
 // Init creates a home: directories (0700), the store, and the CA.
 func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) {
 	if o.Now.IsZero() {
-		o.Now = time.Now()
+		o.Now = testhook.Clock()()
 	}
 	dbPath := filepath.Join(home, DBFile)
 	if _, err := os.Stat(dbPath); err == nil && !o.Force {

@@ -22,6 +22,7 @@ import (
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 )
 
 // AcceptancePoint is an office that handles applications (申请受理点).
@@ -175,7 +176,7 @@ func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Servi
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{home: home, store: st, cfg: cfg, loadCA: loadCA, Now: time.Now}
+	s := &Service{home: home, store: st, cfg: cfg, loadCA: loadCA, Now: testhook.Clock()}
 	st.Now = func() time.Time { return s.Now() }
 	if loadCA == nil {
 		s.loadCA = s.FileCA
