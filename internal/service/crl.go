@@ -48,9 +48,9 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 			if latest, err = tx.LatestCRL(o.Delta); err != nil || latest == nil {
 				return err
 			}
-			n, err := tx.RevocationsSince(latest.ThisUpdate)
+			n, err := tx.RevokedCount()
 			half := latest.ThisUpdate.Add(latest.NextUpdate.Sub(latest.ThisUpdate) / 2)
-			fresh = n == 0 && s.Now().Before(half)
+			fresh = n == latest.RevokedTotal && s.Now().Before(half)
 			if o.Delta && fresh {
 				base, err := tx.LatestCRL(false)
 				fresh = err == nil && base != nil && base.Number == latest.BaseNumber
@@ -78,6 +78,9 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 		}
 		now := tx.Now().UTC().Truncate(time.Second)
 		rec = store.CRL{Number: num, ThisUpdate: now, NextUpdate: now.Add(s.cfg.CRLValidity), Operator: operator}
+		if rec.RevokedTotal, err = tx.RevokedCount(); err != nil {
+			return err
+		}
 		since := time.Time{}
 		if o.Delta {
 			base, err := tx.LatestCRL(false)

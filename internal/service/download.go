@@ -112,7 +112,11 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 			if left == 0 {
 				authErr = fmt.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth)
 			} else {
-				authErr = fmt.Errorf("wrong passcode for %s (%d attempts left): %w", r.Ref, left, ra.ErrAuth)
+				plural := "s"
+				if left == 1 {
+					plural = ""
+				}
+				authErr = fmt.Errorf("wrong passcode for %s (%d attempt%s left): %w", r.Ref, left, plural, ra.ErrAuth)
 			}
 			return nil // commit the attempt count, then report
 		}

@@ -94,6 +94,11 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 		} else if open != nil {
 			return fmt.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict)
 		}
+		if done, err := renewedBy(tx, serial); err != nil {
+			return err
+		} else if done != nil {
+			return fmt.Errorf("certificate %s was already renewed as %s (request %s); renew that certificate instead: %w", serial, done.CertSerial, done.Ref, ra.ErrConflict)
+		}
 		r := derived(src, ra.KindRenew, serial, operator, tx.Now())
 		r.Comment = comment
 		if err := insertFor(tx, r); err != nil {
@@ -127,6 +132,21 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 		return nil, err
 	}
 	return out, nil
+}
+
+// renewedBy returns the completed renewal of a certificate, if any: a
+// certificate is renewed once; its successor is renewed after that.
+func renewedBy(tx *store.Tx, serial string) (*ra.Request, error) {
+	rs, err := tx.Requests(store.RequestFilter{Serial: serial, Kinds: []ra.Kind{ra.KindRenew}, States: []ra.State{ra.StateCompleted}})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if r.TargetSerial == serial {
+			return r, nil
+		}
+	}
+	return nil, nil
 }
 
 // checkHolder refuses management of certificates that are revoked or

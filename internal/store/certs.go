@@ -159,11 +159,3 @@ WHERE status = 'revoked' AND not_after >= ? ORDER BY serial`, at.Unix())
 	}
 	return rows.Err()
 }
-
-// RevocationsSince counts revocations at or after t, to tell whether the
-// current CRL is still up to date.
-func (t *Tx) RevocationsSince(at time.Time) (int, error) {
-	var n int
-	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM certificates WHERE status = 'revoked' AND revoked_at >= ?`, at.Unix()).Scan(&n)
-	return n, err
-}

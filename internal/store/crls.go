@@ -14,8 +14,10 @@ type CRL struct {
 	ThisUpdate time.Time
 	NextUpdate time.Time
 	Entries    int
-	Operator   string
-	DER        []byte
+	// RevokedTotal is the number of revoked certificates at signing time.
+	RevokedTotal int64
+	Operator     string
+	DER          []byte
 }
 
 // NextCRLNumber is one more than the highest number ever used.
@@ -31,8 +33,8 @@ func (t *Tx) InsertCRL(c CRL) error {
 	if c.BaseNumber > 0 {
 		base = c.BaseNumber
 	}
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO crls (number, base_number, this_update, next_update, entries, operator, der) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.Number, base, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.Entries, c.Operator, c.DER)
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO crls (number, base_number, this_update, next_update, entries, revoked_total, operator, der) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Number, base, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.Entries, c.RevokedTotal, c.Operator, c.DER)
 	if isUnique(err) {
 		return fmt.Errorf("CRL number %d already used", c.Number)
 	}
@@ -41,13 +43,13 @@ func (t *Tx) InsertCRL(c CRL) error {
 
 // LatestCRL returns the newest full (delta=false) or delta CRL, or nil.
 func (t *Tx) LatestCRL(delta bool) (*CRL, error) {
-	q := `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, operator, der FROM crls WHERE base_number IS NULL ORDER BY number DESC LIMIT 1`
+	q := `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, revoked_total, operator, der FROM crls WHERE base_number IS NULL ORDER BY number DESC LIMIT 1`
 	if delta {
-		q = `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, operator, der FROM crls WHERE base_number IS NOT NULL ORDER BY number DESC LIMIT 1`
+		q = `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, revoked_total, operator, der FROM crls WHERE base_number IS NOT NULL ORDER BY number DESC LIMIT 1`
 	}
 	var c CRL
 	var tu, nu int64
-	err := t.tx.QueryRowContext(t.ctx, q).Scan(&c.Number, &c.BaseNumber, &tu, &nu, &c.Entries, &c.Operator, &c.DER)
+	err := t.tx.QueryRowContext(t.ctx, q).Scan(&c.Number, &c.BaseNumber, &tu, &nu, &c.Entries, &c.RevokedTotal, &c.Operator, &c.DER)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -56,4 +58,13 @@ func (t *Tx) LatestCRL(delta bool) (*CRL, error) {
 	}
 	c.ThisUpdate, c.NextUpdate = time.Unix(tu, 0).UTC(), time.Unix(nu, 0).UTC()
 	return &c, nil
+}
+
+// RevokedCount is how many certificates were ever revoked. Revocation never
+// reverses, so the count only grows: a CRL signed at a lower count is out of
+// date, whatever the clock says.
+func (t *Tx) RevokedCount() (int64, error) {
+	var n int64
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM certificates WHERE status = 'revoked'`).Scan(&n)
+	return n, err
 }

@@ -94,6 +94,9 @@ CREATE TABLE crls (
     this_update INTEGER NOT NULL,
     next_update INTEGER NOT NULL,
     entries     INTEGER NOT NULL,
+    -- how many certificates were revoked in all when this CRL was signed:
+    -- revocation never reverses, so a larger count means it is out of date
+    revoked_total INTEGER NOT NULL DEFAULT 0,
     operator    TEXT    NOT NULL,
     der         BLOB    NOT NULL
 );
