@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -432,5 +431,3 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 		res.NextUpdate.Local().Format(time.DateTime), res.DERPath, res.PEMPath)
 	return nil
 }
-
-var _ = errors.New

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -315,21 +313,23 @@ func parseApplications(data []byte, ext string) ([]applicationRecord, error) {
 			}
 		}
 	}
+	// Decode from the node itself, so errors carry the file's line numbers.
 	strict := func(n *yaml.Node, dst any) error {
-		b, err := yaml.Marshal(n)
-		if err != nil {
-			return err
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if k := n.Content[i]; fieldFlags[k.Value] == "" {
+					return fmt.Errorf("line %d: unknown field %q", k.Line, k.Value)
+				}
+			}
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		return dec.Decode(dst)
+		return n.Decode(dst)
 	}
 	var out []applicationRecord
 	if doc.Kind == yaml.SequenceNode {
 		for i, item := range doc.Content {
 			var r applicationRecord
 			if err := strict(item, &r); err != nil {
-				return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("application #%d (line %d): %s", i+1, item.Line, yamlMsg(err))}
+				return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("application #%d: %s", i+1, yamlMsg(err))}
 			}
 			out = append(out, r)
 		}
@@ -337,7 +337,7 @@ func parseApplications(data []byte, ext string) ([]applicationRecord, error) {
 	}
 	var r applicationRecord
 	if err := strict(doc, &r); err != nil {
-		return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("line %d: %s", doc.Line, yamlMsg(err))}
+		return nil, &ra.FieldError{Field: "from-file", Msg: yamlMsg(err)}
 	}
 	return []applicationRecord{r}, nil
 }
@@ -395,6 +395,3 @@ func jsonMsg(data []byte, err error) string {
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
-
-var _ = io.EOF
-var _ = sort.Strings

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -163,5 +162,3 @@ func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
 	}
 	return out, nil
 }
-
-var _ = os.Getenv

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
@@ -115,5 +114,3 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	f.Printf("Next: applicants run `cmca apply`; operators run `cmca review`.\n")
 	return nil
 }
-
-var _ = ra.ErrInvalid

@@ -1,12 +1,10 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -202,10 +200,3 @@ func (s *Service) CertificateForKey(ctx context.Context, spki []byte) (*ra.Certi
 	})
 	return c, err
 }
-
-// sameKey reports whether a certificate was issued for a public key.
-func sameKey(cert *x509.Certificate, spki []byte) bool {
-	return bytes.Equal(cert.RawSubjectPublicKeyInfo, spki)
-}
-
-var _ = errors.New

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"time"
 
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
@@ -123,5 +122,3 @@ func (s *Service) VerifyAudit(ctx context.Context) (*AuditReport, error) {
 	r.OK = len(r.Problems) == 0
 	return &r, err
 }
-
-var _ = time.Now
