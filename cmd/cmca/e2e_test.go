@@ -107,6 +107,7 @@ func TestScripts(t *testing.T) {
 			"jsonget":      cmdJSONGet,
 			"softhsm-init": cmdSoftHSMInit,
 			"fileperm":     cmdFilePerm,
+			"exitcode":     cmdExitCode,
 		},
 	})
 }

@@ -1,12 +1,15 @@
 package ca
 
 import (
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -22,6 +25,13 @@ type Subject struct {
 	// tell apart people of the same name without the ID number appearing in
 	// the certificate.
 	Pseudonym string
+	// GivenName and Surname are the parts of the name, when the RA
+	// recorded them separately. The S/MIME BRs want a personal name as
+	// givenName and/or surname in individual-validated certificates; when
+	// neither is set, an S/MIME profile carries Name whole in surname (the
+	// BRs' rule for a name that is not split), never a guessed split.
+	GivenName string
+	Surname   string
 }
 
 // Extras are the CA-wide URLs put into every certificate.
@@ -29,6 +39,9 @@ type Extras struct {
 	CRLDistributionPoints []string
 	OCSPServers           []string
 	IssuingCertificateURL []string
+	// PolicyOIDs are the CA's own certificate policies (config
+	// ca.policy_oid), put into every certificate before the profile's.
+	PolicyOIDs []string
 }
 
 // weakCSRAlgorithms are refused in CSRs: a CSR signed with them proves
@@ -48,8 +61,17 @@ func CheckCSR(csr *x509.CertificateRequest, p *Profile) (string, error) {
 		return "", fmt.Errorf("the CSR signature does not verify (%v): %w", err, ra.ErrInvalid)
 	}
 	desc := KeyDescription(csr.PublicKey)
-	if k, ok := csr.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
-		return "", fmt.Errorf("RSA keys need at least 2048 bits, got %d: %w", k.N.BitLen(), ra.ErrPolicy)
+	switch k := csr.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return "", fmt.Errorf("RSA keys need at least 2048 bits, got %d: %w", k.N.BitLen(), ra.ErrPolicy)
+		}
+	case *ecdsa.PublicKey:
+		if !slices.Contains(KnownKeyAlgos, desc) {
+			return "", fmt.Errorf("the ECDSA curve %s is not supported; use P-256 or P-384: %w", k.Curve.Params().Name, ra.ErrPolicy)
+		}
+	default:
+		return "", fmt.Errorf("%s keys are not supported; use ECDSA P-256/P-384 or RSA of 2048 bits or more: %w", desc, ra.ErrPolicy)
 	}
 	if !p.AllowsKey(desc) {
 		return "", fmt.Errorf("usage type %s does not accept %s keys; allowed: %v: %w", p.Name, desc, p.KeyAlgos, ra.ErrPolicy)
@@ -60,6 +82,12 @@ func CheckCSR(csr *x509.CertificateRequest, p *Profile) (string, error) {
 // Issue signs a certificate for the CSR's public key, with subject data from
 // the RA and extensions from the profile. The CSR must have passed CheckCSR.
 func (c *CA) Issue(csr *x509.CertificateRequest, subj Subject, p *Profile, ex Extras, now time.Time) (*x509.Certificate, error) {
+	if err := p.CheckExtras(ex); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(subj.Name) == "" {
+		return nil, fmt.Errorf("the certificate subject has no name: %w", ra.ErrInvalid)
+	}
 	serial, err := NewSerial()
 	if err != nil {
 		return nil, fmt.Errorf("draw serial: %w", err)
@@ -79,6 +107,16 @@ func (c *CA) Issue(csr *x509.CertificateRequest, subj Subject, p *Profile, ex Ex
 	name := pkix.Name{CommonName: subj.Name}
 	if subj.Pseudonym != "" {
 		name.SerialNumber = subj.Pseudonym
+	}
+	givenName, surname := subj.GivenName, subj.Surname
+	if p.SMIME() && givenName == "" && surname == "" {
+		surname = subj.Name
+	}
+	if givenName != "" {
+		name.ExtraNames = append(name.ExtraNames, pkix.AttributeTypeAndValue{Type: oidGivenName, Value: givenName})
+	}
+	if surname != "" {
+		name.ExtraNames = append(name.ExtraNames, pkix.AttributeTypeAndValue{Type: oidSurname, Value: surname})
 	}
 	_, isRSA := csr.PublicKey.(*rsa.PublicKey)
 	eku, unknownEKU := p.extKeyUsage()
@@ -100,7 +138,7 @@ func (c *CA) Issue(csr *x509.CertificateRequest, subj Subject, p *Profile, ex Ex
 	if subj.Email != "" {
 		tmpl.EmailAddresses = []string{subj.Email}
 	}
-	for _, o := range p.Policies {
+	for _, o := range slices.Concat(ex.PolicyOIDs, p.Policies) {
 		oid, err := parseOID(o)
 		if err != nil {
 			return nil, err
@@ -117,6 +155,12 @@ func (c *CA) Issue(csr *x509.CertificateRequest, subj Subject, p *Profile, ex Ex
 	}
 	return x509.ParseCertificate(der)
 }
+
+// Name attribute types (RFC 5280 Appendix A).
+var (
+	oidGivenName = asn1.ObjectIdentifier{2, 5, 4, 42}
+	oidSurname   = asn1.ObjectIdentifier{2, 5, 4, 4}
+)
 
 func toUint64(oid asn1.ObjectIdentifier) []uint64 {
 	out := make([]uint64, len(oid))

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,18 +22,46 @@ type Profile struct {
 	KeyUsage     []string `mapstructure:"key_usage" json:"key_usage" yaml:"key_usage"`
 	ExtKeyUsage  []string `mapstructure:"ext_key_usage" json:"ext_key_usage" yaml:"ext_key_usage"`
 	ValidityDays int      `mapstructure:"validity_days" json:"validity_days" yaml:"validity_days"`
-	Policies     []string `mapstructure:"policies" json:"policies,omitempty" yaml:"policies,omitempty"`
-	KeyAlgos     []string `mapstructure:"key_algos" json:"key_algos" yaml:"key_algos"`
+	// Policies are certificate policy OIDs put into every certificate of
+	// this profile, after the CA-wide one (config ca.policy_oid). At most
+	// one may be a CA/B Forum S/MIME policy (2.23.140.1.5.x.y), which makes
+	// the profile follow the S/MIME Baseline Requirements (see SMIME).
+	Policies []string `mapstructure:"policies" json:"policies,omitempty" yaml:"policies,omitempty"`
+	KeyAlgos []string `mapstructure:"key_algos" json:"key_algos" yaml:"key_algos"`
 }
 
+// S/MIME Baseline Requirements policy OIDs (S/MIME BR §7.1.6.1): the arc
+// 2.23.140.1.5, then the validation type, then the generation.
+const (
+	smimeArc = "2.23.140.1.5."
+	// SMIMEIndividualStrict is individual-validated, strict generation: the
+	// CA verified the person's identity; only emailProtection.
+	SMIMEIndividualStrict = "2.23.140.1.5.4.3"
+	// SMIMEIndividualMultipurpose allows other EKUs next to emailProtection.
+	SMIMEIndividualMultipurpose = "2.23.140.1.5.4.2"
+)
+
+// KnownKeyAlgos are the key types a profile may allow.
+var KnownKeyAlgos = []string{"ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "rsa-2048", "rsa-3072", "rsa-4096"}
+
 // DefaultProfiles are the usage types of a personal-certificate service.
+//
+// email follows the CA/B Forum S/MIME Baseline Requirements as an
+// individual-validated, strict-generation certificate: cmca verifies the
+// applicant's identity document before issuing, which is what "individual
+// validated" means, and the strict generation is the one that lints clean
+// (legacy is deprecated since SMC08). It therefore needs an http CRL
+// distribution point (crl.distribution_points) to be issued.
 func DefaultProfiles() []Profile {
 	keys := []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"}
 	return []Profile{
 		{Name: "auth", Label: "Identity authentication", KeyUsage: []string{"digitalSignature"},
 			ExtKeyUsage: []string{"clientAuth"}, ValidityDays: 365, KeyAlgos: keys},
-		{Name: "email", Label: "Secure email", KeyUsage: []string{"digitalSignature", "keyEncipherment"},
-			ExtKeyUsage: []string{"emailProtection"}, ValidityDays: 365, KeyAlgos: keys},
+		// keyEncipherment is used with RSA keys, keyAgreement (ECDH) with EC
+		// keys: an S/MIME certificate must be able to decrypt mail.
+		{Name: "email", Label: "Secure email", KeyUsage: []string{"digitalSignature", "keyEncipherment", "keyAgreement"},
+			ExtKeyUsage: []string{"emailProtection"}, ValidityDays: 365, KeyAlgos: keys,
+			Policies: []string{SMIMEIndividualStrict}},
 		{Name: "sign", Label: "Document signing", KeyUsage: []string{"digitalSignature", "contentCommitment"},
 			ExtKeyUsage: []string{"documentSigning"}, ValidityDays: 365, KeyAlgos: keys},
 	}
@@ -76,9 +105,27 @@ func (p *Profile) Validate() error {
 			}
 		}
 	}
+	smime := 0
 	for _, o := range p.Policies {
 		if _, err := parseOID(o); err != nil {
 			return bad("policy %q is not a dotted OID", o)
+		}
+		if strings.HasPrefix(o, smimeArc) {
+			smime++
+			if o != SMIMEIndividualStrict && o != SMIMEIndividualMultipurpose {
+				return bad("S/MIME policy %s is not supported: cmca validates individuals, so use %s (individual-validated strict) or %s (multipurpose); legacy is deprecated", o, SMIMEIndividualStrict, SMIMEIndividualMultipurpose)
+			}
+		}
+	}
+	if smime > 1 {
+		return bad("policies list %d S/MIME policies; the S/MIME Baseline Requirements allow exactly one", smime)
+	}
+	if smime == 1 {
+		if !slices.Contains(p.ExtKeyUsage, "emailProtection") {
+			return bad("an S/MIME policy needs ext_key_usage emailProtection")
+		}
+		if p.smimeStrict() && len(p.ExtKeyUsage) != 1 {
+			return bad("the strict S/MIME policy %s allows only the emailProtection extended key usage; use %s for more", SMIMEIndividualStrict, SMIMEIndividualMultipurpose)
 		}
 	}
 	if p.ValidityDays <= 0 || p.ValidityDays > 3650 {
@@ -86,6 +133,14 @@ func (p *Profile) Validate() error {
 	}
 	if len(p.KeyAlgos) == 0 {
 		return bad("key_algos is empty")
+	}
+	for _, k := range p.KeyAlgos {
+		if !slices.Contains(KnownKeyAlgos, k) {
+			return bad("key_algos: %q is not allowed; use some of %s (RSA needs at least 2048 bits)", k, strings.Join(KnownKeyAlgos, ", "))
+		}
+		if p.keyUsage(strings.HasPrefix(k, "rsa-")) == 0 {
+			return bad("key_usage %v leaves no usage for %s keys (keyEncipherment and dataEncipherment apply to RSA only, keyAgreement to EC only)", p.KeyUsage, k)
+		}
 	}
 	return nil
 }
@@ -96,6 +151,47 @@ func (p *Profile) Validity() time.Duration { return time.Duration(p.ValidityDays
 // AllowsKey reports whether the profile accepts a key described as by
 // KeyDescription.
 func (p *Profile) AllowsKey(desc string) bool { return slices.Contains(p.KeyAlgos, desc) }
+
+// SMIME reports whether the profile issues CA/B Forum S/MIME Baseline
+// Requirements certificates (it lists an S/MIME policy OID).
+func (p *Profile) SMIME() bool {
+	return slices.ContainsFunc(p.Policies, func(o string) bool { return strings.HasPrefix(o, smimeArc) })
+}
+
+func (p *Profile) smimeStrict() bool { return slices.Contains(p.Policies, SMIMEIndividualStrict) }
+
+// CheckExtras checks the CA-wide URLs and policy against what the profile
+// needs: every URL must be an absolute http, https or ldap URL; an S/MIME
+// profile needs an http CRL distribution point (S/MIME BR §7.1.2.3 b), and
+// http only for CRL and AIA URLs in the strict generation.
+func (p *Profile) CheckExtras(ex Extras) error {
+	for _, set := range []struct {
+		key  string
+		urls []string
+	}{{"crl.distribution_points", ex.CRLDistributionPoints}, {"aia.ocsp", ex.OCSPServers}, {"aia.ca_issuers", ex.IssuingCertificateURL}} {
+		for _, u := range set.urls {
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Host == "" && pu.Scheme != "ldap") || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "ldap") {
+				return &ra.FieldError{Field: set.key, Msg: fmt.Sprintf("%q is not an absolute http, https or ldap URL", u)}
+			}
+			if p.SMIME() && pu.Scheme != "http" {
+				return fmt.Errorf("usage type %s issues S/MIME certificates, whose %s URLs must be http (S/MIME BR 7.1.2.3), not %q: %w", p.Name, set.key, u, ra.ErrPolicy)
+			}
+		}
+	}
+	if p.SMIME() && len(ex.CRLDistributionPoints) == 0 {
+		return fmt.Errorf("usage type %s issues S/MIME certificates, which need a CRL distribution point: set crl.distribution_points to the http URL where `cmca crl` output is served (see docs/revocation.md): %w", p.Name, ra.ErrPolicy)
+	}
+	for _, o := range ex.PolicyOIDs {
+		if _, err := parseOID(o); err != nil {
+			return &ra.FieldError{Field: "ca.policy_oid", Msg: fmt.Sprintf("%q is not a dotted OID", o)}
+		}
+		if strings.HasPrefix(o, smimeArc) {
+			return &ra.FieldError{Field: "ca.policy_oid", Msg: fmt.Sprintf("%s is an S/MIME BR policy; put it in the email profile's policies, not the CA-wide policy", o)}
+		}
+	}
+	return nil
+}
 
 // keyUsage computes the key usage bits for a key: keyEncipherment and
 // dataEncipherment only make sense for RSA, keyAgreement only for EC.
@@ -141,6 +237,9 @@ func parseOID(s string) (asn1.ObjectIdentifier, error) {
 			return nil, fmt.Errorf("not an OID")
 		}
 		oid[i] = n
+	}
+	if oid[0] > 2 || (oid[0] < 2 && oid[1] > 39) {
+		return nil, fmt.Errorf("not an OID")
 	}
 	return oid, nil
 }

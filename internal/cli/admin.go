@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -187,10 +189,11 @@ func orDash(s string) string {
 
 // ApproveOptions are the inputs of `cmca approve`.
 type ApproveOptions struct {
-	F      *Factory
-	Refs   []string
-	Reject bool
-	Reason string
+	F            *Factory
+	Refs         []string
+	Reject       bool
+	Reason       string
+	AllSubmitted bool
 }
 
 func NewCmdApprove(f *Factory, runF func(*ApproveOptions) error) *cobra.Command {
@@ -200,16 +203,23 @@ func NewCmdApprove(f *Factory, runF func(*ApproveOptions) error) *cobra.Command 
 		Short: "Approve requests, or reject them with a reason (审核通过/拒绝)",
 		Long: `Record an operator's decision on submitted requests. Approving a revocation
 request revokes the certificate; approving a reissue revokes the certificate
-it replaces (lost: keyCompromise, damaged: superseded). Each request is
-decided in its own transaction; if another operator decided it first, this
-one fails with exit code 4 and changes nothing.`,
+it replaces (lost: keyCompromise, damaged: superseded). Several requests
+(or --all-submitted) are decided in one transaction, each on its own: if
+another operator decided one first, that one fails with exit code 4 and
+changes nothing, and the others are approved.`,
 		Example: `  cmca approve 20261125-7KQ3PZ4M
   cmca approve --reject --reason "ID copy unreadable; please resubmit" 20261125-7KQ3PZ4M
   cmca review -q | xargs cmca approve`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Refs = args
-			if len(args) == 0 {
-				return &usageError{msg: "approve needs at least one reference number"}
+			if len(args) == 0 && !o.AllSubmitted {
+				return &usageError{msg: "approve needs at least one reference number (or --all-submitted)"}
+			}
+			if len(args) > 0 && o.AllSubmitted {
+				return &usageError{msg: "--all-submitted takes no reference numbers"}
+			}
+			if o.AllSubmitted && o.Reject {
+				return &usageError{msg: "--all-submitted cannot be combined with --reject; reject requests one by one"}
 			}
 			if o.Reject && strings.TrimSpace(o.Reason) == "" {
 				return &usageError{msg: "--reject needs --reason TEXT: the applicant is told why"}
@@ -225,11 +235,15 @@ one fails with exit code 4 and changes nothing.`,
 	}
 	cmd.Flags().BoolVar(&o.Reject, "reject", false, "reject instead of approve")
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "why the request is rejected (required with --reject)")
+	cmd.Flags().BoolVar(&o.AllSubmitted, "all-submitted", false, "approve every request waiting for review, in one transaction")
 	return cmd
 }
 
 func approveRun(ctx context.Context, o *ApproveOptions) error {
 	f := o.F
+	if !o.Reject && (o.AllSubmitted || len(o.Refs) > 1) {
+		return approveManyRun(ctx, o) // one transaction for the batch
+	}
 	api, err := f.API(ctx)
 	if err != nil {
 		return err
@@ -286,9 +300,10 @@ func approveRun(ctx context.Context, o *ApproveOptions) error {
 
 // IssueOptions are the inputs of `cmca issue`.
 type IssueOptions struct {
-	F      *Factory
-	Refs   []string
-	Resend bool
+	F           *Factory
+	Refs        []string
+	Resend      bool
+	AllApproved bool
 }
 
 func NewCmdIssue(f *Factory, runF func(*IssueOptions) error) *cobra.Command {
@@ -308,8 +323,11 @@ working at once.`,
   cmca issue --resend 20261125-7KQ3PZ4M -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Refs = args
-			if len(args) == 0 {
-				return &usageError{msg: "issue needs at least one reference number"}
+			if len(args) == 0 && !o.AllApproved {
+				return &usageError{msg: "issue needs at least one reference number (or --all-approved)"}
+			}
+			if len(args) > 0 && o.AllApproved {
+				return &usageError{msg: "--all-approved takes no reference numbers"}
 			}
 			if runF != nil {
 				return runF(o)
@@ -318,11 +336,15 @@ working at once.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.Resend, "resend", false, "replace the outstanding passcode (lost, expired or locked)")
+	cmd.Flags().BoolVar(&o.AllApproved, "all-approved", false, "authorise every approved request, in one transaction (-q prints REF PASSCODE lines)")
 	return cmd
 }
 
 func issueRun(ctx context.Context, o *IssueOptions) error {
 	f := o.F
+	if o.AllApproved || len(o.Refs) > 1 {
+		return issueManyRun(ctx, o) // one transaction for the batch
+	}
 	api, err := f.API(ctx)
 	if err != nil {
 		return err
@@ -370,6 +392,7 @@ type CRLOptions struct {
 	Out   string
 	Delta bool
 	Force bool
+	Check string // verify this CRL file instead of signing
 }
 
 func NewCmdCRL(f *Factory, runF func(*CRLOptions) error) *cobra.Command {
@@ -383,10 +406,16 @@ publish it under HOME/crl (ca.crl in DER, ca.crl.pem, and a numbered copy).
 
 If the current CRL already lists every revocation and is less than half way
 to its nextUpdate, it is republished without signing: run cmca crl from
-cron as often as you like. --force signs a new one anyway.`,
+cron as often as you like. --force signs a new one anyway.
+
+--check FILE verifies a CRL file (DER or PEM) against the CA instead:
+issuer, signature, thisUpdate and nextUpdate; it prints the CRL number and
+the number of entries. Exit 2 if the file is not a good CRL of this CA,
+4 if it has expired (publish a fresh one). See docs/revocation.md.`,
 		Example: `  cmca crl
   cmca crl --out /var/www/crl/ca.crl
-  cmca crl --delta`,
+  cmca crl --delta
+  cmca crl --check /var/www/crl/ca.crl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -398,14 +427,21 @@ cron as often as you like. --force signs a new one anyway.`,
 	cmd.Flags().StringVar(&o.Out, "out", "", "also write the DER CRL to FILE")
 	cmd.Flags().BoolVar(&o.Delta, "delta", false, "a delta CRL against the latest full CRL")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "sign a new CRL even if the current one is up to date")
+	cmd.Flags().StringVar(&o.Check, "check", "", "verify the CRL in `FILE` (DER or PEM) against the CA; signs nothing")
 	return cmd
 }
 
 func crlRun(ctx context.Context, o *CRLOptions) error {
 	f := o.F
+	if o.Check != "" && (o.Out != "" || o.Delta || o.Force) {
+		return &usageError{msg: "--check verifies a CRL and signs nothing; it cannot be combined with --out, --delta or --force"}
+	}
 	api, err := f.API(ctx)
 	if err != nil {
 		return err
+	}
+	if o.Check != "" {
+		return crlCheckRun(ctx, o, api)
 	}
 	res, err := api.CRL(ctx, f.Operator(), service.CRLOptions{Delta: o.Delta, Force: o.Force})
 	if err != nil {
@@ -429,5 +465,51 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 	}
 	f.Printf("CRL %d %s: %d revoked certificates, next update %s\n  %s\n  %s\n", res.Number, state, res.Entries,
 		res.NextUpdate.Local().Format(time.DateTime), res.DERPath, res.PEMPath)
+	return nil
+}
+
+// crlCheckRun is `cmca crl --check FILE`. An expired CRL still prints what
+// it holds, then fails.
+func crlCheckRun(ctx context.Context, o *CRLOptions, api API) error {
+	f := o.F
+	data, err := os.ReadFile(o.Check)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("CRL file %s does not exist: %w", o.Check, ra.ErrNotFound)
+		}
+		return fmt.Errorf("read CRL: %w", err)
+	}
+	res, err := api.CheckCRL(ctx, data)
+	if err != nil && res == nil {
+		return fmt.Errorf("%s: %w", o.Check, err)
+	}
+	switch {
+	case f.JSON():
+		if perr := f.PrintJSON(res); perr != nil {
+			return perr
+		}
+	case f.Quiet():
+		f.Printf("%d %d\n", res.Number, res.Entries)
+	default:
+		kind := "CRL"
+		if res.BaseNumber != 0 {
+			kind = fmt.Sprintf("delta CRL (base %d)", res.BaseNumber)
+		}
+		status := "OK"
+		if res.Expired {
+			status = "EXPIRED"
+		}
+		f.Printf("%s: %s %s %d: %d revoked certificates, this update %s, next update %s\n", o.Check, status, kind, res.Number, res.Entries,
+			res.ThisUpdate.Local().Format(time.DateTime), res.NextUpdate.Local().Format(time.DateTime))
+		switch {
+		case !res.Known:
+			f.Printf("  signed by this CA's key, but not recorded in this store (restored from an older backup?)\n")
+		case !res.Latest:
+			f.Printf("  a newer CRL has been signed since; publish it (cmca crl)\n")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Check, err)
+	}
 	return nil
 }

@@ -24,6 +24,7 @@ type ApplyOptions struct {
 	FromFile string
 	Partial  bool
 	NoLookup bool
+	Counter  counterOptions // counter.go
 }
 
 // applicationRecord is one application as flags and files spell it: flat,
@@ -43,6 +44,7 @@ type applicationRecord struct {
 	AgentIDNumber     string `json:"agent_id_number,omitempty" yaml:"agent_id_number,omitempty"`
 	AgreementAccepted bool   `json:"agreement_accepted" yaml:"agreement_accepted"`
 	Comment           string `json:"comment,omitempty" yaml:"comment,omitempty"`
+	Line              int    `json:"-" yaml:"-"` // CSV: the line the record starts on (csv.go)
 }
 
 // fieldFlags maps form fields to the flags that set them, so errors name
@@ -62,6 +64,13 @@ func (r applicationRecord) application() (service.Application, error) {
 		Storage:           ra.Storage(r.Storage),
 		AgreementAccepted: r.AgreementAccepted,
 		Comment:           r.Comment,
+	}
+	// A file may leave the ID types out, as the flags may: resident ID card.
+	if r.IDType == "" {
+		r.IDType = string(ra.IDResident)
+	}
+	if r.AgentIDType == "" {
+		r.AgentIDType = string(ra.IDResident)
 	}
 	if r.IDType != "" {
 		t, err := ra.ParseIDType(r.IDType)
@@ -143,11 +152,12 @@ in later steps.`,
 	fl.StringVar(&rec.AgentName, "agent-name", "", "agent's name, when an agent (经办人) applies for the applicant")
 	fl.StringVar(&rec.AgentIDType, "agent-id-type", "resident", "agent's ID document type")
 	fl.StringVar(&rec.AgentIDNumber, "agent-id-number", "", "agent's ID number")
-	fl.BoolVar(&rec.AgreementAccepted, "agree", false, "accept the subscriber agreement (read it with `cmca agreement`)")
+	fl.BoolVar(&rec.AgreementAccepted, "agree", false, "accept the subscriber agreement (read it with: cmca agreement)")
 	fl.StringVar(&rec.Comment, "comment", "", "note for the reviewer")
-	fl.StringVar(&opts.FromFile, "from-file", "", "read applications from a JSON or YAML file (- for stdin)")
+	fl.StringVar(&opts.FromFile, "from-file", "", "read applications from a JSON, YAML or CSV file (- for stdin: JSON or YAML)")
 	fl.BoolVar(&opts.Partial, "partial", false, "with --from-file: submit the valid applications even if some are invalid")
 	fl.BoolVar(&opts.NoLookup, "no-lookup", false, "do not pre-fill from a returning applicant's stored data")
+	opts.Counter.addFlags(fl)
 	return cmd
 }
 
@@ -158,7 +168,11 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := o.Counter.begin(cmd, f, api, o); err != nil {
+		return err
+	}
 	var apps []service.Application
+	var fileRecs []applicationRecord // to name CSV lines in errors
 	if o.FromFile != "" {
 		if len(o.Set) > 0 {
 			return &usageError{msg: "--from-file cannot be combined with field flags; put every field in the file"}
@@ -167,13 +181,14 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 		if err != nil {
 			return err
 		}
+		fileRecs = recs
 		for i, r := range recs {
 			a, err := r.application()
 			if err != nil {
 				if len(recs) == 1 {
 					return err
 				}
-				return fmt.Errorf("application #%d: %w", i+1, err)
+				return fmt.Errorf("application #%d%s: %w", i+1, r.where(), err)
 			}
 			apps = append(apps, a)
 		}
@@ -198,15 +213,22 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 		if err != nil {
 			return err
 		}
+		if err := o.Counter.confirmDocuments(ctx, f, api, &a); err != nil {
+			return err
+		}
 		apps = []service.Application{a}
 	}
 	results, err := api.Apply(ctx, f.Operator(), apps, o.Partial)
+	annotateLines(fileRecs, results, err) // csv.go
 	var be *service.BatchError
 	if errors.As(err, &be) && f.JSON() {
 		_ = f.PrintJSON(map[string]any{"submitted": 0, "results": results})
 	}
 	if err != nil {
 		return err
+	}
+	if o.Counter.active {
+		return o.Counter.finish(ctx, f, api, results[0])
 	}
 	return printApplyResults(f, results)
 }
@@ -293,6 +315,9 @@ func readApplications(f *Factory, path string) ([]applicationRecord, error) {
 }
 
 func parseApplications(data []byte, ext string) ([]applicationRecord, error) {
+	if ext == ".csv" {
+		return parseCSVApplications(data) // csv.go
+	}
 	trimmed := bytes.TrimSpace(data)
 	if ext == ".json" || (ext != ".yaml" && ext != ".yml" && len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')) {
 		return parseJSONApplications(trimmed)

@@ -27,32 +27,40 @@ type Config struct {
 	Insecure    bool
 	TokenModule string
 	Service     service.Config
+	// Counter mode (cmca apply --counter): the acceptance point of this
+	// counter, and the operators who may carry a walk-in through approve,
+	// issue and download in one sitting ("*" for any).
+	CounterPoint   string
+	CounterIssuers []string
 }
 
 // configKeys documents every key with its default (docs/operations.md
 // lists the same table; a test keeps the two in step).
 var configDefaults = map[string]any{
-	"home":                    "",
-	"operator":                "",
-	"output":                  "text",
-	"quiet":                   false,
-	"accessible":              false,
-	"insecure":                false,
-	"token.module":            "",
-	"passcode.ttl":            "14d",
-	"passcode.max_attempts":   5,
-	"renew.window":            "30d",
-	"renew.proof_max_age":     "10m",
-	"crl.validity":            "7d",
-	"crl.distribution_points": []string{},
-	"aia.ocsp":                []string{},
-	"aia.ca_issuers":          []string{},
-	"agreement.version":       "",
-	"agreement.text":          "",
-	"agreement.file":          "",
-	"policy.four_eyes":        false,
-	"profiles":                nil,
-	"acceptance_points":       nil,
+	"home":                     "",
+	"operator":                 "",
+	"output":                   "text",
+	"quiet":                    false,
+	"accessible":               false,
+	"insecure":                 false,
+	"token.module":             "",
+	"passcode.ttl":             "14d",
+	"passcode.max_attempts":    5,
+	"renew.window":             "30d",
+	"renew.proof_max_age":      "10m",
+	"crl.validity":             "7d",
+	"crl.distribution_points":  []string{},
+	"aia.ocsp":                 []string{},
+	"aia.ca_issuers":           []string{},
+	"ca.policy_oid":            "",
+	"agreement.version":        "",
+	"agreement.text":           "",
+	"agreement.file":           "",
+	"policy.four_eyes":         false,
+	"counter.acceptance_point": "",
+	"counter.issuers":          []string{},
+	"profiles":                 nil,
+	"acceptance_points":        nil,
 }
 
 func newViper() *viper.Viper {
@@ -112,6 +120,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	}
 	c := &Config{File: file, Home: v.GetString("home"), Operator: v.GetString("operator"), Output: v.GetString("output"),
 		Quiet: v.GetBool("quiet"), Accessible: v.GetBool("accessible"), Insecure: v.GetBool("insecure"), TokenModule: v.GetString("token.module")}
+	c.CounterPoint, c.CounterIssuers = v.GetString("counter.acceptance_point"), v.GetStringSlice("counter.issuers")
 	if c.Home == "" {
 		c.Home = DefaultHome()
 	}
@@ -140,6 +149,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	s.CRLDistributionPoint = v.GetStringSlice("crl.distribution_points")
 	s.OCSPServers = v.GetStringSlice("aia.ocsp")
 	s.CAIssuersURL = v.GetStringSlice("aia.ca_issuers")
+	s.PolicyOID = v.GetString("ca.policy_oid")
 	s.FourEyes = v.GetBool("policy.four_eyes")
 	if v.IsSet("profiles") {
 		var ps []ca.Profile

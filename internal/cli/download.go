@@ -14,6 +14,7 @@ import (
 
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/testhook"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
 )
@@ -155,10 +156,11 @@ func downloadSoft(ctx context.Context, f *Factory, api API, o *DownloadOptions, 
 	// The key goes to disk, encrypted, before the CA signs: if the process
 	// dies after signing, the next run finds it and fetches the certificate.
 	pending := out + ".pending"
-	key, err := pendingKey(pending, pw, algo)
+	key, reused, err := pendingKey(pending, pw, algo)
 	if err != nil {
 		return nil, "", err
 	}
+	testhook.Point("download:keygen")
 	csr, err := makeCSR(key)
 	if err != nil {
 		return nil, "", err
@@ -166,11 +168,12 @@ func downloadSoft(ctx context.Context, f *Factory, api API, o *DownloadOptions, 
 	in.CSR = csr
 	issued, err := api.Download(ctx, in)
 	if err != nil {
-		if definiteFailure(err) {
+		if definiteFailure(err) && !keyWasIssued(ctx, api, key, reused) {
 			os.Remove(pending) // nothing was issued for this key
 		}
 		return nil, "", err
 	}
+	testhook.Point("download:issued")
 	cert, err := x509.ParseCertificate(issued.Certificate)
 	if err != nil {
 		return nil, "", err
@@ -186,30 +189,46 @@ func downloadSoft(ctx context.Context, f *Factory, api API, o *DownloadOptions, 
 	return issued, out, nil
 }
 
-// pendingKey reuses the key of an interrupted download, or makes a new one
-// and saves it (PKCS#12 with a placeholder certificate, under the user's
-// password, mode 0600).
-func pendingKey(path string, pw []byte, algo token.KeyAlgo) (crypto.Signer, error) {
+// pendingKey reuses the key of an interrupted download (reused is true), or
+// makes a new one and saves it (PKCS#12 with a placeholder certificate,
+// under the user's password, mode 0600).
+func pendingKey(path string, pw []byte, algo token.KeyAlgo) (key crypto.Signer, reused bool, err error) {
 	if sk, err := token.ReadPKCS12(path, pw); err == nil {
-		return sk.Signer, nil
+		return sk.Signer, true, nil
 	} else if !errors.Is(err, ra.ErrNotFound) {
-		return nil, fmt.Errorf("an interrupted download left %s; it needs the same password (or delete it to start over): %w", path, err)
+		return nil, false, fmt.Errorf("an interrupted download left %s; it needs the same password (or delete it to start over): %w", path, err)
 	}
-	key, err := token.GenerateSoftKey(algo)
+	key, err = token.GenerateSoftKey(algo)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cmca pending key"},
 		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(30 * 24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	placeholder, _ := x509.ParseCertificate(der)
 	if err := token.WritePKCS12(path, key, placeholder, nil, pw, true); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return key, nil
+	return key, false, nil
+}
+
+// keyWasIssued reports whether the CA may have issued a certificate for a
+// key left by an interrupted download, so that a later refusal (a mistyped
+// passcode, say) must not delete the only copy of the key of a valid
+// certificate. A key made by this run was certainly not issued.
+func keyWasIssued(ctx context.Context, api API, key crypto.Signer, reused bool) bool {
+	if !reused {
+		return false
+	}
+	spki, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return true
+	}
+	_, err = api.CertificateForKey(ctx, spki)
+	return !errors.Is(err, ra.ErrNotFound) // found, or unknown: keep it
 }
 
 // makeCSR builds a CSR that proves possession of key. Its subject is a
@@ -230,6 +249,7 @@ func downloadToken(ctx context.Context, f *Factory, api API, o *DownloadOptions,
 	id := keyID(o.Ref)
 	label := fmt.Sprintf("%s %s %s", r.Applicant.Name, r.UsageType, r.Ref)
 	key, err := s.Signer(ctx, id)
+	reused := err == nil
 	switch {
 	case err == nil: // an interrupted download left its key: use it
 	case errors.Is(err, ra.ErrNotFound):
@@ -239,11 +259,13 @@ func downloadToken(ctx context.Context, f *Factory, api API, o *DownloadOptions,
 	default:
 		return nil, "", err
 	}
+	testhook.Point("download:keygen")
 	csr, err := makeCSR(key)
 	if err == nil {
 		in.CSR = csr
 		var issued *service.Issued
 		if issued, err = api.Download(ctx, in); err == nil {
+			testhook.Point("download:issued")
 			cert, perr := x509.ParseCertificate(issued.Certificate)
 			if perr != nil {
 				return nil, "", perr
@@ -265,7 +287,7 @@ func downloadToken(ctx context.Context, f *Factory, api API, o *DownloadOptions,
 	}
 	// Nothing was issued for this key: leave no orphan behind. After an
 	// unclassified error (the outcome is unknown) the key stays for a retry.
-	if definiteFailure(err) {
+	if definiteFailure(err) && !keyWasIssued(ctx, api, key, reused) {
 		if derr := s.DeleteObjects(ctx, id); derr != nil {
 			f.Warnf("warning: could not remove the unused key from the token: %v\n", derr)
 		}

@@ -32,6 +32,7 @@ type API interface {
 	Revoke(ctx context.Context, operator string, in service.RevokeInput) (*service.RevokeResult, error)
 	Reissue(ctx context.Context, operator string, in service.ReissueInput) (*service.RevokeResult, error)
 	CRL(ctx context.Context, operator string, o service.CRLOptions) (*service.CRLResult, error)
+	CheckCRL(ctx context.Context, data []byte) (*service.CRLCheck, error)
 	Certificates(ctx context.Context, status ra.CertStatus, limit int) ([]*ra.Certificate, error)
 	Certificate(ctx context.Context, serial string) (*service.CertificateDetail, error)
 	Audit(ctx context.Context, f store.AuditFilter) ([]ra.Event, error)
@@ -119,13 +120,19 @@ func (f *Factory) Close() {
 // JSON reports whether output is JSON.
 func (f *Factory) JSON() bool {
 	c, err := f.Config()
-	return err == nil && c.Output == "json"
+	if err != nil { // a broken config file still gets its error as JSON
+		return f.v.GetString("output") == "json"
+	}
+	return c.Output == "json"
 }
 
 // Quiet reports whether only identifiers should be printed.
 func (f *Factory) Quiet() bool {
 	c, err := f.Config()
-	return err == nil && c.Quiet
+	if err != nil {
+		return f.v.GetBool("quiet")
+	}
+	return c.Quiet
 }
 
 // Operator is the name recorded on admin actions.

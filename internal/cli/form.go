@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
 	"github.com/spf13/cobra"
 )
 
@@ -30,14 +32,61 @@ func (f *Factory) accessible() bool {
 }
 
 func (f *Factory) runForm(ctx context.Context, groups ...*huh.Group) error {
-	form := huh.NewForm(groups...).WithAccessible(f.accessible()).WithInput(f.IO.In).WithOutput(f.IO.ErrOut)
+	form := huh.NewForm(groups...).WithInput(f.IO.In).WithOutput(f.IO.ErrOut)
+	var lines *lineReader
+	if f.accessible() {
+		// Accessible mode reads each answer with a fresh bufio.Scanner; a
+		// reader that stops at each newline keeps later answers for later
+		// questions, and shows where the input ended (Ctrl-D), which huh
+		// would otherwise take as "use the default".
+		lines = &lineReader{r: f.IO.In}
+		form = form.WithAccessible(true).WithInput(lines)
+	}
 	if err := form.RunWithContext(ctx); err != nil {
 		if errors.Is(err, huh.ErrUserAborted) {
 			return errCancelled
 		}
 		return err
 	}
+	if lines != nil && lines.eof {
+		return fmt.Errorf("input ended before the form was complete: %w", errCancelled)
+	}
 	return nil
+}
+
+// lineReader hands out input one byte at a time, so a scanner never reads
+// past the end of the current line, and records the end of input.
+type lineReader struct {
+	r   io.Reader
+	eof bool
+}
+
+func (l *lineReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := l.r.Read(p[:1])
+	if err == io.EOF {
+		l.eof = true
+	}
+	return n, err
+}
+
+// input is a text field. In accessible mode huh validates the raw answer
+// before falling back to the current value, so Enter on a pre-filled field
+// would fail "is required": there an empty answer keeps the value, and the
+// title says what it is.
+func (f *Factory) input(title string, dst *string, check func(string) error) *huh.Input {
+	accessible := f.accessible()
+	if accessible && *dst != "" {
+		title = fmt.Sprintf("%s [%s; Enter keeps it]", title, *dst)
+	}
+	return huh.NewInput().Title(title).Value(dst).Validate(func(s string) error {
+		if accessible && strings.TrimSpace(s) == "" && *dst != "" {
+			s = *dst
+		}
+		return check(s)
+	})
 }
 
 // runApplyForm asks for the missing fields: identity first, then the
@@ -55,7 +104,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if err := f.runForm(ctx, huh.NewGroup(
 		huh.NewNote().Title("Personal certificate application (个人证书申请)").Description("Look-up first: a returning applicant's stored data is filled in for you."),
 		huh.NewSelect[string]().Title("ID document type").Options(idTypes...).Value(&rec.IDType),
-		huh.NewInput().Title("ID number").Value(&rec.IDNumber).Validate(func(s string) error {
+		f.input("ID number", &rec.IDNumber, func(s string) error {
 			return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.IDType), s) })(s)
 		}),
 	)); err != nil {
@@ -79,10 +128,10 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	withAgent := rec.AgentName != ""
 	if err := f.runForm(ctx,
 		huh.NewGroup(
-			huh.NewInput().Title("Full name").Value(&rec.Name).Validate(validator(func(s string) (string, error) { return ra.ValidateName("name", s) })),
-			huh.NewInput().Title("Mobile").Value(&rec.Mobile).Validate(validator(ra.ValidateMobile)),
-			huh.NewInput().Title("Email (goes into the certificate)").Value(&rec.Email).Validate(validator(ra.ValidateEmail)),
-			huh.NewInput().Title("Address (optional)").Value(&rec.Address).Validate(validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })),
+			f.input("Full name", &rec.Name, validator(func(s string) (string, error) { return ra.ValidateName("name", s) })),
+			f.input("Mobile", &rec.Mobile, validator(ra.ValidateMobile)),
+			f.input("Email (goes into the certificate)", &rec.Email, validator(ra.ValidateEmail)),
+			f.input("Address (optional)", &rec.Address, validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })),
 		).Title("Contact"),
 		huh.NewGroup(
 			huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType),
@@ -98,9 +147,9 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 			rec.AgentIDType = string(ra.IDResident)
 		}
 		if err := f.runForm(ctx, huh.NewGroup(
-			huh.NewInput().Title("Agent's name").Value(&rec.AgentName).Validate(validator(func(s string) (string, error) { return ra.ValidateName("agent_name", s) })),
+			f.input("Agent's name", &rec.AgentName, validator(func(s string) (string, error) { return ra.ValidateName("agent_name", s) })),
 			huh.NewSelect[string]().Title("Agent's ID document type").Options(idTypes...).Value(&rec.AgentIDType),
-			huh.NewInput().Title("Agent's ID number").Value(&rec.AgentIDNumber).Validate(func(s string) error {
+			f.input("Agent's ID number", &rec.AgentIDNumber, func(s string) error {
 				return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.AgentIDType), s) })(s)
 			}),
 		).Title("Agent")); err != nil {
@@ -114,7 +163,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if rec.AgentName != "" {
 		summary += fmt.Sprintf("\nAgent: %s (%s)", rec.AgentName, rec.AgentIDNumber)
 	}
-	submit := false
+	submit := true // the page is shown in full; Enter submits, n or Cancel stops
 	if err := f.runForm(ctx,
 		huh.NewGroup(
 			huh.NewNote().Title(fmt.Sprintf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
@@ -126,6 +175,13 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 					return nil
 				}),
 		).Title("Agreement"),
+	); err != nil {
+		return err
+	}
+	if !rec.AgreementAccepted { // accessible mode does not run confirm validators
+		return &ra.FieldError{Field: "agreement_accepted", Msg: "the subscriber agreement must be accepted to apply; read it with `cmca agreement`"}
+	}
+	if err := f.runForm(ctx,
 		huh.NewGroup(
 			huh.NewNote().Title("Check your application").Description(summary),
 			huh.NewConfirm().Title("Submit the application?").Affirmative("Submit").Negative("Cancel").Value(&submit),
@@ -154,6 +210,7 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 		}
 		f.Printf("\n(%d/%d) ", i+1, len(rs))
 		printRequestDetail(f, d, true)
+		var dec *service.Decision
 		var action, reason string
 		if err := f.runForm(ctx, huh.NewGroup(
 			huh.NewSelect[string]().Title("Decision for "+r.Ref).Options(
@@ -169,6 +226,7 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 		case "skip":
 			continue
 		case "reject":
+			reason = ""
 			if err := f.runForm(ctx, huh.NewGroup(huh.NewText().Title("Reason (the applicant sees it)").Value(&reason).
 				Validate(func(s string) error {
 					if strings.TrimSpace(s) == "" {
@@ -178,16 +236,16 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 				}))); err != nil {
 				return err
 			}
-			_, err = api.Reject(ctx, f.Operator(), r.Ref, reason)
+			dec, err = api.Reject(ctx, f.Operator(), r.Ref, reason)
 		default:
-			_, err = api.Approve(ctx, f.Operator(), r.Ref)
+			dec, err = api.Approve(ctx, f.Operator(), r.Ref)
 		}
 		if err != nil {
 			f.Warnf("%s: %v\n", r.Ref, err)
 			continue
 		}
 		done++
-		f.Printf("%s: %sd\n", r.Ref, action)
+		f.Printf("%s: %s\n", r.Ref, dec.State)
 	}
 	f.Printf("Reviewed %d of %d.\n", done, len(rs))
 	return nil

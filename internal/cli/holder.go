@@ -6,8 +6,8 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"sort"
+	"strings"
 
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/token"
@@ -67,20 +67,23 @@ func (t *tokenFlags) selector() (token.Selector, *token.URI, error) {
 	return sel, uri, nil
 }
 
-// openToken opens and logs in to the named token (or the only one present).
+// userPIN is where a user token's PIN comes from, besides t.PINFile.
+var userPIN = secret{What: "token user PIN", FileFlag: "--pin-file", Env: "CMCA_PIN"}
+
+// openToken opens the named token (or the only one present) and, if login,
+// logs in with the user PIN.
 func (f *Factory) openToken(ctx context.Context, t *tokenFlags, login bool) (*token.Session, error) {
 	if !login {
-		return f.openTokenLogin(ctx, t, "", false)
+		return f.openTokenLogin(ctx, t, nil)
 	}
-	return f.openTokenLogin(ctx, t, "CMCA_PIN", true)
+	return f.openTokenLogin(ctx, t, &userPIN)
 }
 
-// openTokenEnv opens and logs in with the PIN from t.PINFile, env or prompt.
-func (f *Factory) openTokenEnv(ctx context.Context, t *tokenFlags, env string) (*token.Session, error) {
-	return f.openTokenLogin(ctx, t, env, true)
-}
-
-func (f *Factory) openTokenLogin(ctx context.Context, t *tokenFlags, env string, login bool) (*token.Session, error) {
+// openTokenLogin opens the token t names and, if pin is not nil, logs in
+// with the PIN from t.PINFile, the URI's pin-source, pin.Env or a prompt.
+// The token is chosen before the PIN is read, so an ambiguous or missing
+// token is reported before anyone types a PIN.
+func (f *Factory) openTokenLogin(ctx context.Context, t *tokenFlags, pinSrc *secret) (*token.Session, error) {
 	sel, uri, err := t.selector()
 	if err != nil {
 		return nil, err
@@ -90,17 +93,26 @@ func (f *Factory) openTokenLogin(ctx context.Context, t *tokenFlags, env string,
 		return nil, err
 	}
 	var pin []byte
-	if login {
-		// Choose the token first, so an ambiguous choice is reported before
-		// anyone types a PIN.
-		if _, err := m.Open(ctx, sel, nil); err != nil {
+	if pinSrc != nil {
+		probe, err := m.Open(ctx, sel, nil)
+		if err != nil {
 			return nil, err
 		}
+		probe.Close()
 		pinFile := t.PINFile
-		if pinFile == "" && uri != nil && len(uri.PINSource) > 5 && uri.PINSource[:5] == "file:" {
-			pinFile = uri.PINSource[5:]
+		if pinFile == "" && uri != nil && uri.PINSource != "" {
+			src, ok := strings.CutPrefix(uri.PINSource, "file:")
+			if !ok && strings.HasPrefix(uri.PINSource, "/") {
+				src, ok = uri.PINSource, true
+			}
+			if !ok {
+				return nil, &usageError{msg: fmt.Sprintf("pin-source %q in the PKCS#11 URI is not supported; use pin-source=file:/path", uri.PINSource)}
+			}
+			pinFile = src
 		}
-		pin, err = f.readSecret(secret{What: "token user PIN", FileFlag: "--pin-file", File: pinFile, Env: env})
+		src := *pinSrc
+		src.File = pinFile
+		pin, err = f.readSecret(src)
 		if err != nil {
 			return nil, err
 		}
@@ -201,5 +213,3 @@ func (f *Factory) openHolder(ctx context.Context, p12, passwordFile string, t *t
 	}
 	return &holder{Cert: pick.Certificate, Signer: signer, Serial: ra.SerialString(pick.Certificate.SerialNumber), Session: s, ID: pick.ID}, nil
 }
-
-var _ = os.Stat

@@ -82,11 +82,14 @@ func initRun(ctx context.Context, o *InitOptions) error {
 			return &usageError{msg: fmt.Sprintf("--import-cert: %v", err)}
 		}
 	}
+	undoKey := func() {}
 	if strings.HasPrefix(o.CAKey, "pkcs11:") {
-		if opts.Signer, err = f.tokenCAKey(ctx, o.CAKey, &o.Token, algo, o.ImportCert == ""); err != nil {
+		if opts.Signer, undoKey, err = f.tokenCAKey(ctx, o.CAKey, &o.Token, algo, o.ImportCert == ""); err != nil {
 			return err
 		}
-		opts.KeyURI = o.CAKey
+		if opts.KeyURI, err = caKeyURI(o.CAKey, &o.Token); err != nil {
+			return err
+		}
 	} else if o.CAKey != "" {
 		if o.ImportCert == "" {
 			return &usageError{msg: "--ca-key FILE needs --import-cert: a key file is imported together with its certificate"}
@@ -97,6 +100,7 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	}
 	res, err := service.Init(ctx, c.Home, opts)
 	if err != nil {
+		undoKey() // a CA key generated on a token for this init
 		return err
 	}
 	if f.JSON() {

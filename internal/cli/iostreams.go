@@ -25,15 +25,17 @@ type IOStreams struct {
 }
 
 // SystemIO returns the process's streams.
-func SystemIO() *IOStreams {
+func SystemIO() *IOStreams { return newSystemIO(os.Getenv, term.IsTerminal) }
+
+// newSystemIO takes the environment and the terminal test as functions so
+// tests can play every combination.
+func newSystemIO(getenv func(string) string, isTerminal func(fd int) bool) *IOStreams {
 	io := &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, inFd: int(os.Stdin.Fd())}
-	io.inTTY = term.IsTerminal(int(os.Stdin.Fd()))
-	io.outTTY = term.IsTerminal(int(os.Stdout.Fd()))
-	io.errTTY = term.IsTerminal(int(os.Stderr.Fd()))
-	_, io.NoColor = os.LookupEnv("NO_COLOR")
-	if os.Getenv("TERM") == "dumb" {
-		io.NoColor = true
-	}
+	io.inTTY = isTerminal(int(os.Stdin.Fd()))
+	io.outTTY = isTerminal(int(os.Stdout.Fd()))
+	io.errTTY = isTerminal(int(os.Stderr.Fd()))
+	// https://no-color.org: NO_COLOR set to a non-empty value turns colour off.
+	io.NoColor = getenv("NO_COLOR") != "" || getenv("TERM") == "dumb"
 	return io
 }
 
@@ -43,6 +45,9 @@ func (s *IOStreams) CanPrompt() bool { return s.inTTY && s.outTTY }
 
 // IsStdoutTTY reports whether output goes to a terminal.
 func (s *IOStreams) IsStdoutTTY() bool { return s.outTTY }
+
+// IsStderrTTY reports whether notices and progress go to a terminal.
+func (s *IOStreams) IsStderrTTY() bool { return s.errTTY }
 
 // ColorEnabled: colours only on a terminal, never with NO_COLOR.
 func (s *IOStreams) ColorEnabled() bool { return s.outTTY && !s.NoColor }
@@ -69,7 +74,7 @@ func (s *IOStreams) ReadStdin() ([]byte, error) {
 // ReadSecretLine prompts on stderr and reads a line without echo.
 func (s *IOStreams) ReadSecretLine(prompt string) ([]byte, error) {
 	if !s.CanPrompt() {
-		return nil, errors.New("no terminal to prompt on")
+		return nil, errors.New("no terminal to prompt on; give the value in a file or the environment (see --help)")
 	}
 	fmt.Fprint(s.ErrOut, prompt)
 	b, err := term.ReadPassword(s.inFd)

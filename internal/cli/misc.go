@@ -54,6 +54,9 @@ func NewCmdVersion(f *Factory) *cobra.Command {
 					}
 				}
 			}
+			if buildDate != "" { // release builds: -X ...cli.buildDate
+				info["built"] = buildDate
+			}
 			if f.JSON() {
 				return f.PrintJSON(info)
 			}

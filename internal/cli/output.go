@@ -2,10 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"unicode/utf8"
+	"time"
 )
 
 // table prints aligned columns; on a terminal, wide cells are cut so rows
@@ -112,4 +113,66 @@ func writeFilePublic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-var _ = utf8.RuneLen
+// progress is a one-line progress report on stderr for long work (bulk
+// apply, bulk approve, big CRLs). It draws only when stderr is a terminal
+// and the output is for people (not -o json, not --quiet), so logs and
+// scripts never see it.
+type progress struct {
+	w     io.Writer
+	label string
+	total int
+	n     int
+	start time.Time
+	last  time.Time
+	now   func() time.Time
+}
+
+// progressMin is the smallest batch worth a progress line.
+const progressMin = 20
+
+// newProgress starts a progress line for total items; it is a no-op off a
+// terminal or for small batches.
+func (f *Factory) newProgress(label string, total int) *progress {
+	if !f.IO.IsStderrTTY() || f.JSON() || f.Quiet() || total < progressMin {
+		return nil
+	}
+	p := &progress{w: f.IO.ErrOut, label: label, total: total, now: time.Now}
+	p.start = p.now()
+	p.draw()
+	return p
+}
+
+// add counts n more items done, redrawing at most ten times a second.
+func (p *progress) add(n int) {
+	if p == nil {
+		return
+	}
+	p.n += n
+	if t := p.now(); t.Sub(p.last) >= 100*time.Millisecond || p.n >= p.total {
+		p.draw()
+	}
+}
+
+func (p *progress) draw() {
+	p.last = p.now()
+	fmt.Fprintf(p.w, "\r\x1b[K%s", progressLine(p.label, p.n, p.total, 30))
+}
+
+// done ends the line with the elapsed time.
+func (p *progress) done() {
+	if p == nil {
+		return
+	}
+	p.n = p.total
+	fmt.Fprintf(p.w, "\r\x1b[K%s in %s\n", progressLine(p.label, p.n, p.total, 30), p.now().Sub(p.start).Round(time.Millisecond))
+}
+
+// progressLine renders "label [#####.....] n/total".
+func progressLine(label string, n, total, width int) string {
+	if total <= 0 {
+		return label
+	}
+	n = min(max(n, 0), total)
+	full := n * width / total
+	return fmt.Sprintf("%s [%s%s] %d/%d", label, strings.Repeat("#", full), strings.Repeat(".", width-full), n, total)
+}

@@ -105,13 +105,38 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 	}
 	for _, c := range []*cobra.Command{
 		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
-		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f),
+		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
 	} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}
-	root.AddCommand(NewCmdVersion(f), NewCmdToken(f))
+	root.AddCommand(NewCmdVersion(f), NewCmdToken(f), NewCmdDocs(f))
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes cobra's argument errors (unknown command, too many
+// arguments) usage errors, exit code 2, like flag errors.
+func usageArgs(c *cobra.Command) {
+	check := c.Args
+	if check == nil && !c.HasParent() {
+		// The root runs only to show help; an argument is an unknown command.
+		check = cobra.NoArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+	}
+	if check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			var ue *usageError
+			if err != nil && !errors.As(err, &ue) {
+				return &usageError{msg: err.Error()}
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 // needArgs is cobra.ExactArgs with a usage error.

@@ -19,6 +19,10 @@ type Application struct {
 	Storage           ra.Storage   `json:"storage" yaml:"storage"`
 	AgreementAccepted bool         `json:"agreement_accepted" yaml:"agreement_accepted"`
 	Comment           string       `json:"comment,omitempty" yaml:"comment,omitempty"`
+	// DocumentsCheckedBy names the counter operator who checked the
+	// applicant's identity documents in person (counter mode); it is
+	// recorded in the audit log. Files cannot set it.
+	DocumentsCheckedBy string `json:"documents_checked_by,omitempty" yaml:"-"`
 }
 
 // Validate normalises an application and checks it against the
@@ -151,7 +155,11 @@ func (s *Service) Apply(ctx context.Context, operator string, apps []Application
 			if err := insertWithRef(tx, r, id); err != nil {
 				return err
 			}
-			if err := tx.Audit(event(operator, "apply", r, "", "usage="+r.UsageType+" storage="+string(r.Storage))); err != nil {
+			detail := "usage=" + r.UsageType + " storage=" + string(r.Storage)
+			if a.DocumentsCheckedBy != "" {
+				detail += " counter=" + r.AcceptancePoint + "; documents checked by " + a.DocumentsCheckedBy
+			}
+			if err := tx.Audit(event(operator, "apply", r, "", detail)); err != nil {
 				return err
 			}
 			results[i].Ref, results[i].State = r.Ref, r.State
@@ -173,7 +181,7 @@ func insertWithRef(tx *store.Tx, r *ra.Request, applicantID int64) error {
 			return err
 		}
 	}
-	return fmt.Errorf("could not draw a free reference number")
+	return fmt.Errorf("could not draw a free reference number after 10 tries; try again (if it keeps failing, check the store with `cmca doctor`)")
 }
 
 // Lookup returns a returning applicant's stored data (seed 2.1 step 3).

@@ -13,6 +13,7 @@ import (
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 )
 
 // CRLOptions control CRL generation.
@@ -63,7 +64,7 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 		if fresh {
 			res := crlResult(latest)
 			res.Reused = true
-			return res, s.publish(res, o.Delta)
+			return res, s.publish(ctx, res, o.Delta)
 		}
 	}
 	authority, err := s.CA(ctx)
@@ -100,6 +101,9 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 		entries := func(yield func(ca.RevokedEntry) error) error {
 			count := 0
 			err := tx.EachRevoked(now, func(r store.Revoked) error {
+				// A delta lists revocations from the base's thisUpdate
+				// second on: one in that very second may be in both,
+				// which RFC 5280 allows; one missed would not be.
 				if o.Delta && r.RevokedAt.Before(since) {
 					return nil
 				}
@@ -125,13 +129,22 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 		if o.Delta {
 			kind = "delta-crl"
 		}
-		return tx.Audit(ra.Event{Operator: operator, Action: kind, Detail: fmt.Sprintf("number=%d entries=%d", num, rec.Entries)})
+		if err := tx.Audit(ra.Event{Operator: operator, Action: kind, Detail: fmt.Sprintf("number=%d entries=%d", num, rec.Entries)}); err != nil {
+			return err
+		}
+		// Signed, not committed: a crash here leaves no record and no
+		// file, so the number was never seen and is free to use again.
+		testhook.Point("crl:signed")
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Committed, not published: the next run finds this CRL up to date
+	// and publishes it.
+	testhook.Point("crl:committed")
 	res := crlResult(&rec)
-	return res, s.publish(res, o.Delta)
+	return res, s.publish(ctx, res, o.Delta)
 }
 
 func crlResult(c *store.CRL) *CRLResult {
@@ -139,8 +152,10 @@ func crlResult(c *store.CRL) *CRLResult {
 }
 
 // publish writes the CRL under home/crl: the current one (DER and PEM) and
-// a numbered copy for history. Files are replaced atomically.
-func (s *Service) publish(res *CRLResult, delta bool) error {
+// a numbered copy for history. Files are replaced atomically. Concurrent
+// `cmca crl` runs replace the current files one at a time, under the
+// store's write lock, and never with a CRL older than the newest stored.
+func (s *Service) publish(ctx context.Context, res *CRLResult, delta bool) error {
 	dir := filepath.Join(s.home, CRLDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -157,15 +172,37 @@ func (s *Service) publish(res *CRLResult, delta bool) error {
 			return err
 		}
 	}
-	if err := writeFile(res.DERPath, res.DER); err != nil {
-		return err
-	}
-	return writeFile(res.PEMPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: res.DER}))
+	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		if latest, err := tx.LatestCRL(delta); err != nil {
+			return err
+		} else if latest != nil && latest.Number > res.Number {
+			return nil // a newer CRL was signed meanwhile; it publishes itself
+		}
+		if err := writeFile(res.DERPath, res.DER); err != nil {
+			return err
+		}
+		testhook.Point("crl:published") // DER replaced, PEM not yet
+		return writeFile(res.PEMPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: res.DER}))
+	})
 }
 
+// writeFile replaces path atomically, through a temporary file of its own
+// so that concurrent writers never mix their bytes.
 func writeFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, path)

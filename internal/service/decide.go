@@ -7,6 +7,7 @@ import (
 
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 )
 
 // Decision is the outcome of approve or reject for one request.
@@ -44,6 +45,11 @@ func (s *Service) approve(tx *store.Tx, operator string, r *ra.Request, detail s
 	if s.cfg.FourEyes && operator == r.SubmittedBy {
 		return nil, fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy)
 	}
+	if s.cfg.FourEyes {
+		if err := checkNotApplicant(operator, r); err != nil { // policy.go
+			return nil, err
+		}
+	}
 	d := &Decision{Ref: r.Ref, Kind: r.Kind}
 	now := tx.Now()
 	switch r.Kind {
@@ -72,6 +78,9 @@ func (s *Service) approve(tx *store.Tx, operator string, r *ra.Request, detail s
 			d.RevokedSerial = r.TargetSerial
 		}
 	}
+	if d.RevokedSerial != "" {
+		testhook.Point("approve:revoked") // certificate marked revoked, request not yet moved
+	}
 	r.State, r.DecidedBy = to, operator
 	if err := tx.UpdateRequest(r, from); err != nil {
 		return nil, err
@@ -90,6 +99,11 @@ func revokeCert(tx *store.Tx, operator string, r *ra.Request, serial string, rea
 	}
 	if c.Status == ra.CertRevoked {
 		return fmt.Errorf("certificate %s is already revoked (%s, %s); revocation is permanent: %w", serial, c.RevocationReason, c.RevokedAt.Format(time.DateOnly), ra.ErrConflict)
+	}
+	if c.StatusAt(now) == ra.CertExpired {
+		// An expired certificate is off the CRL anyway (RFC 5280 §3.3);
+		// the request was made in time but decided too late.
+		return fmt.Errorf("certificate %s expired on %s and can no longer be revoked; reject request %s: %w", serial, c.NotAfter.Format(time.DateOnly), r.Ref, ra.ErrConflict)
 	}
 	var invalidity time.Time
 	if reason == "keyCompromise" {
@@ -146,6 +160,16 @@ type Authorisation struct {
 func (s *Service) Issue(ctx context.Context, operator, ref string, resend bool) (*Authorisation, error) {
 	var out *Authorisation
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = s.issueTx(tx, operator, ref, resend)
+		return err
+	})
+	return out, err
+}
+
+// issueTx is Issue's work inside the caller's transaction (Issue, IssueMany).
+func (s *Service) issueTx(tx *store.Tx, operator, ref string, resend bool) (out *Authorisation, err error) {
+	err = func() error {
 		r, err := tx.Request(ref)
 		if err != nil {
 			return err
@@ -186,6 +210,6 @@ func (s *Service) Issue(ctx context.Context, operator, ref string, resend bool) 
 		}
 		out = &Authorisation{Ref: ref, Passcode: code, Expires: r.PasscodeExpires, Resent: resend, Storage: r.Storage}
 		return nil
-	})
+	}()
 	return out, err
 }

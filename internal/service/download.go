@@ -11,6 +11,7 @@ import (
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 )
 
 // DownloadInput is what a subscriber sends to collect a certificate: the
@@ -59,6 +60,24 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	var out *Issued
 	var authErr error
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, authErr, err = s.downloadTx(tx, authority, in, csr, spki)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if authErr != nil {
+		return nil, authErr
+	}
+	return out, nil
+}
+
+// downloadTx is Download's work inside the caller's transaction (Download,
+// DownloadMany). A wrong passcode comes back as authErr with a nil err: the
+// caller commits the attempt count, then reports it.
+func (s *Service) downloadTx(tx *store.Tx, authority *ca.CA, in DownloadInput, csr *x509.CertificateRequest, spki string) (out *Issued, authErr error, err error) {
+	err = func() error {
 		r, err := tx.Request(in.Ref)
 		if err != nil {
 			return err
@@ -85,11 +104,11 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 		if r.State != ra.StateIssued {
 			switch r.State {
 			case ra.StateSubmitted, ra.StateApproved:
-				return fmt.Errorf("request %s is %s: no download passcode has been issued yet: %w", r.Ref, r.State, ra.ErrConflict)
+				return fmt.Errorf("request %s is %s: no download passcode has been issued yet; the passcode comes from the acceptance point once an operator has approved and issued the request (`cmca status %s`): %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
 			case ra.StateRejected:
-				return fmt.Errorf("request %s was rejected (%s): %w", r.Ref, r.DecisionReason, ra.ErrConflict)
+				return fmt.Errorf("request %s was rejected (%s); correct what the reason says and apply again with `cmca apply`: %w", r.Ref, r.DecisionReason, ra.ErrConflict)
 			}
-			return fmt.Errorf("request %s is %s and has nothing to download: %w", r.Ref, r.State, ra.ErrConflict)
+			return fmt.Errorf("request %s is %s and has nothing to download; see its history with `cmca status %s`: %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
 		}
 		if r.PasscodeAttempts >= s.cfg.MaxPasscodeAttempts {
 			return fmt.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth)
@@ -114,7 +133,7 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 				if left == 1 {
 					plural = ""
 				}
-				authErr = fmt.Errorf("wrong passcode for %s (%d attempt%s left): %w", r.Ref, left, plural, ra.ErrAuth)
+				authErr = fmt.Errorf("wrong passcode for %s (%d attempt%s left); check the passcode the acceptance point gave you, or ask it for a new one (`cmca issue --resend %s`): %w", r.Ref, left, plural, r.Ref, ra.ErrAuth)
 			}
 			return nil // commit the attempt count, then report
 		}
@@ -125,6 +144,7 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 		if err != nil {
 			return err
 		}
+		testhook.Point("download:signed") // signed and recorded, not yet committed
 		from := r.State
 		r.State, r.CertSerial, r.PasscodeUsed = ra.StateCompleted, c.Serial, true
 		if err := tx.UpdateRequest(r, from); err != nil {
@@ -135,14 +155,8 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 		}
 		out = issuedFrom(r, c, authority)
 		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if authErr != nil {
-		return nil, authErr
-	}
-	return out, nil
+	}()
+	return out, authErr, err
 }
 
 // sign checks the CSR against the request's profile, signs, and records the
@@ -160,7 +174,7 @@ func (s *Service) sign(tx *store.Tx, authority *ca.CA, r *ra.Request, csr *x509.
 	if err != nil {
 		return nil, err
 	}
-	ex := ca.Extras{CRLDistributionPoints: s.cfg.CRLDistributionPoint, OCSPServers: s.cfg.OCSPServers, IssuingCertificateURL: s.cfg.CAIssuersURL}
+	ex := s.cfg.Extras()
 	cert, err := authority.Issue(csr, ca.Subject{Name: r.Applicant.Name, Email: r.Applicant.Email, Pseudonym: pseudo}, prof, ex, tx.Now())
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 )
 
 // RenewInput asks for a new certificate on a new key, proving possession of
@@ -257,6 +258,7 @@ func (s *Service) Revoke(ctx context.Context, operator string, in RevokeInput) (
 			return err
 		}
 		out = &RevokeResult{Ref: r.Ref, State: r.State, Serial: serial, Reason: string(reason)}
+		testhook.Point("revoke:recorded") // request and audit written, not yet committed
 		if in.Direct {
 			if _, err := s.approve(tx, operator, r, "direct revocation: "+comment); err != nil {
 				return err

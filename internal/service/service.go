@@ -47,6 +47,7 @@ type Config struct {
 	CRLDistributionPoint []string
 	OCSPServers          []string
 	CAIssuersURL         []string
+	PolicyOID            string // the CA's certificate policy, in every certificate (config ca.policy_oid)
 	Profiles             []ca.Profile
 	AcceptancePoints     []AcceptancePoint
 	Agreement            Agreement
@@ -92,6 +93,9 @@ func (c *Config) Validate() error {
 	if len(c.Profiles) == 0 {
 		return &ra.FieldError{Field: "profiles", Msg: "at least one usage type is needed"}
 	}
+	if err := (&ca.Profile{}).CheckExtras(c.Extras()); err != nil { // URL syntax and ca.policy_oid
+		return err
+	}
 	seen := map[string]bool{}
 	for i := range c.Profiles {
 		if err := c.Profiles[i].Validate(); err != nil {
@@ -113,11 +117,24 @@ func (c *Config) Profile(name string) (*ca.Profile, error) {
 	var names []string
 	for i := range c.Profiles {
 		if c.Profiles[i].Name == name {
+			// e.g. an S/MIME profile without an http CRL distribution point
+			if err := c.Profiles[i].CheckExtras(c.Extras()); err != nil {
+				return nil, err
+			}
 			return &c.Profiles[i], nil
 		}
 		names = append(names, c.Profiles[i].Name)
 	}
 	return nil, &ra.FieldError{Field: "usage_type", Msg: fmt.Sprintf("unknown usage type %q; use one of %s", name, strings.Join(names, ", "))}
+}
+
+// Extras are the CA-wide URLs and policy put into every certificate.
+func (c *Config) Extras() ca.Extras {
+	ex := ca.Extras{CRLDistributionPoints: c.CRLDistributionPoint, OCSPServers: c.OCSPServers, IssuingCertificateURL: c.CAIssuersURL}
+	if c.PolicyOID != "" {
+		ex.PolicyOIDs = []string{c.PolicyOID}
+	}
+	return ex
 }
 
 func (c *Config) acceptancePoint(name string) error {

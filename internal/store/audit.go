@@ -32,7 +32,7 @@ func auditHash(prev string, e ra.Event) string {
 func (t *Tx) Audit(e ra.Event) error {
 	var prev string
 	var last int64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
+	err := t.queryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
 	if errors.Is(err, sql.ErrNoRows) {
 		prev, last = genesis, 0
 	} else if err != nil {
@@ -42,7 +42,7 @@ func (t *Tx) Audit(e ra.Event) error {
 	if e.At.IsZero() {
 		e.At = t.now()
 	}
-	_, err = t.tx.ExecContext(t.ctx, `INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash)
+	_, err = t.exec(`INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.At.Unix(), e.Operator, e.Action, e.Ref, e.Serial, string(e.From), string(e.To), e.Detail,
 		prev, auditHash(prev, e))
 	if err != nil {
@@ -86,7 +86,7 @@ func (t *Tx) AuditRecords(f AuditFilter) ([]ra.Event, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read audit: %w", err)
 	}
@@ -113,7 +113,7 @@ type AuditProblem struct {
 // VerifyAudit walks the whole chain and reports every record whose hash,
 // link or sequence is wrong: an edited, deleted or reordered record.
 func (t *Tx) VerifyAudit() (checked int, problems []AuditProblem, err error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash FROM audit ORDER BY seq`)
+	rows, err := t.query(`SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash FROM audit ORDER BY seq`)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read audit: %w", err)
 	}

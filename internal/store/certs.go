@@ -12,7 +12,7 @@ import (
 // InsertCertificate records an issued certificate, linked to the request
 // (by reference) that produced it.
 func (t *Tx) InsertCertificate(c *ra.Certificate) error {
-	_, err := t.tx.ExecContext(t.ctx, `
+	_, err := t.exec(`
 INSERT INTO certificates (serial, request_id, applicant_id, subject, name, email, usage_type, storage, key_algo,
   not_before, not_after, spki_sha256, status, der)
 SELECT ?, r.id, r.applicant_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ? FROM requests r WHERE r.ref = ?`,
@@ -49,7 +49,7 @@ func scanCert(sc scanner) (*ra.Certificate, error) {
 
 // Certificate reads one certificate by canonical serial, or ra.ErrNotFound.
 func (t *Tx) Certificate(serial string) (*ra.Certificate, error) {
-	c, err := scanCert(t.tx.QueryRowContext(t.ctx, `SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.serial = ?`, serial))
+	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.serial = ?`, serial))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("no certificate with serial %s: %w", serial, ra.ErrNotFound)
 	}
@@ -59,7 +59,7 @@ func (t *Tx) Certificate(serial string) (*ra.Certificate, error) {
 // CertificateByKey finds the newest certificate for a public key (SHA-256
 // of its SubjectPublicKeyInfo, hex), or ra.ErrNotFound.
 func (t *Tx) CertificateByKey(spki string) (*ra.Certificate, error) {
-	c, err := scanCert(t.tx.QueryRowContext(t.ctx, `SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.spki_sha256 = ? ORDER BY c.not_before DESC LIMIT 1`, spki))
+	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.spki_sha256 = ? ORDER BY c.not_before DESC LIMIT 1`, spki))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("no certificate for that key: %w", ra.ErrNotFound)
 	}
@@ -96,7 +96,7 @@ func (t *Tx) Certificates(f CertFilter) ([]*ra.Certificate, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list certificates: %w", err)
 	}
@@ -115,7 +115,7 @@ func (t *Tx) Certificates(f CertFilter) ([]*ra.Certificate, error) {
 // RevokeCertificate marks a valid certificate revoked. Revocation is
 // permanent: a revoked certificate gives ra.ErrConflict.
 func (t *Tx) RevokeCertificate(serial string, at time.Time, reason int, invalidity time.Time) error {
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, invalidity_date = ?
+	res, err := t.exec(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, invalidity_date = ?
 WHERE serial = ? AND status = 'valid'`, at.Unix(), reason, unix(invalidity), serial)
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", serial, err)
@@ -140,7 +140,7 @@ type Revoked struct {
 // EachRevoked calls fn for every revoked certificate that has not expired at
 // `at`, in serial order, streaming from the database.
 func (t *Tx) EachRevoked(at time.Time, fn func(Revoked) error) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
+	rows, err := t.query(`SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
 WHERE status = 'revoked' AND not_after >= ? ORDER BY serial`, at.Unix())
 	if err != nil {
 		return fmt.Errorf("list revoked: %w", err)

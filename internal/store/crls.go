@@ -20,11 +20,15 @@ type CRL struct {
 	DER          []byte
 }
 
-// NextCRLNumber is one more than the highest number ever used.
+// NextCRLNumber is one more than the highest number ever used, in this
+// store or (after a restore) published before it (see CRLNumberFloor).
 func (t *Tx) NextCRLNumber() (int64, error) {
 	var n int64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM crls`).Scan(&n)
-	return n, err
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM crls`).Scan(&n); err != nil {
+		return 0, err
+	}
+	floor, err := t.crlNumberFloor()
+	return max(n, floor+1), err
 }
 
 // InsertCRL records a signed CRL; a reused number is a conflict.

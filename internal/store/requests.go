@@ -13,7 +13,7 @@ import (
 // LookupApplicant returns the stored record of a person, or ra.ErrNotFound.
 func (t *Tx) LookupApplicant(idType ra.IDType, idNumber string) (ra.Applicant, error) {
 	var a ra.Applicant
-	err := t.tx.QueryRowContext(t.ctx, `SELECT id_type, id_number, name, mobile, email, address FROM applicants WHERE id_type = ? AND id_number = ?`,
+	err := t.queryRow(`SELECT id_type, id_number, name, mobile, email, address FROM applicants WHERE id_type = ? AND id_number = ?`,
 		string(idType), idNumber).Scan(&a.IDType, &a.IDNumber, &a.Name, &a.Mobile, &a.Email, &a.Address)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound)
@@ -25,7 +25,7 @@ func (t *Tx) LookupApplicant(idType ra.IDType, idNumber string) (ra.Applicant, e
 func (t *Tx) UpsertApplicant(a ra.Applicant) (int64, error) {
 	now := t.now().Unix()
 	var id int64
-	err := t.tx.QueryRowContext(t.ctx, `
+	err := t.queryRow(`
 INSERT INTO applicants (id_type, id_number, name, mobile, email, address, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id_type, id_number) DO UPDATE SET
@@ -45,7 +45,7 @@ func (t *Tx) InsertRequest(r *ra.Request, applicantID int64) error {
 	if r.Agent != nil {
 		ag = *r.Agent
 	}
-	_, err := t.tx.ExecContext(t.ctx, `
+	_, err := t.exec(`
 INSERT INTO requests (ref, kind, state, applicant_id, name, id_type, id_number, mobile, email, address,
   agent_name, agent_id_type, agent_id_number, usage_type, acceptance_point, storage, agreement_version,
   target_serial, reason, comment, submitted_by, created_at, updated_at)
@@ -100,9 +100,9 @@ func scanRequest(sc scanner) (*ra.Request, error) {
 
 // Request reads one request by reference, or ra.ErrNotFound.
 func (t *Tx) Request(ref string) (*ra.Request, error) {
-	r, err := scanRequest(t.tx.QueryRowContext(t.ctx, `SELECT `+requestCols+` FROM requests WHERE ref = ?`, ref))
+	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE ref = ?`, ref))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no request %s: %w", ref, ra.ErrNotFound)
+		return nil, fmt.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read request %s: %w", ref, err)
@@ -146,7 +146,7 @@ func (t *Tx) Requests(f RequestFilter) ([]*ra.Request, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}
@@ -179,7 +179,7 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,",
 // and ra.ErrConflict is returned.
 func (t *Tx) UpdateRequest(r *ra.Request, from ra.State) error {
 	r.UpdatedAt = t.now().UTC()
-	res, err := t.tx.ExecContext(t.ctx, `
+	res, err := t.exec(`
 UPDATE requests SET state = ?, decision_reason = ?, decided_by = ?, issued_by = ?, cert_serial = ?,
   passcode_expires = ?, passcode_attempts = ?, passcode_used = ?, updated_at = ?
 WHERE ref = ? AND state = ?`,
@@ -196,14 +196,14 @@ WHERE ref = ? AND state = ?`,
 
 // SetPasscodeHash replaces the stored passcode hash of a request.
 func (t *Tx) SetPasscodeHash(ref, hash string) error {
-	_, err := t.tx.ExecContext(t.ctx, `UPDATE requests SET passcode_hash = ? WHERE ref = ?`, hash, ref)
+	_, err := t.exec(`UPDATE requests SET passcode_hash = ? WHERE ref = ?`, hash, ref)
 	return err
 }
 
 // PasscodeHash reads the stored passcode hash ("" if none).
 func (t *Tx) PasscodeHash(ref string) (string, error) {
 	var h sql.NullString
-	err := t.tx.QueryRowContext(t.ctx, `SELECT passcode_hash FROM requests WHERE ref = ?`, ref).Scan(&h)
+	err := t.queryRow(`SELECT passcode_hash FROM requests WHERE ref = ?`, ref).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("no request %s: %w", ref, ra.ErrNotFound)
 	}
@@ -219,7 +219,7 @@ func boolInt(b bool) int {
 
 // RequestCounts counts requests per state, for the review summary.
 func (t *Tx) RequestCounts() (map[ra.State]int, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT state, COUNT(*) FROM requests GROUP BY state`)
+	rows, err := t.query(`SELECT state, COUNT(*) FROM requests GROUP BY state`)
 	if err != nil {
 		return nil, err
 	}

@@ -31,8 +31,9 @@ var migrations embed.FS
 
 // Store is an open RA database.
 type Store struct {
-	db   *sql.DB
-	path string
+	db    *sql.DB
+	path  string
+	stmts stmtCache
 	// Now is the clock; tests replace it instead of sleeping.
 	Now func() time.Time
 }
@@ -69,7 +70,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
@@ -127,7 +131,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now, db: s.db, cache: &s.stmts}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -146,7 +150,7 @@ func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now})
+	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now, db: s.db, cache: &s.stmts})
 }
 
 // Tx is a transaction in progress. Its methods are the only SQL in cmca.
@@ -154,6 +158,10 @@ type Tx struct {
 	tx  *sql.Tx
 	ctx context.Context
 	now func() time.Time
+	// prepared statements (bulk_stmt.go); nil cache runs SQL directly
+	db    *sql.DB
+	cache *stmtCache
+	stmts map[string]*sql.Stmt
 }
 
 // Now is the transaction's clock.

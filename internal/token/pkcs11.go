@@ -200,11 +200,26 @@ func (m *Module) slots(ctx context.Context) ([]slotToken, error) {
 		}
 		out = append(out, slotToken{slot: id, info: tokenInfo(ti)})
 	}
+	// Slot order is the module's business; users get a stable order:
+	// initialized tokens by label and serial, then the free ones.
+	slices.SortStableFunc(out, func(a, b slotToken) int {
+		if a.info.Initialized != b.info.Initialized {
+			if a.info.Initialized {
+				return -1
+			}
+			return 1
+		}
+		if c := strings.Compare(a.info.Label, b.info.Label); c != 0 {
+			return c
+		}
+		return strings.Compare(a.info.Serial, b.info.Serial)
+	})
 	return out, nil
 }
 
 // Tokens lists the tokens present, including uninitialized ones (SoftHSM
-// always shows one free, uninitialized token).
+// always shows one free, uninitialized token): initialized ones first, by
+// label and serial.
 func (m *Module) Tokens(ctx context.Context) ([]TokenInfo, error) {
 	st, err := m.slots(ctx)
 	if err != nil {
@@ -695,6 +710,43 @@ func (s *Session) publicFor(id []byte, keyType uint) (crypto.PublicKey, error) {
 		}
 	}
 	return nil, classed(ra.ErrNotFound, "token %s has a private key with ID %X but no public key or certificate for it; import its certificate", s.info, id)
+}
+
+// KeyIDByLabel returns the CKA_ID of the private key with CKA_LABEL label,
+// for keys a user names by object= in a PKCS#11 URI. Log in first. It fails
+// with ra.ErrNotFound if there is none and ra.ErrConflict if several keys
+// carry the label.
+func (s *Session) KeyIDByLabel(ctx context.Context, label string) ([]byte, error) {
+	if label == "" {
+		return nil, classed(ra.ErrInvalid, "find key: empty label; name the key by its label")
+	}
+	if _, err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	hs, err := s.findObjects([]*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(hs) == 0 && !s.loggedIn:
+		return nil, classed(ra.ErrNotFound, "no private key labelled %q visible on token %s without logging in; give the user PIN", label, s.info)
+	case len(hs) == 0:
+		return nil, classed(ra.ErrNotFound, "no private key labelled %q on token %s", label, s.info)
+	case len(hs) > 1:
+		return nil, classed(ra.ErrConflict, "token %s has %d private keys labelled %q; name the key by id= in the URI", s.info, len(hs), label)
+	}
+	a, err := s.attrs(hs[0], pkcs11.CKA_ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(a[pkcs11.CKA_ID]) == 0 {
+		return nil, classed(ra.ErrInvalid, "the private key labelled %q on token %s has no ID; give it one (pkcs11-tool --set-id)", label, s.info)
+	}
+	return a[pkcs11.CKA_ID], nil
 }
 
 // FindKey returns the CKA_ID of the key pair whose public key equals pub.

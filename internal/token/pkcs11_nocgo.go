@@ -47,6 +47,11 @@ func (s *Session) FindKey(ctx context.Context, pub crypto.PublicKey) ([]byte, er
 	return nil, ErrNoCgo
 }
 
+// KeyIDByLabel returns ErrNoCgo.
+func (s *Session) KeyIDByLabel(ctx context.Context, label string) ([]byte, error) {
+	return nil, ErrNoCgo
+}
+
 // ImportCertificate returns ErrNoCgo.
 func (s *Session) ImportCertificate(ctx context.Context, id []byte, label string, cert *x509.Certificate) error {
 	return ErrNoCgo

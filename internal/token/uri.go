@@ -12,7 +12,7 @@ import (
 
 // ErrNoCgo is returned by every PKCS#11 function in a binary built without
 // cgo: the PKCS#11 bindings load the token's C library.
-var ErrNoCgo = errors.New("PKCS#11 support needs a cgo build (CGO_ENABLED=1)")
+var ErrNoCgo = errors.New("this cmca was built without cgo, and USB key tokens and HSMs (PKCS#11) need a cgo build: rebuild with CGO_ENABLED=1 and a C compiler, or use --storage soft")
 
 // URI is a parsed RFC 7512 PKCS#11 URI, such as
 //
@@ -276,14 +276,14 @@ func (s Selector) String() string {
 // TokenInfo describes a token present in a slot. URI is a PKCS#11 URI that
 // names the token (label, manufacturer, model and serial).
 type TokenInfo struct {
-	Label         string
-	Serial        string
-	Manufacturer  string
-	Model         string
-	Initialized   bool
-	LoginRequired bool
-	ReadOnly      bool
-	URI           string
+	Label         string `json:"label"`
+	Serial        string `json:"serial"`
+	Manufacturer  string `json:"manufacturer"`
+	Model         string `json:"model"`
+	Initialized   bool   `json:"initialized"`
+	LoginRequired bool   `json:"login_required"`
+	ReadOnly      bool   `json:"read_only"`
+	URI           string `json:"uri"`
 }
 
 // String is the token's label and serial, as shown in messages.

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/charmbracelet/huh"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/token"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// counterOptions are the inputs of counter mode (`cmca apply --counter`):
+// an operator at an acceptance point takes a walk-in application, checks the
+// identity documents in person, and may carry it through approve, issue and
+// download in one sitting.
+type counterOptions struct {
+	Enabled          bool
+	DocumentsChecked bool
+	Issue            bool
+	Out              string
+	PasswordFile     string
+	KeyAlgo          string
+	Token            tokenFlags
+
+	active bool   // counter mode in force (flag or config)
+	point  string // acceptance point of this counter
+}
+
+func (c *counterOptions) addFlags(fl *pflag.FlagSet) {
+	fl.BoolVar(&c.Enabled, "counter", false, "counter mode: a walk-in application taken by an operator (default on when config counter.acceptance_point is set)")
+	fl.BoolVar(&c.DocumentsChecked, "documents-checked", false, "counter: the operator checked the identity documents in person (asked on a terminal)")
+	fl.BoolVar(&c.Issue, "issue", false, "counter: approve, issue and download at once (operator listed in config counter.issuers; not with policy.four_eyes)")
+	fl.StringVar(&c.Out, "out", "", "counter --issue, soft: PKCS#12 file to write (default REF.p12)")
+	fl.StringVar(&c.PasswordFile, "password-file", "", "counter --issue, soft: read the new PKCS#12 password from FILE (else the applicant types it, twice)")
+	fl.StringVar(&c.KeyAlgo, "key-algo", string(token.ECDSAP256), fmt.Sprintf("counter --issue: key algorithm: %v", token.KeyAlgos))
+	c.Token.add(fl)
+}
+
+// begin decides whether counter mode is on and checks, before anything is
+// stored, that what was asked for is allowed.
+func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *ApplyOptions) error {
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	c.active = c.Enabled || (cfg.CounterPoint != "" && !cmd.Flags().Changed("counter"))
+	if !c.active {
+		for _, name := range []string{"documents-checked", "issue", "out", "password-file", "key-algo", "token-label", "token-serial", "token", "module", "pin-file"} {
+			if cmd.Flags().Changed(name) {
+				return &usageError{msg: fmt.Sprintf("--%s goes with --counter (a walk-in application at an acceptance point)", name)}
+			}
+		}
+		return nil
+	}
+	if o.FromFile != "" {
+		return &usageError{msg: "--counter takes one walk-in applicant at a time; submit files without --counter"}
+	}
+	c.point = o.Record.AcceptancePoint
+	if !o.Set["acceptance_point"] && cfg.CounterPoint != "" {
+		c.point = cfg.CounterPoint
+	}
+	if c.point == "" {
+		return &usageError{msg: "counter mode needs the acceptance point of this counter: pass --acceptance-point NAME or set counter.acceptance_point in the config"}
+	}
+	o.Record.AcceptancePoint = c.point
+	o.Set["acceptance_point"] = true
+	if !c.Issue {
+		return nil
+	}
+	op := f.Operator()
+	if api.Config().FourEyes {
+		return fmt.Errorf("the four-eyes rule (policy.four_eyes) forbids one operator approving and issuing a request; submit without --issue and ask another operator to approve it: %w", ra.ErrPolicy)
+	}
+	if !slices.Contains(cfg.CounterIssuers, op) && !slices.Contains(cfg.CounterIssuers, "*") {
+		return fmt.Errorf("operator %q may not issue at the counter (not in config counter.issuers); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
+	}
+	return nil
+}
+
+// confirmDocuments makes the operator confirm the identity documents were
+// checked in person, and marks the application with who did it.
+func (c *counterOptions) confirmDocuments(ctx context.Context, f *Factory, api API, a *service.Application) error {
+	if !c.active {
+		return nil
+	}
+	if _, err := api.Validate(*a); err != nil { // fix the data before anyone vouches for it
+		return err
+	}
+	c.point = a.AcceptancePoint // the form may have changed it
+	if !c.DocumentsChecked {
+		if !f.IO.CanPrompt() {
+			return &usageError{msg: "counter mode: confirm you checked the identity documents in person with --documents-checked (no terminal to ask on)"}
+		}
+		what := fmt.Sprintf("%s, %s %s", a.Applicant.Name, a.Applicant.IDType.Label(), a.Applicant.IDNumber)
+		if a.Agent != nil {
+			what += fmt.Sprintf("; agent %s, %s %s", a.Agent.Name, a.Agent.IDType.Label(), a.Agent.IDNumber)
+		}
+		checked := false
+		if err := f.runForm(ctx, huh.NewGroup(
+			huh.NewConfirm().Title("Have you checked the original identity documents in person?").Description(what).
+				Affirmative("Checked").Negative("Not checked").Value(&checked),
+		)); err != nil {
+			return err
+		}
+		if !checked {
+			return fmt.Errorf("a counter application needs the identity documents checked in person; nothing was submitted: %w", ra.ErrPolicy)
+		}
+	}
+	a.DocumentsCheckedBy = f.Operator()
+	return nil
+}
+
+// counterResult is the JSON of a counter application.
+type counterResult struct {
+	service.ApplyResult
+	AcceptancePoint    string      `json:"acceptance_point"`
+	Operator           string      `json:"operator"`
+	DocumentsCheckedBy string      `json:"documents_checked_by"`
+	Certificate        *issuedJSON `json:"certificate,omitempty"`
+}
+
+type issuedJSON struct {
+	*service.Issued
+	Location string `json:"location"`
+}
+
+// finish prints the submitted application, or with --issue carries it
+// through approve, issue and download; the applicant types their own PIN or
+// password at the prompt, and the passcode never leaves the process.
+func (c *counterOptions) finish(ctx context.Context, f *Factory, api API, res service.ApplyResult) error {
+	op := f.Operator()
+	out := counterResult{ApplyResult: res, AcceptancePoint: c.point, Operator: op, DocumentsCheckedBy: op}
+	if !c.Issue {
+		switch {
+		case f.JSON():
+			return f.PrintJSON(out)
+		case f.Quiet():
+			f.Printf("%s\n", res.Ref)
+		default:
+			f.Printf("Counter application submitted at %s by %s (documents checked in person).\nReference number (业务受理号): %s\nState: %s — it waits for review (`cmca review %s`).\n",
+				c.point, op, res.Ref, res.State, res.Ref)
+		}
+		return nil
+	}
+	issued, where, err := c.carry(ctx, f, api, res.Ref)
+	if err != nil {
+		return err
+	}
+	out.State = ra.StateCompleted
+	out.Certificate = &issuedJSON{Issued: issued, Location: where}
+	switch {
+	case f.JSON():
+		return f.PrintJSON(out)
+	case f.Quiet():
+		f.Printf("%s\n%s\n", res.Ref, issued.Serial)
+	default:
+		f.Printf("Counter application %s at %s by %s: approved, issued and collected.\n  serial:    %s\n  subject:   %s\n  stored in: %s\n",
+			res.Ref, c.point, op, issued.Serial, issued.Subject, where)
+	}
+	return nil
+}
+
+func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref string) (*service.Issued, string, error) {
+	op := f.Operator()
+	if _, err := api.Approve(ctx, op, ref); err != nil {
+		return nil, "", fmt.Errorf("request %s was submitted but not approved (%w); it waits in `cmca review`", ref, err)
+	}
+	auth, err := api.Issue(ctx, op, ref, false)
+	if err != nil {
+		return nil, "", fmt.Errorf("request %s was approved but not issued (%w); run `cmca issue %s`", ref, err, ref)
+	}
+	st, err := api.Status(ctx, ref)
+	if err != nil {
+		return nil, "", err
+	}
+	algo, err := token.ParseKeyAlgo(c.KeyAlgo)
+	if err != nil {
+		return nil, "", err
+	}
+	d := &DownloadOptions{F: f, Ref: ref, Passcode: auth.Passcode, Out: c.Out, PasswordFile: c.PasswordFile, KeyAlgo: c.KeyAlgo, Token: c.Token, WithCA: true}
+	in := service.DownloadInput{Ref: ref, Passcode: auth.Passcode, Storage: st.Request.Storage}
+	if !f.JSON() && f.IO.CanPrompt() {
+		what := "choose the password of their certificate file, twice"
+		if st.Request.Storage == ra.StorageUSBKey {
+			what = "insert their USB key and type its PIN"
+		}
+		f.Warnf("Request %s approved and issued. Hand the keyboard to the applicant to %s.\n", ref, what)
+	}
+	var issued *service.Issued
+	var where string
+	if st.Request.Storage == ra.StorageSoft {
+		issued, where, err = downloadSoft(ctx, f, api, d, in, algo)
+	} else {
+		issued, where, err = downloadToken(ctx, f, api, d, in, algo, st.Request)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("request %s is issued but the certificate was not collected (%w); to collect it later, run `cmca issue --resend %s` and give the applicant the new passcode",
+			ref, err, ref)
+	}
+	return issued, where, nil
+}

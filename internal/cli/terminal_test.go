@@ -1,0 +1,398 @@
+package cli_test
+
+// Tests of the terminal experience in a real terminal: cmca runs inside a
+// detached tmux session, keys go in with send-keys and the screen comes back
+// with capture-pane. They need tmux; with CI set, a missing tmux fails.
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cmca/cmca/internal/token"
+)
+
+// cmcaEnv is a built cmca with a throwaway home and config.
+type cmcaEnv struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	env  []string
+	sock string
+}
+
+func newCmcaEnv(t *testing.T, bin string, config string) *cmcaEnv {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &cmcaEnv{t: t, bin: bin, dir: dir, sock: filepath.Join(dir, "tmux.sock")}
+	e.env = []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"), "CMCA_HOME=" + filepath.Join(dir, "home"),
+		"CMCA_CONFIG=" + cfg, "CMCA_OPERATOR=alice", "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "TERM=xterm-256color"}
+	e.run("init", "--ca-name", "Terminal Test CA")
+	return e
+}
+
+// run runs cmca without a terminal and returns stdout.
+func (e *cmcaEnv) run(args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = e.env
+	cmd.Dir = e.dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		e.t.Fatalf("cmca %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+func (e *cmcaEnv) runJSON(v any, args ...string) {
+	e.t.Helper()
+	out := e.run(append(args, "-o", "json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		e.t.Fatalf("cmca %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// apply submits a valid application with flags and returns its reference.
+func (e *cmcaEnv) apply(name, id, storage string) string {
+	e.t.Helper()
+	var r struct{ Ref string }
+	e.runJSON(&r, "apply", "--name", name, "--id-type", "passport", "--id-number", id, "--mobile", "13812345678", "--email", "a@example.com",
+		"--usage", "auth", "--acceptance-point", "online", "--storage", storage, "--agree", "--no-lookup")
+	return r.Ref
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// tmux starts cmca with args in a 120x40 terminal. The shell prints EXIT=n
+// when cmca ends and keeps the pane open.
+func (e *cmcaEnv) tmux(args ...string) *pane {
+	e.t.Helper()
+	var b strings.Builder
+	b.WriteString("env -i")
+	for _, kv := range e.env {
+		b.WriteString(" " + shellQuote(kv))
+	}
+	b.WriteString(" " + shellQuote(e.bin))
+	for _, a := range args {
+		b.WriteString(" " + shellQuote(a))
+	}
+	b.WriteString("; echo EXIT=$?; sleep 600")
+	cmd := exec.Command("tmux", "-S", e.sock, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-c", e.dir, b.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		e.t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	e.t.Cleanup(func() { _ = exec.Command("tmux", "-S", e.sock, "kill-server").Run() })
+	return &pane{t: e.t, sock: e.sock}
+}
+
+type pane struct {
+	t    *testing.T
+	sock string
+}
+
+func (p *pane) tmux(args ...string) string {
+	p.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-S", p.sock}, args...)...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// screen is what the terminal shows now.
+func (p *pane) screen() string { return p.tmux("capture-pane", "-p", "-J", "-S", "-200") }
+
+// waitFor returns the screen once it contains want, or fails the test
+// showing the screen.
+func (p *pane) waitFor(want string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := p.screen()
+		if strings.Contains(s, want) {
+			return s
+		}
+		if m := regexp.MustCompile(`EXIT=(\d+)`).FindStringSubmatch(s); m != nil && !strings.Contains(want, "EXIT=") {
+			p.t.Fatalf("cmca ended (%s) before the screen showed %q:\n%s", m[0], want, s)
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the screen never showed %q:\n%s", want, s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// keys sends named keys (Enter, Down, ...); text sends literal text.
+func (p *pane) keys(k ...string) { p.tmux(append([]string{"send-keys", "-t", "0"}, k...)...) }
+func (p *pane) text(s string)    { p.tmux("send-keys", "-t", "0", "-l", s) }
+
+// answer waits for a prompt, types the text and presses Enter.
+func (p *pane) answer(prompt, text string) {
+	p.t.Helper()
+	p.waitFor(prompt)
+	if text != "" {
+		p.text(text)
+	}
+	p.keys("Enter")
+}
+
+func needTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI is set but tmux is missing: install tmux (see .ci/run)")
+		}
+		t.Skip("tmux not installed")
+	}
+}
+
+func buildCmca(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "cmca")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/cmca/cmca/cmd/cmca").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type listed struct {
+	Ref       string `json:"ref"`
+	State     string `json:"state"`
+	Storage   string `json:"storage"`
+	UsageType string `json:"usage_type"`
+	Point     string `json:"acceptance_point"`
+	Decision  string `json:"decision_reason"`
+	Applicant struct {
+		Name  string `json:"name"`
+		Email string `json:"email"`
+	} `json:"applicant"`
+}
+
+func TestTerminal(t *testing.T) {
+	needTmux(t)
+	if testing.Short() {
+		t.Skip("builds cmca and drives it in tmux")
+	}
+	bin := buildCmca(t)
+
+	t.Run("apply form", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "crl:\n  distribution_points: [http://crl.example.com/ca.crl]\n") // S/MIME (email) needs one
+		p := e.tmux("apply")
+		p.waitFor("ID document type")
+		p.keys("Enter") // resident identity card
+		p.answer("ID number", "11010519491231002X")
+		p.answer("Full name", "张三")
+		p.answer("Mobile", "13812345678")
+		// A bad email is refused inline with the validator the flags use.
+		p.waitFor("Email")
+		p.text("not-an-email")
+		p.keys("Enter")
+		p.waitFor("@") // the validator's message names the missing @
+		for range len("not-an-email") {
+			p.keys("BSpace")
+		}
+		p.text("zhang@example.com")
+		p.keys("Enter")
+		p.keys("Enter") // address: optional, empty
+		p.waitFor("Certificate usage type")
+		p.keys("Down", "Enter") // email
+		p.keys("Down", "Enter") // head-office
+		p.keys("Down", "Enter") // soft
+		p.keys("Enter")         // no agent
+		p.waitFor("Do you accept the subscriber agreement?")
+		s := p.screen()
+		if !strings.Contains(s, "keep your private key") {
+			t.Errorf("the agreement text is not shown:\n%s", s)
+		}
+		p.keys("y")
+		s = p.waitFor("Submit the application?")
+		for _, want := range []string{"Name: 张三", "Usage: email", "Acceptance point: head-office", "Storage: soft"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("confirmation page lacks %q:\n%s", want, s)
+			}
+		}
+		p.keys("Enter")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "Reference number") {
+			t.Fatalf("apply did not succeed:\n%s", s)
+		}
+		var rs []listed
+		e.runJSON(&rs, "review")
+		if len(rs) != 1 || rs[0].Applicant.Name != "张三" || rs[0].UsageType != "email" || rs[0].Point != "head-office" || rs[0].Storage != "soft" {
+			t.Fatalf("stored requests = %+v; want one from 张三, email, head-office, soft", rs)
+		}
+
+		// A returning applicant: the lookup fills name, mobile and email.
+		p = e.tmux("apply")
+		p.waitFor("ID document type")
+		p.keys("Enter")
+		p.answer("ID number", "11010519491231002X")
+		s = p.waitFor("Full name")
+		if !strings.Contains(s, "张三") || !strings.Contains(s, "zhang@example.com") {
+			t.Errorf("the returning applicant's data was not pre-filled:\n%s", s)
+		}
+		p.keys("C-c")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=130") {
+			t.Errorf("Ctrl-C at the form: want exit 130:\n%s", s)
+		}
+		e.runJSON(&rs, "review")
+		if len(rs) != 1 {
+			t.Errorf("a cancelled form stored a request: %+v", rs)
+		}
+	})
+
+	t.Run("apply accessible", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		p := e.tmux("apply", "--accessible")
+		p.answer("Enter a number between 1 and 5", "2") // passport
+		p.answer("ID number", "E12345678")
+		p.answer("Full name", "John Smith")
+		p.answer("Mobile", "13812345678")
+		p.answer("Email", "john@example.com")
+		p.answer("Address", "")
+		p.answer("Enter a number between 1 and 3", "1") // auth
+		p.answer("Enter a number between 1 and 2", "1") // online
+		p.waitFor("Key storage")
+		p.answer("Enter a number between 1 and 2", "2") // soft
+		p.answer("applying on the applicant's behalf", "n")
+		p.answer("Do you accept the subscriber agreement?", "y")
+		s := p.waitFor("Submit the application?")
+		if !strings.Contains(s, "Name: John Smith") || !strings.Contains(s, "ID: passport E12345678") {
+			t.Errorf("accessible confirmation page:\n%s", s)
+		}
+		p.keys("Enter")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") {
+			t.Fatalf("accessible apply failed:\n%s", s)
+		}
+		if strings.Contains(s, "\x1b[") {
+			t.Errorf("accessible mode drew with escape codes")
+		}
+		var rs []listed
+		e.runJSON(&rs, "review")
+		if len(rs) != 1 || rs[0].Applicant.Name != "John Smith" || rs[0].Storage != "soft" {
+			t.Fatalf("stored = %+v; want John Smith, soft", rs)
+		}
+
+		// Refusing the agreement stores nothing and says why.
+		p = e.tmux("apply", "--accessible", "--name", "Li Si", "--id-type", "passport", "--id-number", "E87654321",
+			"--mobile", "13812345678", "--email", "li@example.com", "--usage", "auth", "--acceptance-point", "online", "--storage", "soft")
+		p.answer("Enter a number between 1 and 5", "")
+		for range 4 { // ID number, name, mobile, email: keep the flags' values
+			p.keys("Enter")
+		}
+		p.answer("Address", "")
+		p.answer("Enter a number between 1 and 3", "")
+		p.answer("Enter a number between 1 and 2", "")
+		p.waitFor("Key storage")
+		p.answer("Enter a number between 1 and 2", "")
+		p.answer("applying on the applicant's behalf", "n")
+		p.answer("Do you accept the subscriber agreement?", "n")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=2") || !strings.Contains(s, "agreement must be accepted") {
+			t.Errorf("refused agreement: want exit 2 and the reason:\n%s", s)
+		}
+		e.runJSON(&rs, "review")
+		if len(rs) != 1 {
+			t.Errorf("refusing the agreement stored a request: %+v", rs)
+		}
+	})
+
+	t.Run("review interactive", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		refs := []string{e.apply("One Applicant", "E10000001", "soft"), e.apply("Two Applicant", "E10000002", "soft"), e.apply("Three Applicant", "E10000003", "soft")}
+		p := e.tmux("review", "--interactive")
+		p.waitFor("Decision for " + refs[0])
+		p.keys("Enter") // approve
+		p.waitFor("Decision for " + refs[1])
+		p.keys("Down", "Enter") // reject
+		p.waitFor("Reason")
+		p.text("ID copy unreadable")
+		p.keys("Enter")
+		p.waitFor("Decision for " + refs[2])
+		p.keys("Down", "Down", "Enter") // skip
+		s := p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "Reviewed 2 of 3") || !strings.Contains(s, refs[1]+": rejected") {
+			t.Fatalf("review --interactive:\n%s", s)
+		}
+		var rs []listed
+		e.runJSON(&rs, "review", "--state", "all")
+		got := map[string]listed{}
+		for _, r := range rs {
+			got[r.Ref] = r
+		}
+		if got[refs[0]].State != "approved" || got[refs[1]].State != "rejected" || got[refs[2]].State != "submitted" {
+			t.Errorf("states after review = %s %s %s; want approved rejected submitted", got[refs[0]].State, got[refs[1]].State, got[refs[2]].State)
+		}
+		if got[refs[1]].Decision != "ID copy unreadable" {
+			t.Errorf("rejection reason = %q", got[refs[1]].Decision)
+		}
+	})
+
+	t.Run("download secrets", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		ref := e.apply("Soft Holder", "E20000001", "soft")
+		e.run("approve", ref)
+		var auth struct{ Passcode string }
+		e.runJSON(&auth, "issue", ref)
+		p := e.tmux("download", "--ref", ref, "--out", "me.p12")
+		p.answer("Download passcode:", auth.Passcode)
+		p.answer("New PKCS#12 password:", "first try 123")
+		p.answer("Repeat new PKCS#12 password:", "something else")
+		p.waitFor("differ")
+		p.answer("New PKCS#12 password:", "correct horse battery")
+		p.answer("Repeat new PKCS#12 password:", "correct horse battery")
+		s := p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "Certificate issued") {
+			t.Fatalf("download failed:\n%s", s)
+		}
+		for _, secret := range []string{auth.Passcode, "first try", "something else", "correct horse"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("the screen echoed a secret %q:\n%s", secret, s)
+			}
+		}
+		if _, err := token.ReadPKCS12(filepath.Join(e.dir, "me.p12"), []byte("correct horse battery")); err != nil {
+			t.Errorf("me.p12 does not open with the password typed twice: %v", err)
+		}
+	})
+
+	t.Run("counter walk-in", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "counter:\n  acceptance_point: head-office\n  issuers: [alice]\n")
+		p := e.tmux("apply", "--issue", "--name", "王五", "--id-number", "11010519491231002X", "--mobile", "13812345678",
+			"--email", "wang@example.com", "--usage", "auth", "--storage", "soft", "--agree", "--out", "wang.p12")
+		s := p.waitFor("checked the original identity documents in person")
+		if !strings.Contains(s, "11010519491231002X") {
+			t.Errorf("the documents question does not show the ID to check:\n%s", s)
+		}
+		p.keys("y")
+		p.waitFor("Hand the keyboard to the applicant")
+		p.answer("New PKCS#12 password:", "walk-in secret 42")
+		p.answer("Repeat new PKCS#12 password:", "walk-in secret 42")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "approved, issued and collected") {
+			t.Fatalf("counter walk-in failed:\n%s", s)
+		}
+		if strings.Contains(s, "walk-in secret") {
+			t.Errorf("the password was echoed:\n%s", s)
+		}
+		if _, err := token.ReadPKCS12(filepath.Join(e.dir, "wang.p12"), []byte("walk-in secret 42")); err != nil {
+			t.Errorf("wang.p12: %v", err)
+		}
+		audit := e.run("audit", "list", "-o", "json")
+		if !strings.Contains(audit, "documents checked by alice") || !strings.Contains(audit, "counter=head-office") {
+			t.Errorf("audit lacks the counter check:\n%s", audit)
+		}
+	})
+}

@@ -1,0 +1,334 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
+)
+
+// BackupResult describes a backup file.
+type BackupResult struct {
+	Path   string `json:"path"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	store.StoreSummary
+}
+
+// Backup writes a consistent copy of the store to out while other cmca
+// processes keep working (SQLite VACUUM INTO reads one snapshot). The file
+// is created 0600, checked, and only then renamed to out: a failed backup
+// never leaves a file that looks complete. The backup holds personal data
+// and the pseudonym key; it does not hold the CA key.
+func (s *Service) Backup(ctx context.Context, operator, out string, force bool) (*BackupResult, error) {
+	if out == "" {
+		return nil, &ra.FieldError{Field: "out", Msg: "name the backup file with --out"}
+	}
+	out, err := filepath.Abs(out)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(out); err == nil && !force {
+		return nil, fmt.Errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
+	}
+	tmp := out + ".tmp-" + newSecretHex(4)
+	if err := s.store.BackupTo(ctx, tmp); err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp)
+	sum, err := checkStoreFile(ctx, tmp)
+	if err != nil {
+		return nil, fmt.Errorf("the backup did not verify: %w", err)
+	}
+	digest, size, err := syncAndHash(tmp)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return nil, fmt.Errorf("back up store: %w", err)
+	}
+	syncDir(filepath.Dir(out))
+	res := &BackupResult{Path: out, Bytes: size, SHA256: digest, StoreSummary: sum}
+	// A copy of every applicant's data left the home: that is worth a record.
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		return tx.Audit(ra.Event{Operator: operator, Action: "backup", Detail: fmt.Sprintf("sha256=%s requests=%d certificates=%d crl=%d", digest, sum.Requests, sum.Certificates, sum.LastCRLNumber)})
+	})
+	return res, err
+}
+
+// checkStoreFile opens a store file (applying pending migrations) and
+// checks that it is a sound cmca store with an intact audit chain.
+func checkStoreFile(ctx context.Context, path string) (store.StoreSummary, error) {
+	var sum store.StoreSummary
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		return sum, fmt.Errorf("%s is not a cmca store (%v): %w", path, err, ra.ErrInvalid)
+	}
+	defer st.Close()
+	err = st.Read(ctx, func(tx *store.Tx) error {
+		if bad, err := tx.IntegrityCheck(); err != nil {
+			return err
+		} else if len(bad) > 0 {
+			return fmt.Errorf("integrity check failed: %s: %w", bad[0], ra.ErrInvalid)
+		}
+		if k, err := tx.Meta("pseudonym_key"); err != nil || k == "" {
+			return fmt.Errorf("it was not made by `cmca init` (no pseudonym key): %w", ra.ErrInvalid)
+		}
+		if _, problems, err := tx.VerifyAudit(); err != nil {
+			return err
+		} else if len(problems) > 0 {
+			return fmt.Errorf("its audit log is broken at record %d (%s): %w", problems[0].Seq, problems[0].Problem, ra.ErrConflict)
+		}
+		sum, err = tx.Summary()
+		return err
+	})
+	return sum, err
+}
+
+func syncAndHash(path string) (string, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := f.Sync(); err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// RestoreOptions control a restore.
+type RestoreOptions struct {
+	Home     string
+	File     string
+	Force    bool // replace an existing store (kept aside as ra.db.pre-restore-TIME)
+	Operator string
+	Now      func() time.Time
+}
+
+// RestoreResult describes a restored store.
+type RestoreResult struct {
+	Home          string `json:"home"`
+	From          string `json:"from"`
+	SHA256        string `json:"sha256"`
+	Replaced      string `json:"replaced,omitempty"` // where the previous store was kept
+	NextCRLNumber int64  `json:"next_crl_number"`
+	// LostCertificates are certificates the replaced store knew and the
+	// backup does not: they were issued after the backup and can no longer
+	// be revoked through cmca.
+	LostCertificates []string `json:"lost_certificates,omitempty"`
+	store.StoreSummary
+}
+
+// Restore puts a backup in place as the home's store. Stop every other cmca
+// process on the home first. It refuses a backup that is not a sound cmca
+// store, whose audit chain is broken, or that belongs to another CA than
+// the home's ca/ca.crt; and an existing store unless Force.
+//
+// CRL numbers never go back: CRLs published under HOME/crl, and those in a
+// replaced store, may be newer than the backup, so the restored store's
+// numbering continues above the highest number seen anywhere.
+func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
+	if o.Now == nil {
+		o.Now = testhook.Clock()
+	}
+	src, err := filepath.Abs(o.File)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(src); err != nil {
+		return nil, fmt.Errorf("backup %s: %w", o.File, ra.ErrNotFound)
+	}
+	if err := os.MkdirAll(o.Home, 0o700); err != nil {
+		return nil, err
+	}
+	dst := filepath.Join(o.Home, DBFile)
+	_, statErr := os.Stat(dst)
+	exists := statErr == nil
+	if exists && !o.Force {
+		return nil, fmt.Errorf("%s already holds a cmca store; pass --force to replace it (it is kept as %s.pre-restore-TIME): %w", o.Home, DBFile, ra.ErrConflict)
+	}
+	tmp := dst + ".restore-tmp"
+	for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm"} {
+		os.Remove(p)
+	}
+	if err := copyFile(src, tmp); err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp)
+	sum, err := checkStoreFile(ctx, tmp)
+	if err != nil {
+		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+	}
+	digest, _, err := syncAndHash(src)
+	if err != nil {
+		return nil, err
+	}
+	res := &RestoreResult{Home: o.Home, From: src, SHA256: digest, StoreSummary: sum}
+
+	floor := maxPublishedCRL(filepath.Join(o.Home, CRLDir))
+	oldSerials := map[string]bool{}
+	if exists {
+		old, err := store.Open(ctx, dst)
+		if err != nil {
+			return nil, fmt.Errorf("open the store being replaced: %w", err)
+		}
+		err = old.Read(ctx, func(tx *store.Tx) error {
+			s, err := tx.Summary()
+			if err != nil {
+				return err
+			}
+			floor = max(floor, s.LastCRLNumber)
+			return tx.EachCertFacts(func(c store.CertFacts) error { oldSerials[c.Serial] = true; return nil })
+		})
+		if err == nil {
+			res.Replaced = dst + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
+			err = old.BackupTo(ctx, res.Replaced)
+		}
+		old.Close()
+		if err != nil {
+			return nil, fmt.Errorf("keep the store being replaced: %w", err)
+		}
+	}
+
+	st, err := store.Open(ctx, tmp)
+	if err != nil {
+		return nil, err
+	}
+	st.Now = o.Now
+	err = st.Tx(ctx, func(tx *store.Tx) error {
+		if err := checkSameCA(tx, o.Home); err != nil {
+			return err
+		}
+		if floor > sum.LastCRLNumber {
+			if err := tx.SetCRLNumberFloor(floor); err != nil {
+				return err
+			}
+		}
+		if res.NextCRLNumber, err = tx.NextCRLNumber(); err != nil {
+			return err
+		}
+		err := tx.EachCertFacts(func(c store.CertFacts) error { delete(oldSerials, c.Serial); return nil })
+		if err != nil {
+			return err
+		}
+		for s := range oldSerials {
+			res.LostCertificates = append(res.LostCertificates, s)
+		}
+		return tx.Audit(ra.Event{Operator: o.Operator, Action: "restore", Detail: fmt.Sprintf("from backup sha256=%s; CRL numbering continues at %d; %d certificates of the replaced store are not in the backup", digest, res.NextCRLNumber, len(res.LostCertificates))})
+	})
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+	}
+	if exists {
+		for _, p := range []string{dst + "-wal", dst + "-shm"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	syncDir(o.Home)
+	return res, nil
+}
+
+// checkSameCA refuses a backup made by another CA than the home's: its
+// first audit record (init) names the CA certificate's serial.
+func checkSameCA(tx *store.Tx, home string) error {
+	data, err := os.ReadFile(filepath.Join(home, CACertFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // a bare home: the CA files are restored separately
+	}
+	if err != nil {
+		return err
+	}
+	certs, err := ca.ParseCertificatesPEM(data)
+	if err != nil {
+		return err
+	}
+	evs, err := tx.AuditRecords(store.AuditFilter{Limit: 1})
+	if err != nil {
+		return err
+	}
+	want := ra.SerialString(certs[0].SerialNumber)
+	if len(evs) == 0 || evs[0].Action != "init" || evs[0].Serial != want {
+		got := "(none)"
+		if len(evs) > 0 {
+			got = evs[0].Serial
+		}
+		return fmt.Errorf("the backup belongs to another CA (certificate serial %s) than %s (serial %s): %w", got, filepath.Join(home, CACertFile), want, ra.ErrConflict)
+	}
+	return nil
+}
+
+// maxPublishedCRL is the highest CRL number published under dir, from the
+// numbered history files and the current CRLs.
+func maxPublishedCRL(dir string) int64 {
+	var n int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if m := crlFileName.FindStringSubmatch(e.Name()); m != nil {
+			v, _ := strconv.ParseInt(m[2], 10, 64)
+			n = max(n, v)
+		}
+	}
+	for _, name := range []string{"ca.crl", "ca-delta.crl"} {
+		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil && rl.Number.IsInt64() {
+				n = max(n, rl.Number.Int64())
+			}
+		}
+	}
+	return n
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,271 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	zx509 "github.com/zmap/zcrypto/x509"
+	"github.com/zmap/zlint/v3"
+	"github.com/zmap/zlint/v3/lint"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/ra"
+)
+
+// downloaded takes a fresh application to a certificate and returns its serial.
+func downloaded(t *testing.T, s *Service, name, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	app := testApplication()
+	app.Applicant.Name, app.Applicant.IDNumber = name, id
+	res, err := s.Apply(ctx, "clerk", []Application{app}, false)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if _, err := s.Approve(ctx, "alice", res[0].Ref); err != nil {
+		t.Fatalf("Approve: %v", err)
+	}
+	a, err := s.Issue(ctx, "bob", res[0].Ref, false)
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	got, err := s.Download(ctx, DownloadInput{Ref: res[0].Ref, Passcode: a.Passcode, CSR: csrFor(t, newKey(t))})
+	if err != nil {
+		t.Fatalf("Download: %v", err)
+	}
+	return got.Serial
+}
+
+func lintCRL(t *testing.T, der []byte) {
+	t.Helper()
+	reg, err := lint.GlobalRegistry().Filter(lint.FilterOptions{IncludeSources: lint.SourceList{lint.RFC5280}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zc, err := zx509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatalf("zcrypto ParseRevocationList: %v", err)
+	}
+	for name, r := range zlint.LintRevocationListEx(zc, reg).Results {
+		if r.Status >= lint.Warn {
+			t.Errorf("CRL lint %s: %s %s", name, r.Status, r.Details)
+		}
+	}
+}
+
+// TestCRLContents: what Go's x509 parser reads from full and delta CRLs
+// made by the service: number, AKI, reasons, invalidity date only where
+// known, delta indicator with the base number; and RFC 5280 lints pass.
+func TestCRLContents(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestService(t)
+	a := downloaded(t, s, "张三", "11010519491231002X")
+	b := downloaded(t, s, "李四", "110105198001010016")
+	c := downloaded(t, s, "王五", "11010519491231002X")
+	reportedAt := clk.Now()
+	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "lost laptop"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: b, Reason: "affiliationChanged", Direct: true, Comment: "left"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Hour)
+	full, err := s.CRL(ctx, "alice", CRLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority, err := s.CA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(full.DER)
+	if err != nil {
+		t.Fatalf("ParseRevocationList(full): %v", err)
+	}
+	if err := crl.CheckSignatureFrom(authority.Cert); err != nil {
+		t.Errorf("full CRL signature: %v", err)
+	}
+	if crl.Number.Int64() != full.Number || !bytes.Equal(crl.AuthorityKeyId, authority.Cert.SubjectKeyId) {
+		t.Errorf("full CRL number %v AKI %X; want %d and %X", crl.Number, crl.AuthorityKeyId, full.Number, authority.Cert.SubjectKeyId)
+	}
+	if !crl.NextUpdate.Equal(crl.ThisUpdate.Add(DefaultConfig().CRLValidity)) {
+		t.Errorf("nextUpdate %v, thisUpdate %v; want crl.validity apart", crl.NextUpdate, crl.ThisUpdate)
+	}
+	want := map[string]struct {
+		reason     int
+		invalidity bool
+	}{a: {1, true}, b: {3, false}}
+	if len(crl.RevokedCertificateEntries) != len(want) {
+		t.Fatalf("full CRL has %d entries; want %d", len(crl.RevokedCertificateEntries), len(want))
+	}
+	for _, e := range crl.RevokedCertificateEntries {
+		serial := ra.SerialString(e.SerialNumber)
+		w, ok := want[serial]
+		if !ok {
+			t.Errorf("unexpected entry %s", serial)
+			continue
+		}
+		if e.ReasonCode != w.reason {
+			t.Errorf("entry %s reason %d; want %d", serial, e.ReasonCode, w.reason)
+		}
+		var inv time.Time
+		for _, x := range e.Extensions {
+			if x.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 24}) {
+				if _, err := asn1.UnmarshalWithParams(x.Value, &inv, "generalized"); err != nil {
+					t.Errorf("entry %s invalidity date: %v", serial, err)
+				}
+			}
+		}
+		if w.invalidity != !inv.IsZero() {
+			t.Errorf("entry %s invalidity date %v; want present=%v", serial, inv, w.invalidity)
+		}
+		if w.invalidity && (inv.After(e.RevocationTime) || inv.Before(reportedAt.Add(-time.Second))) {
+			t.Errorf("entry %s invalidity %v; want the report time %v, not after revocation %v", serial, inv, reportedAt, e.RevocationTime)
+		}
+	}
+	lintCRL(t, full.DER)
+
+	clk.Add(time.Hour)
+	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: c, Reason: "superseded", Direct: true, Comment: "new card"}); err != nil {
+		t.Fatal(err)
+	}
+	delta, err := s.CRL(ctx, "alice", CRLOptions{Delta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcrl, err := x509.ParseRevocationList(delta.DER)
+	if err != nil {
+		t.Fatalf("ParseRevocationList(delta): %v", err)
+	}
+	if delta.Number != full.Number+1 || delta.BaseNumber != full.Number || len(dcrl.RevokedCertificateEntries) != 1 ||
+		ra.SerialString(dcrl.RevokedCertificateEntries[0].SerialNumber) != c {
+		t.Errorf("delta = number %d base %d, %d entries; want %d base %d listing only %s", delta.Number, delta.BaseNumber, len(dcrl.RevokedCertificateEntries), full.Number+1, full.Number, c)
+	}
+	var base *big.Int
+	for _, x := range dcrl.Extensions {
+		if x.Id.Equal(oidDeltaCRLIndicator) {
+			if !x.Critical {
+				t.Error("delta CRL indicator is not critical")
+			}
+			if _, err := asn1.Unmarshal(x.Value, &base); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if base == nil || base.Int64() != full.Number {
+		t.Errorf("delta CRL indicator = %v; want %d", base, full.Number)
+	}
+	lintCRL(t, delta.DER)
+
+	// --check reads both back.
+	for _, der := range [][]byte{full.DER, delta.DER} {
+		chk, err := s.CheckCRL(ctx, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+		if err != nil || !chk.Known {
+			t.Errorf("CheckCRL(PEM) = %+v, %v", chk, err)
+		}
+	}
+}
+
+func TestCheckCRL(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestService(t)
+	res, err := s.CRL(ctx, "alice", CRLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := s.CheckCRL(ctx, res.DER)
+	if err != nil || good.Number != 1 || good.Entries != 0 || !good.Known || !good.Latest || good.Expired {
+		t.Fatalf("CheckCRL(fresh) = %+v, %v", good, err)
+	}
+
+	// Another CRL with number 1, signed by the CA key outside the store.
+	authority, err := s.CA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forged bytes.Buffer
+	now := clk.Now().UTC().Truncate(time.Second)
+	if err := ca.WriteCRL(&forged, ca.CRLTemplate{Number: big.NewInt(1), ThisUpdate: now, NextUpdate: now.Add(time.Hour)},
+		func(func(ca.RevokedEntry) error) error { return nil }, authority.Cert, authority.Signer); err != nil {
+		t.Fatal(err)
+	}
+	unknown := append([]byte(nil), forged.Bytes()...)
+	forged.Reset()
+	if err := ca.WriteCRL(&forged, ca.CRLTemplate{Number: big.NewInt(99), ThisUpdate: now, NextUpdate: now.Add(time.Hour)},
+		func(func(ca.RevokedEntry) error) error { return nil }, authority.Cert, authority.Signer); err != nil {
+		t.Fatal(err)
+	}
+	notRecorded := forged.Bytes()
+	tampered := append([]byte(nil), res.DER...)
+	tampered[len(tampered)-3] ^= 0xff
+
+	cases := []struct {
+		name    string
+		data    []byte
+		advance time.Duration
+		want    error
+		msg     string
+	}{
+		{"garbage", []byte("hello"), 0, ra.ErrInvalid, "not a CRL"},
+		{"certificate PEM", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Cert.Raw}), 0, ra.ErrInvalid, "not an X509 CRL"},
+		{"tampered", tampered, 0, ra.ErrInvalid, "signature does not verify"},
+		{"number signed twice", unknown, 0, ra.ErrInvalid, "must never be signed twice"},
+		{"expired", res.DER, 8 * 24 * time.Hour, ra.ErrConflict, "expired at its nextUpdate"},
+		{"not yet valid", res.DER, -time.Hour, ra.ErrInvalid, "in the future"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk.Add(tc.advance)
+			defer clk.Add(-tc.advance)
+			_, err := s.CheckCRL(ctx, tc.data)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("CheckCRL(%s) = %v; want %v containing %q", tc.name, err, tc.want, tc.msg)
+			}
+		})
+	}
+	nr, err := s.CheckCRL(ctx, notRecorded)
+	if err != nil || nr.Known || nr.Number != 99 {
+		t.Errorf("CheckCRL(unrecorded number) = %+v, %v; want valid, not known", nr, err)
+	}
+}
+
+// TestRevokeRefusals: unknown, expired and revoked certificates cannot be
+// revoked, directly or by approving an earlier request.
+func TestRevokeRefusals(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestService(t)
+	a := downloaded(t, s, "张三", "11010519491231002X")
+	b := downloaded(t, s, "李四", "110105198001010016")
+	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: "abcdef0123", Reason: "keyCompromise"}); !errors.Is(err, ra.ErrNotFound) {
+		t.Errorf("revoke unknown serial: %v; want ErrNotFound", err)
+	}
+	pending, err := s.Revoke(ctx, "alice", RevokeInput{Serial: a, Reason: "cessationOfOperation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: b, Reason: "keyCompromise", Direct: true, Comment: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: b, Reason: "superseded", Direct: true, Comment: "again"}); !errors.Is(err, ra.ErrConflict) {
+		t.Errorf("revoke revoked: %v; want ErrConflict", err)
+	}
+	clk.Add(400 * 24 * time.Hour)
+	if _, err := s.Approve(ctx, "bob", pending.Ref); !errors.Is(err, ra.ErrConflict) || !strings.Contains(err.Error(), "can no longer be revoked") {
+		t.Errorf("approve revocation of expired certificate: %v; want ErrConflict", err)
+	}
+	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "late"}); !errors.Is(err, ra.ErrConflict) {
+		t.Errorf("direct revoke of expired certificate: %v; want ErrConflict", err)
+	}
+	d, err := s.Certificate(ctx, a)
+	if err != nil || d.Certificate.Status != ra.CertValid {
+		t.Errorf("expired certificate after refused revocations: %+v, %v; want status unchanged", d, err)
+	}
+}

@@ -1,0 +1,421 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/store"
+)
+
+// Problem is one inconsistency `cmca doctor` found.
+type Problem struct {
+	Check   string `json:"check"`   // files, integrity, audit, requests, certificates, crls
+	Subject string `json:"subject"` // what is wrong: a file, a reference, a serial, "CRL 7"
+	Problem string `json:"problem"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+func (p Problem) String() string {
+	s := p.Check + ": " + p.Subject + ": " + p.Problem
+	if p.Fix != "" {
+		s += " (" + p.Fix + ")"
+	}
+	return s
+}
+
+// DoctorReport is the result of a consistency check of a home.
+type DoctorReport struct {
+	Home     string         `json:"home"`
+	Checked  map[string]int `json:"checked"`
+	OK       bool           `json:"ok"`
+	Problems []Problem      `json:"problems"`
+}
+
+// Doctor checks a home's consistency, in one read transaction so that it
+// sees one state even while other processes write:
+//
+//   - files: home 0700; database, its -wal/-shm and the CA key 0600
+//   - integrity: SQLite's integrity and foreign-key checks
+//   - audit: the hash chain is unbroken; every request's state is where its
+//     audit trail left it, and every transition starts where the last ended
+//   - requests: a used passcode has a certificate that can still be fetched;
+//     a completed request has its certificate (or, for a revocation, its
+//     revoked target); an outstanding passcode has a hash and an expiry
+//   - certificates: each has the request that produced it and that request
+//     records it; DER, serial, key hash and CA signature agree
+//   - crls: stored CRLs are signed by the CA with the number they are stored
+//     under; every published file matches the stored CRL of its number (a
+//     number is never used for two different CRLs); the current CRL is
+//     published
+//
+// It changes nothing. A nil error with problems means the home is
+// inconsistent; an error means the check itself could not run.
+func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
+	d := &doctor{home: s.home, rep: &DoctorReport{Home: s.home, Checked: map[string]int{}, Problems: []Problem{}}}
+	d.checkFiles()
+	d.loadCA()
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs} {
+			if err := step(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("doctor: %w", err)
+	}
+	d.rep.OK = len(d.rep.Problems) == 0
+	return d.rep, nil
+}
+
+type doctor struct {
+	home   string
+	rep    *DoctorReport
+	caCert *x509.Certificate
+
+	// from the audit log
+	lastTo     map[string]ra.State // request ref -> state after its last transition
+	certEvents map[string]bool     // serials an issuing transition names
+	crlEvents  map[int64]bool      // CRL numbers the log says were signed
+
+	// from the certificates table
+	certOwner  map[string]string // serial -> producing request's ref
+	certStatus map[string]ra.CertStatus
+}
+
+func (d *doctor) add(check, subject, problem, fix string) {
+	d.rep.Problems = append(d.rep.Problems, Problem{Check: check, Subject: subject, Problem: problem, Fix: fix})
+}
+
+func (d *doctor) checkFiles() {
+	perm := func(rel string, want fs.FileMode, must bool) {
+		path := filepath.Join(d.home, rel)
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) && !must {
+			return
+		}
+		if err != nil {
+			d.add("files", path, err.Error(), "")
+			return
+		}
+		d.rep.Checked["files"]++
+		if fi.Mode().Perm()&^want != 0 {
+			d.add("files", path, fmt.Sprintf("mode %04o gives access to others; want %04o", fi.Mode().Perm(), want), fmt.Sprintf("chmod %o %s", want, path))
+		}
+	}
+	perm(".", 0o700, true)
+	perm(DBFile, 0o600, true)
+	perm(DBFile+"-wal", 0o600, false)
+	perm(DBFile+"-shm", 0o600, false)
+	perm(CAKeyFile, 0o600, false)
+}
+
+func (d *doctor) loadCA() {
+	data, err := os.ReadFile(filepath.Join(d.home, CACertFile))
+	if err != nil {
+		d.add("files", filepath.Join(d.home, CACertFile), "cannot read the CA certificate: "+err.Error(), "restore ca/ca.crt from the CA's backup")
+		return
+	}
+	certs, err := ca.ParseCertificatesPEM(data)
+	if err != nil {
+		d.add("files", filepath.Join(d.home, CACertFile), err.Error(), "")
+		return
+	}
+	d.caCert = certs[0]
+}
+
+func (d *doctor) checkIntegrity(tx *store.Tx) error {
+	lines, err := tx.IntegrityCheck()
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		d.add("integrity", DBFile, l, "restore the last good backup (`cmca restore`)")
+	}
+	return nil
+}
+
+func (d *doctor) checkAuditChain(tx *store.Tx) error {
+	n, problems, err := tx.VerifyAudit()
+	if err != nil {
+		return err
+	}
+	d.rep.Checked["audit_records"] = n
+	for _, p := range problems {
+		d.add("audit", fmt.Sprintf("audit record %d", p.Seq), p.Problem, "the log was tampered with; compare with a backup (`cmca audit verify`)")
+	}
+	return nil
+}
+
+var crlNumberDetail = regexp.MustCompile(`\bnumber=(\d+)\b`)
+
+func (d *doctor) readAudit(tx *store.Tx) error {
+	d.lastTo, d.certEvents, d.crlEvents = map[string]ra.State{}, map[string]bool{}, map[int64]bool{}
+	return tx.EachAudit(func(e ra.Event) error {
+		switch {
+		case e.Action == "crl" || e.Action == "delta-crl":
+			if m := crlNumberDetail.FindStringSubmatch(e.Detail); m != nil {
+				n, _ := strconv.ParseInt(m[1], 10, 64)
+				d.crlEvents[n] = true
+			}
+		case e.Ref != "" && e.To != "":
+			last, seen := d.lastTo[e.Ref]
+			if seen && e.From != last {
+				d.add("audit", e.Ref, fmt.Sprintf("record %d moves it from %s, but the record before left it %s", e.Seq, orNone(e.From), last), "")
+			} else if !seen && e.From != "" {
+				d.add("audit", e.Ref, fmt.Sprintf("record %d moves it from %s, but no record created it", e.Seq, e.From), "")
+			}
+			d.lastTo[e.Ref] = e.To
+			if e.To == ra.StateCompleted && e.Serial != "" {
+				d.certEvents[e.Serial] = true
+			}
+		}
+		return nil
+	})
+}
+
+func orNone(s ra.State) string {
+	if s == "" {
+		return "(none)"
+	}
+	return string(s)
+}
+
+func (d *doctor) checkCertificates(tx *store.Tx) error {
+	d.certOwner, d.certStatus = map[string]string{}, map[string]ra.CertStatus{}
+	return tx.EachCertFacts(func(c store.CertFacts) error {
+		d.rep.Checked["certificates"]++
+		d.certStatus[c.Serial] = c.Status
+		subj := "certificate " + c.Serial
+		if c.RequestRef == "" {
+			d.add("certificates", subj, "has no request: the request that produced it is missing", "")
+		} else {
+			d.certOwner[c.Serial] = c.RequestRef
+			if c.RequestCertSerial != c.Serial {
+				d.add("certificates", subj, fmt.Sprintf("was signed for request %s, but that request (%s) does not record it", c.RequestRef, c.RequestState), "")
+			}
+		}
+		if !d.certEvents[c.Serial] {
+			d.add("certificates", subj, "no audit record reports its issuance", "")
+		}
+		if (c.Status == ra.CertRevoked) != c.Revoked {
+			d.add("certificates", subj, fmt.Sprintf("status %s disagrees with its revocation time", c.Status), "")
+		}
+		cert, err := x509.ParseCertificate(c.DER)
+		if err != nil {
+			d.add("certificates", subj, "stored DER does not parse: "+err.Error(), "")
+			return nil
+		}
+		if ra.SerialString(cert.SerialNumber) != c.Serial {
+			d.add("certificates", subj, "stored under a serial that is not the certificate's ("+ra.SerialString(cert.SerialNumber)+")", "")
+		}
+		if spkiHash(cert.RawSubjectPublicKeyInfo) != c.SPKISHA256 {
+			d.add("certificates", subj, "recorded key hash does not match the certificate's key: an interrupted download could not find it again", "")
+		}
+		if d.caCert != nil {
+			if err := cert.CheckSignatureFrom(d.caCert); err != nil {
+				d.add("certificates", subj, "not signed by this home's CA: "+err.Error(), "")
+			}
+		}
+		return nil
+	})
+}
+
+func (d *doctor) checkRequests(tx *store.Tx) error {
+	type revokeCheck struct{ ref, serial string }
+	var targets []revokeCheck
+	err := tx.EachRequestFacts(func(r store.RequestFacts) error {
+		d.rep.Checked["requests"]++
+		subj := "request " + r.Ref
+		if !slices.Contains(ra.States, r.State) || !slices.Contains(ra.Kinds, r.Kind) {
+			d.add("requests", subj, fmt.Sprintf("unknown kind or state %s/%s", r.Kind, r.State), "")
+			return nil
+		}
+		if last, ok := d.lastTo[r.Ref]; !ok {
+			d.add("requests", subj, "has no audit record", "")
+		} else if last != r.State {
+			d.add("requests", subj, fmt.Sprintf("is %s, but its audit trail ends in %s", r.State, last), "")
+		}
+		if r.PasscodeUsed && (r.State != ra.StateCompleted || r.CertSerial == "") {
+			d.add("requests", subj, fmt.Sprintf("its passcode was used but it is %s without a certificate: the subscriber cannot fetch one", r.State), "issue a new passcode (`cmca issue --resend`) after checking the audit trail")
+		}
+		if r.State == ra.StateIssued && (!r.HasPasscode || !r.HasExpiry) {
+			d.add("requests", subj, "is issued but has no passcode hash or expiry", "`cmca issue --resend "+r.Ref+"`")
+		}
+		if r.CertSerial != "" {
+			if r.State != ra.StateCompleted {
+				d.add("requests", subj, fmt.Sprintf("records certificate %s but is %s", r.CertSerial, r.State), "")
+			}
+			if owner, ok := d.certOwner[r.CertSerial]; !ok {
+				if _, exists := d.certStatus[r.CertSerial]; !exists {
+					d.add("requests", subj, fmt.Sprintf("records certificate %s, which is not in the store", r.CertSerial), "")
+				}
+			} else if owner != r.Ref {
+				d.add("requests", subj, fmt.Sprintf("records certificate %s, which request %s produced", r.CertSerial, owner), "")
+			}
+		}
+		switch r.Kind {
+		case ra.KindNew, ra.KindRenew, ra.KindReissue:
+			if r.State == ra.StateCompleted && r.CertSerial == "" {
+				d.add("requests", subj, "is completed but has no certificate", "")
+			}
+		}
+		if r.TargetSerial != "" && ((r.Kind == ra.KindRevoke && r.State == ra.StateCompleted) ||
+			(r.Kind == ra.KindReissue && (r.State == ra.StateApproved || r.State == ra.StateIssued || r.State == ra.StateCompleted))) {
+			targets = append(targets, revokeCheck{r.Ref, r.TargetSerial})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		st, ok := d.certStatus[t.serial]
+		switch {
+		case !ok:
+			d.add("requests", "request "+t.ref, "acts on certificate "+t.serial+", which is not in the store", "")
+		case st != ra.CertRevoked:
+			d.add("requests", "request "+t.ref, "was approved but its target certificate "+t.serial+" is not revoked", "")
+		}
+	}
+	return nil
+}
+
+var crlFileName = regexp.MustCompile(`^(ca|ca-delta)-(\d+)\.crl$`)
+
+func (d *doctor) checkCRLs(tx *store.Tx) error {
+	stored := map[int64][]byte{}
+	var latestFull, latestDelta []byte
+	var maxNum int64
+	err := tx.EachCRL(func(c store.CRL) error {
+		d.rep.Checked["crls"]++
+		stored[c.Number] = c.DER
+		maxNum = max(maxNum, c.Number)
+		subj := fmt.Sprintf("CRL %d", c.Number)
+		if c.BaseNumber == 0 {
+			latestFull = c.DER
+		} else {
+			latestDelta = c.DER
+			if _, ok := stored[c.BaseNumber]; !ok || c.BaseNumber >= c.Number {
+				d.add("crls", subj, fmt.Sprintf("is a delta of CRL %d, which is not an earlier stored CRL", c.BaseNumber), "")
+			}
+		}
+		if !d.crlEvents[c.Number] {
+			d.add("crls", subj, "no audit record reports signing it", "")
+		}
+		rl, err := x509.ParseRevocationList(c.DER)
+		if err != nil {
+			d.add("crls", subj, "stored DER does not parse: "+err.Error(), "")
+			return nil
+		}
+		if rl.Number == nil || rl.Number.Int64() != c.Number {
+			d.add("crls", subj, fmt.Sprintf("is stored under number %d but carries number %v", c.Number, rl.Number), "")
+		}
+		if d.caCert != nil {
+			if err := rl.CheckSignatureFrom(d.caCert); err != nil {
+				d.add("crls", subj, "not signed by this home's CA: "+err.Error(), "")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for n := range d.crlEvents {
+		if _, ok := stored[n]; !ok {
+			d.add("crls", fmt.Sprintf("CRL %d", n), "the audit log reports signing it, but it is not stored", "")
+		}
+	}
+	floorText, err := tx.Meta(store.CRLNumberFloor)
+	if err != nil {
+		return err
+	}
+	floor, _ := strconv.ParseInt(floorText, 10, 64)
+	dir := filepath.Join(d.home, CRLDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		m := crlFileName.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.ParseInt(m[2], 10, 64)
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			d.add("crls", path, err.Error(), "")
+			continue
+		}
+		der, ok := stored[n]
+		switch {
+		case !ok && n <= floor:
+			// published before a restore from an older backup; numbering continues above it
+		case !ok:
+			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: its number could be used again", n), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
+		case !bytes.Equal(der, data):
+			d.add("crls", path, fmt.Sprintf("differs from the stored CRL %d: the number was used for two different CRLs", n), "")
+		}
+	}
+	d.checkPublished(filepath.Join(dir, "ca.crl"), latestFull, maxNum)
+	d.checkPublished(filepath.Join(dir, "ca-delta.crl"), latestDelta, maxNum)
+	return nil
+}
+
+// checkPublished compares the current published CRL (DER and PEM) with the
+// newest stored one.
+func (d *doctor) checkPublished(path string, want []byte, maxNum int64) {
+	if want == nil {
+		return
+	}
+	fix := "run `cmca crl` to publish it"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		d.add("crls", path, "the newest CRL is not published: "+err.Error(), fix)
+		return
+	}
+	if !bytes.Equal(data, want) {
+		what := "an older or different CRL"
+		if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil {
+			what = "CRL " + rl.Number.String()
+		}
+		d.add("crls", path, fmt.Sprintf("holds %s, not the newest stored CRL (the newest number is %d)", what, maxNum), fix)
+		return
+	}
+	pemData, err := os.ReadFile(path + ".pem")
+	if err != nil {
+		d.add("crls", path+".pem", "missing: "+err.Error(), fix)
+		return
+	}
+	b, _ := pem.Decode(pemData)
+	if b == nil || !bytes.Equal(b.Bytes, want) {
+		d.add("crls", path+".pem", "does not hold the same CRL as "+filepath.Base(path), fix)
+	}
+}
+
+// ProblemsError is returned by callers that turn a report into a failure.
+type ProblemsError struct{ N int }
+
+func (e *ProblemsError) Error() string {
+	if e.N == 1 {
+		return "1 problem found"
+	}
+	return fmt.Sprintf("%d problems found", e.N)
+}
+
+// Unwrap classes an inconsistent home as a state conflict (exit 4).
+func (e *ProblemsError) Unwrap() error { return ra.ErrConflict }
