@@ -218,7 +218,9 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 		}
 		apps = []service.Application{a}
 	}
-	results, err := api.Apply(ctx, f.Operator(), apps, o.Partial)
+	bar := f.newProgress("submitting applications", len(apps)) // output.go: terminal only
+	results, err := api.Apply(service.WithProgress(ctx, func(done, _ int) { bar.set(done) }), f.Operator(), apps, o.Partial)
+	bar.done()
 	annotateLines(fileRecs, results, err) // csv.go
 	var be *service.BatchError
 	if errors.As(err, &be) && f.JSON() {

@@ -58,7 +58,15 @@ func approveManyRun(ctx context.Context, o *ApproveOptions) error {
 	if err != nil {
 		return err
 	}
-	done, failed, err := api.ApproveMany(ctx, f.Operator(), o.Refs, o.AllSubmitted)
+	var bar *progress // output.go: a progress line on a terminal, for big batches
+	pctx := service.WithProgress(ctx, func(n, total int) {
+		if bar == nil {
+			bar = f.newProgress("approving", total)
+		}
+		bar.set(n)
+	})
+	done, failed, err := api.ApproveMany(pctx, f.Operator(), o.Refs, o.AllSubmitted)
+	bar.done()
 	if err != nil {
 		return err
 	}

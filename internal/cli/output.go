@@ -158,6 +158,13 @@ func (p *progress) draw() {
 	fmt.Fprintf(p.w, "\r\x1b[K%s", progressLine(p.label, p.n, p.total, 30))
 }
 
+// set moves the count to n.
+func (p *progress) set(n int) {
+	if p != nil {
+		p.add(n - p.n)
+	}
+}
+
 // done ends the line with the elapsed time.
 func (p *progress) done() {
 	if p == nil {

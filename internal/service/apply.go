@@ -163,6 +163,7 @@ func (s *Service) Apply(ctx context.Context, operator string, apps []Application
 				return err
 			}
 			results[i].Ref, results[i].State = r.Ref, r.State
+			reportProgress(ctx, i+1, len(valid))
 		}
 		return nil
 	})

@@ -190,6 +190,20 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		return nil, err
 	}
 	res := &RestoreResult{Home: o.Home, From: src, SHA256: digest, StoreSummary: sum}
+	st, err := store.Open(ctx, tmp)
+	if err != nil {
+		return nil, err
+	}
+	st.Now = o.Now
+	stOpen := true
+	defer func() {
+		if stOpen {
+			st.Close()
+		}
+	}()
+	if err := st.Read(ctx, func(tx *store.Tx) error { return checkSameCA(tx, o.Home) }); err != nil {
+		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+	}
 
 	floor := maxPublishedCRL(filepath.Join(o.Home, CRLDir))
 	oldSerials := map[string]bool{}
@@ -208,6 +222,12 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		})
 		if err == nil {
 			res.Replaced = dst + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
+			for i := 2; ; i++ {
+				if _, serr := os.Lstat(res.Replaced); serr != nil {
+					break
+				}
+				res.Replaced = fmt.Sprintf("%s.pre-restore-%s-%d", dst, o.Now().UTC().Format("20060102T150405Z"), i)
+			}
 			err = old.BackupTo(ctx, res.Replaced)
 		}
 		old.Close()
@@ -216,15 +236,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		}
 	}
 
-	st, err := store.Open(ctx, tmp)
-	if err != nil {
-		return nil, err
-	}
-	st.Now = o.Now
 	err = st.Tx(ctx, func(tx *store.Tx) error {
-		if err := checkSameCA(tx, o.Home); err != nil {
-			return err
-		}
 		if floor > sum.LastCRLNumber {
 			if err := tx.SetCRLNumberFloor(floor); err != nil {
 				return err
@@ -242,8 +254,9 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		}
 		return tx.Audit(ra.Event{Operator: o.Operator, Action: "restore", Detail: fmt.Sprintf("from backup sha256=%s; CRL numbering continues at %d; %d certificates of the replaced store are not in the backup", digest, res.NextCRLNumber, len(res.LostCertificates))})
 	})
+	stOpen = false
 	if cerr := st.Close(); err == nil {
-		err = cerr
+		err = cerr // the WAL is checkpointed into the file before it moves
 	}
 	if err != nil {
 		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)

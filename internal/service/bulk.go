@@ -44,7 +44,8 @@ func (s *Service) ApproveMany(ctx context.Context, operator string, refs []strin
 				return err
 			}
 		}
-		for _, ref := range refs {
+		for i, ref := range refs {
+			reportProgress(ctx, i, len(refs))
 			var d *Decision
 			err := tx.Item(func() error {
 				r, err := tx.Request(ref)

@@ -56,6 +56,13 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 				base, err := tx.LatestCRL(false)
 				fresh = err == nil && base != nil && base.Number == latest.BaseNumber
 			}
+			if err != nil {
+				return err
+			}
+			// After a restore, newer CRLs than the store's were published:
+			// sign one above them rather than republish an older number.
+			floor, err := tx.CRLFloor()
+			fresh = fresh && latest.Number > floor
 			return err
 		})
 		if err != nil {

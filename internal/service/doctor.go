@@ -391,6 +391,10 @@ func (d *doctor) checkPublished(path string, want []byte, maxNum int64) {
 	if !bytes.Equal(data, want) {
 		what := "an older or different CRL"
 		if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil {
+			if rl.Number.IsInt64() && rl.Number.Int64() > maxNum {
+				d.add("crls", path, fmt.Sprintf("holds CRL %s, newer than the newest stored (%d): the store was restored from an older backup", rl.Number, maxNum), "run `cmca crl` to sign a CRL numbered above it")
+				return
+			}
 			what = "CRL " + rl.Number.String()
 		}
 		d.add("crls", path, fmt.Sprintf("holds %s, not the newest stored CRL (the newest number is %d)", what, maxNum), fix)

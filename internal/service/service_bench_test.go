@@ -25,7 +25,7 @@ import (
 // Per-operation paths (Apply, Approve, Issue, Download) pay one commit
 // (one WAL fsync) each; the *Many paths pay one for the whole batch.
 
-func benchService(b *testing.B) *Service {
+func benchService(b testing.TB) *Service {
 	b.Helper()
 	ctx := context.Background()
 	home := b.TempDir()
@@ -93,7 +93,7 @@ func prepare(b *testing.B, s *Service, n int, to ra.State) (refs, codes []string
 	return refs, codes
 }
 
-func benchCSRs(b *testing.B, n int) [][]byte {
+func benchCSRs(b testing.TB, n int) [][]byte {
 	b.Helper()
 	out := make([][]byte, n)
 	for i := range out {

@@ -213,8 +213,8 @@ func (t *Tx) SetCRLNumberFloor(n int64) error {
 	return t.SetMeta(CRLNumberFloor, strconv.FormatInt(n, 10))
 }
 
-// crlNumberFloor reads the floor (0 if none).
-func (t *Tx) crlNumberFloor() (int64, error) {
+// CRLFloor reads the floor of CRL numbers (0 if none).
+func (t *Tx) CRLFloor() (int64, error) {
 	v, err := t.Meta(CRLNumberFloor)
 	if err != nil || v == "" {
 		return 0, err

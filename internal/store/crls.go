@@ -27,7 +27,7 @@ func (t *Tx) NextCRLNumber() (int64, error) {
 	if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM crls`).Scan(&n); err != nil {
 		return 0, err
 	}
-	floor, err := t.crlNumberFloor()
+	floor, err := t.CRLFloor()
 	return max(n, floor+1), err
 }
 
