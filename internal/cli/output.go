@@ -165,12 +165,11 @@ func (p *progress) set(n int) {
 	}
 }
 
-// done ends the line with the elapsed time.
+// done ends the line with the count reached and the elapsed time.
 func (p *progress) done() {
 	if p == nil {
 		return
 	}
-	p.n = p.total
 	fmt.Fprintf(p.w, "\r\x1b[K%s in %s\n", progressLine(p.label, p.n, p.total, 30), p.now().Sub(p.start).Round(time.Millisecond))
 }
 

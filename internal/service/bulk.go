@@ -45,7 +45,6 @@ func (s *Service) ApproveMany(ctx context.Context, operator string, refs []strin
 			}
 		}
 		for i, ref := range refs {
-			reportProgress(ctx, i, len(refs))
 			var d *Decision
 			err := tx.Item(func() error {
 				r, err := tx.Request(ref)
@@ -63,6 +62,7 @@ func (s *Service) ApproveMany(ctx context.Context, operator string, refs []strin
 			default:
 				return fmt.Errorf("approve %s: %w", ref, err)
 			}
+			reportProgress(ctx, i+1, len(refs))
 		}
 		return nil
 	})
