@@ -110,8 +110,8 @@ openssl_cert() { # DIR i
 
 cmca() { "$B/cmca" "$@"; }
 
-echo "# cmca vs openssl ca on $(hostname), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT"
-echo "# $(openssl version), $(go version | cut -d' ' -f3), RUNS=$RUNS" | tee -a "$OUT"
+echo "Run: cmca vs openssl ca on $(hostname), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT"
+echo "Versions: $(openssl version), $(go version | cut -d' ' -f3), RUNS=$RUNS" | tee -a "$OUT"
 echo | tee -a "$OUT"
 row "measurement" "cmca" "openssl ca" "ratio (openssl/cmca)"
 row "---" "---:" "---:" "---:"

@@ -17,34 +17,20 @@ import (
 // The Go-level end-to-end tests (races, crashes) drive cmca binaries as
 // separate processes on one home, the way operators and subscribers do.
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-	buildDir  string
-)
-
-// buildCmca builds the production binary (no test hooks) once per test run.
+// buildCmca builds the production binary (no test hooks) into the test's
+// temporary directory; the Go build cache makes every build after the first
+// a link only.
 func buildCmca(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		if buildDir, buildErr = os.MkdirTemp("", "cmca-build"); buildErr != nil {
-			return
-		}
-		builtBin = filepath.Join(buildDir, "cmca")
-		out, err := exec.Command(goBin, "build", "-o", builtBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	return builtBin
+	bin := filepath.Join(t.TempDir(), "cmca")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // hookedCmca is the test binary installed as "cmca" by testscript.Main: it

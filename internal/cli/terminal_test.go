@@ -133,6 +133,23 @@ func (p *pane) waitFor(want string) string {
 	}
 }
 
+// focus waits until the form's focused field (huh marks it with ┃) is
+// title, so keys never land in the previous field.
+func (p *pane) focus(title string) {
+	p.t.Helper()
+	p.waitFor("┃ " + title)
+}
+
+// fill waits for the field to have focus, types the text and presses Enter.
+func (p *pane) fill(title, text string) {
+	p.t.Helper()
+	p.focus(title)
+	if text != "" {
+		p.text(text)
+	}
+	p.keys("Enter")
+}
+
 // keys sends named keys (Enter, Down, ...); text sends literal text.
 func (p *pane) keys(k ...string) { p.tmux(append([]string{"send-keys", "-t", "0"}, k...)...) }
 func (p *pane) text(s string)    { p.tmux("send-keys", "-t", "0", "-l", s) }
@@ -189,27 +206,28 @@ func TestTerminal(t *testing.T) {
 	t.Run("apply form", func(t *testing.T) {
 		e := newCmcaEnv(t, bin, "crl:\n  distribution_points: [http://crl.example.com/ca.crl]\n") // S/MIME (email) needs one
 		p := e.tmux("apply")
-		p.waitFor("ID document type")
+		p.focus("ID document type")
 		p.keys("Enter") // resident identity card
-		p.answer("ID number", "11010519491231002X")
-		p.answer("Full name", "张三")
-		p.answer("Mobile", "13812345678")
+		p.fill("ID number", "11010519491231002X")
+		p.fill("Full name", "张三")
+		p.fill("Mobile", "13812345678")
 		// A bad email is refused inline with the validator the flags use.
-		p.waitFor("Email")
-		p.text("not-an-email")
-		p.keys("Enter")
+		p.fill("Email", "not-an-email")
 		p.waitFor("@") // the validator's message names the missing @
 		for range len("not-an-email") {
 			p.keys("BSpace")
 		}
 		p.text("zhang@example.com")
 		p.keys("Enter")
-		p.keys("Enter") // address: optional, empty
-		p.waitFor("Certificate usage type")
+		p.fill("Address", "") // optional, empty
+		p.focus("Certificate usage type")
 		p.keys("Down", "Enter") // email
+		p.focus("Acceptance point")
 		p.keys("Down", "Enter") // head-office
+		p.focus("Key storage")
 		p.keys("Down", "Enter") // soft
-		p.keys("Enter")         // no agent
+		p.focus("Is an agent")
+		p.keys("Enter") // no agent
 		p.waitFor("Do you accept the subscriber agreement?")
 		s := p.screen()
 		if !strings.Contains(s, "keep your private key") {
@@ -235,10 +253,10 @@ func TestTerminal(t *testing.T) {
 
 		// A returning applicant: the lookup fills name, mobile and email.
 		p = e.tmux("apply")
-		p.waitFor("ID document type")
+		p.focus("ID document type")
 		p.keys("Enter")
-		p.answer("ID number", "11010519491231002X")
-		s = p.waitFor("Full name")
+		p.fill("ID number", "11010519491231002X")
+		s = p.waitFor("┃ Full name")
 		if !strings.Contains(s, "张三") || !strings.Contains(s, "zhang@example.com") {
 			t.Errorf("the returning applicant's data was not pre-filled:\n%s", s)
 		}
