@@ -1,10 +1,13 @@
 package service
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -69,6 +72,9 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 			return nil, err
 		}
 		if fresh {
+			if latest, err = s.crlBytes(ctx, latest.Number); err != nil {
+				return nil, err
+			}
 			res := crlResult(latest)
 			res.Reused = true
 			return res, s.publish(ctx, res, o.Delta)
@@ -107,6 +113,8 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 		}
 		entries := func(yield func(ca.RevokedEntry) error) error {
 			count := 0
+			serial := new(big.Int) // WriteCRL keeps no reference: reuse one
+			var raw [20]byte
 			err := tx.EachRevoked(now, func(r store.Revoked) error {
 				// A delta lists revocations from the base's thisUpdate
 				// second on: one in that very second may be in both,
@@ -114,17 +122,17 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 				if o.Delta && r.RevokedAt.Before(since) {
 					return nil
 				}
-				n, ok := new(big.Int).SetString(r.Serial, 16)
-				if !ok {
-					return fmt.Errorf("bad serial %q in store", r.Serial)
+				if err := parseSerialInto(serial, raw[:], r.Serial); err != nil {
+					return err
 				}
 				count++
-				return yield(ca.RevokedEntry{Serial: n, RevokedAt: r.RevokedAt, Reason: r.Reason, InvalidityDate: r.InvalidityDate})
+				return yield(ca.RevokedEntry{Serial: serial, RevokedAt: r.RevokedAt, Reason: r.Reason, InvalidityDate: r.InvalidityDate})
 			})
 			rec.Entries = count
 			return err
 		}
 		var buf bytes.Buffer
+		buf.Grow(int(rec.RevokedTotal)*48 + 1024) // ~45 bytes an entry: no regrowth copies
 		if err := ca.WriteCRL(&buf, tmpl, entries, authority.Cert, authority.Signer); err != nil {
 			return fmt.Errorf("sign CRL: %w", err)
 		}
@@ -189,19 +197,34 @@ func (s *Service) publish(ctx context.Context, res *CRLResult, delta bool) error
 			return err
 		}
 		testhook.Point("crl:published") // DER replaced, PEM not yet
-		return writeFile(res.PEMPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: res.DER}))
+		return writeFileWith(res.PEMPath, func(w io.Writer) error {
+			return pem.Encode(w, &pem.Block{Type: "X509 CRL", Bytes: res.DER})
+		})
 	})
 }
 
 // writeFile replaces path atomically, through a temporary file of its own
 // so that concurrent writers never mix their bytes.
 func writeFile(path string, data []byte) error {
+	return writeFileWith(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeFileWith is writeFile for content streamed by fn (the PEM of a large
+// CRL is never held in memory whole).
+func writeFileWith(path string, fn func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	bw := bufio.NewWriterSize(f, 1<<16)
+	err = fn(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
@@ -213,4 +236,37 @@ func writeFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// crlBytes reads a stored CRL with its DER.
+func (s *Service) crlBytes(ctx context.Context, number int64) (*store.CRL, error) {
+	var c *store.CRL
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		c, err = tx.CRLByNumber(number)
+		return err
+	})
+	return c, err
+}
+
+// parseSerialInto decodes a stored serial (lower-case hex, no leading zeros)
+// into n without allocating: a CRL decodes a million of them.
+func parseSerialInto(n *big.Int, buf []byte, hexSerial string) error {
+	if len(hexSerial) == 0 || len(hexSerial) > 2*len(buf) {
+		return fmt.Errorf("bad serial %q in store", hexSerial)
+	}
+	odd := len(hexSerial) % 2
+	out := buf[:(len(hexSerial)+1)/2]
+	if odd == 1 {
+		v, err := hex.DecodeString("0" + hexSerial[:1])
+		if err != nil {
+			return fmt.Errorf("bad serial %q in store: %w", hexSerial, err)
+		}
+		out[0] = v[0]
+	}
+	if _, err := hex.Decode(out[odd:], []byte(hexSerial[odd:])); err != nil {
+		return fmt.Errorf("bad serial %q in store: %w", hexSerial, err)
+	}
+	n.SetBytes(out)
+	return nil
 }

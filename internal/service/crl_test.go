@@ -269,3 +269,22 @@ func TestRevokeRefusals(t *testing.T) {
 		t.Errorf("expired certificate after refused revocations: %+v, %v; want status unchanged", d, err)
 	}
 }
+
+func TestParseSerialInto(t *testing.T) {
+	var raw [20]byte
+	n := new(big.Int)
+	for _, s := range []string{"1", "ab", "abc", "7fec9dca1fb503a8d884f4be3f7901e7", "4" + strings.Repeat("f", 39)} {
+		if err := parseSerialInto(n, raw[:], s); err != nil {
+			t.Fatalf("parseSerialInto(%q) = %v", s, err)
+		}
+		want, _ := new(big.Int).SetString(s, 16)
+		if n.Cmp(want) != 0 {
+			t.Errorf("parseSerialInto(%q) = %x; want %x", s, n, want)
+		}
+	}
+	for _, bad := range []string{"", "xz", strings.Repeat("f", 41)} {
+		if err := parseSerialInto(n, raw[:], bad); err == nil {
+			t.Errorf("parseSerialInto(%q) accepted", bad)
+		}
+	}
+}

@@ -45,15 +45,17 @@ func (t *Tx) InsertCRL(c CRL) error {
 	return err
 }
 
-// LatestCRL returns the newest full (delta=false) or delta CRL, or nil.
+// LatestCRL returns the newest full (delta=false) or delta CRL without its
+// bytes (DER is nil: a CRL of a million entries is 50 MB; CRLByNumber reads
+// them), or nil if none was signed.
 func (t *Tx) LatestCRL(delta bool) (*CRL, error) {
-	q := `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, revoked_total, operator, der FROM crls WHERE base_number IS NULL ORDER BY number DESC LIMIT 1`
+	q := `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, revoked_total, operator FROM crls WHERE base_number IS NULL ORDER BY number DESC LIMIT 1`
 	if delta {
-		q = `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, revoked_total, operator, der FROM crls WHERE base_number IS NOT NULL ORDER BY number DESC LIMIT 1`
+		q = `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, revoked_total, operator FROM crls WHERE base_number IS NOT NULL ORDER BY number DESC LIMIT 1`
 	}
 	var c CRL
 	var tu, nu int64
-	err := t.tx.QueryRowContext(t.ctx, q).Scan(&c.Number, &c.BaseNumber, &tu, &nu, &c.Entries, &c.RevokedTotal, &c.Operator, &c.DER)
+	err := t.tx.QueryRowContext(t.ctx, q).Scan(&c.Number, &c.BaseNumber, &tu, &nu, &c.Entries, &c.RevokedTotal, &c.Operator)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
