@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -317,6 +318,32 @@ func readApplications(f *Factory, path string) ([]applicationRecord, error) {
 }
 
 func parseApplications(data []byte, ext string) ([]applicationRecord, error) {
+	recs, err := parseApplicationsAs(data, ext)
+	if err != nil {
+		return nil, err
+	}
+	// Invalid UTF-8 is refused here, naming the record and field, rather
+	// than being silently replaced by U+FFFD on its way to the validators.
+	for i, r := range recs {
+		for _, f := range r.textFields() {
+			if !utf8.ValidString(f.value) {
+				return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("application #%d: %s is not valid UTF-8", i+1, f.name)}
+			}
+		}
+	}
+	return recs, nil
+}
+
+// textFields lists the record's string fields by their file names.
+func (r applicationRecord) textFields() []struct{ name, value string } {
+	return []struct{ name, value string }{
+		{"name", r.Name}, {"id_type", r.IDType}, {"id_number", r.IDNumber}, {"mobile", r.Mobile}, {"email", r.Email},
+		{"address", r.Address}, {"usage_type", r.UsageType}, {"acceptance_point", r.AcceptancePoint}, {"storage", r.Storage},
+		{"agent_name", r.AgentName}, {"agent_id_type", r.AgentIDType}, {"agent_id_number", r.AgentIDNumber}, {"comment", r.Comment},
+	}
+}
+
+func parseApplicationsAs(data []byte, ext string) ([]applicationRecord, error) {
 	if ext == ".csv" {
 		return parseCSVApplications(data) // csv.go
 	}
