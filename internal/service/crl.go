@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -84,6 +85,10 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
 	}
+	// A CRL of a million entries holds ~50 MB of encoded entries and ~50 MB
+	// of output at once; with the default GOGC the heap may grow to twice
+	// that before collecting. Collect sooner while signing.
+	defer debug.SetGCPercent(debug.SetGCPercent(20))
 	var rec store.CRL
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		num, err := tx.NextCRLNumber()
