@@ -327,7 +327,11 @@ func parseApplications(data []byte, ext string) ([]applicationRecord, error) {
 	for i, r := range recs {
 		for _, f := range r.textFields() {
 			if !utf8.ValidString(f.value) {
-				return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("application #%d: %s is not valid UTF-8", i+1, f.name)}
+				where := fmt.Sprintf("application #%d", i+1)
+				if r.Line > 0 {
+					where = fmt.Sprintf("line %d", r.Line)
+				}
+				return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("%s: %s: not valid UTF-8", where, f.name)}
 			}
 		}
 	}
