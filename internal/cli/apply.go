@@ -409,6 +409,9 @@ func yamlMsg(err error) string {
 }
 
 func parseJSONApplications(data []byte) ([]applicationRecord, error) {
+	if len(data) == 0 {
+		return nil, nil // an empty .json file holds no application
+	}
 	strict := func(b []byte, dst any) error {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
