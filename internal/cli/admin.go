@@ -448,7 +448,7 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 		return err
 	}
 	if o.Out != "" {
-		if err := writeFilePublic(o.Out, res.DER); err != nil {
+		if err := service.WritePublicFile(o.Out, res.DER); err != nil {
 			return err
 		}
 	}

@@ -305,7 +305,7 @@ func downloadBatchRun(ctx context.Context, o *DownloadBatchOptions) error {
 			res.Serial, res.Location = out.Issued.Serial, filepath.Join(o.OutDir, out.Ref+".crt")
 			// The certificate is recorded; a failed write is retried by
 			// running the batch again (the same key retrieves it).
-			if err := writeFilePublic(res.Location, buf.Bytes()); err != nil {
+			if err := service.WritePublicFile(res.Location, buf.Bytes()); err != nil {
 				out.Err = fmt.Errorf("the certificate was issued but could not be written (run the batch again to retrieve it): %w", err)
 			}
 		}

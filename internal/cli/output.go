@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -102,15 +101,6 @@ func cut(s string, width int) string {
 		w += rw
 	}
 	return b.String() + "…"
-}
-
-// writeFilePublic writes a public artefact (certificate, CRL) atomically.
-func writeFilePublic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // progress is a one-line progress report on stderr for long work (bulk

@@ -188,7 +188,7 @@ func (s *Service) publish(ctx context.Context, res *CRLResult, delta bool) error
 	res.PEMPath = filepath.Join(dir, base+".crl.pem")
 	hist := filepath.Join(dir, fmt.Sprintf("%s-%06d.crl", base, res.Number))
 	if _, err := os.Stat(hist); err != nil {
-		if err := writeFile(hist, res.DER); err != nil {
+		if err := WritePublicFile(hist, res.DER); err != nil {
 			return err
 		}
 	}
@@ -198,7 +198,7 @@ func (s *Service) publish(ctx context.Context, res *CRLResult, delta bool) error
 		} else if latest != nil && latest.Number > res.Number {
 			return nil // a newer CRL was signed meanwhile; it publishes itself
 		}
-		if err := writeFile(res.DERPath, res.DER); err != nil {
+		if err := WritePublicFile(res.DERPath, res.DER); err != nil {
 			return err
 		}
 		testhook.Point("crl:published") // DER replaced, PEM not yet
@@ -208,9 +208,10 @@ func (s *Service) publish(ctx context.Context, res *CRLResult, delta bool) error
 	})
 }
 
-// writeFile replaces path atomically, through a temporary file of its own
-// so that concurrent writers never mix their bytes.
-func writeFile(path string, data []byte) error {
+// WritePublicFile replaces a public file (mode 0644: certificates, CRLs)
+// atomically, through a temporary file of its own so that concurrent writers
+// never mix their bytes.
+func WritePublicFile(path string, data []byte) error {
 	return writeFileWith(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
