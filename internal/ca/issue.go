@@ -54,12 +54,29 @@ var weakCSRAlgorithms = map[x509.SignatureAlgorithm]bool{
 // CheckCSR verifies a CSR's self-signature and that the profile accepts its
 // key and signature algorithm. It returns the key description.
 func CheckCSR(csr *x509.CertificateRequest, p *Profile) (string, error) {
+	if err := CheckCSRSignature(csr); err != nil {
+		return "", err
+	}
+	return CheckCSRKey(csr, p)
+}
+
+// CheckCSRSignature is the first half of CheckCSR: the CSR's signature
+// algorithm is strong enough and its self-signature verifies. It needs no
+// profile, so bulk paths run it for many CSRs at once, before the store.
+func CheckCSRSignature(csr *x509.CertificateRequest) error {
 	if weakCSRAlgorithms[csr.SignatureAlgorithm] {
-		return "", fmt.Errorf("the CSR is signed with %s, which is too weak; use SHA-256 or stronger: %w", csr.SignatureAlgorithm, ra.ErrInvalid)
+		return fmt.Errorf("the CSR is signed with %s, which is too weak; use SHA-256 or stronger: %w", csr.SignatureAlgorithm, ra.ErrInvalid)
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return "", fmt.Errorf("the CSR signature does not verify (%v): %w", err, ra.ErrInvalid)
+		return fmt.Errorf("the CSR signature does not verify (%v): %w", err, ra.ErrInvalid)
 	}
+	return nil
+}
+
+// CheckCSRKey is the second half of CheckCSR: the profile accepts the CSR's
+// key. It returns the key description. Call it only on a CSR that passed
+// CheckCSRSignature.
+func CheckCSRKey(csr *x509.CertificateRequest, p *Profile) (string, error) {
 	desc := KeyDescription(csr.PublicKey)
 	switch k := csr.PublicKey.(type) {
 	case *rsa.PublicKey:

@@ -144,3 +144,101 @@ func TestBulkItemsFailAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadManyOrderAndRepeats checks the parallel parts of
+// DownloadMany: every outcome belongs to its own input (the certificate
+// carries that input's key), a CSR whose signature does not verify is
+// refused without costing a passcode attempt, and a reference given twice
+// is handled after the first as Download would (same key: the recorded
+// certificate again; another key: the passcode is used).
+func TestDownloadManyOrderAndRepeats(t *testing.T) {
+	s := benchService(t)
+	ctx := context.Background()
+	const n = 40
+	if _, err := s.Apply(ctx, "clerk", benchApps(n), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, failed, err := s.ApproveMany(ctx, "reviewer", nil, true); err != nil || len(failed) > 0 {
+		t.Fatal(err, failed)
+	}
+	auths, failed, err := s.IssueMany(ctx, "issuer", nil, true, false)
+	if err != nil || len(failed) > 0 || len(auths) != n {
+		t.Fatal(err, failed, len(auths))
+	}
+	csrs := benchCSRs(t, n+1)
+	badSig := append([]byte(nil), csrs[1]...)
+	badSig[len(badSig)-1] ^= 0x55
+	var ins []DownloadInput
+	for i, a := range auths {
+		ins = append(ins, DownloadInput{Ref: a.Ref, Passcode: a.Passcode, CSR: csrs[i]})
+	}
+	ins[1].CSR = badSig
+	ins[1].Passcode = auths[3].Passcode // wrong too: must not cost an attempt
+	ins = append(ins,
+		DownloadInput{Ref: auths[0].Ref, Passcode: auths[0].Passcode, CSR: csrs[0]}, // same key again
+		DownloadInput{Ref: auths[2].Ref, Passcode: auths[2].Passcode, CSR: csrs[n]}, // another key
+	)
+	out, err := s.DownloadMany(ctx, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		i         int
+		wantErr   error
+		retrieved bool
+	}{
+		{i: 0},
+		{i: 1, wantErr: ra.ErrInvalid},
+		{i: 2},
+		{i: n, retrieved: true},
+		{i: n + 1, wantErr: ra.ErrConflict},
+	}
+	for _, tt := range tests {
+		o := out[tt.i]
+		if o.Ref != ins[tt.i].Ref {
+			t.Errorf("outcome %d is for %s, want %s", tt.i, o.Ref, ins[tt.i].Ref)
+		}
+		if tt.wantErr != nil {
+			if !errors.Is(o.Err, tt.wantErr) || o.Issued != nil {
+				t.Errorf("outcome %d: %v, %v; want %v", tt.i, o.Issued, o.Err, tt.wantErr)
+			}
+			continue
+		}
+		if o.Err != nil || o.Issued == nil || o.Issued.Retrieved != tt.retrieved {
+			t.Errorf("outcome %d: %+v, %v; want a certificate (retrieved=%v)", tt.i, o.Issued, o.Err, tt.retrieved)
+		}
+	}
+	if out[n].Issued != nil && out[0].Issued != nil && out[n].Issued.Serial != out[0].Issued.Serial {
+		t.Errorf("the repeated same-key download got %s, want the recorded %s", out[n].Issued.Serial, out[0].Issued.Serial)
+	}
+	for i := range n {
+		if i == 1 {
+			continue
+		}
+		o := out[i]
+		if o.Err != nil {
+			t.Fatalf("outcome %d: %v", i, o.Err)
+		}
+		csr, err := x509.ParseCertificateRequest(csrs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(o.Issued.Certificate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(cert.RawSubjectPublicKeyInfo, csr.RawSubjectPublicKeyInfo) {
+			t.Errorf("outcome %d (%s): the certificate is not for that input's key", i, o.Ref)
+		}
+		if o.Issued.Ref != ins[i].Ref {
+			t.Errorf("outcome %d: certificate for %s, want %s", i, o.Issued.Ref, ins[i].Ref)
+		}
+	}
+	d, err := s.Status(ctx, auths[1].Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Request.State != ra.StateIssued || d.Request.PasscodeAttempts != 0 {
+		t.Errorf("bad-signature item: %s is %s with %d attempts; want issued, 0", auths[1].Ref, d.Request.State, d.Request.PasscodeAttempts)
+	}
+}

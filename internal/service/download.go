@@ -77,96 +77,148 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 // DownloadMany). A wrong passcode comes back as authErr with a nil err: the
 // caller commits the attempt count, then reports it.
 func (s *Service) downloadTx(tx *store.Tx, authority *ca.CA, in DownloadInput, csr *x509.CertificateRequest, spki string) (out *Issued, authErr error, err error) {
-	err = func() error {
-		r, err := tx.Request(in.Ref)
-		if err != nil {
-			return err
-		}
-		hash, err := tx.PasscodeHash(r.Ref)
-		if err != nil {
-			return err
-		}
-		if r.State == ra.StateCompleted && r.PasscodeUsed {
-			if !ra.CheckPasscode(hash, in.Passcode) {
-				return fmt.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth)
-			}
-			c, err := tx.Certificate(r.CertSerial)
-			if err != nil {
-				return err
-			}
-			if c.SPKISHA256 != spki {
-				return fmt.Errorf("the passcode of %s was already used to download certificate %s; if you lost it, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", r.Ref, c.Serial, r.Ref, ra.ErrConflict)
-			}
-			out = issuedFrom(r, c, authority)
-			out.Retrieved = true
-			return nil
-		}
-		if r.State != ra.StateIssued {
-			switch r.State {
-			case ra.StateSubmitted, ra.StateApproved:
-				return fmt.Errorf("request %s is %s: no download passcode has been issued yet; the passcode comes from the acceptance point once an operator has approved and issued the request (`cmca status %s`): %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
-			case ra.StateRejected:
-				return fmt.Errorf("request %s was rejected (%s); correct what the reason says and apply again with `cmca apply`: %w", r.Ref, r.DecisionReason, ra.ErrConflict)
-			}
-			return fmt.Errorf("request %s is %s and has nothing to download; see its history with `cmca status %s`: %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
-		}
-		if r.PasscodeAttempts >= s.cfg.MaxPasscodeAttempts {
-			return fmt.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth)
-		}
-		now := tx.Now()
-		if now.After(r.PasscodeExpires) {
-			return fmt.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth)
-		}
+	out, job, authErr, err := s.downloadCheck(tx, authority, in, csr, spki, false)
+	if err != nil || authErr != nil || out != nil {
+		return out, authErr, err
+	}
+	if err := job.issue(authority, s.cfg.Extras()); err != nil {
+		return nil, nil, err
+	}
+	out, err = s.downloadRecord(tx, authority, job)
+	return out, nil, err
+}
+
+// downloadCheck is the first part of downloadTx: everything before the CA
+// signs. It returns the recorded certificate again (out) for a retry with
+// the same key, authErr for a wrong passcode (the attempt is counted in
+// tx), or a job ready to sign. Nothing is written unless the passcode is
+// wrong. csrVerified says the CSR's signature was already checked.
+func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput, csr *x509.CertificateRequest, spki string, csrVerified bool) (out *Issued, job *signJob, authErr error, err error) {
+	r, err := tx.Request(in.Ref)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	hash, err := tx.PasscodeHash(r.Ref)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if r.State == ra.StateCompleted && r.PasscodeUsed {
 		if !ra.CheckPasscode(hash, in.Passcode) {
-			r.PasscodeAttempts++
-			if err := tx.UpdateRequest(r, r.State); err != nil {
-				return err
-			}
-			if err := tx.Audit(event("subscriber", "passcode-failed", r, r.State, fmt.Sprintf("attempt %d of %d", r.PasscodeAttempts, s.cfg.MaxPasscodeAttempts))); err != nil {
-				return err
-			}
-			left := s.cfg.MaxPasscodeAttempts - r.PasscodeAttempts
-			if left == 0 {
-				authErr = fmt.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth)
-			} else {
-				plural := "s"
-				if left == 1 {
-					plural = ""
-				}
-				authErr = fmt.Errorf("wrong passcode for %s (%d attempt%s left); check the passcode the acceptance point gave you, or ask it for a new one (`cmca issue --resend %s`): %w", r.Ref, left, plural, r.Ref, ra.ErrAuth)
-			}
-			return nil // commit the attempt count, then report
+			return nil, nil, nil, fmt.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth)
 		}
-		if in.Storage != "" && in.Storage != r.Storage {
-			return fmt.Errorf("request %s asked for %s storage; download with --storage %s: %w", r.Ref, r.Storage, r.Storage, ra.ErrInvalid)
-		}
-		c, err := s.sign(tx, authority, r, csr)
+		c, err := tx.Certificate(r.CertSerial)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
-		testhook.Point("download:signed") // signed and recorded, not yet committed
-		from := r.State
-		r.State, r.CertSerial, r.PasscodeUsed = ra.StateCompleted, c.Serial, true
-		if err := tx.UpdateRequest(r, from); err != nil {
-			return err
-		}
-		if err := tx.Audit(event("subscriber", "download", r, from, "serial="+c.Serial)); err != nil {
-			return err
+		if c.SPKISHA256 != spki {
+			return nil, nil, nil, fmt.Errorf("the passcode of %s was already used to download certificate %s; if you lost it, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", r.Ref, c.Serial, r.Ref, ra.ErrConflict)
 		}
 		out = issuedFrom(r, c, authority)
-		return nil
-	}()
-	return out, authErr, err
+		out.Retrieved = true
+		return out, nil, nil, nil
+	}
+	if r.State != ra.StateIssued {
+		switch r.State {
+		case ra.StateSubmitted, ra.StateApproved:
+			return nil, nil, nil, fmt.Errorf("request %s is %s: no download passcode has been issued yet; the passcode comes from the acceptance point once an operator has approved and issued the request (`cmca status %s`): %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
+		case ra.StateRejected:
+			return nil, nil, nil, fmt.Errorf("request %s was rejected (%s); correct what the reason says and apply again with `cmca apply`: %w", r.Ref, r.DecisionReason, ra.ErrConflict)
+		}
+		return nil, nil, nil, fmt.Errorf("request %s is %s and has nothing to download; see its history with `cmca status %s`: %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
+	}
+	if r.PasscodeAttempts >= s.cfg.MaxPasscodeAttempts {
+		return nil, nil, nil, fmt.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth)
+	}
+	now := tx.Now()
+	if now.After(r.PasscodeExpires) {
+		return nil, nil, nil, fmt.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth)
+	}
+	if !ra.CheckPasscode(hash, in.Passcode) {
+		r.PasscodeAttempts++
+		if err := tx.UpdateRequest(r, r.State); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := tx.Audit(event("subscriber", "passcode-failed", r, r.State, fmt.Sprintf("attempt %d of %d", r.PasscodeAttempts, s.cfg.MaxPasscodeAttempts))); err != nil {
+			return nil, nil, nil, err
+		}
+		left := s.cfg.MaxPasscodeAttempts - r.PasscodeAttempts
+		if left == 0 {
+			authErr = fmt.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth)
+		} else {
+			plural := "s"
+			if left == 1 {
+				plural = ""
+			}
+			authErr = fmt.Errorf("wrong passcode for %s (%d attempt%s left); check the passcode the acceptance point gave you, or ask it for a new one (`cmca issue --resend %s`): %w", r.Ref, left, plural, r.Ref, ra.ErrAuth)
+		}
+		return nil, nil, authErr, nil // commit the attempt count, then report
+	}
+	if in.Storage != "" && in.Storage != r.Storage {
+		return nil, nil, nil, fmt.Errorf("request %s asked for %s storage; download with --storage %s: %w", r.Ref, r.Storage, r.Storage, ra.ErrInvalid)
+	}
+	job, err = s.prepareSign(tx, r, csr, csrVerified)
+	return nil, job, nil, err
+}
+
+// downloadRecord is the last part of downloadTx, once job is signed: the
+// certificate is recorded and the request completed, passcode consumed.
+func (s *Service) downloadRecord(tx *store.Tx, authority *ca.CA, job *signJob) (*Issued, error) {
+	c, err := s.recordCert(tx, job)
+	if err != nil {
+		return nil, err
+	}
+	testhook.Point("download:signed") // signed and recorded, not yet committed
+	r := job.r
+	from := r.State
+	r.State, r.CertSerial, r.PasscodeUsed = ra.StateCompleted, c.Serial, true
+	if err := tx.UpdateRequest(r, from); err != nil {
+		return nil, err
+	}
+	if err := tx.Audit(event("subscriber", "download", r, from, "serial="+c.Serial)); err != nil {
+		return nil, err
+	}
+	return issuedFrom(r, c, authority), nil
+}
+
+// signJob is one certificate to sign: what the store said (prepareSign),
+// then the signed certificate (issue). Signing needs no store, so bulk
+// paths sign many jobs at once on all cores.
+type signJob struct {
+	r       *ra.Request
+	csr     *x509.CertificateRequest
+	prof    *ca.Profile
+	keyDesc string
+	subj    ca.Subject
+	now     time.Time
+	cert    *x509.Certificate
 }
 
 // sign checks the CSR against the request's profile, signs, and records the
 // certificate, in the caller's transaction.
 func (s *Service) sign(tx *store.Tx, authority *ca.CA, r *ra.Request, csr *x509.CertificateRequest) (*ra.Certificate, error) {
+	job, err := s.prepareSign(tx, r, csr, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := job.issue(authority, s.cfg.Extras()); err != nil {
+		return nil, err
+	}
+	return s.recordCert(tx, job)
+}
+
+// prepareSign reads what signing needs: the profile (which must accept the
+// CSR's key), the subject and the time.
+func (s *Service) prepareSign(tx *store.Tx, r *ra.Request, csr *x509.CertificateRequest, csrVerified bool) (*signJob, error) {
 	prof, err := s.cfg.Profile(r.UsageType)
 	if err != nil {
 		return nil, err
 	}
-	keyDesc, err := ca.CheckCSR(csr, prof)
+	if !csrVerified {
+		if err := ca.CheckCSRSignature(csr); err != nil {
+			return nil, err
+		}
+	}
+	keyDesc, err := ca.CheckCSRKey(csr, prof)
 	if err != nil {
 		return nil, err
 	}
@@ -174,13 +226,23 @@ func (s *Service) sign(tx *store.Tx, authority *ca.CA, r *ra.Request, csr *x509.
 	if err != nil {
 		return nil, err
 	}
-	ex := s.cfg.Extras()
-	cert, err := authority.Issue(csr, ca.Subject{Name: r.Applicant.Name, Email: r.Applicant.Email, Pseudonym: pseudo}, prof, ex, tx.Now())
-	if err != nil {
-		return nil, err
-	}
+	return &signJob{r: r, csr: csr, prof: prof, keyDesc: keyDesc, now: tx.Now(),
+		subj: ca.Subject{Name: r.Applicant.Name, Email: r.Applicant.Email, Pseudonym: pseudo}}, nil
+}
+
+// issue signs the job's certificate. It touches no store and is safe to run
+// for several jobs at once.
+func (j *signJob) issue(authority *ca.CA, ex ca.Extras) error {
+	cert, err := authority.Issue(j.csr, j.subj, j.prof, ex, j.now)
+	j.cert = cert
+	return err
+}
+
+// recordCert stores a signed job's certificate.
+func (s *Service) recordCert(tx *store.Tx, j *signJob) (*ra.Certificate, error) {
+	r, cert := j.r, j.cert
 	rec := &ra.Certificate{Serial: ra.SerialString(cert.SerialNumber), RequestRef: r.Ref, Subject: cert.Subject.String(),
-		Name: r.Applicant.Name, Email: r.Applicant.Email, UsageType: r.UsageType, Storage: r.Storage, KeyAlgo: keyDesc,
+		Name: r.Applicant.Name, Email: r.Applicant.Email, UsageType: r.UsageType, Storage: r.Storage, KeyAlgo: j.keyDesc,
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Status: ra.CertValid, SPKISHA256: spkiHash(cert.RawSubjectPublicKeyInfo), DER: cert.Raw}
 	if err := tx.InsertCertificate(rec); err != nil {
 		return nil, err

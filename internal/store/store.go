@@ -53,6 +53,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// FULL: a transaction reported committed survives power loss. A CA must
 	// not forget a serial it handed out or a passcode it consumed.
 	q.Add("_pragma", "synchronous(FULL)")
+	// Savepoint sub-journals (one per item of a bulk command) in memory,
+	// not in temporary files: they only serve a rollback inside the open
+	// transaction, never recovery after a crash (the WAL does that).
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
