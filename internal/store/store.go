@@ -91,6 +91,17 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(names)
+	// Most opens find the schema current: check that with a read, so that
+	// opening a store takes no write lock and writes nothing.
+	if len(names) > 0 {
+		latest, err := migrationVersion(names[len(names)-1])
+		if err != nil {
+			return err
+		}
+		if cur, err := s.SchemaVersion(ctx); err == nil && cur >= latest {
+			return nil
+		}
+	}
 	return s.Tx(ctx, func(tx *Tx) error {
 		if _, err := tx.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 			return fmt.Errorf("migrate: %w", err)
@@ -100,9 +111,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		for _, name := range names {
-			v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+			v, err := migrationVersion(name)
 			if err != nil {
-				return fmt.Errorf("migration %s: bad name", name)
+				return err
 			}
 			if v <= cur {
 				continue
@@ -120,6 +131,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// migrationVersion is the number a migration file's name starts with.
+func migrationVersion(name string) (int, error) {
+	v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+	if err != nil {
+		return 0, fmt.Errorf("migration %s: bad name", name)
+	}
+	return v, nil
 }
 
 // SchemaVersion is the newest migration applied.

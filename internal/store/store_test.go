@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,16 +183,61 @@ func TestCRLNumberNeverReused(t *testing.T) {
 			if n != want {
 				t.Errorf("NextCRLNumber = %d; want %d", n, want)
 			}
-			return tx.InsertCRL(CRL{Number: n, ThisUpdate: now, NextUpdate: now.Add(time.Hour), Operator: "x", DER: []byte{1}})
+			return tx.InsertCRL(CRL{Number: n, ThisUpdate: now, NextUpdate: now.Add(time.Hour), Operator: "x", SHA256: strings.Repeat("ab", 32), Size: 1})
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	err := s.Tx(ctx, func(tx *Tx) error {
-		return tx.InsertCRL(CRL{Number: 2, ThisUpdate: now, NextUpdate: now.Add(time.Hour), Operator: "x", DER: []byte{1}})
+		return tx.InsertCRL(CRL{Number: 2, ThisUpdate: now, NextUpdate: now.Add(time.Hour), Operator: "x", SHA256: strings.Repeat("ab", 32), Size: 1})
 	})
 	if err == nil {
 		t.Fatal("a CRL number was accepted twice")
+	}
+}
+
+// TestOpenCurrentStoreTakesNoWriteLock: opening a store whose schema is
+// current only reads, so it goes through while another process holds the
+// write lock (a long bulk command, a CRL being signed).
+func TestOpenCurrentStoreTakesNoWriteLock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ra.db")
+	first, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	locked, release := make(chan struct{}), make(chan struct{})
+	var released atomic.Bool
+	done := make(chan error)
+	go func() {
+		done <- first.Tx(ctx, func(tx *Tx) error {
+			close(locked)
+			<-release
+			released.Store(true)
+			return nil
+		})
+	}()
+	<-locked
+	// If Open needed the write lock it would wait for the holder; the
+	// holder lets go after a while so that a wrong Open fails, not hangs.
+	timer := time.AfterFunc(5*time.Second, func() { close(release) })
+	second, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if released.Load() {
+		t.Error("Open waited for another connection's write transaction")
+	}
+	if v, err := second.SchemaVersion(ctx); err != nil || v == 0 {
+		t.Errorf("SchemaVersion = %d, %v", v, err)
+	}
+	if timer.Stop() {
+		close(release)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
