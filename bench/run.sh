@@ -25,6 +25,7 @@ B=$WORK/bin
 echo "building into $WORK" >&2
 go build -o "$B/cmca" ./cmd/cmca
 go build -o "$B/gen" ./bench/gen
+go build -o "$B/hello" ./bench/hello
 echo "bench-password-123" >"$WORK/pw.txt"
 OUT=$WORK/results.md
 : >"$OUT"
@@ -41,6 +42,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2fx", a/b; else p
 
 # measure NAME CMD...: run CMD (a shell snippet using $i) for i=1..RUNS;
 # sets M (median ms) and C (mean CPU ms per run).
+# over START: a median minus the median start-up of `cmca version`
+over() { awk -v m="$1" -v s="$START" 'BEGIN {printf "%+.1f", m-s}'; }
+
 measure() {
 	local name=$1 snippet=$2 t0 t1 c0 c1 i
 	: >"$WORK/t.$name"
@@ -120,6 +124,11 @@ measure start 'cmca version >/dev/null'
 START=$M
 measure ostart 'openssl version >/dev/null'
 row "process start (\`cmca version\` / \`openssl version\`), ms" "$START" "$M" "$(ratio "$M" "$START")"
+# The floor on this machine: any process, and any Go process.
+measure true '/bin/true'
+TRUE=$M
+measure hello '"$B/hello" >/dev/null'
+row "floor: \`/bin/true\` / Go hello-world (\`bench/hello\`), ms" "$M (Go)" "$TRUE (/bin/true)" ""
 
 for n in $SIZES; do
 	note "size $n: preparing"
@@ -134,24 +143,24 @@ for n in $SIZES; do
 	note "size $n: per-process operations"
 	refs=()
 	measure apply 'refs+=("$(cmca apply -q --name "Bench Person" --id-type passport --id-number "$(printf "P%08d" "$i")" --mobile 13812345678 --email p$i@example.com --usage auth --acceptance-point online --storage soft --agree </dev/null)")'
-	row "apply, 1 request, store $n, ms" "$M (cpu $C)" "" ""
+	row "apply, 1 request, store $n, ms" "$M (cpu $C; $(over "$M") over start)" "" ""
 	measure approve 'cmca approve -q "${refs[$((i-1))]}" >/dev/null'
-	row "approve, store $n, ms" "$M (cpu $C)" "" ""
+	row "approve, store $n, ms" "$M (cpu $C; $(over "$M") over start)" "" ""
 	codes=()
 	measure issue 'codes+=("$(cmca issue -q "${refs[$((i-1))]}" | cut -d" " -f2)")'
-	row "issue (passcode), store $n, ms" "$M (cpu $C)" "" ""
+	row "issue (passcode), store $n, ms" "$M (cpu $C; $(over "$M") over start)" "" ""
 	serials=()
 	measure download 'serials+=("$(cmca download -q --ref "${refs[$((i-1))]}" --passcode "${codes[$((i-1))]}" --out "$WORK/p$n-$i.p12" --password-file "$WORK/pw.txt")")'
 	DL=$M
 	DLC=$C
 	measure ossl 'openssl_cert "$WORK/o$n" "$i"'
-	row "**download** (keygen, CSR, sign, record, PKCS#12) vs openssl per cert, store/index $n, ms" "$DL (cpu $DLC)" "$M (cpu $C)" "$(ratio "$M" "$DL")"
+	row "**download** (keygen, CSR, sign, record, PKCS#12) vs openssl per cert, store/index $n, ms" "$DL (cpu $DLC; $(over "$DL") over start)" "$M (cpu $C)" "$(ratio "$M" "$DL")"
 	measure review 'cmca review -q >/dev/null'
-	row "review (default queue, 100 waiting), store $n, ms" "$M (cpu $C)" "" ""
+	row "review (default queue, 100 waiting), store $n, ms" "$M (cpu $C; $(over "$M") over start)" "" ""
 	measure status 'cmca status "${refs[$((i-1))]}" >/dev/null'
-	row "status of one request, store $n, ms" "$M (cpu $C)" "" ""
+	row "status of one request, store $n, ms" "$M (cpu $C; $(over "$M") over start)" "" ""
 	measure revoke 'cmca revoke -q --serial "${serials[$((i-1))]}" --reason keyCompromise --direct --comment bench >/dev/null'
-	row "revoke (--direct), store $n, ms" "$M (cpu $C)" "" ""
+	row "revoke (--direct), store $n, ms" "$M (cpu $C; $(over "$M") over start)" "" ""
 
 	note "size $n: CRL"
 	/usr/bin/time -f "%e %M" -o "$WORK/crl.time" "$B/cmca" crl --force -q >/dev/null
