@@ -447,8 +447,11 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 	if err != nil {
 		return err
 	}
+	if res.Warning != "" {
+		f.Warnf("warning: %s\n", res.Warning)
+	}
 	if o.Out != "" {
-		if err := service.WritePublicFile(o.Out, res.DER); err != nil {
+		if err := service.CopyPublicFile(o.Out, res.File); err != nil {
 			return err
 		}
 	}

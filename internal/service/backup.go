@@ -32,7 +32,9 @@ type BackupResult struct {
 // processes keep working (SQLite VACUUM INTO reads one snapshot). The file
 // is created 0600, checked, and only then renamed to out: a failed backup
 // never leaves a file that looks complete. The backup holds personal data
-// and the pseudonym key; it does not hold the CA key.
+// and the pseudonym key; it does not hold the CA key, nor the CRLs (only
+// their digests: the bodies are the files under HOME/crl, which belong in
+// the file backup of the home).
 func (s *Service) Backup(ctx context.Context, operator, out string, force bool) (*BackupResult, error) {
 	if out == "" {
 		return nil, &ra.FieldError{Field: "out", Msg: "name the backup file with --out"}

@@ -33,7 +33,7 @@ func TestCRLFromLargeStoreMatchesStdlib(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := x509.ParseRevocationList(res.DER)
+	got, err := x509.ParseRevocationList(crlDER(t, res))
 	if err != nil {
 		t.Fatalf("ParseRevocationList: %v", err)
 	}

@@ -4,13 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"time"
 
@@ -36,7 +41,12 @@ type CRLResult struct {
 	Reused     bool      `json:"reused"` // the current CRL was still up to date; nothing was signed
 	DERPath    string    `json:"der_path"`
 	PEMPath    string    `json:"pem_path"`
-	DER        []byte    `json:"-"`
+	// File is the numbered history file holding this CRL (DER). Unlike
+	// DERPath, a later CRL never replaces it.
+	File string `json:"-"`
+	// Warning says why an up-to-date CRL was signed again (its file was
+	// missing or did not match its record); the CLI prints it on stderr.
+	Warning string `json:"-"`
 }
 
 // CRL signs and publishes a CRL of every revoked, unexpired certificate.
@@ -44,7 +54,14 @@ type CRLResult struct {
 // way to its nextUpdate, it is republished as is: `cmca crl` from cron is
 // cheap. CRL numbers come from the store inside the signing transaction, so
 // a number is never used twice, even across crashes.
+//
+// The store records each CRL's number, times and the SHA-256 and size of
+// its body; the body is the numbered history file under HOME/crl
+// (ca-NNNNNN.crl, ca-delta-NNNNNN.crl). An up-to-date CRL whose file is
+// missing or does not match its record is not republished: a new one is
+// signed and Warning says why.
 func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLResult, error) {
+	warning := ""
 	if !o.Force {
 		var latest *store.CRL
 		fresh := false
@@ -73,24 +90,34 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 			return nil, err
 		}
 		if fresh {
-			if latest, err = s.crlBytes(ctx, latest.Number); err != nil {
-				return nil, err
+			res, err := s.republish(ctx, latest.Number, o.Delta)
+			var bad *crlBodyError
+			if !errors.As(err, &bad) {
+				return res, err
 			}
-			res := crlResult(latest)
-			res.Reused = true
-			return res, s.publish(ctx, res, o.Delta)
+			warning = bad.Error() + "; signing a new CRL"
 		}
 	}
 	authority, err := s.CA(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
 	}
-	// A CRL of a million entries holds ~50 MB of encoded entries and ~50 MB
-	// of output at once; with the default GOGC the heap may grow to twice
-	// that before collecting. Collect sooner while signing.
+	// The encoder holds the encoded entries (~49 MB for a million) until it
+	// has signed them; collect sooner than the default while signing.
 	defer debug.SetGCPercent(debug.SetGCPercent(20))
+	dir := filepath.Join(s.home, CRLDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	var rec store.CRL
+	tmp := "" // the signed body until it becomes the numbered file
+	defer func() {
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+	}()
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		removeStaleTemps(dir)
 		num, err := tx.NextCRLNumber()
 		if err != nil {
 			return err
@@ -136,12 +163,13 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 			rec.Entries = count
 			return err
 		}
-		var buf bytes.Buffer
-		buf.Grow(int(rec.RevokedTotal)*48 + 1024) // ~45 bytes an entry: no regrowth copies
-		if err := ca.WriteCRL(&buf, tmpl, entries, authority.Cert, authority.Signer); err != nil {
+		// The body streams into a temporary file, hashed on the way: the
+		// store keeps its digest and size, not its 48 MB.
+		if tmp, rec.SHA256, rec.Size, err = writeSignedCRL(filepath.Join(dir, crlFileBase(num, o.Delta)), func(w io.Writer) error {
+			return ca.WriteCRL(w, tmpl, entries, authority.Cert, authority.Signer)
+		}); err != nil {
 			return fmt.Errorf("sign CRL: %w", err)
 		}
-		rec.DER = buf.Bytes()
 		if err := tx.InsertCRL(rec); err != nil {
 			return err
 		}
@@ -153,59 +181,338 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 			return err
 		}
 		// Signed, not committed: a crash here leaves no record and no
-		// file, so the number was never seen and is free to use again.
+		// numbered file (a later signing removes the temporary one), so
+		// the number was never seen and is free to use again.
 		testhook.Point("crl:signed")
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	hist := filepath.Join(dir, crlFileBase(rec.Number, o.Delta))
+	if err := os.Rename(tmp, hist); err != nil {
+		return nil, fmt.Errorf("CRL %d is recorded but its file could not be put in place; run `cmca crl --force`: %w", rec.Number, err)
+	}
+	tmp = ""
+	syncDir(dir)
 	// Committed, not published: the next run finds this CRL up to date
-	// and publishes it.
+	// and publishes it from its numbered file.
 	testhook.Point("crl:committed")
 	res := crlResult(&rec)
-	return res, s.publish(ctx, res, o.Delta)
+	res.Warning = warning
+	return res, s.publish(ctx, res, o.Delta, crlBody{path: hist})
+}
+
+// republish publishes the stored CRL number again. A *crlBodyError means
+// its body is missing or does not match its record.
+func (s *Service) republish(ctx context.Context, number int64, delta bool) (*CRLResult, error) {
+	var rec *store.CRL
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		rec, err = tx.CRLByNumber(number)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.home, CRLDir)
+	hist := filepath.Join(dir, crlFileBase(rec.Number, delta))
+	body := crlBody{path: hist}
+	if rec.Legacy() {
+		// Signed before CRL bodies moved to files: the store holds it.
+		if len(rec.DER) == 0 {
+			return nil, &crlBodyError{number: rec.Number, problem: "has no body in the store"}
+		}
+		body = crlBody{der: rec.DER}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(hist); err != nil {
+			if err := WritePublicFile(hist, rec.DER); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := checkCRLFile(hist, rec); err != nil {
+		return nil, err
+	}
+	res := crlResult(rec)
+	res.Reused = true
+	return res, s.publish(ctx, res, delta, body)
 }
 
 func crlResult(c *store.CRL) *CRLResult {
-	return &CRLResult{Number: c.Number, BaseNumber: c.BaseNumber, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate, Entries: c.Entries, DER: c.DER}
+	return &CRLResult{Number: c.Number, BaseNumber: c.BaseNumber, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate, Entries: c.Entries}
 }
 
-// publish writes the CRL under home/crl: the current one (DER and PEM) and
-// a numbered copy for history. Files are replaced atomically. Concurrent
-// `cmca crl` runs replace the current files one at a time, under the
-// store's write lock, and never with a CRL older than the newest stored.
-func (s *Service) publish(ctx context.Context, res *CRLResult, delta bool) error {
-	dir := filepath.Join(s.home, CRLDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// crlFileBase is the name of the numbered history file of a CRL.
+func crlFileBase(number int64, delta bool) string {
+	if delta {
+		return fmt.Sprintf("ca-delta-%06d.crl", number)
+	}
+	return fmt.Sprintf("ca-%06d.crl", number)
+}
+
+// crlBodyError: the body of a stored CRL is missing or is not the one its
+// record describes.
+type crlBodyError struct {
+	number  int64
+	path    string
+	problem string
+}
+
+func (e *crlBodyError) Error() string {
+	if e.path == "" {
+		return fmt.Sprintf("CRL %d %s", e.number, e.problem)
+	}
+	return fmt.Sprintf("CRL %d: %s %s", e.number, e.path, e.problem)
+}
+
+// checkCRLFile checks that the file at path is the body rec records: its
+// size, then its SHA-256, streamed.
+func checkCRLFile(path string, rec *store.CRL) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &crlBodyError{number: rec.Number, path: path, problem: "is missing"}
+	}
+	if err != nil {
 		return err
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != rec.Size {
+		return &crlBodyError{number: rec.Number, path: path, problem: fmt.Sprintf("holds %d bytes, not the %d its record says", fi.Size(), rec.Size)}
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != rec.SHA256 {
+		return &crlBodyError{number: rec.Number, path: path, problem: "does not match the SHA-256 its record holds (altered or replaced)"}
+	}
+	return nil
+}
+
+// crlBodyMatches reports whether der is the body rec records.
+func crlBodyMatches(rec *store.CRL, der []byte) bool {
+	if rec.Legacy() {
+		return bytes.Equal(rec.DER, der)
+	}
+	sum := sha256.Sum256(der)
+	return int64(len(der)) == rec.Size && hex.EncodeToString(sum[:]) == rec.SHA256
+}
+
+// crlBody is where a CRL's DER is read from: a file, or (a legacy row) memory.
+type crlBody struct {
+	path string
+	der  []byte
+}
+
+func (b crlBody) writeTo(w io.Writer) error {
+	if b.der != nil {
+		_, err := w.Write(b.der)
+		return err
+	}
+	f, err := os.Open(b.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// writeSignedCRL streams a signed CRL into a new temporary file next to
+// final, synced to disk, and returns its name, SHA-256 (hex) and size. On
+// error nothing is left behind.
+func writeSignedCRL(final string, write func(io.Writer) error) (tmp, digest string, size int64, err error) {
+	f, err := os.CreateTemp(filepath.Dir(final), filepath.Base(final)+".tmp-*")
+	if err != nil {
+		return "", "", 0, err
+	}
+	tmp = f.Name()
+	h := &hashCounter{h: sha256.New()}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = write(io.MultiWriter(bw, h))
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", "", 0, err
+	}
+	return tmp, hex.EncodeToString(h.h.Sum(nil)), h.n, nil
+}
+
+type hashCounter struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}
+
+// crlTempName matches the temporary files of CRL signing and publishing.
+var crlTempName = regexp.MustCompile(`^ca(-delta)?(-\d+)?\.crl(\.pem)?\.tmp-`)
+
+// removeStaleTemps removes temporary files that a cmca process killed while
+// signing or publishing left in the CRL directory. Only those over an hour
+// old: a process that has just committed may still be renaming its own.
+func removeStaleTemps(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !crlTempName.MatchString(e.Name()) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// publish writes the current CRL under home/crl (DER and PEM) from body.
+// Files are replaced atomically. Concurrent `cmca crl` runs replace the
+// current files one at a time, under the store's write lock, and never with
+// a CRL older than the newest stored.
+func (s *Service) publish(ctx context.Context, res *CRLResult, delta bool, body crlBody) error {
+	dir := filepath.Join(s.home, CRLDir)
 	base := "ca"
 	if delta {
 		base = "ca-delta"
 	}
 	res.DERPath = filepath.Join(dir, base+".crl")
 	res.PEMPath = filepath.Join(dir, base+".crl.pem")
-	hist := filepath.Join(dir, fmt.Sprintf("%s-%06d.crl", base, res.Number))
-	if _, err := os.Stat(hist); err != nil {
-		if err := WritePublicFile(hist, res.DER); err != nil {
-			return err
-		}
-	}
+	res.File = filepath.Join(dir, crlFileBase(res.Number, delta))
 	return s.store.Tx(ctx, func(tx *store.Tx) error {
 		if latest, err := tx.LatestCRL(delta); err != nil {
 			return err
 		} else if latest != nil && latest.Number > res.Number {
 			return nil // a newer CRL was signed meanwhile; it publishes itself
 		}
-		if err := WritePublicFile(res.DERPath, res.DER); err != nil {
+		return publishFiles(res.DERPath, res.PEMPath, body)
+	})
+}
+
+// publishFiles writes the DER and PEM of body to temporary files in one
+// pass over it, then renames them into place, the DER first.
+func publishFiles(derPath, pemPath string, body crlBody) (err error) {
+	var tmps []string
+	defer func() {
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+	}()
+	open := func(path string) (*os.File, *bufio.Writer, error) {
+		f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+		if err != nil {
+			return nil, nil, err
+		}
+		tmps = append(tmps, f.Name())
+		return f, bufio.NewWriterSize(f, 1<<16), nil
+	}
+	df, dw, err := open(derPath)
+	if err != nil {
+		return err
+	}
+	defer df.Close()
+	pf, pw, err := open(pemPath)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	err = writePEM(pw, "X509 CRL", func(enc io.Writer) error {
+		return body.writeTo(io.MultiWriter(dw, enc))
+	})
+	for _, step := range []func() error{dw.Flush, pw.Flush,
+		func() error { return df.Chmod(0o644) }, func() error { return pf.Chmod(0o644) }, df.Close, pf.Close} {
+		if err != nil {
 			return err
 		}
-		testhook.Point("crl:published") // DER replaced, PEM not yet
-		return writeFileWith(res.PEMPath, func(w io.Writer) error {
-			return pem.Encode(w, &pem.Block{Type: "X509 CRL", Bytes: res.DER})
-		})
-	})
+		err = step()
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmps[0], derPath); err != nil {
+		return err
+	}
+	tmps = tmps[1:]
+	testhook.Point("crl:published") // DER replaced, PEM not yet
+	if err := os.Rename(tmps[0], pemPath); err != nil {
+		return err
+	}
+	tmps = nil
+	return nil
+}
+
+// writePEM writes one PEM block of the given type whose bytes body writes,
+// without holding them: the same output as pem.Encode with no headers.
+func writePEM(w io.Writer, typ string, body func(io.Writer) error) error {
+	if _, err := io.WriteString(w, "-----BEGIN "+typ+"-----\n"); err != nil {
+		return err
+	}
+	lb := &lineBreaker{out: w}
+	enc := base64.NewEncoder(base64.StdEncoding, lb)
+	if err := body(enc); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	if err := lb.close(); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "-----END "+typ+"-----\n")
+	return err
+}
+
+// lineBreaker breaks base64 text into PEM's 64-character lines.
+type lineBreaker struct {
+	out  io.Writer
+	used int // characters on the current line
+}
+
+const pemLineLength = 64
+
+func (l *lineBreaker) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		k := min(pemLineLength-l.used, len(b))
+		if _, err := l.out.Write(b[:k]); err != nil {
+			return 0, err
+		}
+		b, l.used = b[k:], l.used+k
+		if l.used == pemLineLength {
+			if _, err := l.out.Write(newline); err != nil {
+				return 0, err
+			}
+			l.used = 0
+		}
+	}
+	return n, nil
+}
+
+var newline = []byte{'\n'}
+
+func (l *lineBreaker) close() error {
+	if l.used > 0 {
+		_, err := l.out.Write(newline)
+		return err
+	}
+	return nil
 }
 
 // WritePublicFile replaces a public file (mode 0644: certificates, CRLs)
@@ -216,6 +523,12 @@ func WritePublicFile(path string, data []byte) error {
 		_, err := w.Write(data)
 		return err
 	})
+}
+
+// CopyPublicFile replaces the public file path with a copy of the file src,
+// atomically and without holding it in memory (a CRL may be 48 MB).
+func CopyPublicFile(path, src string) error {
+	return writeFileWith(path, crlBody{path: src}.writeTo)
 }
 
 // writeFileWith is writeFile for content streamed by fn (the PEM of a large
@@ -242,17 +555,6 @@ func writeFileWith(path string, fn func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// crlBytes reads a stored CRL with its DER.
-func (s *Service) crlBytes(ctx context.Context, number int64) (*store.CRL, error) {
-	var c *store.CRL
-	err := s.store.Read(ctx, func(tx *store.Tx) error {
-		var err error
-		c, err = tx.CRLByNumber(number)
-		return err
-	})
-	return c, err
 }
 
 // parseSerialInto decodes a stored serial (lower-case hex, no leading zeros)

@@ -109,7 +109,7 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(rec.DER, der) {
+		if !crlBodyMatches(rec, der) {
 			return fmt.Errorf("the file's CRL number %d is not the CRL %d this CA signed at %s; a CRL number must never be signed twice: %w",
 				out.Number, out.Number, rec.ThisUpdate.Format(time.RFC3339), ra.ErrInvalid)
 		}

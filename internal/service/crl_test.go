@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,16 @@ func downloaded(t *testing.T, s *Service, name, id string) string {
 		t.Fatalf("Download: %v", err)
 	}
 	return got.Serial
+}
+
+// crlDER reads the body of a CRL the service signed or republished.
+func crlDER(t *testing.T, res *CRLResult) []byte {
+	t.Helper()
+	der, err := os.ReadFile(res.File)
+	if err != nil {
+		t.Fatalf("read CRL %d: %v", res.Number, err)
+	}
+	return der
 }
 
 func lintCRL(t *testing.T, der []byte) {
@@ -86,7 +97,8 @@ func TestCRLContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crl, err := x509.ParseRevocationList(full.DER)
+	fullDER, deltaDER := crlDER(t, full), []byte(nil)
+	crl, err := x509.ParseRevocationList(fullDER)
 	if err != nil {
 		t.Fatalf("ParseRevocationList(full): %v", err)
 	}
@@ -131,7 +143,7 @@ func TestCRLContents(t *testing.T) {
 			t.Errorf("entry %s invalidity %v; want the report time %v, not after revocation %v", serial, inv, reportedAt, e.RevocationTime)
 		}
 	}
-	lintCRL(t, full.DER)
+	lintCRL(t, fullDER)
 
 	clk.Add(time.Hour)
 	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: c, Reason: "superseded", Direct: true, Comment: "new card"}); err != nil {
@@ -141,7 +153,8 @@ func TestCRLContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dcrl, err := x509.ParseRevocationList(delta.DER)
+	deltaDER = crlDER(t, delta)
+	dcrl, err := x509.ParseRevocationList(deltaDER)
 	if err != nil {
 		t.Fatalf("ParseRevocationList(delta): %v", err)
 	}
@@ -163,10 +176,10 @@ func TestCRLContents(t *testing.T) {
 	if base == nil || base.Int64() != full.Number {
 		t.Errorf("delta CRL indicator = %v; want %d", base, full.Number)
 	}
-	lintCRL(t, delta.DER)
+	lintCRL(t, deltaDER)
 
 	// --check reads both back.
-	for _, der := range [][]byte{full.DER, delta.DER} {
+	for _, der := range [][]byte{fullDER, deltaDER} {
 		chk, err := s.CheckCRL(ctx, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
 		if err != nil || !chk.Known {
 			t.Errorf("CheckCRL(PEM) = %+v, %v", chk, err)
@@ -181,7 +194,8 @@ func TestCheckCRL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good, err := s.CheckCRL(ctx, res.DER)
+	resDER := crlDER(t, res)
+	good, err := s.CheckCRL(ctx, resDER)
 	if err != nil || good.Number != 1 || good.Entries != 0 || !good.Known || !good.Latest || good.Expired {
 		t.Fatalf("CheckCRL(fresh) = %+v, %v", good, err)
 	}
@@ -204,7 +218,7 @@ func TestCheckCRL(t *testing.T) {
 		t.Fatal(err)
 	}
 	notRecorded := forged.Bytes()
-	tampered := append([]byte(nil), res.DER...)
+	tampered := append([]byte(nil), resDER...)
 	tampered[len(tampered)-3] ^= 0xff
 
 	cases := []struct {
@@ -218,8 +232,8 @@ func TestCheckCRL(t *testing.T) {
 		{"certificate PEM", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Cert.Raw}), 0, ra.ErrInvalid, "not an X509 CRL"},
 		{"tampered", tampered, 0, ra.ErrInvalid, "signature does not verify"},
 		{"number signed twice", unknown, 0, ra.ErrInvalid, "must never be signed twice"},
-		{"expired", res.DER, 8 * 24 * time.Hour, ra.ErrConflict, "expired at its nextUpdate"},
-		{"not yet valid", res.DER, -time.Hour, ra.ErrInvalid, "in the future"},
+		{"expired", resDER, 8 * 24 * time.Hour, ra.ErrConflict, "expired at its nextUpdate"},
+		{"not yet valid", resDER, -time.Hour, ra.ErrInvalid, "in the future"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,12 +1,14 @@
 package service
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -55,8 +57,11 @@ type DoctorReport struct {
 //     revoked target); an outstanding passcode has a hash and an expiry
 //   - certificates: each has the request that produced it and that request
 //     records it; DER, serial, key hash and CA signature agree
-//   - crls: stored CRLs are signed by the CA with the number they are stored
-//     under; every published file matches the stored CRL of its number (a
+//   - crls: the body of every stored CRL (its numbered file under crl/, or
+//     the store for a CRL signed before bodies moved to files) matches its
+//     record, parses, carries its number and is signed by the CA; the body
+//     of the latest full and delta CRL is present (older ones may be
+//     pruned); every published file matches the stored CRL of its number (a
 //     number is never used for two different CRLs); the current CRL is
 //     published
 //
@@ -296,19 +301,48 @@ func (d *doctor) checkRequests(tx *store.Tx) error {
 
 var crlFileName = regexp.MustCompile(`^(ca|ca-delta)-(\d+)\.crl$`)
 
+// crlDigest identifies a CRL body: its size and SHA-256 (hex).
+type crlDigest struct {
+	size   int64
+	sha256 string
+}
+
+func digestOf(der []byte) crlDigest {
+	sum := sha256.Sum256(der)
+	return crlDigest{int64(len(der)), hex.EncodeToString(sum[:])}
+}
+
+// fileDigest streams a file through SHA-256.
+func fileDigest(path string) (crlDigest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return crlDigest{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return crlDigest{}, err
+	}
+	return crlDigest{n, hex.EncodeToString(h.Sum(nil))}, nil
+}
+
 func (d *doctor) checkCRLs(tx *store.Tx) error {
-	stored := map[int64][]byte{}
-	var latestFull, latestDelta []byte
+	stored := map[int64]crlDigest{}
+	legacy := map[int64]bool{} // body in the store; its history file is compared below
+	isDelta := map[int64]bool{}
+	var latestFull, latestDelta *store.CRL
 	var maxNum int64
+	dir := filepath.Join(d.home, CRLDir)
 	err := tx.EachCRL(func(c store.CRL) error {
 		d.rep.Checked["crls"]++
-		stored[c.Number] = c.DER
 		maxNum = max(maxNum, c.Number)
+		isDelta[c.Number] = c.BaseNumber != 0
 		subj := fmt.Sprintf("CRL %d", c.Number)
 		if c.BaseNumber == 0 {
-			latestFull = c.DER
+			latestFull = &c
 		} else {
-			latestDelta = c.DER
+			latestDelta = &c
 			if _, ok := stored[c.BaseNumber]; !ok || c.BaseNumber >= c.Number {
 				d.add("crls", subj, fmt.Sprintf("is a delta of CRL %d, which is not an earlier stored CRL", c.BaseNumber), "")
 			}
@@ -316,7 +350,30 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 		if !d.crlEvents[c.Number] {
 			d.add("crls", subj, "no audit record reports signing it", "")
 		}
-		rl, err := x509.ParseRevocationList(c.DER)
+		der := c.DER
+		if c.Legacy() {
+			stored[c.Number], legacy[c.Number] = digestOf(der), true
+		} else {
+			// The body is the numbered history file; the record holds
+			// its digest. Older files may be pruned; the latest ones are
+			// checked below.
+			stored[c.Number] = crlDigest{c.Size, c.SHA256}
+			path := filepath.Join(dir, crlFileBase(c.Number, c.BaseNumber != 0))
+			data, err := os.ReadFile(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			if err != nil {
+				d.add("crls", path, err.Error(), "")
+				return nil
+			}
+			if digestOf(data) != stored[c.Number] {
+				d.add("crls", path, fmt.Sprintf("is not the body of CRL %d its record describes (%d bytes, SHA-256 %s): altered or replaced", c.Number, c.Size, c.SHA256), "if ca.crl is still CRL "+strconv.FormatInt(c.Number, 10)+", run `cmca crl --force` to sign and publish a new one")
+				return nil
+			}
+			der = data
+		}
+		rl, err := x509.ParseRevocationList(der)
 		if err != nil {
 			d.add("crls", subj, "stored DER does not parse: "+err.Error(), "")
 			return nil
@@ -339,12 +396,22 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 			d.add("crls", fmt.Sprintf("CRL %d", n), "the audit log reports signing it, but it is not stored", "")
 		}
 	}
+	// The body of the latest full and delta CRL must be there: `cmca crl`
+	// republishes from it.
+	for _, c := range []*store.CRL{latestFull, latestDelta} {
+		if c == nil || c.Legacy() {
+			continue
+		}
+		path := filepath.Join(dir, crlFileBase(c.Number, c.BaseNumber != 0))
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			d.add("crls", path, fmt.Sprintf("the body of CRL %d, the latest of its kind, is missing", c.Number), "run `cmca crl --force` to sign and publish a new one")
+		}
+	}
 	floorText, err := tx.Meta(store.CRLNumberFloor)
 	if err != nil {
 		return err
 	}
 	floor, _ := strconv.ParseInt(floorText, 10, 64)
-	dir := filepath.Join(d.home, CRLDir)
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -356,39 +423,41 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 		}
 		n, _ := strconv.ParseInt(m[2], 10, 64)
 		path := filepath.Join(dir, e.Name())
-		data, err := os.ReadFile(path)
-		if err != nil {
-			d.add("crls", path, err.Error(), "")
-			continue
-		}
-		der, ok := stored[n]
+		want, ok := stored[n]
 		switch {
 		case !ok && n <= floor:
 			// published before a restore from an older backup; numbering continues above it
 		case !ok:
 			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: its number could be used again", n), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
-		case !bytes.Equal(der, data):
-			d.add("crls", path, fmt.Sprintf("differs from the stored CRL %d: the number was used for two different CRLs", n), "")
+		case legacy[n] || e.Name() != crlFileBase(n, isDelta[n]):
+			// (a file of the record's own name was checked above)
+			got, err := fileDigest(path)
+			if err != nil {
+				d.add("crls", path, err.Error(), "")
+			} else if got != want {
+				d.add("crls", path, fmt.Sprintf("differs from the stored CRL %d: the number was used for two different CRLs", n), "")
+			}
 		}
 	}
-	d.checkPublished(filepath.Join(dir, "ca.crl"), latestFull, maxNum)
-	d.checkPublished(filepath.Join(dir, "ca-delta.crl"), latestDelta, maxNum)
+	d.checkPublished(filepath.Join(dir, "ca.crl"), latestFull, stored, maxNum)
+	d.checkPublished(filepath.Join(dir, "ca-delta.crl"), latestDelta, stored, maxNum)
 	return nil
 }
 
 // checkPublished compares the current published CRL (DER and PEM) with the
 // newest stored one.
-func (d *doctor) checkPublished(path string, want []byte, maxNum int64) {
-	if want == nil {
+func (d *doctor) checkPublished(path string, latest *store.CRL, stored map[int64]crlDigest, maxNum int64) {
+	if latest == nil {
 		return
 	}
+	want := stored[latest.Number]
 	fix := "run `cmca crl` to publish it"
 	data, err := os.ReadFile(path)
 	if err != nil {
 		d.add("crls", path, "the newest CRL is not published: "+err.Error(), fix)
 		return
 	}
-	if !bytes.Equal(data, want) {
+	if digestOf(data) != want {
 		what := "an older or different CRL"
 		if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil {
 			if rl.Number.IsInt64() && rl.Number.Int64() > maxNum {
@@ -406,7 +475,7 @@ func (d *doctor) checkPublished(path string, want []byte, maxNum int64) {
 		return
 	}
 	b, _ := pem.Decode(pemData)
-	if b == nil || !bytes.Equal(b.Bytes, want) {
+	if b == nil || digestOf(b.Bytes) != want {
 		d.add("crls", path+".pem", "does not hold the same CRL as "+filepath.Base(path), fix)
 	}
 }

@@ -357,7 +357,7 @@ func TestRevokeAndReissue(t *testing.T) {
 	if err != nil || forced.Number != 2 {
 		t.Fatalf("forced CRL = %+v, %v; want number 2", forced, err)
 	}
-	parsed, err := x509.ParseRevocationList(forced.DER)
+	parsed, err := x509.ParseRevocationList(crlDER(t, forced))
 	if err != nil || len(parsed.RevokedCertificateEntries) != 2 {
 		t.Fatalf("parse CRL: %v", err)
 	}

@@ -130,21 +130,24 @@ func (t *Tx) CertStatus(serial string) (status ra.CertStatus, found bool, err er
 	return status, err == nil, err
 }
 
-// EachCRL streams every stored CRL, lowest number first.
+// EachCRL streams every stored CRL, lowest number first. DER is set only
+// for legacy rows (see CRLByNumber).
 func (t *Tx) EachCRL(fn func(CRL) error) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, operator, der FROM crls ORDER BY number`)
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+crlColumns+`, der FROM crls ORDER BY number`)
 	if err != nil {
 		return fmt.Errorf("list CRLs: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var c CRL
-		var tu, nu int64
-		if err := rows.Scan(&c.Number, &c.BaseNumber, &tu, &nu, &c.Entries, &c.Operator, &c.DER); err != nil {
+		var der []byte
+		c, err := scanCRL(rows, &der)
+		if err != nil {
 			return err
 		}
-		c.ThisUpdate, c.NextUpdate = time.Unix(tu, 0).UTC(), time.Unix(nu, 0).UTC()
-		if err := fn(c); err != nil {
+		if len(der) > 0 {
+			c.DER = der
+		}
+		if err := fn(*c); err != nil {
 			return err
 		}
 	}

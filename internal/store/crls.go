@@ -17,7 +17,32 @@ type CRL struct {
 	// RevokedTotal is the number of revoked certificates at signing time.
 	RevokedTotal int64
 	Operator     string
-	DER          []byte
+	// SHA256 (lower-case hex) and Size describe the body, kept in a file
+	// under HOME/crl (migration 0003). Rows signed before that have no
+	// digest (SHA256 empty) and keep the body in DER instead.
+	SHA256 string
+	Size   int64
+	// DER is the body of a legacy row; nil or empty for a row with a digest.
+	DER []byte
+}
+
+// Legacy reports whether the body of c is in the store (a CRL signed before
+// migration 0003) rather than in a file.
+func (c *CRL) Legacy() bool { return c.SHA256 == "" }
+
+// crlColumns are the columns scanCRL reads, in its order, without der.
+const crlColumns = `number, COALESCE(base_number, 0), this_update, next_update, entries, revoked_total, operator, der_sha256, der_size`
+
+// scanCRL reads crlColumns (then extra, e.g. &c.DER) into a CRL.
+func scanCRL(row interface{ Scan(...any) error }, extra ...any) (*CRL, error) {
+	var c CRL
+	var tu, nu int64
+	dst := append([]any{&c.Number, &c.BaseNumber, &tu, &nu, &c.Entries, &c.RevokedTotal, &c.Operator, &c.SHA256, &c.Size}, extra...)
+	if err := row.Scan(dst...); err != nil {
+		return nil, err
+	}
+	c.ThisUpdate, c.NextUpdate = time.Unix(tu, 0).UTC(), time.Unix(nu, 0).UTC()
+	return &c, nil
 }
 
 // NextCRLNumber is one more than the highest number ever used, in this
@@ -31,39 +56,38 @@ func (t *Tx) NextCRLNumber() (int64, error) {
 	return max(n, floor+1), err
 }
 
-// InsertCRL records a signed CRL; a reused number is a conflict.
+// InsertCRL records a signed CRL by the digest and size of its body, which
+// the caller keeps in a file; a reused number is a conflict. c.DER is not
+// stored: new rows hold an empty der.
 func (t *Tx) InsertCRL(c CRL) error {
+	if len(c.SHA256) != 64 || c.Size <= 0 {
+		return fmt.Errorf("CRL %d: record it with the SHA-256 and size of its body", c.Number)
+	}
 	var base any
 	if c.BaseNumber > 0 {
 		base = c.BaseNumber
 	}
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO crls (number, base_number, this_update, next_update, entries, revoked_total, operator, der) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Number, base, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.Entries, c.RevokedTotal, c.Operator, c.DER)
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO crls (number, base_number, this_update, next_update, entries, revoked_total, operator, der, der_sha256, der_size) VALUES (?, ?, ?, ?, ?, ?, ?, x'', ?, ?)`,
+		c.Number, base, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.Entries, c.RevokedTotal, c.Operator, c.SHA256, c.Size)
 	if isUnique(err) {
 		return fmt.Errorf("CRL number %d already used", c.Number)
 	}
 	return err
 }
 
-// LatestCRL returns the newest full (delta=false) or delta CRL without its
-// bytes (DER is nil: a CRL of a million entries is 50 MB; CRLByNumber reads
-// them), or nil if none was signed.
+// LatestCRL returns the newest full (delta=false) or delta CRL, or nil if
+// none was signed. DER is nil even for a legacy row (a CRL of a million
+// entries is 48 MB; CRLByNumber reads it).
 func (t *Tx) LatestCRL(delta bool) (*CRL, error) {
-	q := `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, revoked_total, operator FROM crls WHERE base_number IS NULL ORDER BY number DESC LIMIT 1`
+	q := `SELECT ` + crlColumns + ` FROM crls WHERE base_number IS NULL ORDER BY number DESC LIMIT 1`
 	if delta {
-		q = `SELECT number, COALESCE(base_number, 0), this_update, next_update, entries, revoked_total, operator FROM crls WHERE base_number IS NOT NULL ORDER BY number DESC LIMIT 1`
+		q = `SELECT ` + crlColumns + ` FROM crls WHERE base_number IS NOT NULL ORDER BY number DESC LIMIT 1`
 	}
-	var c CRL
-	var tu, nu int64
-	err := t.tx.QueryRowContext(t.ctx, q).Scan(&c.Number, &c.BaseNumber, &tu, &nu, &c.Entries, &c.RevokedTotal, &c.Operator)
+	c, err := scanCRL(t.tx.QueryRowContext(t.ctx, q))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	c.ThisUpdate, c.NextUpdate = time.Unix(tu, 0).UTC(), time.Unix(nu, 0).UTC()
-	return &c, nil
+	return c, err
 }
 
 // RevokedCount is how many certificates were ever revoked. Revocation never
