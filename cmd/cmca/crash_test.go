@@ -1,13 +1,14 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
 )
 
 // TestCrashConsistency kills cmca with SIGKILL (CMCA_TEST_FAULT) at risky
-// points of download, approve, revoke and crl, then checks that:
+// points of download, renew, approve, revoke and crl, then checks that:
 //   - the process really died at that point (the point exists and is reached);
 //   - `cmca doctor` finds the home consistent, or finds exactly the
 //     inconsistency a crash there may leave, and a plain rerun repairs it;
@@ -74,6 +75,27 @@ func TestCrashConsistency(t *testing.T) {
 			t.Errorf("forced CRL after the current %d got number %d; want %d", a.Number, b.Number, a.Number+1)
 		}
 	}
+	renewSetup := func(h *home) []string {
+		ref, _ := h.enroll()
+		h.env = append(h.env, "CMCA_TEST_NOW=+340d") // inside the renewal window
+		return []string{"renew", "--p12", ref + ".p12", "--password-file", "pw.txt", "--out", "new.p12", "-o", "json"}
+	}
+	// renewedOnce: the rerun wrote new.p12 and removed new.p12.pending; the
+	// CA issued exactly two certificates (the old one and its renewal).
+	renewedOnce := func(t *testing.T, h *home, rerun result, retrieved bool) {
+		if n := len(h.certs()); n != 2 {
+			t.Errorf("%d certificates after the rerun; want 2 (the old one and one renewal)", n)
+		}
+		if got := strings.Contains(rerun.stdout, `"retrieved": true`); got != retrieved {
+			t.Errorf("rerun retrieved=%v, want %v:\n%s", got, retrieved, rerun)
+		}
+		if _, err := os.Stat(h.path("new.p12")); err != nil {
+			t.Errorf("the rerun wrote no new.p12: %v", err)
+		}
+		if _, err := os.Stat(h.path("new.p12.pending")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("new.p12.pending is still there after the rerun (%v)", err)
+		}
+	}
 	cases := []crashCase{
 		{point: "download:keygen", setup: download, check: func(t *testing.T, h *home, r result) {
 			oneCertFor(t, h, r)
@@ -89,6 +111,12 @@ func TestCrashConsistency(t *testing.T) {
 			if !strings.Contains(r.stdout, `"retrieved": true`) {
 				t.Errorf("the rerun after a crash past commit did not retrieve the recorded certificate:\n%s", r)
 			}
+		}},
+		{point: "renew:keygen", setup: renewSetup, check: func(t *testing.T, h *home, r result) {
+			renewedOnce(t, h, r, false)
+		}},
+		{point: "renew:issued", setup: renewSetup, check: func(t *testing.T, h *home, r result) {
+			renewedOnce(t, h, r, true)
 		}},
 		{point: "approve:revoked", setup: revokeSetup, check: revoked},
 		{point: "revoke:recorded", setup: func(h *home) []string {
@@ -119,7 +147,7 @@ func TestCrashConsistency(t *testing.T) {
 					t.Fatalf("after a crash at %s:\n%s\ndoctor exit %d; want exit 4 reporting %q", tc.point, doc, doc.code, tc.doctorAfterCrash)
 				}
 			}
-			if strings.HasSuffix(tc.point, ":signed") || tc.point == "approve:revoked" || tc.point == "revoke:recorded" || tc.point == "download:keygen" {
+			if strings.HasSuffix(tc.point, ":signed") || tc.point == "approve:revoked" || tc.point == "revoke:recorded" || tc.point == "download:keygen" || tc.point == "renew:keygen" {
 				// killed inside (or before) the transaction: nothing was written
 				if after := h.auditEvents(); len(after) != len(before) {
 					t.Errorf("a crash at %s left %d new audit records; want none (the transaction rolls back)", tc.point, len(after)-len(before))

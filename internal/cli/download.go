@@ -196,7 +196,7 @@ func pendingKey(path string, pw []byte, algo token.KeyAlgo) (key crypto.Signer, 
 	if sk, err := token.ReadPKCS12(path, pw); err == nil {
 		return sk.Signer, true, nil
 	} else if !errors.Is(err, ra.ErrNotFound) {
-		return nil, false, fmt.Errorf("an interrupted download left %s; it needs the same password (or delete it to start over): %w", path, err)
+		return nil, false, fmt.Errorf("an interrupted run left %s; it needs the same password (or delete it to start over): %w", path, err)
 	}
 	key, err = token.GenerateSoftKey(algo)
 	if err != nil {

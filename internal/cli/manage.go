@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -42,7 +42,13 @@ Inside the renewal window before expiry (config renew.window, default 30
 days) the renewal is approved automatically and the new certificate is
 written at once: into a new PKCS#12 file (--out), or onto the same token.
 Outside it, the renewal becomes a request for an operator to review; once
-approved and issued, collect it with cmca download and the new passcode.`,
+approved and issued, collect it with cmca download and the new passcode.
+
+The new key is kept before the CA is asked: beside --out as FILE.pending,
+encrypted with the same password, or on the token under an ID derived from
+the old serial. If a renewal is interrupted after the CA signed (crash,
+power cut, pulled token), run the same command again: the key is found
+again and the recorded certificate is delivered.`,
 		Example: `  cmca renew --p12 me.p12 --password-file pw.txt --out me-2027.p12
   cmca renew --token-label "My Key" --pin-file pin.txt`,
 		Args: cobra.NoArgs,
@@ -109,52 +115,49 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 	if err != nil {
 		return err
 	}
-	// The new key: in memory for a PKCS#12, on the token otherwise.
-	var newID, csr []byte
-	var newSigner crypto.Signer
-	if h.Session != nil {
-		newID = keyID(fmt.Sprintf("renew:%s:%d", h.Serial, time.Now().UnixNano()))
-		label := fmt.Sprintf("%s renewed %s", h.Cert.Subject.CommonName, time.Now().Format(time.DateOnly))
-		if newSigner, err = h.Session.GenerateKey(ctx, algo, newID, label); err != nil {
-			return err
-		}
-	} else if newSigner, err = token.GenerateSoftKey(algo); err != nil {
+	// The new key is kept before the CA is asked, so that a run killed after
+	// the CA signed can be finished: for a PKCS#12 in OUT.pending (encrypted
+	// with the same password, 0600), on a token under an ID derived from the
+	// old serial. Running the same command again finds it and fetches the
+	// recorded certificate (service.Renew is idempotent for one key).
+	nk, err := renewKey(ctx, h, out, algo)
+	if err != nil {
 		return err
 	}
-	cleanup := func() {
-		if h.Session != nil {
-			if err := h.Session.DeleteObjects(ctx, newID); err != nil {
-				f.Warnf("warning: could not remove the unused new key from the token: %v\n", err)
-			}
-		}
-	}
-	if csr, err = makeCSR(newSigner); err != nil {
-		cleanup()
+	testhook.Point("renew:keygen")
+	csr, err := makeCSR(nk.signer)
+	if err != nil {
+		nk.discardUnsent(ctx, f)
 		return err
 	}
 	at := testhook.Clock()().UTC().Truncate(time.Second)
 	proof, err := ca.SignPossession(h.Signer, "renew", h.Serial, at, csr)
 	if err != nil {
-		cleanup()
+		nk.discardUnsent(ctx, f)
 		return fmt.Errorf("sign the proof of possession with the current key: %w", err)
 	}
 	res, err := api.Renew(ctx, f.Operator(), service.RenewInput{Serial: h.Serial, CSR: csr, SignedAt: at, Proof: proof, Comment: o.Comment})
-	if err != nil || res.Issued == nil {
-		cleanup() // outside the window the key is not used: download makes a fresh one
-		if err != nil {
-			return err
+	if err != nil {
+		// A refusal removes the key, unless the CA may have certified it (an
+		// earlier run's key); after an error of unknown outcome it stays.
+		if definiteFailure(err) && !keyWasIssued(ctx, api, nk.signer, nk.reused) {
+			nk.discard(ctx, f)
 		}
+		return err
 	}
 	where := ""
-	if res.Issued != nil {
+	if res.Issued == nil {
+		nk.discard(ctx, f) // outside the window the key is not used: download makes a fresh one
+	} else {
+		testhook.Point("renew:issued")
 		cert, err := x509.ParseCertificate(res.Issued.Certificate)
 		if err != nil {
 			return err
 		}
 		if h.Session != nil {
 			label := fmt.Sprintf("%s %s %s", h.Cert.Subject.CommonName, res.Issued.UsageType, res.Ref)
-			if err := h.Session.ImportCertificate(ctx, newID, label, cert); err != nil {
-				return fmt.Errorf("the renewed certificate %s was issued but could not be stored on the token: %w", res.Issued.Serial, err)
+			if err := h.Session.ImportCertificate(ctx, nk.id, label, cert); err != nil {
+				return fmt.Errorf("the renewed certificate %s was issued but could not be stored on the token (run the same command again to retry): %w", res.Issued.Serial, err)
 			}
 			where = fmt.Sprintf("token %q", h.Session.Info().Label)
 		} else {
@@ -162,9 +165,10 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 			if err != nil {
 				return err
 			}
-			if err := token.WritePKCS12(out, newSigner, cert, chain, h.Password, true); err != nil {
-				return fmt.Errorf("the renewed certificate %s was issued but could not be written: %w", res.Issued.Serial, err)
+			if err := token.WritePKCS12(out, nk.signer, cert, chain, h.Password, true); err != nil {
+				return fmt.Errorf("the renewed certificate %s was issued but could not be written (run the same command again to retry): %w", res.Issued.Serial, err)
 			}
+			os.Remove(nk.pending)
 			where = out
 		}
 	}
@@ -183,8 +187,12 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		return nil
 	}
 	if res.Issued != nil {
-		f.Printf("Renewed inside the renewal window (request %s).\n  new serial: %s\n  valid to:   %s\n  stored in:  %s\n  The old certificate %s stays valid until it expires.\n",
-			res.Ref, res.Issued.Serial, res.Issued.NotAfter.Local().Format(time.DateOnly), where, res.OldSerial)
+		head := "Renewed inside the renewal window"
+		if res.Issued.Retrieved {
+			head = "Renewal finished: issued by an earlier, interrupted run"
+		}
+		f.Printf("%s (request %s).\n  new serial: %s\n  valid to:   %s\n  stored in:  %s\n  The old certificate %s stays valid until it expires.\n",
+			head, res.Ref, res.Issued.Serial, res.Issued.NotAfter.Local().Format(time.DateOnly), where, res.OldSerial)
 		return nil
 	}
 	f.Printf("Renewal request %s submitted for review (the certificate is not yet within %s of expiry).\n  After approval you will receive a passcode; then run `cmca download --ref %s`.\n",

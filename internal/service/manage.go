@@ -38,6 +38,12 @@ type RenewResult struct {
 // the same transaction (seed 2.3: natural-expiry renewal submits itself).
 // Outside it, it is a request for review; once approved, it is issued with
 // a passcode like a new application.
+//
+// It is idempotent for one new key: if the certificate was already renewed
+// and the CSR is for the key of the renewal certificate (a retry after the
+// first answer was lost in a crash), the recorded certificate is returned
+// again (Issued.Retrieved), provided the proof of possession by the current
+// key verifies as usual. A different key gets "already renewed".
 func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*RenewResult, error) {
 	serial, err := ra.ParseSerial(in.Serial)
 	if err != nil {
@@ -51,10 +57,15 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 	if err != nil {
 		return nil, err
 	}
-	var inWindow bool
+	spki := spkiHash(csr.RawSubjectPublicKeyInfo)
 	var cur *ra.Certificate
+	var done *ra.Request
 	err = s.store.Read(ctx, func(tx *store.Tx) error {
-		cur, err = tx.Certificate(serial)
+		var err error
+		if cur, err = tx.Certificate(serial); err != nil {
+			return err
+		}
+		done, err = renewedBy(tx, serial)
 		return err
 	})
 	if err != nil {
@@ -62,7 +73,11 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 	}
 	now := s.Now()
 	if err := s.checkHolder(cur, now); err != nil {
-		return nil, err
+		// A renewal already made may still be fetched again once the old
+		// certificate has expired; a revoked one is refused.
+		if done == nil || cur.StatusAt(now) != ra.CertExpired {
+			return nil, err
+		}
 	}
 	if d := now.Sub(in.SignedAt); d > s.cfg.ProofMaxAge || d < -s.cfg.ProofMaxAge {
 		return nil, fmt.Errorf("the proof of possession was signed at %s, too far from now; check the clock and retry: %w", in.SignedAt.Format(time.RFC3339), ra.ErrAuth)
@@ -74,18 +89,31 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 	if err := ca.VerifyPossession(old.PublicKey, "renew", serial, in.SignedAt, in.CSR, in.Proof); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ra.ErrAuth)
 	}
-	if spkiHash(csr.RawSubjectPublicKeyInfo) == cur.SPKISHA256 {
+	if spki == cur.SPKISHA256 {
 		return nil, fmt.Errorf("renewal needs a new key; the CSR reuses the current one: %w", ra.ErrPolicy)
 	}
-	inWindow = !now.Before(cur.NotAfter.Add(-s.cfg.RenewWindow))
+	inWindow := !now.Before(cur.NotAfter.Add(-s.cfg.RenewWindow))
 	var authority *ca.CA
-	if inWindow {
+	if inWindow || done != nil {
 		if authority, err = s.CA(ctx); err != nil {
 			return nil, fmt.Errorf("load CA: %w", err)
 		}
 	}
 	var out *RenewResult
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		// Checked again inside the transaction: a concurrent renewal may
+		// have completed since the read above.
+		if done, err := renewedBy(tx, serial); err != nil {
+			return err
+		} else if done != nil {
+			if authority == nil {
+				if authority, err = s.CA(ctx); err != nil {
+					return fmt.Errorf("load CA: %w", err)
+				}
+			}
+			out, err = renewedAgain(tx, authority, done, serial, spki)
+			return err
+		}
 		src, err := tx.Request(cur.RequestRef)
 		if err != nil {
 			return err
@@ -94,11 +122,6 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 			return err
 		} else if open != nil {
 			return fmt.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict)
-		}
-		if done, err := renewedBy(tx, serial); err != nil {
-			return err
-		} else if done != nil {
-			return fmt.Errorf("certificate %s was already renewed as %s (request %s); renew that certificate instead: %w", serial, done.CertSerial, done.Ref, ra.ErrConflict)
 		}
 		r := derived(src, ra.KindRenew, serial, operator, tx.Now())
 		r.Comment = comment
@@ -133,6 +156,25 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 		return nil, err
 	}
 	return out, nil
+}
+
+// renewedAgain answers a renewal of a certificate that was already renewed
+// (request done). A CSR for the renewal certificate's own key is a retry
+// whose answer was lost: it gets the recorded certificate again. Any other
+// key gets a conflict. Like a download fetched again, this writes nothing
+// (no audit event either): no state changes, the certificate is public, and
+// only the holder of the new key can use it.
+func renewedAgain(tx *store.Tx, authority *ca.CA, done *ra.Request, serial, spki string) (*RenewResult, error) {
+	c, err := tx.Certificate(done.CertSerial)
+	if err != nil {
+		return nil, err
+	}
+	if c.SPKISHA256 != spki {
+		return nil, fmt.Errorf("certificate %s was already renewed as %s (request %s); renew that certificate instead (an interrupted renewal is finished only with the new key it saved): %w", serial, done.CertSerial, done.Ref, ra.ErrConflict)
+	}
+	issued := issuedFrom(done, c, authority)
+	issued.Retrieved = true
+	return &RenewResult{Ref: done.Ref, State: done.State, OldSerial: serial, AutoApprove: done.DecidedBy == "system", Issued: issued}, nil
 }
 
 // renewedBy returns the completed renewal of a certificate, if any: a
