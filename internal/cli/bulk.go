@@ -171,14 +171,17 @@ type batchResult struct {
 	Ref      string `json:"ref"`
 	Serial   string `json:"serial,omitempty"`
 	Location string `json:"location,omitempty"`
-	Error    string `json:"error,omitempty"`
-	ExitCode int    `json:"exit_code,omitempty"`
+	// Certificate is the PEM certificate then its CA chain, when no
+	// --out-dir was given (-o json only).
+	Certificate string `json:"certificate,omitempty"`
+	Error       string `json:"error,omitempty"`
+	ExitCode    int    `json:"exit_code,omitempty"`
 }
 
 func NewCmdDownloadBatch(f *Factory, runF func(*DownloadBatchOptions) error) *cobra.Command {
 	o := &DownloadBatchOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "download-batch --from FILE --out-dir DIR",
+		Use:   "download-batch --from FILE (--out-dir DIR | -o json)",
 		Short: "Collect many certificates from CSRs in one run (批量下载)",
 		Long: `Collect the certificates of many issued requests at once, for an acceptance
 point that enrols a whole organisation whose members generated their keys
@@ -191,12 +194,15 @@ passcode is checked and consumed exactly as by ` + "`cmca download`" + `, and a 
 one counts against its request. The certificates are written to
 DIR/REF.crt (PEM, the certificate then its CA chain). All items are
 recorded in one transaction; an item that fails changes nothing and the
-others go on. With -o json, one result object per line.`,
-		Example: `  cmca download-batch --from batch.jsonl --out-dir certs -o json`,
-		Args:    cobra.NoArgs,
+others go on. With -o json, one result object per line; without
+--out-dir, each object carries its certificate and chain as PEM
+("certificate"), so a pipeline gets every certificate from one stream.`,
+		Example: `  cmca download-batch --from batch.jsonl --out-dir certs -o json
+  cmca download-batch --from batch.jsonl -o json > issued.jsonl`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.From == "" || o.OutDir == "" {
-				return &usageError{msg: "download-batch needs --from FILE and --out-dir DIR"}
+			if o.From == "" || (o.OutDir == "" && !f.JSON()) {
+				return &usageError{msg: "download-batch needs --from FILE, and --out-dir DIR for the certificates (or -o json to receive them in the output)"}
 			}
 			if runF != nil {
 				return runF(o)
@@ -205,7 +211,7 @@ others go on. With -o json, one result object per line.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.From, "from", "", "JSON lines file: ref, passcode, csr per line (- for stdin)")
-	cmd.Flags().StringVar(&o.OutDir, "out-dir", "", "directory for the certificates (REF.crt)")
+	cmd.Flags().StringVar(&o.OutDir, "out-dir", "", "directory for the certificates (REF.crt); with -o json it may be left out")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "overwrite existing REF.crt files")
 	return cmd
 }
@@ -274,10 +280,12 @@ func downloadBatchRun(ctx context.Context, o *DownloadBatchOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", o.OutDir, err)
+	if o.OutDir != "" {
+		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", o.OutDir, err)
+		}
 	}
-	if !o.Force {
+	if !o.Force && o.OutDir != "" {
 		for _, in := range ins {
 			p := filepath.Join(o.OutDir, in.Ref+".crt")
 			if _, err := os.Stat(p); err == nil {
@@ -305,11 +313,16 @@ func downloadBatchRun(ctx context.Context, o *DownloadBatchOptions) error {
 			for _, c := range out.Issued.Chain {
 				_ = pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: c})
 			}
-			res.Serial, res.Location = out.Issued.Serial, filepath.Join(o.OutDir, out.Ref+".crt")
-			// The certificate is recorded; a failed write is retried by
-			// running the batch again (the same key retrieves it).
-			if err := service.WritePublicFile(res.Location, buf.Bytes()); err != nil {
-				out.Err = fmt.Errorf("the certificate was issued but could not be written (run the batch again to retrieve it): %w", err)
+			res.Serial = out.Issued.Serial
+			if o.OutDir == "" {
+				res.Certificate = buf.String()
+			} else {
+				res.Location = filepath.Join(o.OutDir, out.Ref+".crt")
+				// The certificate is recorded; a failed write is retried
+				// by running the batch again (the same key retrieves it).
+				if err := service.WritePublicFile(res.Location, buf.Bytes()); err != nil {
+					out.Err = fmt.Errorf("the certificate was issued but could not be written (run the batch again to retrieve it): %w", err)
+				}
 			}
 		}
 		if out.Err != nil {

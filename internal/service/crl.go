@@ -519,8 +519,8 @@ func (l *lineBreaker) close() error {
 // atomically, through a temporary file of its own so that concurrent writers
 // never mix their bytes.
 func WritePublicFile(path string, data []byte) error {
-	return writeFileWith(path, func(w io.Writer) error {
-		_, err := w.Write(data)
+	return replaceFile(path, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
 	})
 }
@@ -531,19 +531,28 @@ func CopyPublicFile(path, src string) error {
 	return writeFileWith(path, crlBody{path: src}.writeTo)
 }
 
-// writeFileWith is writeFile for content streamed by fn (the PEM of a large
-// CRL is never held in memory whole).
+// writeFileWith is WritePublicFile for content streamed by fn (the PEM of a
+// large CRL is never held in memory whole).
 func writeFileWith(path string, fn func(io.Writer) error) error {
+	return replaceFile(path, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 1<<16)
+		if err := fn(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+}
+
+// replaceFile fills a new temporary file beside path, makes it 0644 and
+// renames it over path. Small writes (a certificate: download-batch writes
+// thousands) go straight to the file, without a buffer of their own.
+func replaceFile(path string, fill func(*os.File) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	bw := bufio.NewWriterSize(f, 1<<16)
-	err = fn(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
+	err = fill(f)
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
