@@ -185,15 +185,23 @@ row "approve --all-submitted, requests/s" "$(rate "$t0" "$t1")" "" ""
 t0=$(ns); cmca issue -q --all-approved >"$WORK/codes.txt"; t1=$(ns)
 row "issue --all-approved (passcodes), requests/s" "$(rate "$t0" "$t1")" "" ""
 "$B/gen" -csrs "$WORK/csrs" <"$WORK/codes.txt"
-t0=$(ns); cmca download-batch -q --from "$WORK/csrs/batch.jsonl" --out-dir "$WORK/certs" >/dev/null; t1=$(ns)
+# The same batch twice, on two copies of the home: certificates to one
+# JSON-lines stream (as openssl ca -infiles writes one file), and to
+# BULK files in a directory.
+cp -a "$WORK/bulk" "$WORK/bulk2"
+sync
+t0=$(ns); cmca download-batch -o json --from "$WORK/csrs/batch.jsonl" >"$WORK/issued.jsonl"; t1=$(ns)
 CM=$(rate "$t0" "$t1")
+t0=$(ns); CMCA_HOME=$WORK/bulk2 "$B/cmca" download-batch -q --from "$WORK/csrs/batch.jsonl" --out-dir "$WORK/certs" >/dev/null; t1=$(ns)
+CMD=$(rate "$t0" "$t1")
 last=${SIZES##* }
 od=$WORK/obulk
 openssl_ca "$od" 0
 t0=$(ns); (cd "$WORK/csrs" && ls ./*.csr | xargs openssl ca -batch -config "$od/ca.cnf" -notext -out "$od/all.pem" -infiles 2>/dev/null); t1=$(ns)
 OS=$(rate "$t0" "$t1")
-row "download-batch: certificates from $BULK CSRs in one process, certs/s (openssl: ca -infiles)" "$CM" "$OS" "$(ratio "$CM" "$OS") (cmca/openssl)"
-ls "$WORK/certs" | wc -l | xargs -I{} echo "   ({} certificates written)" >&2
+row "download-batch: certificates from $BULK CSRs in one process, one output stream (\`-o json\`), certs/s (openssl: ca -infiles -out)" "$CM" "$OS" "$(ratio "$CM" "$OS") (cmca/openssl)"
+row "download-batch: the same, one file per certificate (\`--out-dir\`), certs/s" "$CMD" "" ""
+echo "   ($(grep -c '"certificate"' "$WORK/issued.jsonl") certificates in the stream, $(ls "$WORK/certs" | wc -l) files written)" >&2
 
 echo | tee -a "$OUT"
 echo "results: $OUT" >&2
