@@ -31,9 +31,8 @@ var migrations embed.FS
 
 // Store is an open RA database.
 type Store struct {
-	db    *sql.DB
-	path  string
-	stmts stmtCache
+	db   *sql.DB
+	path string
 	// Now is the clock; tests replace it instead of sleeping.
 	Now func() time.Time
 }
@@ -75,7 +74,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	s.stmts.close()
 	return s.db.Close()
 }
 
@@ -155,7 +153,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now, db: s.db, cache: &s.stmts}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -174,7 +172,7 @@ func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now, db: s.db, cache: &s.stmts})
+	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now})
 }
 
 // Tx is a transaction in progress. Its methods are the only SQL in cmca.
@@ -182,9 +180,7 @@ type Tx struct {
 	tx  *sql.Tx
 	ctx context.Context
 	now func() time.Time
-	// prepared statements (bulk_stmt.go); nil cache runs SQL directly
-	db    *sql.DB
-	cache *stmtCache
+	// statements prepared on this transaction's connection (bulk_stmt.go)
 	stmts map[string]*sql.Stmt
 }
 

@@ -241,3 +241,24 @@ func TestOpenCurrentStoreTakesNoWriteLock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTxUsesOneConnection: statements are prepared on the transaction's own
+// connection. Preparing through the pool while a transaction holds the only
+// connection opened a second one (a second set-up and schema parse in
+// every cmca process).
+func TestTxUsesOneConnection(t *testing.T) {
+	s := openTest(t)
+	insertTestRequest(t, s)
+	err := s.Tx(context.Background(), func(tx *Tx) error {
+		if _, err := tx.Request("20261125-TEST0001"); err != nil {
+			return err
+		}
+		return tx.Audit(ra.Event{Operator: "t", Action: "test", Ref: "20261125-TEST0001"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.db.Stats().OpenConnections; n != 1 {
+		t.Errorf("%d connections open after one transaction; want 1", n)
+	}
+}
