@@ -259,15 +259,23 @@ func TestRacingDecisions(t *testing.T) {
 	}
 }
 
-func TestRenewWindow(t *testing.T) {
-	ctx := context.Background()
-	s, clk := newTestService(t)
+// enrolledWithKey enrols one subscriber with a fresh key: the certificate and
+// the key it certifies.
+func enrolledWithKey(t *testing.T, s *Service) (*Issued, crypto.Signer) {
+	t.Helper()
 	ref, code := issued(t, s)
-	oldKey := newKey(t)
-	got, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, oldKey)})
+	key := newKey(t)
+	got, err := s.Download(context.Background(), DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return got, key
+}
+
+func TestRenewWindow(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestService(t)
+	got, oldKey := enrolledWithKey(t, s)
 	renew := func(key crypto.Signer) (*RenewResult, error) {
 		csr := csrFor(t, newKey(t))
 		at := clk.Now()

@@ -43,12 +43,7 @@ func TestRenewRetry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			s, clk := newTestService(t)
-			ref, code := issued(t, s)
-			oldKey := newKey(t)
-			got, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, oldKey)})
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, oldKey := enrolledWithKey(t, s)
 			renew := func(signer, key crypto.Signer, at time.Time) (*RenewResult, error) {
 				csr := csrFor(t, key)
 				proof, err := ca.SignPossession(signer, "renew", got.Serial, at, csr)
