@@ -267,29 +267,55 @@ func (e *crlBodyError) Error() string {
 	return fmt.Sprintf("CRL %d: %s %s", e.number, e.path, e.problem)
 }
 
-// checkCRLFile checks that the file at path is the body rec records: its
-// size, then its SHA-256, streamed.
-func checkCRLFile(path string, rec *store.CRL) error {
+// crlDigest identifies a CRL body: its size and SHA-256 (hex), as the
+// store records them.
+type crlDigest struct {
+	size   int64
+	sha256 string
+}
+
+// recordedDigest is the digest rec records for its body (not for a legacy
+// row, whose body is in the store).
+func recordedDigest(rec *store.CRL) crlDigest { return crlDigest{rec.Size, rec.SHA256} }
+
+func digestOf(der []byte) crlDigest {
+	sum := sha256.Sum256(der)
+	return crlDigest{int64(len(der)), hex.EncodeToString(sum[:])}
+}
+
+// fileDigest streams a file through SHA-256.
+func fileDigest(path string) (crlDigest, error) {
 	f, err := os.Open(path)
+	if err != nil {
+		return crlDigest{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return crlDigest{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return crlDigest{n, hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// checkCRLFile checks that the file at path is the body rec records: its
+// size first (no read), then its SHA-256, streamed.
+func checkCRLFile(path string, rec *store.CRL) error {
+	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &crlBodyError{number: rec.Number, path: path, problem: "is missing"}
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	if fi.Size() != rec.Size {
 		return &crlBodyError{number: rec.Number, path: path, problem: fmt.Sprintf("holds %d bytes, not the %d its record says", fi.Size(), rec.Size)}
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+	got, err := fileDigest(path)
+	if err != nil {
+		return err
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != rec.SHA256 {
+	if got != recordedDigest(rec) {
 		return &crlBodyError{number: rec.Number, path: path, problem: "does not match the SHA-256 its record holds (altered or replaced)"}
 	}
 	return nil
@@ -300,8 +326,7 @@ func crlBodyMatches(rec *store.CRL, der []byte) bool {
 	if rec.Legacy() {
 		return bytes.Equal(rec.DER, der)
 	}
-	sum := sha256.Sum256(der)
-	return int64(len(der)) == rec.Size && hex.EncodeToString(sum[:]) == rec.SHA256
+	return digestOf(der) == recordedDigest(rec)
 }
 
 // crlBody is where a CRL's DER is read from: a file, or (a legacy row) memory.

@@ -2,13 +2,10 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -301,32 +298,6 @@ func (d *doctor) checkRequests(tx *store.Tx) error {
 
 var crlFileName = regexp.MustCompile(`^(ca|ca-delta)-(\d+)\.crl$`)
 
-// crlDigest identifies a CRL body: its size and SHA-256 (hex).
-type crlDigest struct {
-	size   int64
-	sha256 string
-}
-
-func digestOf(der []byte) crlDigest {
-	sum := sha256.Sum256(der)
-	return crlDigest{int64(len(der)), hex.EncodeToString(sum[:])}
-}
-
-// fileDigest streams a file through SHA-256.
-func fileDigest(path string) (crlDigest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return crlDigest{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return crlDigest{}, err
-	}
-	return crlDigest{n, hex.EncodeToString(h.Sum(nil))}, nil
-}
-
 func (d *doctor) checkCRLs(tx *store.Tx) error {
 	stored := map[int64]crlDigest{}
 	legacy := map[int64]bool{} // body in the store; its history file is compared below
@@ -357,7 +328,7 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 			// The body is the numbered history file; the record holds
 			// its digest. Older files may be pruned; the latest ones are
 			// checked below.
-			stored[c.Number] = crlDigest{c.Size, c.SHA256}
+			stored[c.Number] = recordedDigest(&c)
 			path := filepath.Join(dir, crlFileBase(c.Number, c.BaseNumber != 0))
 			data, err := os.ReadFile(path)
 			if errors.Is(err, fs.ErrNotExist) {
