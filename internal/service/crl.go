@@ -353,28 +353,15 @@ func (b crlBody) writeTo(w io.Writer) error {
 // final, synced to disk, and returns its name, SHA-256 (hex) and size. On
 // error nothing is left behind.
 func writeSignedCRL(final string, write func(io.Writer) error) (tmp, digest string, size int64, err error) {
-	f, err := os.CreateTemp(filepath.Dir(final), filepath.Base(final)+".tmp-*")
-	if err != nil {
-		return "", "", 0, err
-	}
-	tmp = f.Name()
 	h := &hashCounter{h: sha256.New()}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = write(io.MultiWriter(bw, h))
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	tmp, err = writeTemp(final, true, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if err := write(io.MultiWriter(bw, h)); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
 	if err != nil {
-		os.Remove(tmp)
 		return "", "", 0, err
 	}
 	return tmp, hex.EncodeToString(h.h.Sum(nil)), h.n, nil
@@ -572,23 +559,37 @@ func writeFileWith(path string, fn func(io.Writer) error) error {
 // renames it over path. Small writes (a certificate: download-batch writes
 // thousands) go straight to the file, without a buffer of their own.
 func replaceFile(path string, fill func(*os.File) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	tmp, err := writeTemp(path, false, fill)
 	if err != nil {
 		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// writeTemp creates a temporary file beside path, fills it, makes it 0644
+// (public: certificates, CRLs), syncs it if asked, and returns its name.
+// On error the file is removed.
+func writeTemp(path string, sync bool, fill func(*os.File) error) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", err
 	}
 	tmp := f.Name()
 	err = fill(f)
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
+	if err == nil && sync {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
+		return "", err
 	}
-	return os.Rename(tmp, path)
+	return tmp, nil
 }
 
 // parseSerialInto decodes a stored serial (lower-case hex, no leading zeros)
