@@ -2,10 +2,7 @@ package cli
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
@@ -17,21 +14,8 @@ import (
 // configuration key has a row, every exit code a row, and every command and
 // flag is mentioned.
 func TestCLIDocIsComplete(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "cli.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	var keys []string
-	for k := range configDefaults {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !strings.Contains(doc, "| `"+k+"` |") {
-			t.Errorf("docs/cli.md has no row for config key %q", k)
-		}
-	}
+	doc := readDoc(t, "cli.md")
+	checkConfigKeyRows(t, doc, "docs/cli.md")
 	for _, code := range []int{ExitOK, ExitError, ExitUsage, ExitNotFound, ExitConflict, ExitAuth, ExitPolicy, ExitCancelled} {
 		if !strings.Contains(doc, fmt.Sprintf("\n| %d |", code)) {
 			t.Errorf("docs/cli.md has no row for exit code %d", code)
