@@ -13,6 +13,7 @@ import (
 
 	"github.com/cmca/cmca/internal/cli"
 	"github.com/cmca/cmca/internal/testhook"
+	"github.com/cmca/cmca/internal/testtool"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -63,18 +64,45 @@ func installTestHooks() {
 // softhsmModule is Debian's SoftHSM2 PKCS#11 module.
 const softhsmModule = "/usr/lib/softhsm/libsofthsm2.so"
 
-func haveSoftHSM() bool {
-	_, err1 := os.Stat(softhsmModule)
-	_, err2 := exec.LookPath("softhsm2-util")
-	return err1 == nil && err2 == nil
+// softhsmTools is what "softhsm" stands for in `need`: the module, its
+// token tool and OpenSC's pkcs11-tool.
+var softhsmTools = []string{softhsmModule, "softhsm2-util", "pkcs11-tool"}
+
+// toolNames expands the aliases `need` accepts.
+func toolNames(args []string) []string {
+	var names []string
+	for _, a := range args {
+		if a == "softhsm" {
+			names = append(names, softhsmTools...)
+			continue
+		}
+		names = append(names, a)
+	}
+	return names
+}
+
+// needCondition is the condition [need:TOOL] ("softhsm" for SoftHSM2 and
+// pkcs11-tool): true when the tool is here; false on a laptop without it, so
+// `[!need:TOOL] skip` skips; an error (the script fails) under CI, where .ci/run
+// installs every tool. The same rule as testtool.Need for Go tests.
+func needCondition(cond string) (bool, error) {
+	tool, ok := strings.CutPrefix(cond, "need:")
+	if !ok {
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	miss := testtool.Missing(toolNames([]string{tool})...)
+	if len(miss) == 0 {
+		return true, nil
+	}
+	if testtool.InCI() {
+		return false, fmt.Errorf("CI is set but %s is missing (.ci/run installs it)", strings.Join(miss, ", "))
+	}
+	return false, nil
 }
 
 // TestScripts runs the end-to-end stories in testdata/script, each against
 // the real cmca binary with a throwaway home.
 func TestScripts(t *testing.T) {
-	if os.Getenv("CI") != "" && !haveSoftHSM() {
-		t.Fatal("CI is set but SoftHSM2 is missing: install softhsm2 and opensc (see .ci/run)")
-	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("..", "..", "testdata", "script"),
 		RequireExplicitExec: true,
@@ -91,18 +119,7 @@ func TestScripts(t *testing.T) {
 			}
 			return nil
 		},
-		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "softhsm":
-				// In CI a missing SoftHSM is a failure, not a skip: the
-				// scripts go ahead and fail loudly.
-				return haveSoftHSM() || os.Getenv("CI") != "", nil
-			case "openssl":
-				_, err := exec.LookPath("openssl")
-				return err == nil || os.Getenv("CI") != "", nil
-			}
-			return false, fmt.Errorf("unknown condition %q", cond)
-		},
+		Condition: needCondition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"jsonget":      cmdJSONGet,
 			"softhsm-init": cmdSoftHSMInit,

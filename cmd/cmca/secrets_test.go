@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/cmca/cmca/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,18 +21,7 @@ import (
 // .dump` of the store, the raw bytes of the database, its WAL and the
 // backup file.
 func TestSecretsNeverLeak(t *testing.T) {
-	if !haveSoftHSM() {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but SoftHSM2 is missing")
-		}
-		t.Skip("needs softhsm2")
-	}
-	if _, err := exec.LookPath("sqlite3"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but sqlite3 is missing")
-		}
-		t.Skip("needs the sqlite3 CLI")
-	}
+	testtool.Need(t, append(softhsmTools, "sqlite3")...)
 	const password = "Tr0ub4dor-and-3-horses"
 	const pin = "pin93817462"
 	h := newHome(t, hookedCmca(t))

@@ -13,6 +13,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
+	"github.com/cmca/cmca/internal/testtool"
 	"math/big"
 	"os"
 	"os/exec"
@@ -587,13 +588,8 @@ func TestWriteCRLErrors(t *testing.T) {
 }
 
 func TestWriteCRLOpenSSL(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("openssl not found")
-		}
-		t.Skip("openssl not found")
-	}
+	testtool.Need(t, "openssl")
+	openssl, _ := exec.LookPath("openssl")
 	issuers := getTestIssuers(t)
 	for _, name := range []string{"P256", "P384", "RSA"} {
 		t.Run(name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"github.com/cmca/cmca/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,13 +21,8 @@ import (
 // .ci/run installs it.
 func groff(t *testing.T, page string, args ...string) (text, warnings string) {
 	t.Helper()
-	bin, err := exec.LookPath("groff")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("groff is not installed: %v", err)
-		}
-		t.Skipf("groff is not installed (apt-get install groff-base): %v", err)
-	}
+	testtool.Need(t, "groff")
+	bin, _ := exec.LookPath("groff")
 	// -K utf8: the pages are UTF-8, as man-db reads them; -P-cbou: plain
 	// text, no overstriking or colour.
 	args = append([]string{"-K", "utf8", "-man", "-T", "utf8", "-P-cbou", "-rLL=400n", "-rHY=0"}, args...)

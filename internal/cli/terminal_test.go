@@ -6,6 +6,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"github.com/cmca/cmca/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,12 +166,8 @@ func (p *pane) answer(prompt, text string) {
 }
 
 func needTmux(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI is set but tmux is missing: install tmux (see .ci/run)")
-		}
-		t.Skip("tmux not installed")
-	}
+	t.Helper()
+	testtool.Need(t, "tmux")
 }
 
 func buildCmca(t *testing.T) string {

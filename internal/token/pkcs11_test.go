@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/testtool"
 	"math/big"
 	"os"
 	"os/exec"
@@ -42,17 +43,6 @@ var softHSMModules = []string{
 	"/usr/local/lib/softhsm/libsofthsm2.so",
 }
 
-// missing skips the test, or fails it on CI (CI non-empty), where the
-// tools are expected to be installed.
-func missing(t *testing.T, what string) {
-	t.Helper()
-	msg := what + " is not installed; install softhsm2 and opensc (apt-get install softhsm2 opensc)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // softHSM creates throwaway SoftHSM tokens with the given labels (SO PIN
 // 1234, user PIN 5678) in a temporary token directory, points SOFTHSM2_CONF
 // at it and returns the module path.
@@ -60,7 +50,7 @@ func softHSM(t *testing.T, labels ...string) string {
 	t.Helper()
 	util, err := exec.LookPath("softhsm2-util")
 	if err != nil {
-		missing(t, "softhsm2-util")
+		testtool.Absent(t, "softhsm2-util")
 	}
 	module := ""
 	for _, m := range softHSMModules {
@@ -70,7 +60,7 @@ func softHSM(t *testing.T, labels ...string) string {
 		}
 	}
 	if module == "" {
-		missing(t, "the SoftHSM2 PKCS#11 module")
+		testtool.Absent(t, "the SoftHSM2 PKCS#11 module")
 	}
 	dir := t.TempDir()
 	tokens := filepath.Join(dir, "tokens")
@@ -408,7 +398,7 @@ func checkPKCS11Tool(t *testing.T, module string, id []byte) {
 	t.Helper()
 	tool, err := exec.LookPath("pkcs11-tool")
 	if err != nil {
-		missing(t, "pkcs11-tool")
+		testtool.Absent(t, "pkcs11-tool")
 	}
 	out, err := exec.Command(tool, "--module", module, "--token-label", "L", "--login", "--pin", testUserPIN, "--list-objects").CombinedOutput()
 	if err != nil {
