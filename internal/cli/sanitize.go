@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -39,13 +41,52 @@ func sanitize(s string) string {
 	return b.String()
 }
 
-// sanitizeLines is sanitize for text of several lines: newlines stay.
+// sanitizeLines is sanitize for text of several lines: newlines and tabs
+// stay.
 func sanitizeLines(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = sanitize(l)
+		parts := strings.Split(l, "\t")
+		for j, p := range parts {
+			parts[j] = sanitize(p)
+		}
+		lines[i] = strings.Join(parts, "\t")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// safeArgs sanitizes the text arguments of a Printf: strings (and types
+// whose kind is string, such as ra.State) and errors.
+func safeArgs(a []any) []any {
+	out := a
+	for i, v := range a {
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case error:
+			s = v.Error()
+		case fmt.Stringer:
+			continue
+		default:
+			rv := reflect.ValueOf(v)
+			if !rv.IsValid() || rv.Kind() != reflect.String {
+				continue
+			}
+			s = rv.String()
+		}
+		if !needsEscape(s) {
+			continue
+		}
+		if &out[0] == &a[0] {
+			out = slices.Clone(a)
+		}
+		out[i] = sanitizeLines(s)
+	}
+	return out
 }
 
 func needsEscape(s string) bool {

@@ -622,8 +622,8 @@ const maxAddress = 200
 type Applicant struct {
 	Name     string `json:"name" yaml:"name"`
 	IDType   IDType `json:"id_type" yaml:"id_type"`
-	IDNumber string `json:"id_number" yaml:"id_number"`
-	Mobile   string `json:"mobile" yaml:"mobile"`
+	IDNumber string `json:"id_number,omitempty" yaml:"id_number"`
+	Mobile   string `json:"mobile,omitempty" yaml:"mobile"`
 	Email    string `json:"email" yaml:"email"`
 	Address  string `json:"address,omitempty" yaml:"address,omitempty"`
 }
@@ -659,7 +659,7 @@ func (a Applicant) Normalize() (Applicant, error) {
 type Agent struct {
 	Name     string `json:"name" yaml:"name"`
 	IDType   IDType `json:"id_type" yaml:"id_type"`
-	IDNumber string `json:"id_number" yaml:"id_number"`
+	IDNumber string `json:"id_number,omitempty" yaml:"id_number"`
 }
 
 // Normalize validates the agent and returns the normalised copy, or the
