@@ -89,6 +89,13 @@ func (f *Factory) input(title string, dst *string, check func(string) error) *hu
 	})
 }
 
+// noteText makes text safe in a form note, whose description is rendered
+// as Markdown: control characters escaped, Markdown emphasis characters
+// (the * of a masked value) shown as they are.
+func noteText(s string) string {
+	return strings.NewReplacer("*", `\*`, "_", `\_`, "`", "\\`").Replace(sanitize(s))
+}
+
 // runApplyForm asks for the missing fields: identity first, then the
 // lookup (a returning applicant's data pre-fills the rest), then contact,
 // usage, storage, agent, the agreement, and a confirmation page.
@@ -132,7 +139,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if len(rec.reused) > 0 {
 		var lines []string
 		for _, field := range rec.reuse() {
-			lines = append(lines, field+": "+sanitize(rec.reused[field]))
+			lines = append(lines, field+": "+noteText(rec.reused[field]))
 		}
 		contact = append(contact, huh.NewNote().Title("Returning applicant: reusing your stored data").Description(strings.Join(lines, "\n")))
 	}
@@ -178,7 +185,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 		rec.AgentName, rec.AgentIDNumber = "", ""
 	}
 	summary := fmt.Sprintf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
-		rec.shown("name", rec.Name), rec.IDType, rec.IDNumber, rec.shown("mobile", rec.Mobile), rec.shown("email", rec.Email), rec.UsageType, rec.AcceptancePoint, rec.Storage)
+		noteText(rec.shown("name", rec.Name)), rec.IDType, rec.IDNumber, noteText(rec.shown("mobile", rec.Mobile)), noteText(rec.shown("email", rec.Email)), rec.UsageType, rec.AcceptancePoint, rec.Storage)
 	if rec.AgentName != "" {
 		summary += fmt.Sprintf("\nAgent: %s (%s)", rec.AgentName, rec.AgentIDNumber)
 	}
