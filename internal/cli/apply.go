@@ -219,7 +219,9 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 		}
 	} else {
 		rec := o.Record
-		if !o.NoLookup && rec.IDNumber != "" {
+		// Counter mode takes the data from the applicant and the documents
+		// the operator checks: nothing is reused from a stored profile.
+		if !o.NoLookup && !o.Counter.active && rec.IDNumber != "" {
 			prefill(ctx, f, api, &rec, o.Set)
 		}
 		if miss := rec.missing(); len(miss) > 0 {

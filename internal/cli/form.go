@@ -117,7 +117,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	)); err != nil {
 		return err
 	}
-	if !o.NoLookup {
+	if !o.NoLookup && !o.Counter.active {
 		prefill(ctx, f, api, rec, o.Set)
 	}
 	usages := make([]huh.Option[string], 0, len(cfg.Profiles))
