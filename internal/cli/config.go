@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -123,13 +122,6 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	c.CounterPoint, c.CounterIssuers = v.GetString("counter.acceptance_point"), v.GetStringSlice("counter.issuers")
 	if c.Home == "" {
 		c.Home = DefaultHome()
-	}
-	if c.Operator == "" {
-		if u, err := user.Current(); err == nil {
-			c.Operator = u.Username
-		} else {
-			c.Operator = "operator"
-		}
 	}
 	if c.Output != "text" && c.Output != "json" {
 		return nil, &usageError{msg: fmt.Sprintf("--output must be text or json, got %q", c.Output)}

@@ -110,7 +110,7 @@ func (c *counterOptions) confirmDocuments(ctx context.Context, f *Factory, api A
 			return fmt.Errorf("a counter application needs the identity documents checked in person; nothing was submitted: %w", ra.ErrPolicy)
 		}
 	}
-	a.DocumentsCheckedBy = f.Operator()
+	a.DocumentsChecked = true
 	return nil
 }
 
@@ -165,11 +165,10 @@ func (c *counterOptions) finish(ctx context.Context, f *Factory, api API, res se
 }
 
 func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref string) (*service.Issued, string, error) {
-	op := f.Operator()
-	if _, err := api.Approve(ctx, op, ref); err != nil {
+	if _, err := api.Approve(ctx, ref); err != nil {
 		return nil, "", fmt.Errorf("request %s was submitted but not approved (%w); it waits in `cmca review`", ref, err)
 	}
-	auth, err := api.Issue(ctx, op, ref, false)
+	auth, err := api.Issue(ctx, ref, false)
 	if err != nil {
 		return nil, "", fmt.Errorf("request %s was approved but not issued (%w); run `cmca issue %s`", ref, err, ref)
 	}

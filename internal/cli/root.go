@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/cmca/cmca/internal/ra"
 	"github.com/spf13/cobra"
 )
 
@@ -37,6 +38,9 @@ func Main() int {
 	msg := err.Error()
 	if code == ExitCancelled {
 		msg = "cancelled"
+	}
+	if _, cerr := f.Caller(); cerr != nil && errors.Is(err, ra.ErrAuth) {
+		msg += " (" + cerr.Error() + ")"
 	}
 	fmt.Fprintf(f.IO.ErrOut, "cmca: %s\n", msg)
 	var ue *usageError
@@ -77,6 +81,11 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       f.Version,
+		// Every command runs as the caller: a Local principal in the
+		// context (Factory.Caller), read by the service.
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			cmd.SetContext(f.withCaller(cmd.Context()))
+		},
 	}
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -19,10 +20,10 @@ type Application struct {
 	Storage           ra.Storage   `json:"storage" yaml:"storage"`
 	AgreementAccepted bool         `json:"agreement_accepted" yaml:"agreement_accepted"`
 	Comment           string       `json:"comment,omitempty" yaml:"comment,omitempty"`
-	// DocumentsCheckedBy names the counter operator who checked the
-	// applicant's identity documents in person (counter mode); it is
-	// recorded in the audit log. Files cannot set it.
-	DocumentsCheckedBy string `json:"documents_checked_by,omitempty" yaml:"-"`
+	// DocumentsChecked says the caller, a counter operator, checked the
+	// applicant's identity documents in person (counter mode); it needs the
+	// counter role and is recorded in the audit log. Files cannot set it.
+	DocumentsChecked bool `json:"documents_checked,omitempty" yaml:"-"`
 }
 
 // Validate normalises an application and checks it against the
@@ -107,7 +108,21 @@ type ApplyResult struct {
 // Apply submits applications in one transaction. Without partial, one
 // invalid application rejects the whole batch and nothing is stored; with
 // partial, the valid ones are stored and the invalid ones reported.
-func (s *Service) Apply(ctx context.Context, operator string, apps []Application, partial bool) ([]ApplyResult, error) {
+//
+// Any caller may apply (anonymous too); an application whose documents
+// were checked at a counter needs the counter role.
+func (s *Service) Apply(ctx context.Context, apps []Application, partial bool) ([]ApplyResult, error) {
+	need := principal.Role("")
+	for _, a := range apps {
+		if a.DocumentsChecked {
+			need = principal.Counter
+		}
+	}
+	p, err := principal.Require(ctx, need)
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	if len(apps) == 0 {
 		return nil, &ra.FieldError{Field: "applications", Msg: "no application given"}
 	}
@@ -136,7 +151,7 @@ func (s *Service) Apply(ctx context.Context, operator string, apps []Application
 		}
 		return results, &BatchError{Errors: bad}
 	}
-	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		now := tx.Now().UTC()
 		for i, a := range valid {
 			if results[i].Error != nil {
@@ -156,8 +171,8 @@ func (s *Service) Apply(ctx context.Context, operator string, apps []Application
 				return err
 			}
 			detail := "usage=" + r.UsageType + " storage=" + string(r.Storage)
-			if a.DocumentsCheckedBy != "" {
-				detail += " counter=" + r.AcceptancePoint + "; documents checked by " + a.DocumentsCheckedBy
+			if a.DocumentsChecked {
+				detail += " counter=" + r.AcceptancePoint + "; documents checked by " + operator
 			}
 			if err := tx.Audit(event(operator, "apply", r, "", detail)); err != nil {
 				return err
