@@ -134,10 +134,10 @@ func syncDir(dir string) {
 
 // RestoreOptions control a restore.
 type RestoreOptions struct {
-	Home     string
-	File     string
-	Force    bool // replace an existing store (kept aside as ra.db.pre-restore-TIME)
-	Now      func() time.Time
+	Home  string
+	File  string
+	Force bool // replace an existing store (kept aside as ra.db.pre-restore-TIME)
+	Now   func() time.Time
 }
 
 // RestoreResult describes a restored store.
