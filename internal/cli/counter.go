@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/ra"
@@ -72,11 +71,12 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 		return nil
 	}
 	op := f.Operator()
-	if api.Config().FourEyes {
+	pol := api.Policy()
+	if pol.FourEyes {
 		return fmt.Errorf("the four-eyes rule (policy.four_eyes) forbids one operator approving and issuing a request; submit without --issue and ask another operator to approve it: %w", ra.ErrPolicy)
 	}
-	if !slices.Contains(cfg.CounterIssuers, op) && !slices.Contains(cfg.CounterIssuers, "*") {
-		return fmt.Errorf("operator %q may not issue at the counter (not in config counter.issuers); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
+	if !pol.MayIssueAtCounter(op) {
+		return fmt.Errorf("operator %q may not issue at the counter (not in policy counter.issuers; see `cmca policy show`); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
 	}
 	return nil
 }

@@ -42,6 +42,9 @@ type API interface {
 	VerifyAudit(ctx context.Context) (*service.AuditReport, error)
 	CACertificate() ([]byte, error)
 	Config() *service.Config
+	Policy() service.Policy
+	PolicySettings(ctx context.Context) ([]service.PolicySetting, error)
+	PolicySet(ctx context.Context, key, value string) (*service.PolicyChange, error)
 }
 
 var _ API = (*service.Service)(nil)
@@ -90,6 +93,10 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 	}
 	svc, err := service.Open(ctx, c.Home, c.Service, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPolicyOverrides(c, svc.Policy()); err != nil {
+		svc.Close()
 		return nil, err
 	}
 	svc.SetCALoader(func(ctx context.Context) (*ca.CA, error) { return f.loadCA(ctx, svc) })
@@ -170,7 +177,7 @@ func (f *Factory) resolveCaller() (principal.Principal, error) {
 	if err != nil {
 		return principal.Principal{}, err
 	}
-	name, from := c.Operator, "--operator / CMCA_OPERATOR / config operator"
+	name, from := c.Operator, "--operator, CMCA_OPERATOR or config key operator"
 	if name == "" {
 		u, err := user.Current()
 		if err != nil {
@@ -180,7 +187,7 @@ func (f *Factory) resolveCaller() (principal.Principal, error) {
 	}
 	v, err := ra.ValidateOperator(name)
 	if err != nil {
-		return principal.Principal{}, &usageError{msg: fmt.Sprintf("operator name from %s: %v; pass a valid --operator NAME", from, err)}
+		return principal.Principal{}, &usageError{msg: fmt.Sprintf("%v (the operator name comes from %s)", err, from)}
 	}
 	return principal.LocalOperator(v), nil
 }

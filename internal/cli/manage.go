@@ -201,11 +201,11 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 }
 
 func (f *Factory) renewWindow() string {
-	c, err := f.Config()
+	svc, err := f.Local(context.Background())
 	if err != nil {
 		return "the renewal window"
 	}
-	return fmt.Sprintf("%d days", int(c.Service.RenewWindow.Hours()/24))
+	return fmt.Sprintf("%d days", int(svc.Policy().RenewWindow.Hours()/24))
 }
 
 func refuseExisting(path string) error {

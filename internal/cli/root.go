@@ -77,7 +77,7 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 (PKCS#11) or in PKCS#12 files, renewal, revocation, reissue and CRLs.
 
 Subscriber commands: apply, status, download, renew, revoke, reissue.
-Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
+Operator commands:   init, review, approve, issue, crl, certs, cert, audit, policy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       f.Version,
@@ -114,7 +114,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 	}
 	for _, c := range []*cobra.Command{
 		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
-		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
+		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdPolicy(f, nil), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
 	} {
 		c.GroupID = "admin"
 		root.AddCommand(c)

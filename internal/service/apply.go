@@ -48,6 +48,9 @@ func (s *Service) Validate(a Application) (Application, error) {
 	if _, err := s.cfg.Profile(a.UsageType); err != nil {
 		return a, err
 	}
+	if pol := s.Policy(); !pol.AllowsUsage(a.UsageType) {
+		return a, &ra.FieldError{Field: "usage_type", Msg: fmt.Sprintf("usage type %q is not offered by this CA's policy (usage.allowed: %s)", a.UsageType, strings.Join(pol.Usages, ", "))}
+	}
 	if a.AcceptancePoint == "" {
 		return a, &ra.FieldError{Field: "acceptance_point", Msg: "is required"}
 	}

@@ -70,10 +70,11 @@ func (s *Service) approve(tx *store.Tx, p principal.Principal, r *ra.Request, de
 	if err := ra.CheckTransition(r.Ref, r.Kind, from, to); err != nil {
 		return nil, err
 	}
-	if s.cfg.FourEyes && p.Same(r.SubmittedBy) {
+	fourEyes := s.Policy().FourEyes
+	if fourEyes && p.Same(r.SubmittedBy) {
 		return nil, fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy)
 	}
-	if s.cfg.FourEyes && p.Kind != principal.System {
+	if fourEyes && p.Kind != principal.System {
 		if err := checkNotApplicant(operator, r); err != nil { // policy.go
 			return nil, err
 		}
@@ -227,7 +228,8 @@ func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resen
 			}
 			return err
 		}
-		if s.cfg.FourEyes && p.Same(r.DecidedBy) {
+		pol := s.Policy()
+		if pol.FourEyes && p.Same(r.DecidedBy) {
 			return fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy)
 		}
 		code, hash := ra.NewPasscode()
@@ -236,7 +238,7 @@ func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resen
 		}
 		now := tx.Now()
 		r.State, r.IssuedBy = ra.StateIssued, operator
-		r.PasscodeExpires = now.Add(s.cfg.PasscodeTTL).UTC().Truncate(time.Second)
+		r.PasscodeExpires = now.Add(pol.PasscodeTTL).UTC().Truncate(time.Second)
 		r.PasscodeAttempts, r.PasscodeUsed = 0, false
 		if err := tx.UpdateRequest(r, from); err != nil {
 			return err

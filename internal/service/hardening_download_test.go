@@ -171,7 +171,7 @@ func TestDownloadPasscodes(t *testing.T) {
 	if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: "short", CSR: csr}); !errors.Is(err, ra.ErrInvalid) {
 		t.Errorf("Download(malformed passcode) = %v; want ErrInvalid", err)
 	}
-	max := s.cfg.MaxPasscodeAttempts
+	max := s.Policy().MaxPasscodeAttempts
 	for i := 1; i <= max; i++ {
 		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: wrong, CSR: csr}); !errors.Is(err, ra.ErrAuth) {
 			t.Fatalf("Download(wrong passcode) #%d = %v; want ErrAuth", i, err)
@@ -185,7 +185,7 @@ func TestDownloadPasscodes(t *testing.T) {
 	}
 
 	ref2, code2 := hardeningIssued(t, s)
-	s.Now = func() time.Time { return time.Now().Add(s.cfg.PasscodeTTL + time.Hour) }
+	s.Now = func() time.Time { return time.Now().Add(s.Policy().PasscodeTTL + time.Hour) }
 	if _, err := s.Download(ctx, DownloadInput{Ref: ref2, Passcode: code2, CSR: csr}); !errors.Is(err, ra.ErrAuth) {
 		t.Errorf("Download(expired passcode) = %v; want ErrAuth", err)
 	}

@@ -157,7 +157,7 @@ func TestDownloadPasscodeRules(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
 		wrong := "AAAA-AAAA-AAAA-AAAA-AAAA"
-		for i := range s.cfg.MaxPasscodeAttempts {
+		for i := range s.Policy().MaxPasscodeAttempts {
 			_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: wrong, CSR: csrFor(t, newKey(t))})
 			if !errors.Is(err, ra.ErrAuth) {
 				t.Fatalf("attempt %d: %v; want ErrAuth", i+1, err)
@@ -181,7 +181,7 @@ func TestDownloadPasscodeRules(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		s, clk := newTestService(t)
 		ref, code := issued(t, s)
-		clk.Add(s.cfg.PasscodeTTL + time.Minute)
+		clk.Add(s.Policy().PasscodeTTL + time.Minute)
 		_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))})
 		if !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "expired") || !contains(err.Error(), "--resend") {
 			t.Fatalf("expired passcode: %v", err)
@@ -378,7 +378,7 @@ func TestRevokeAndReissue(t *testing.T) {
 func TestFourEyes(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestService(t)
-	s.cfg.FourEyes = true
+	setPolicy(t, s, "policy.four_eyes", "true")
 	res, err := s.Apply(as(ctx, "alice"), []Application{testApplication()}, false)
 	if err != nil {
 		t.Fatal(err)

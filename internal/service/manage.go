@@ -89,7 +89,8 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 			return nil, err
 		}
 	}
-	if d := now.Sub(in.SignedAt); d > s.cfg.ProofMaxAge || d < -s.cfg.ProofMaxAge {
+	pol := s.Policy()
+	if d := now.Sub(in.SignedAt); d > pol.ProofMaxAge || d < -pol.ProofMaxAge {
 		return nil, fmt.Errorf("the proof of possession was signed at %s, too far from now; check the clock and retry: %w", in.SignedAt.Format(time.RFC3339), ra.ErrAuth)
 	}
 	old, err := x509.ParseCertificate(cur.DER)
@@ -102,7 +103,7 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	if spki == cur.SPKISHA256 {
 		return nil, fmt.Errorf("renewal needs a new key; the CSR reuses the current one: %w", ra.ErrPolicy)
 	}
-	inWindow := !now.Before(cur.NotAfter.Add(-s.cfg.RenewWindow))
+	inWindow := !now.Before(cur.NotAfter.Add(-pol.RenewWindow))
 	var authority *ca.CA
 	if inWindow || done != nil {
 		if authority, err = s.CA(ctx); err != nil {

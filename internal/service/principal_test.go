@@ -98,12 +98,20 @@ func TestRevocationApprovalNeedsRevoker(t *testing.T) {
 func TestFourEyesComparesPrincipals(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestService(t)
-	s.cfg.FourEyes = true
+	setPolicy(t, s, "policy.four_eyes", "true")
 	res, err := s.Apply(as(ctx, "alice "), []Application{testApplication()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Approve(as(ctx, "alice"), res[0].Ref); !errors.Is(err, ra.ErrPolicy) {
 		t.Fatalf(`"alice" approves what "alice " submitted: %v; want ErrPolicy`, err)
+	}
+}
+
+// setPolicy changes the home's policy as an admin would.
+func setPolicy(t *testing.T, s *Service, key, value string) {
+	t.Helper()
+	if _, err := s.PolicySet(as(context.Background(), "admin"), key, value); err != nil {
+		t.Fatalf("PolicySet(%s, %s): %v", key, value, err)
 	}
 }
