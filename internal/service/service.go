@@ -57,7 +57,7 @@ func DefaultConfig() Config {
 	return Config{
 		Policy:      DefaultPolicy(),
 		CRLValidity: 7 * 24 * time.Hour,
-		Profiles:            ca.DefaultProfiles(),
+		Profiles:    ca.DefaultProfiles(),
 		AcceptancePoints: []AcceptancePoint{
 			{Name: "online", Label: "Online service"},
 			{Name: "head-office", Label: "Head office counter"},
