@@ -32,7 +32,7 @@ type counterOptions struct {
 func (c *counterOptions) addFlags(fl *pflag.FlagSet) {
 	fl.BoolVar(&c.Enabled, "counter", false, "counter mode: a walk-in application taken by an operator (default on when config counter.acceptance_point is set)")
 	fl.BoolVar(&c.DocumentsChecked, "documents-checked", false, "counter: the operator checked the identity documents in person (asked on a terminal)")
-	fl.BoolVar(&c.Issue, "issue", false, "counter: approve, issue and download at once (operator listed in config counter.issuers; not with policy.four_eyes)")
+	fl.BoolVar(&c.Issue, "issue", false, "counter: approve, issue and download at once (operator listed in policy counter.issuers; not with policy.four_eyes)")
 	fl.StringVar(&c.Out, "out", "", "counter --issue, soft: PKCS#12 file to write (default REF.p12)")
 	fl.StringVar(&c.PasswordFile, "password-file", "", "counter --issue, soft: read the new PKCS#12 password from FILE (else the applicant types it, twice)")
 	fl.StringVar(&c.KeyAlgo, "key-algo", string(token.ECDSAP256), fmt.Sprintf("counter --issue: key algorithm: %v", token.KeyAlgos))
