@@ -69,6 +69,12 @@ func TestPolicyStored(t *testing.T) {
 	if !seeded || !set {
 		t.Errorf("audit log lacks policy-seed (%v) or policy-set (%v): %+v", seeded, set, evs)
 	}
+	// usage.allowed narrows what may be applied for.
+	setPolicy(t, s, "usage.allowed", "email, sign")
+	if _, err := s.Apply(as(ctx, "clerk"), []Application{testApplication()}, false); !errors.Is(err, ra.ErrInvalid) || !strings.Contains(err.Error(), "not offered by this CA's policy") {
+		t.Errorf("Apply(auth) with usage.allowed=email,sign: %v; want ErrInvalid", err)
+	}
+	setPolicy(t, s, "usage.allowed", "*")
 	// Another process opening the home sees the change.
 	other, err := Open(ctx, home, DefaultConfig(), nil)
 	if err != nil {
