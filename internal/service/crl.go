@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/testhook"
@@ -61,7 +62,14 @@ type CRLResult struct {
 // (ca-NNNNNN.crl, ca-delta-NNNNNN.crl). An up-to-date CRL whose file is
 // missing or does not match its record is not republished: a new one is
 // signed and Warning says why.
-func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLResult, error) {
+//
+// The caller (in ctx) needs the issuer role.
+func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
+	p, err := principal.Require(ctx, principal.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	warning := ""
 	if !o.Force {
 		var latest *store.CRL

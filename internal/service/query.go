@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -109,7 +110,11 @@ func (s *Service) Certificate(ctx context.Context, serial string) (*CertificateD
 }
 
 // Audit lists audit records.
+// The caller (in ctx) needs the auditor role.
 func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]ra.Event, error) {
+	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
+		return nil, err
+	}
 	var out []ra.Event
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
@@ -127,7 +132,11 @@ type AuditReport struct {
 }
 
 // VerifyAudit checks the audit hash chain.
+// The caller (in ctx) needs the auditor role.
 func (s *Service) VerifyAudit(ctx context.Context) (*AuditReport, error) {
+	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
+		return nil, err
+	}
 	var r AuditReport
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
