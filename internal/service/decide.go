@@ -52,6 +52,9 @@ func (s *Service) approve(tx *store.Tx, operator string, r *ra.Request, detail s
 	}
 	d := &Decision{Ref: r.Ref, Kind: r.Kind}
 	now := tx.Now()
+	if err := checkTarget(tx, r, now); err != nil {
+		return nil, err
+	}
 	switch r.Kind {
 	case ra.KindRevoke:
 		reason, err := ra.ParseRevocationReason(r.Reason)
@@ -189,6 +192,9 @@ func (s *Service) issueTx(tx *store.Tx, operator, ref string, resend bool) (out 
 		}
 		if s.cfg.FourEyes && operator == r.DecidedBy {
 			return fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy)
+		}
+		if err := checkTarget(tx, r, tx.Now()); err != nil {
+			return err
 		}
 		code, hash := ra.NewPasscode()
 		if err := tx.SetPasscodeHash(ref, hash); err != nil {
