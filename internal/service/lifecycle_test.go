@@ -151,30 +151,46 @@ func contains(s, sub string) bool {
 	return false
 }
 
+// TestDownloadPasscodeRules: unknown references, wrong, locked, expired and
+// used passcodes, each with its error class; a wrong passcode is counted in
+// the store at once, malformed input costs no attempt, and a used passcode
+// gives the same key its certificate again but no other key a second one.
 func TestDownloadPasscodeRules(t *testing.T) {
 	ctx := context.Background()
+	download := func(s *Service, ref, code string, key crypto.Signer) (*Issued, error) {
+		return s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
+	}
+	t.Run("unknown reference", func(t *testing.T) {
+		s, _ := newTestService(t)
+		_, code := issued(t, s)
+		if _, err := download(s, "20260101-ZZZZZZZZ", code, newKey(t)); !errors.Is(err, ra.ErrNotFound) {
+			t.Fatalf("unknown ref: %v; want ErrNotFound", err)
+		}
+	})
 	t.Run("wrong then locked then resend", func(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
 		wrong := "AAAA-AAAA-AAAA-AAAA-AAAA"
-		for i := range s.cfg.MaxPasscodeAttempts {
-			_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: wrong, CSR: csrFor(t, newKey(t))})
-			if !errors.Is(err, ra.ErrAuth) {
-				t.Fatalf("attempt %d: %v; want ErrAuth", i+1, err)
+		for i := 1; i <= s.cfg.MaxPasscodeAttempts; i++ {
+			if _, err := download(s, ref, wrong, newKey(t)); !errors.Is(err, ra.ErrAuth) {
+				t.Fatalf("attempt %d: %v; want ErrAuth", i, err)
+			}
+			if got := requestSnapshot(t, s, ref).attempts; got != i {
+				t.Fatalf("after %d wrong passcodes the store counts %d", i, got)
 			}
 		}
 		// Locked: even the right passcode fails now.
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "locked") {
+		if _, err := download(s, ref, code, newKey(t)); !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "locked") {
 			t.Fatalf("right passcode after lock: %v; want locked", err)
 		}
 		a, err := s.Issue(ctx, "bob", ref, true)
 		if err != nil {
 			t.Fatalf("resend: %v", err)
 		}
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrAuth) {
+		if _, err := download(s, ref, code, newKey(t)); !errors.Is(err, ra.ErrAuth) {
 			t.Fatalf("old passcode after resend: %v; want ErrAuth", err)
 		}
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: a.Passcode, CSR: csrFor(t, newKey(t))}); err != nil {
+		if _, err := download(s, ref, a.Passcode, newKey(t)); err != nil {
 			t.Fatalf("new passcode: %v", err)
 		}
 	})
@@ -182,7 +198,7 @@ func TestDownloadPasscodeRules(t *testing.T) {
 		s, clk := newTestService(t)
 		ref, code := issued(t, s)
 		clk.Add(s.cfg.PasscodeTTL + time.Minute)
-		_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))})
+		_, err := download(s, ref, code, newKey(t))
 		if !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "expired") || !contains(err.Error(), "--resend") {
 			t.Fatalf("expired passcode: %v", err)
 		}
@@ -190,31 +206,35 @@ func TestDownloadPasscodeRules(t *testing.T) {
 	t.Run("malformed input costs no attempt", func(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: "short", CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrInvalid) {
+		before := requestSnapshot(t, s, ref)
+		if _, err := download(s, ref, "short", newKey(t)); !errors.Is(err, ra.ErrInvalid) {
 			t.Fatalf("short passcode: %v; want ErrInvalid", err)
 		}
 		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: []byte("garbage")}); !errors.Is(err, ra.ErrInvalid) {
 			t.Fatalf("garbage CSR: %v; want ErrInvalid", err)
 		}
-		d, _ := s.Status(ctx, ref)
-		if d.Request.PasscodeAttempts != 0 || d.Request.State != ra.StateIssued {
-			t.Fatalf("after malformed input: attempts=%d state=%s; want 0, issued", d.Request.PasscodeAttempts, d.Request.State)
+		if after := requestSnapshot(t, s, ref); after != before || after.state != ra.StateIssued {
+			t.Fatalf("after malformed input: %+v; want %+v, issued", after, before)
 		}
 	})
 	t.Run("single use, idempotent for the same key", func(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
 		key := newKey(t)
-		first, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
+		first, err := download(s, ref, code, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
+		again, err := download(s, ref, code, key)
 		if err != nil || again.Serial != first.Serial || !again.Retrieved {
 			t.Fatalf("same key again = %+v, %v; want the recorded certificate", again, err)
 		}
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrConflict) {
+		if _, err := download(s, ref, code, newKey(t)); !errors.Is(err, ra.ErrConflict) {
 			t.Fatalf("other key: %v; want ErrConflict (already used)", err)
+		}
+		rep, err := s.Doctor(ctx)
+		if err != nil || !rep.OK {
+			t.Errorf("Doctor() = %+v, %v; want a consistent store", rep, err)
 		}
 	})
 }
