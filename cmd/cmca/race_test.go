@@ -174,7 +174,10 @@ func TestRaceCRLDuringIssuance(t *testing.T) {
 			if m == nil {
 				t.Fatalf("crl audit record without a number: %+v", e)
 			}
-			v, _ := strconv.Atoi(m[1])
+			v, err := strconv.Atoi(m[1])
+			if err != nil {
+				t.Fatalf("crl audit record %+v: %v", e, err)
+			}
 			numbers = append(numbers, v)
 		}
 	}

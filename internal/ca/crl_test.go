@@ -72,8 +72,14 @@ func newTestIssuer(t testing.TB, name string, key crypto.Signer) *testIssuer {
 func getTestIssuers(t testing.TB) map[string]*testIssuer {
 	t.Helper()
 	testIssuersOnce.Do(func() {
-		p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
 		rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			t.Fatal(err)
@@ -446,7 +452,10 @@ func TestWriteCRLSerialEncoding(t *testing.T) {
 		if !bytes.Equal(b[2:2+len(tc.want)], tc.want) {
 			t.Errorf("serial %v encoded as %x, want %x", tc.serial, b[2:2+len(tc.want)], tc.want)
 		}
-		wantSerial, _ := asn1.Marshal(tc.serial)
+		wantSerial, err := asn1.Marshal(tc.serial)
+		if err != nil {
+			t.Fatalf("asn1.Marshal(%v): %v", tc.serial, err)
+		}
 		if !bytes.Equal(wantSerial, tc.want) {
 			t.Errorf("test case for %v disagrees with encoding/asn1: %x", tc.serial, wantSerial)
 		}
@@ -506,6 +515,8 @@ func TestWriteCRLErrors(t *testing.T) {
 			}
 			return sourceErr
 		}, wantIs: sourceErr},
+		// The source under test ignores yield's errors on purpose: WriteCRL
+		// must report the first one anyway.
 		{name: "source swallows yield error", source: func(yield func(RevokedEntry) error) error {
 			_ = yield(RevokedEntry{Serial: big.NewInt(9), RevokedAt: okEntry.RevokedAt, Reason: 7})
 			_ = yield(okEntry)
@@ -552,7 +563,7 @@ func TestWriteCRLErrors(t *testing.T) {
 
 func TestWriteCRLOpenSSL(t *testing.T) {
 	testtool.Need(t, "openssl")
-	openssl, _ := exec.LookPath("openssl")
+	const openssl = "openssl"
 	issuers := getTestIssuers(t)
 	for _, name := range []string{"P256", "P384", "RSA"} {
 		t.Run(name, func(t *testing.T) {

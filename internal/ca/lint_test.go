@@ -217,9 +217,18 @@ func TestProfilesLintCatches(t *testing.T) {
 
 func TestCheckCSRKeys(t *testing.T) {
 	p := DefaultProfiles()[0]
-	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
-	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p521, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		key  crypto.Signer

@@ -291,7 +291,10 @@ func TestParseSerialInto(t *testing.T) {
 		if err := parseSerialInto(n, raw[:], s); err != nil {
 			t.Fatalf("parseSerialInto(%q) = %v", s, err)
 		}
-		want, _ := new(big.Int).SetString(s, 16)
+		want, ok := new(big.Int).SetString(s, 16)
+		if !ok {
+			t.Fatalf("bad test serial %q", s)
+		}
 		if n.Cmp(want) != 0 {
 			t.Errorf("parseSerialInto(%q) = %x; want %x", s, n, want)
 		}

@@ -124,7 +124,10 @@ func TestDownloadIssuesFromApplicationNotCSR(t *testing.T) {
 	if cert.SerialNumber.Sign() <= 0 || cert.SerialNumber.BitLen() < 120 {
 		t.Errorf("serial %x: want a positive ~128-bit random serial", cert.SerialNumber)
 	}
-	authority, _ := s.CA(ctx)
+	authority, err := s.CA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cert.CheckSignatureFrom(authority.Cert); err != nil {
 		t.Errorf("certificate does not verify against the CA: %v", err)
 	}
@@ -136,7 +139,10 @@ func TestDownloadIssuesFromApplicationNotCSR(t *testing.T) {
 			t.Error("the raw ID number is in the certificate")
 		}
 	}
-	d, _ := s.Status(ctx, ref)
+	d, err := s.Status(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d.Request.State != ra.StateCompleted || d.Request.CertSerial != got.Serial {
 		t.Errorf("request after download = %s/%s; want completed/%s", d.Request.State, d.Request.CertSerial, got.Serial)
 	}
@@ -349,7 +355,10 @@ func TestRevokeAndReissue(t *testing.T) {
 	if err != nil || d.RevokedSerial != got.Serial {
 		t.Fatalf("approve reissue = %+v, %v; want the old certificate revoked", d, err)
 	}
-	c, _ := s.Certificate(ctx, got.Serial)
+	c, err := s.Certificate(ctx, got.Serial)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Status != ra.CertRevoked || c.Certificate.RevocationReason != "keyCompromise" {
 		t.Fatalf("old certificate = %s/%s; want revoked keyCompromise", c.Status, c.Certificate.RevocationReason)
 	}
@@ -427,7 +436,10 @@ func TestApplyBatchAllOrNothing(t *testing.T) {
 	if _, err := s.Apply(ctx, "clerk", []Application{good, bad}, false); !errors.Is(err, ra.ErrInvalid) {
 		t.Fatalf("batch with a bad item: %v; want ErrInvalid", err)
 	}
-	rs, _ := s.Requests(ctx, store.RequestFilter{})
+	rs, err := s.Requests(ctx, store.RequestFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(rs) != 0 {
 		t.Fatalf("%d requests stored after a rejected batch; want 0", len(rs))
 	}
@@ -435,7 +447,9 @@ func TestApplyBatchAllOrNothing(t *testing.T) {
 	if err != nil || res[0].Ref == "" || res[1].Error == nil {
 		t.Fatalf("partial batch = %+v, %v", res, err)
 	}
-	rs, _ = s.Requests(ctx, store.RequestFilter{})
+	if rs, err = s.Requests(ctx, store.RequestFilter{}); err != nil {
+		t.Fatal(err)
+	}
 	if len(rs) != 1 {
 		t.Fatalf("%d requests stored after a partial batch; want 1", len(rs))
 	}

@@ -261,7 +261,10 @@ func TestKeys(t *testing.T) {
 			if err := s.ImportCertificate(ctx, tt.id, label, cert); err != nil {
 				t.Fatalf("ImportCertificate again: %v", err)
 			}
-			other, _ := GenerateSoftKey(ECDSAP256)
+			other, err := GenerateSoftKey(ECDSAP256)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := s.ImportCertificate(ctx, tt.id, label, selfSigned(t, other, 0)); !errors.Is(err, ra.ErrConflict) {
 				t.Errorf("ImportCertificate of another key's certificate = %v, want ra.ErrConflict", err)
 			}
