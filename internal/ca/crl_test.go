@@ -3,10 +3,8 @@ package ca
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -72,18 +70,7 @@ func newTestIssuer(t testing.TB, name string, key crypto.Signer) *testIssuer {
 func getTestIssuers(t testing.TB) map[string]*testIssuer {
 	t.Helper()
 	testIssuersOnce.Do(func() {
-		p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p256, p384, rsaKey := mustECKey(t, elliptic.P256()), mustECKey(t, elliptic.P384()), mustRSAKey(t, 2048)
 		testIssuers = map[string]*testIssuer{
 			"P256": newTestIssuer(t, "P256", p256),
 			"P384": newTestIssuer(t, "P384", p384),
