@@ -151,11 +151,13 @@ func (f *Factory) PrintJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// Printf writes human text on stdout.
-func (f *Factory) Printf(format string, a ...any) { fmt.Fprintf(f.IO.Out, format, a...) }
+// Printf writes human text on stdout. Text arguments (strings, string
+// types, errors) are sanitized: control and format characters from stored
+// text are shown as escapes, never sent to the terminal.
+func (f *Factory) Printf(format string, a ...any) { fmt.Fprintf(f.IO.Out, format, safeArgs(a)...) }
 
-// Warnf writes a notice on stderr.
-func (f *Factory) Warnf(format string, a ...any) { fmt.Fprintf(f.IO.ErrOut, format, a...) }
+// Warnf writes a notice on stderr, its text arguments sanitized as Printf's.
+func (f *Factory) Warnf(format string, a ...any) { fmt.Fprintf(f.IO.ErrOut, format, safeArgs(a)...) }
 
 // caChain parses the DER chain returned by a download.
 func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
