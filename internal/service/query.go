@@ -50,7 +50,7 @@ func (s *Service) Status(ctx context.Context, ref string) (*RequestDetail, error
 				return err
 			}
 		}
-		return nil
+		return withTargets(tx, s.Now(), d.Request)
 	})
 	if err != nil {
 		return nil, err
@@ -63,8 +63,10 @@ func (s *Service) Requests(ctx context.Context, f store.RequestFilter) ([]*ra.Re
 	var out []*ra.Request
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		out, err = tx.Requests(f)
-		return err
+		if out, err = tx.Requests(f); err != nil {
+			return err
+		}
+		return withTargets(tx, s.Now(), out...)
 	})
 	return out, err
 }
