@@ -29,7 +29,15 @@ func auditHash(prev string, e ra.Event) string {
 
 // Audit appends a record to the hash-chained audit log, in the caller's
 // transaction: the record exists if and only if the change it describes does.
+//
+// On PostgreSQL it takes the audit chain lock, held until the transaction
+// ends: the tail read here is the newest committed one, and no other
+// transaction appends until this one commits or rolls back, so the chain
+// stays linear across instances (SQLite: the write lock).
 func (t *Tx) Audit(e ra.Event) error {
+	if err := t.lock(lockAudit); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
 	var prev string
 	var last int64
 	err := t.queryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)

@@ -16,7 +16,13 @@ import "database/sql"
 const maxTxStmts = 256
 
 // stmt returns q prepared for this transaction, or nil to run it directly.
+//
+// On PostgreSQL the driver (pgx) caches prepared statements per connection
+// by itself, and a failed prepare would abort the transaction: nil.
 func (t *Tx) stmt(q string) *sql.Stmt {
+	if t.engine == Postgres {
+		return nil
+	}
 	if s, ok := t.stmts[q]; ok {
 		return s
 	}
@@ -35,6 +41,7 @@ func (t *Tx) stmt(q string) *sql.Stmt {
 }
 
 func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
+	q = t.engine.rebind(q)
 	if s := t.stmt(q); s != nil {
 		return s.ExecContext(t.ctx, args...)
 	}
@@ -42,6 +49,7 @@ func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (t *Tx) queryRow(q string, args ...any) *sql.Row {
+	q = t.engine.rebind(q)
 	if s := t.stmt(q); s != nil {
 		return s.QueryRowContext(t.ctx, args...)
 	}
@@ -49,6 +57,7 @@ func (t *Tx) queryRow(q string, args ...any) *sql.Row {
 }
 
 func (t *Tx) query(q string, args ...any) (*sql.Rows, error) {
+	q = t.engine.rebind(q)
 	if s := t.stmt(q); s != nil {
 		return s.QueryContext(t.ctx, args...)
 	}

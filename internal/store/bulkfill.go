@@ -33,6 +33,9 @@ type FillOptions struct {
 // extends the audit hash chain so `cmca audit verify` still passes.
 // Serials are random 128-bit values, as real ones are.
 func (s *Store) Fill(ctx context.Context, o FillOptions, progress func(done int)) error {
+	if err := s.engine.sqliteOnly("fill", "a SQLite store"); err != nil {
+		return err
+	}
 	if o.Completed < 0 || o.Submitted < 0 || o.Revoked < 0 || o.Revoked > o.Completed {
 		return fmt.Errorf("fill: bad counts %+v", o)
 	}
@@ -97,7 +100,7 @@ FROM c WHERE x <= ?7`, []any{n, base, at, revoked, abase, der, completed}},
 			[]any{base, base + int64(completed)}},
 	}
 	for _, s := range stmts {
-		if _, err := t.tx.ExecContext(t.ctx, s.q, s.args...); err != nil {
+		if _, err := t.exec(s.q, s.args...); err != nil {
 			return err
 		}
 	}
@@ -108,10 +111,10 @@ FROM c WHERE x <= ?7`, []any{n, base, at, revoked, abase, der, completed}},
 func (t *Tx) fillAudit(base int64, n, completed int, at int64) error {
 	var prev string
 	var last int64
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(seq), 0), COALESCE((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ?) FROM audit`, genesis).Scan(&last, &prev); err != nil {
+	if err := t.queryRow(`SELECT COALESCE(MAX(seq), 0), COALESCE((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ?) FROM audit`, genesis).Scan(&last, &prev); err != nil {
 		return err
 	}
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT ref, state, COALESCE(cert_serial, '') FROM requests WHERE id > ? AND id <= ? ORDER BY id`, base, base+int64(n))
+	rows, err := t.query(`SELECT ref, state, COALESCE(cert_serial, '') FROM requests WHERE id > ? AND id <= ? ORDER BY id`, base, base+int64(n))
 	if err != nil {
 		return err
 	}

@@ -12,12 +12,15 @@ import (
 // InsertCertificate records an issued certificate, linked to the request
 // (by reference) that produced it.
 func (t *Tx) InsertCertificate(c *ra.Certificate) error {
-	_, err := t.exec(`
+	err := t.savepoint(func() error {
+		_, err := t.exec(`
 INSERT INTO certificates (serial, request_id, applicant_id, subject, name, email, usage_type, storage, key_algo,
   not_before, not_after, spki_sha256, status, der)
 SELECT ?, r.id, r.applicant_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ? FROM requests r WHERE r.ref = ?`,
-		c.Serial, c.Subject, c.Name, c.Email, c.UsageType, string(c.Storage), c.KeyAlgo,
-		c.NotBefore.Unix(), c.NotAfter.Unix(), c.SPKISHA256, c.DER, c.RequestRef)
+			c.Serial, c.Subject, c.Name, c.Email, c.UsageType, string(c.Storage), c.KeyAlgo,
+			c.NotBefore.Unix(), c.NotAfter.Unix(), c.SPKISHA256, c.DER, c.RequestRef)
+		return err
+	})
 	if isUnique(err) {
 		return fmt.Errorf("serial %s already exists: %w", c.Serial, ra.ErrConflict)
 	}

@@ -17,8 +17,11 @@ import (
 // IntegrityCheck runs SQLite's own checks of the file and of the foreign
 // keys; it returns one line per problem, none when the file is sound.
 func (t *Tx) IntegrityCheck() ([]string, error) {
+	if t.engine == Postgres {
+		return t.pgIntegrityCheck()
+	}
 	var out []string
-	rows, err := t.tx.QueryContext(t.ctx, `PRAGMA integrity_check`)
+	rows, err := t.query(`PRAGMA integrity_check`)
 	if err != nil {
 		return nil, fmt.Errorf("integrity check: %w", err)
 	}
@@ -36,7 +39,7 @@ func (t *Tx) IntegrityCheck() ([]string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = t.tx.QueryContext(t.ctx, `PRAGMA foreign_key_check`)
+	rows, err = t.query(`PRAGMA foreign_key_check`)
 	if err != nil {
 		return nil, fmt.Errorf("foreign key check: %w", err)
 	}
@@ -67,7 +70,7 @@ type RequestFacts struct {
 
 // EachRequestFacts streams every request in insertion order.
 func (t *Tx) EachRequestFacts(fn func(RequestFacts) error) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT ref, kind, state, COALESCE(target_serial, ''), COALESCE(cert_serial, ''),
+	rows, err := t.query(`SELECT ref, kind, state, COALESCE(target_serial, ''), COALESCE(cert_serial, ''),
   passcode_hash IS NOT NULL AND passcode_hash != '', passcode_expires IS NOT NULL, passcode_used FROM requests ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("list requests: %w", err)
@@ -101,7 +104,7 @@ type CertFacts struct {
 
 // EachCertFacts streams every certificate in serial order.
 func (t *Tx) EachCertFacts(fn func(CertFacts) error) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT c.serial, COALESCE(r.ref, ''), COALESCE(r.state, ''), COALESCE(r.cert_serial, ''),
+	rows, err := t.query(`SELECT c.serial, COALESCE(r.ref, ''), COALESCE(r.state, ''), COALESCE(r.cert_serial, ''),
   c.status, c.revoked_at IS NOT NULL, c.spki_sha256, c.der
 FROM certificates c LEFT JOIN requests r ON r.id = c.request_id ORDER BY c.serial`)
 	if err != nil {
@@ -123,7 +126,7 @@ FROM certificates c LEFT JOIN requests r ON r.id = c.request_id ORDER BY c.seria
 // CertStatus reads a certificate's stored status; found is false if there
 // is no such certificate.
 func (t *Tx) CertStatus(serial string) (status ra.CertStatus, found bool, err error) {
-	err = t.tx.QueryRowContext(t.ctx, `SELECT status FROM certificates WHERE serial = ?`, serial).Scan(&status)
+	err = t.queryRow(`SELECT status FROM certificates WHERE serial = ?`, serial).Scan(&status)
 	if err == sql.ErrNoRows {
 		return "", false, nil
 	}
@@ -133,7 +136,7 @@ func (t *Tx) CertStatus(serial string) (status ra.CertStatus, found bool, err er
 // EachCRL streams every stored CRL, lowest number first. DER is set only
 // for legacy rows (see CRLByNumber).
 func (t *Tx) EachCRL(fn func(CRL) error) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+crlColumns+`, der FROM crls ORDER BY number`)
+	rows, err := t.query(`SELECT ` + crlColumns + `, der FROM crls ORDER BY number`)
 	if err != nil {
 		return fmt.Errorf("list CRLs: %w", err)
 	}
@@ -156,7 +159,7 @@ func (t *Tx) EachCRL(fn func(CRL) error) error {
 
 // EachAudit streams the whole audit log in order.
 func (t *Tx) EachAudit(fn func(ra.Event) error) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail FROM audit ORDER BY seq`)
+	rows, err := t.query(`SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail FROM audit ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
 	}
@@ -188,7 +191,7 @@ type StoreSummary struct {
 // Summary counts the rows of the main tables.
 func (t *Tx) Summary() (StoreSummary, error) {
 	var s StoreSummary
-	err := t.tx.QueryRowContext(t.ctx, `SELECT
+	err := t.queryRow(`SELECT
   (SELECT COALESCE(MAX(version), 0) FROM schema_migrations),
   (SELECT COUNT(*) FROM requests), (SELECT COUNT(*) FROM certificates),
   (SELECT COUNT(*) FROM crls), (SELECT COALESCE(MAX(number), 0) FROM crls),
@@ -234,6 +237,9 @@ func (t *Tx) CRLFloor() (int64, error) {
 // for long nor leave a torn copy. path must not exist; it is created 0600
 // before SQLite writes to it, so the copy is never readable by others.
 func (s *Store) BackupTo(ctx context.Context, path string) error {
+	if err := s.engine.sqliteOnly("cmca backup", "pg_dump (docs/operations.md)"); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("create backup: %w", err)

@@ -14,7 +14,7 @@ import (
 // and Size.
 func (t *Tx) CRLByNumber(n int64) (*CRL, error) {
 	var der []byte
-	c, err := scanCRL(t.tx.QueryRowContext(t.ctx, `SELECT `+crlColumns+`, der FROM crls WHERE number = ?`, n), &der)
+	c, err := scanCRL(t.queryRow(`SELECT `+crlColumns+`, der FROM crls WHERE number = ?`, n), &der)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("no CRL number %d in the store: %w", n, ra.ErrNotFound)
 	}

@@ -47,9 +47,16 @@ func scanCRL(row interface{ Scan(...any) error }, extra ...any) (*CRL, error) {
 
 // NextCRLNumber is one more than the highest number ever used, in this
 // store or (after a restore) published before it (see CRLNumberFloor).
+//
+// On PostgreSQL it takes the CRL numbering lock, held until the transaction
+// ends: of instances signing at once, each gets its own number, in commit
+// order (SQLite: the write lock).
 func (t *Tx) NextCRLNumber() (int64, error) {
+	if err := t.lock(lockCRL); err != nil {
+		return 0, err
+	}
 	var n int64
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM crls`).Scan(&n); err != nil {
+	if err := t.queryRow(`SELECT COALESCE(MAX(number), 0) + 1 FROM crls`).Scan(&n); err != nil {
 		return 0, err
 	}
 	floor, err := t.CRLFloor()
@@ -67,8 +74,11 @@ func (t *Tx) InsertCRL(c CRL) error {
 	if c.BaseNumber > 0 {
 		base = c.BaseNumber
 	}
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO crls (number, base_number, this_update, next_update, entries, revoked_total, operator, der, der_sha256, der_size) VALUES (?, ?, ?, ?, ?, ?, ?, x'', ?, ?)`,
-		c.Number, base, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.Entries, c.RevokedTotal, c.Operator, c.SHA256, c.Size)
+	err := t.savepoint(func() error {
+		_, err := t.exec(`INSERT INTO crls (number, base_number, this_update, next_update, entries, revoked_total, operator, der, der_sha256, der_size) VALUES (?, ?, ?, ?, ?, ?, ?, `+t.engine.emptyBlob()+`, ?, ?)`,
+			c.Number, base, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.Entries, c.RevokedTotal, c.Operator, c.SHA256, c.Size)
+		return err
+	})
 	if isUnique(err) {
 		return fmt.Errorf("CRL number %d already used", c.Number)
 	}
@@ -83,7 +93,7 @@ func (t *Tx) LatestCRL(delta bool) (*CRL, error) {
 	if delta {
 		q = `SELECT ` + crlColumns + ` FROM crls WHERE base_number IS NOT NULL ORDER BY number DESC LIMIT 1`
 	}
-	c, err := scanCRL(t.tx.QueryRowContext(t.ctx, q))
+	c, err := scanCRL(t.queryRow(q))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -95,6 +105,6 @@ func (t *Tx) LatestCRL(delta bool) (*CRL, error) {
 // date, whatever the clock says.
 func (t *Tx) RevokedCount() (int64, error) {
 	var n int64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM certificates WHERE status = 'revoked'`).Scan(&n)
+	err := t.queryRow(`SELECT COUNT(*) FROM certificates WHERE status = 'revoked'`).Scan(&n)
 	return n, err
 }

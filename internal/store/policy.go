@@ -15,7 +15,13 @@ type PolicyRow struct {
 
 // Policy reads every stored policy setting, by key order. An empty result
 // means the home's policy was never seeded.
+//
+// In a write transaction on PostgreSQL it takes the policy lock, held until
+// commit, since callers rewrite the policy from what they read.
 func (t *Tx) Policy() ([]PolicyRow, error) {
+	if err := t.lock(lockPolicy); err != nil {
+		return nil, err
+	}
 	rows, err := t.query(`SELECT key, value, updated_at, updated_by FROM policy ORDER BY key`)
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)

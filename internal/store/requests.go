@@ -64,15 +64,18 @@ func (t *Tx) InsertRequest(r *ra.Request, applicantID int64) error {
 	if r.Agent != nil {
 		ag = *r.Agent
 	}
-	_, err := t.exec(`
+	err := t.savepoint(func() error {
+		_, err := t.exec(`
 INSERT INTO requests (ref, kind, state, applicant_id, name, id_type, id_number, mobile, email, address,
   agent_name, agent_id_type, agent_id_number, usage_type, acceptance_point, storage, agreement_version,
   target_serial, reason, comment, submitted_by, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Ref, string(r.Kind), string(r.State), applicantID, r.Applicant.Name, string(r.Applicant.IDType), r.Applicant.IDNumber,
-		r.Applicant.Mobile, r.Applicant.Email, r.Applicant.Address, ag.Name, string(ag.IDType), ag.IDNumber,
-		r.UsageType, r.AcceptancePoint, string(r.Storage), r.AgreementVersion, nullStr(r.TargetSerial), r.Reason, r.Comment,
-		r.SubmittedBy, r.CreatedAt.Unix(), r.UpdatedAt.Unix())
+			r.Ref, string(r.Kind), string(r.State), applicantID, r.Applicant.Name, string(r.Applicant.IDType), r.Applicant.IDNumber,
+			r.Applicant.Mobile, r.Applicant.Email, r.Applicant.Address, ag.Name, string(ag.IDType), ag.IDNumber,
+			r.UsageType, r.AcceptancePoint, string(r.Storage), r.AgreementVersion, nullStr(r.TargetSerial), r.Reason, r.Comment,
+			r.SubmittedBy, r.CreatedAt.Unix(), r.UpdatedAt.Unix())
+		return err
+	})
 	if isUnique(err) {
 		return ErrRefTaken
 	}
@@ -117,9 +120,10 @@ func scanRequest(sc scanner) (*ra.Request, error) {
 	return &r, nil
 }
 
-// Request reads one request by reference, or ra.ErrNotFound.
+// Request reads one request by reference, or ra.ErrNotFound. In a write
+// transaction on PostgreSQL the row stays locked until commit (forUpdate).
 func (t *Tx) Request(ref string) (*ra.Request, error) {
-	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE ref = ?`, ref))
+	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE ref = ?`+t.forUpdate(), ref))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound)
 	}
@@ -183,7 +187,14 @@ func (t *Tx) Requests(f RequestFilter) ([]*ra.Request, error) {
 
 // OpenRequestFor returns the first unfinished request of kind k acting on a
 // certificate, or nil.
+//
+// In a write transaction on PostgreSQL it first takes the certificate's
+// lock, held until commit: of two transactions opening a request on one
+// certificate, the second sees the first's request.
 func (t *Tx) OpenRequestFor(serial string, kinds ...ra.Kind) (*ra.Request, error) {
+	if err := t.lockCert(serial); err != nil {
+		return nil, err
+	}
 	rs, err := t.Requests(RequestFilter{Serial: serial, Kinds: kinds, States: []ra.State{ra.StateSubmitted, ra.StateApproved, ra.StateIssued}, Limit: 1})
 	if err != nil || len(rs) == 0 {
 		return nil, err

@@ -17,22 +17,22 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	sqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
-// Store is an open RA database.
+// Store is an open RA database: a SQLite file (Open) or a PostgreSQL
+// database (OpenURL).
 type Store struct {
-	db   *sql.DB
-	path string
+	db     *sql.DB
+	path   string // the file, or the URL without its password
+	engine Engine
 	// Now is the clock; tests replace it instead of sleeping.
 	Now func() time.Time
 }
@@ -61,7 +61,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, Now: time.Now}
+	s := &Store{db: db, path: path, engine: SQLite, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -77,14 +77,23 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Path is the database file.
+// Path is the database file, or for PostgreSQL its URL without the
+// password.
 func (s *Store) Path() string { return s.path }
 
 // DB exposes the handle for benchmarks and the backup command.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// migrationGlob is where the migrations of the engine are.
+func (e Engine) migrationGlob() string {
+	if e == Postgres {
+		return "migrations/postgres/*.sql"
+	}
+	return "migrations/*.sql"
+}
+
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	names, err := fs.Glob(migrations, s.engine.migrationGlob())
 	if err != nil {
 		return err
 	}
@@ -101,7 +110,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return s.Tx(ctx, func(tx *Tx) error {
-		if _, err := tx.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		// Instances starting together on one PostgreSQL database migrate
+		// one after the other (SQLite: the write lock).
+		if err := tx.lock(lockMigrate); err != nil {
+			return err
+		}
+		if _, err := tx.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		var cur int
@@ -123,7 +137,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
-			if _, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.Now().Unix()); err != nil {
+			if _, err := tx.exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.Now().Unix()); err != nil {
 				return err
 			}
 		}
@@ -133,7 +147,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // migrationVersion is the number a migration file's name starts with.
 func migrationVersion(name string) (int, error) {
-	v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+	v, err := strconv.Atoi(strings.SplitN(path.Base(name), "_", 2)[0])
 	if err != nil {
 		return 0, fmt.Errorf("migration %s: bad name", name)
 	}
@@ -148,12 +162,33 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 }
 
 // Tx runs fn in one write transaction; fn's error rolls everything back.
+//
+// On PostgreSQL a transaction that fails with a serialization failure or a
+// deadlock (SQLSTATE 40001, 40P01) is rolled back and run again, at most
+// maxTxAttempts times: fn must not keep state across runs except by
+// overwriting it, and what it does outside the database must be safe to do
+// again.
 func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tx1(ctx, fn)
+		if err == nil || s.engine != Postgres || !retryable(err) || attempt == maxTxAttempts {
+			if s.engine == Postgres && err != nil && !retryable(err) {
+				err = unavailable(err)
+			}
+			return err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now, engine: s.engine, write: true}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -167,19 +202,21 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 // Read runs fn in a transaction that is always rolled back: a consistent
 // snapshot for queries.
 func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	sqlTx, err := s.db.BeginTx(ctx, s.engine.readOptions())
 	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
+		return unavailable(fmt.Errorf("begin read: %w", err))
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now})
+	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now, engine: s.engine})
 }
 
 // Tx is a transaction in progress. Its methods are the only SQL in cmca.
 type Tx struct {
-	tx  *sql.Tx
-	ctx context.Context
-	now func() time.Time
+	tx     *sql.Tx
+	ctx    context.Context
+	now    func() time.Time
+	engine Engine
+	write  bool // a write transaction (Store.Tx), not a snapshot (Store.Read)
 	// statements prepared on this transaction's connection (bulk_stmt.go)
 	stmts map[string]*sql.Stmt
 }
@@ -190,7 +227,7 @@ func (t *Tx) Now() time.Time { return t.now() }
 // Meta reads a key of the meta table ("" if absent).
 func (t *Tx) Meta(key string) (string, error) {
 	var v string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	err := t.queryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -199,13 +236,8 @@ func (t *Tx) Meta(key string) (string, error) {
 
 // SetMeta writes a key of the meta table.
 func (t *Tx) SetMeta(key, value string) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	_, err := t.exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
-}
-
-func isUnique(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 func unix(t time.Time) any {

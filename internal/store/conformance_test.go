@@ -1,0 +1,644 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cmca/cmca/internal/ra"
+)
+
+// The conformance suite: what the service relies on the store for, run
+// against every engine (engines()). Races run from several Store handles on
+// one location, as several cmca processes or `cmca serve` instances would.
+
+var confNow = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+
+func confRequest(ref string) *ra.Request {
+	return &ra.Request{Ref: ref, Kind: ra.KindNew, State: ra.StateSubmitted,
+		Applicant: ra.Applicant{Name: "A", IDType: ra.IDPassport, IDNumber: "E1234567", Mobile: "13812345678", Email: "a@example.com"},
+		UsageType: "auth", AcceptancePoint: "online", Storage: ra.StorageSoft, SubmittedBy: "clerk", CreatedAt: confNow, UpdatedAt: confNow}
+}
+
+func confInsert(t *testing.T, s *Store, r *ra.Request) {
+	t.Helper()
+	err := s.Tx(context.Background(), func(tx *Tx) error {
+		id, err := tx.EnsureApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
+		if err != nil {
+			return err
+		}
+		return tx.InsertRequest(r, id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// handles opens n Store handles on one location.
+func handles(t *testing.T, loc string, n int) []*Store {
+	out := make([]*Store, n)
+	for i := range out {
+		out[i] = openAt(t, loc)
+	}
+	return out
+}
+
+// race runs fn(i) for i in [0, n) at once and returns their errors.
+func race(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+func TestConformance(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, loc string)
+	}{
+		{"create request", confCreateRequest},
+		{"reference clash keeps the transaction", confRefClash},
+		{"transaction rolls back on error", confRollback},
+		{"guarded transition racing", confGuardedRace},
+		{"passcode attempts racing", confPasscodeRace},
+		{"open request per certificate racing", confOpenRequestRace},
+		{"audit chain racing", confAuditRace},
+		{"audit tampering detected", confAuditTamper},
+		{"CRL numbers racing", confCRLRace},
+		{"certificates", confCertificates},
+		{"meta and policy", confMetaPolicy},
+		{"bulk item savepoint", confItem},
+	}
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) { tt.run(t, e.location(t)) })
+			}
+		})
+	}
+}
+
+func confCreateRequest(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	r := confRequest("20261125-CONF0001")
+	r.Agent = &ra.Agent{Name: "Agent", IDType: ra.IDPassport, IDNumber: "E7654321"}
+	r.TargetSerial = "0a1b"
+	confInsert(t, s, r)
+	confInsert(t, s, confRequest("20261125-CONF0002"))
+	err := s.Read(ctx, func(tx *Tx) error {
+		got, err := tx.Request(r.Ref)
+		if err != nil {
+			return err
+		}
+		if got.Ref != r.Ref || got.State != ra.StateSubmitted || got.Applicant != r.Applicant || got.Agent == nil || *got.Agent != *r.Agent ||
+			got.TargetSerial != "0a1b" || !got.CreatedAt.Equal(confNow) || got.PasscodeUsed {
+			t.Errorf("Request(%q) = %+v; want what was inserted %+v", r.Ref, got, r)
+		}
+		if _, err := tx.Request("20261125-NONE0000"); !errors.Is(err, ra.ErrNotFound) {
+			t.Errorf("Request(missing) = %v; want ErrNotFound", err)
+		}
+		rs, err := tx.Requests(RequestFilter{States: []ra.State{ra.StateSubmitted}, Kinds: []ra.Kind{ra.KindNew}})
+		if err != nil || len(rs) != 2 || rs[0].Ref != r.Ref {
+			t.Errorf("Requests = %d, %v; want 2, oldest first", len(rs), err)
+		}
+		refs, err := tx.RequestRefs(string(ra.StateSubmitted), 1)
+		if err != nil || len(refs) != 1 || refs[0] != r.Ref {
+			t.Errorf("RequestRefs(submitted, 1) = %v, %v; want [%s]", refs, err, r.Ref)
+		}
+		counts, err := tx.RequestCounts()
+		if err != nil || counts[ra.StateSubmitted] != 2 {
+			t.Errorf("RequestCounts = %v, %v; want 2 submitted", counts, err)
+		}
+		open, err := tx.OpenRequestFor("0a1b", ra.KindNew)
+		if err != nil || open == nil || open.Ref != r.Ref {
+			t.Errorf("OpenRequestFor(0a1b) = %v, %v; want %s", open, err, r.Ref)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func confRefClash(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	confInsert(t, s, confRequest("20261125-CONF0001"))
+	err := s.Tx(context.Background(), func(tx *Tx) error {
+		id, err := tx.EnsureApplicant(ra.IDPassport, "E1234567")
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertRequest(confRequest("20261125-CONF0001"), id); !errors.Is(err, ErrRefTaken) {
+			return fmt.Errorf("InsertRequest(taken ref) = %v; want ErrRefTaken", err)
+		}
+		// The service draws another reference in the same transaction.
+		return tx.InsertRequest(confRequest("20261125-CONF0002"), id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func confRollback(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.Audit(ra.Event{Operator: "x", Action: "y"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Tx = %v; want boom", err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		evs, err := tx.AuditRecords(AuditFilter{})
+		if len(evs) != 0 {
+			t.Errorf("%d audit records after rollback; want 0", len(evs))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confGuardedRace: several writers move one request from submitted at
+// once; exactly one wins, the others get ErrConflict.
+func confGuardedRace(t *testing.T, loc string) {
+	hs := handles(t, loc, 4)
+	confInsert(t, hs[0], confRequest("20261125-CONF0001"))
+	const n = 12
+	errs := race(n, func(i int) error {
+		return hs[i%len(hs)].Tx(context.Background(), func(tx *Tx) error {
+			r, err := tx.Request("20261125-CONF0001")
+			if err != nil {
+				return err
+			}
+			if r.State != ra.StateSubmitted {
+				return fmt.Errorf("already %s: %w", r.State, ra.ErrConflict)
+			}
+			r.State, r.DecidedBy = ra.StateApproved, fmt.Sprint("op", i)
+			if err := tx.UpdateRequest(r, ra.StateSubmitted); err != nil {
+				return err
+			}
+			return tx.Audit(ra.Event{Operator: r.DecidedBy, Action: "approve", Ref: r.Ref})
+		})
+	})
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, ra.ErrConflict):
+			t.Errorf("racing approval: %v; want success or ErrConflict", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d of %d racing approvals won; want exactly 1", wins, n)
+	}
+	// A stale writer that read "submitted" before loses too.
+	stale := confRequest("20261125-CONF0001")
+	stale.State = ra.StateRejected
+	err := hs[0].Tx(context.Background(), func(tx *Tx) error { return tx.UpdateRequest(stale, ra.StateSubmitted) })
+	if !errors.Is(err, ra.ErrConflict) {
+		t.Fatalf("stale update = %v; want ErrConflict", err)
+	}
+}
+
+// confPasscodeRace: wrong passcodes entered at once on several instances
+// are each counted: no attempt is lost (read-modify-write of the count).
+func confPasscodeRace(t *testing.T, loc string) {
+	hs := handles(t, loc, 4)
+	r := confRequest("20261125-CONF0001")
+	confInsert(t, hs[0], r)
+	ctx := context.Background()
+	err := hs[0].Tx(ctx, func(tx *Tx) error {
+		r.State, r.PasscodeExpires = ra.StateIssued, confNow.Add(time.Hour)
+		if err := tx.UpdateRequest(r, ra.StateSubmitted); err != nil {
+			return err
+		}
+		return tx.SetPasscodeHash(r.Ref, "hash")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	errs := race(n, func(i int) error {
+		return hs[i%len(hs)].Tx(ctx, func(tx *Tx) error {
+			r, err := tx.Request("20261125-CONF0001")
+			if err != nil {
+				return err
+			}
+			r.PasscodeAttempts++
+			if err := tx.UpdateRequest(r, r.State); err != nil {
+				return err
+			}
+			return tx.Audit(ra.Event{Operator: "subscriber", Action: "passcode-failed", Ref: r.Ref, Detail: fmt.Sprint(r.PasscodeAttempts)})
+		})
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("wrong passcode attempt: %v", err)
+		}
+	}
+	err = hs[0].Tx(ctx, func(tx *Tx) error { return tx.LockPasscode(r.Ref) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = hs[1].Read(ctx, func(tx *Tx) error {
+		got, err := tx.Request(r.Ref)
+		if err != nil {
+			return err
+		}
+		if got.PasscodeAttempts != n {
+			t.Errorf("passcode attempts = %d after %d racing wrong passcodes; want %d (attempts lost)", got.PasscodeAttempts, n, n)
+		}
+		locked, err := tx.PasscodeLocked(r.Ref)
+		if err != nil || !locked {
+			t.Errorf("PasscodeLocked = %v, %v; want locked", locked, err)
+		}
+		h, err := tx.PasscodeHash(r.Ref)
+		if err != nil || h != "hash" {
+			t.Errorf("PasscodeHash = %q, %v; want hash", h, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, hs[2], n)
+}
+
+// confOpenRequestRace: several revocation requests for one certificate
+// filed at once (check for an open one, then insert): exactly one is
+// stored.
+func confOpenRequestRace(t *testing.T, loc string) {
+	hs := handles(t, loc, 4)
+	ctx := context.Background()
+	const n = 8
+	errs := race(n, func(i int) error {
+		return hs[i%len(hs)].Tx(ctx, func(tx *Tx) error {
+			open, err := tx.OpenRequestFor("0abc", ra.KindRevoke)
+			if err != nil {
+				return err
+			}
+			if open != nil {
+				return fmt.Errorf("%s is open: %w", open.Ref, ra.ErrConflict)
+			}
+			r := confRequest(fmt.Sprintf("20261125-REVOKE%02d", i))
+			r.Kind, r.TargetSerial = ra.KindRevoke, "0abc"
+			id, err := tx.EnsureApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
+			if err != nil {
+				return err
+			}
+			return tx.InsertRequest(r, id)
+		})
+	})
+	wins := 0
+	for _, err := range errs {
+		if err == nil {
+			wins++
+		} else if !errors.Is(err, ra.ErrConflict) {
+			t.Errorf("racing revocation request: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d of %d racing revocation requests stored; want exactly 1", wins, n)
+	}
+}
+
+func checkAudit(t *testing.T, s *Store, want int) {
+	t.Helper()
+	err := s.Read(context.Background(), func(tx *Tx) error {
+		checked, problems, err := tx.VerifyAudit()
+		if err != nil {
+			return err
+		}
+		if checked != want || len(problems) != 0 {
+			t.Errorf("VerifyAudit = %d records, problems %v; want %d records, none", checked, problems, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confAuditRace: records appended at once from several instances form one
+// linear chain, every record kept.
+func confAuditRace(t *testing.T, loc string) {
+	hs := handles(t, loc, 4)
+	const n = 40
+	errs := race(n, func(i int) error {
+		return hs[i%len(hs)].Tx(context.Background(), func(tx *Tx) error {
+			return tx.Audit(ra.Event{Operator: fmt.Sprint("op", i), Action: "test", Detail: fmt.Sprint(i)})
+		})
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("racing audit append: %v", err)
+		}
+	}
+	checkAudit(t, hs[0], n)
+	err := hs[1].Read(context.Background(), func(tx *Tx) error {
+		evs, err := tx.AuditRecords(AuditFilter{Operator: "op7"})
+		if err != nil || len(evs) != 1 || evs[0].Detail != "7" {
+			t.Errorf("AuditRecords(op7) = %+v, %v; want one record", evs, err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func confAuditTamper(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	for i := range 3 {
+		if err := s.Tx(ctx, func(tx *Tx) error { return tx.Audit(ra.Event{Operator: "alice", Action: "approve", Detail: fmt.Sprint(i)}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE audit SET detail = 'forged' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Read(ctx, func(tx *Tx) error {
+		_, problems, err := tx.VerifyAudit()
+		if len(problems) == 0 || problems[0].Seq != 2 {
+			t.Errorf("VerifyAudit after an edit = %v; want a problem at record 2", problems)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confCRLRace: CRLs signed at once on several instances get unique,
+// contiguous numbers, in commit order.
+func confCRLRace(t *testing.T, loc string) {
+	hs := handles(t, loc, 4)
+	ctx := context.Background()
+	const n = 20
+	errs := race(n, func(i int) error {
+		return hs[i%len(hs)].Tx(ctx, func(tx *Tx) error {
+			num, err := tx.NextCRLNumber()
+			if err != nil {
+				return err
+			}
+			if err := tx.InsertCRL(CRL{Number: num, ThisUpdate: confNow, NextUpdate: confNow.Add(time.Hour), Operator: "op",
+				SHA256: strings.Repeat("ab", 32), Size: 1}); err != nil {
+				return err
+			}
+			return tx.Audit(ra.Event{Operator: "op", Action: "crl", Detail: fmt.Sprint("number=", num)})
+		})
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("racing CRL: %v", err)
+		}
+	}
+	var nums []int64
+	err := hs[0].Read(ctx, func(tx *Tx) error {
+		return tx.EachCRL(func(c CRL) error { nums = append(nums, c.Number); return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range nums {
+		if got != int64(i+1) {
+			t.Fatalf("CRL numbers %v; want 1..%d, contiguous and unique", nums, n)
+		}
+	}
+	if len(nums) != n {
+		t.Fatalf("%d CRLs stored; want %d", len(nums), n)
+	}
+	// A number used once is refused, and the floor lifts the next one.
+	err = hs[1].Tx(ctx, func(tx *Tx) error {
+		if err := tx.InsertCRL(CRL{Number: 2, ThisUpdate: confNow, NextUpdate: confNow, Operator: "op", SHA256: strings.Repeat("ab", 32), Size: 1}); err == nil {
+			return errors.New("CRL number 2 accepted twice")
+		}
+		if err := tx.SetCRLNumberFloor(100); err != nil {
+			return err
+		}
+		next, err := tx.NextCRLNumber()
+		if err != nil || next != 101 {
+			return fmt.Errorf("NextCRLNumber above floor 100 = %d, %v; want 101", next, err)
+		}
+		latest, err := tx.LatestCRL(false)
+		if err != nil || latest == nil || latest.Number != n {
+			return fmt.Errorf("LatestCRL = %+v, %v; want %d", latest, err, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, hs[2], n)
+}
+
+func confCertificates(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	confInsert(t, s, confRequest("20261125-CONF0001"))
+	confInsert(t, s, confRequest("20261125-CONF0002"))
+	certs := []*ra.Certificate{
+		{Serial: "0b", RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com", UsageType: "auth", Storage: ra.StorageSoft,
+			KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k1", DER: []byte{0x30, 0x00}},
+		{Serial: "0a", RequestRef: "20261125-CONF0002", Subject: "CN=A", Name: "A", Email: "a@example.com", UsageType: "auth", Storage: ra.StorageSoft,
+			KeyAlgo: "ECDSA P-256", NotBefore: confNow.Add(time.Hour), NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k1", DER: []byte{0x30, 0x01, 0xff}},
+	}
+	err := s.Tx(ctx, func(tx *Tx) error {
+		for _, c := range certs {
+			if err := tx.InsertCertificate(c); err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertCertificate(certs[0]); !errors.Is(err, ra.ErrConflict) {
+			return fmt.Errorf("InsertCertificate(same serial) = %v; want ErrConflict", err)
+		}
+		if err := tx.RevokeCertificate("0a", confNow.Add(2*time.Hour), 1, confNow); err != nil {
+			return err
+		}
+		if err := tx.RevokeCertificate("0a", confNow.Add(3*time.Hour), 1, time.Time{}); !errors.Is(err, ra.ErrConflict) {
+			return fmt.Errorf("second revocation = %v; want ErrConflict", err)
+		}
+		if err := tx.RevokeCertificate("ff", confNow, 1, time.Time{}); !errors.Is(err, ra.ErrNotFound) {
+			return fmt.Errorf("revoking a missing certificate = %v; want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		c, err := tx.Certificate("0a")
+		if err != nil {
+			return err
+		}
+		if c.RequestRef != "20261125-CONF0002" || c.Status != ra.CertRevoked || !c.RevokedAt.Equal(confNow.Add(2*time.Hour)) ||
+			!c.InvalidityDate.Equal(confNow) || string(c.DER) != "\x30\x01\xff" || c.RevocationReason == "" {
+			t.Errorf("Certificate(0a) = %+v", c)
+		}
+		byKey, err := tx.CertificateByKey("k1")
+		if err != nil || byKey.Serial != "0a" {
+			t.Errorf("CertificateByKey = %+v, %v; want the newest, 0a", byKey, err)
+		}
+		valid, err := tx.Certificates(CertFilter{Status: ra.CertValid, At: confNow})
+		if err != nil || len(valid) != 1 || valid[0].Serial != "0b" {
+			t.Errorf("Certificates(valid) = %v, %v; want [0b]", valid, err)
+		}
+		n, err := tx.RevokedCount()
+		if err != nil || n != 1 {
+			t.Errorf("RevokedCount = %d, %v; want 1", n, err)
+		}
+		var revoked []Revoked
+		if err := tx.EachRevoked(confNow, func(r Revoked) error { revoked = append(revoked, r); return nil }); err != nil {
+			return err
+		}
+		if len(revoked) != 1 || revoked[0].Serial != "0a" || revoked[0].Reason != 1 {
+			t.Errorf("EachRevoked = %+v; want 0a, reason 1", revoked)
+		}
+		st, found, err := tx.CertStatus("0b")
+		if err != nil || !found || st != ra.CertValid {
+			t.Errorf("CertStatus(0b) = %s, %v, %v", st, found, err)
+		}
+		var facts []CertFacts
+		if err := tx.EachCertFacts(func(f CertFacts) error { facts = append(facts, f); return nil }); err != nil {
+			return err
+		}
+		if len(facts) != 2 || facts[0].Serial != "0a" || !facts[0].Revoked {
+			t.Errorf("EachCertFacts = %+v", facts)
+		}
+		sum, err := tx.Summary()
+		if err != nil || sum.Requests != 2 || sum.Certificates != 2 {
+			t.Errorf("Summary = %+v, %v", sum, err)
+		}
+		problems, err := tx.IntegrityCheck()
+		if err != nil || len(problems) != 0 {
+			t.Errorf("IntegrityCheck = %v, %v; want none", problems, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func confMetaPolicy(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	s.Now = func() time.Time { return confNow }
+	err := s.Tx(ctx, func(tx *Tx) error {
+		for _, v := range []string{"one", "two"} {
+			if err := tx.SetMeta("k", v); err != nil {
+				return err
+			}
+			if err := tx.SetPolicy("renew.window", v, "admin"); err != nil {
+				return err
+			}
+		}
+		return tx.SetPolicy("passcode.max_attempts", "5", "admin")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		if v, err := tx.Meta("k"); err != nil || v != "two" {
+			t.Errorf("Meta(k) = %q, %v; want two", v, err)
+		}
+		if v, err := tx.Meta("absent"); err != nil || v != "" {
+			t.Errorf("Meta(absent) = %q, %v; want empty", v, err)
+		}
+		rows, err := tx.Policy()
+		if err != nil || len(rows) != 2 || rows[1].Key != "renew.window" || rows[1].Value != "two" || !rows[1].UpdatedAt.Equal(confNow) {
+			t.Errorf("Policy = %+v, %v", rows, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func confItem(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	confInsert(t, s, confRequest("20261125-CONF0001"))
+	err := s.Tx(ctx, func(tx *Tx) error {
+		bad := tx.Item(func() error {
+			if err := tx.Audit(ra.Event{Operator: "op", Action: "undone"}); err != nil {
+				return err
+			}
+			// a failed statement inside the item (PostgreSQL would abort
+			// the transaction without the savepoint)
+			id, err := tx.EnsureApplicant(ra.IDPassport, "E1234567")
+			if err != nil {
+				return err
+			}
+			return tx.InsertRequest(confRequest("20261125-CONF0001"), id)
+		})
+		if !errors.Is(bad, ErrRefTaken) {
+			return fmt.Errorf("failing item = %v; want ErrRefTaken", bad)
+		}
+		return tx.Item(func() error { return tx.Audit(ra.Event{Operator: "op", Action: "kept"}) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		evs, err := tx.AuditRecords(AuditFilter{})
+		if err != nil || len(evs) != 1 || evs[0].Action != "kept" {
+			t.Errorf("audit after a failed item = %+v, %v; want only the kept record", evs, err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigrationsSameVersions: both engines have a migration of every
+// number, so a schema version means the same on both.
+func TestMigrationsSameVersions(t *testing.T) {
+	versions := func(e Engine) []int {
+		names, err := fs.Glob(migrations, e.migrationGlob())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int
+		for _, n := range names {
+			v, err := migrationVersion(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v)
+		}
+		sort.Ints(out)
+		return out
+	}
+	sq, pg := versions(SQLite), versions(Postgres)
+	if fmt.Sprint(sq) != fmt.Sprint(pg) {
+		t.Fatalf("migration versions: SQLite %v, PostgreSQL %v; want the same", sq, pg)
+	}
+}

@@ -1,0 +1,354 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// This file is the engine seam: every difference between SQLite and
+// PostgreSQL that is not a migration lives here (docs/architecture.md,
+// "Store engines"). The SQL elsewhere in the package is written once, with
+// ? placeholders, in the subset both engines share; a Tx rewrites it for
+// PostgreSQL (placeholders, SQLite-only planner hints) and takes the locks
+// that SQLite's single writer made unnecessary.
+
+// Engine names a database engine.
+type Engine string
+
+// The engines.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// IsURL reports whether a store location is a PostgreSQL URL
+// (postgres://... or postgresql://...) rather than a SQLite file.
+func IsURL(loc string) bool {
+	return strings.HasPrefix(loc, "postgres://") || strings.HasPrefix(loc, "postgresql://")
+}
+
+// Errors of opening a PostgreSQL store, for the CLI's exit codes.
+var (
+	// ErrUnavailable: the database server cannot be reached or is
+	// restarting; the same command may succeed later.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// OpenURL opens (migrating if needed) the PostgreSQL database at url. The
+// database must exist; it may be empty. Nothing is written when the URL is
+// malformed, the server unreachable or the password wrong.
+func OpenURL(ctx context.Context, u string) (*Store, error) {
+	if !IsURL(u) {
+		return nil, fmt.Errorf("store URL %q: want postgres://USER:PASSWORD@HOST:PORT/DATABASE: %w", Redact(u), ra.ErrInvalid)
+	}
+	if _, err := pgconn.ParseConfig(u); err != nil {
+		return nil, fmt.Errorf("store URL %s: %v: %w", Redact(u), redactErr(err, u), ra.ErrInvalid)
+	}
+	db, err := sql.Open("pgx", u)
+	if err != nil {
+		return nil, fmt.Errorf("store URL %s: %v: %w", Redact(u), redactErr(err, u), ra.ErrInvalid)
+	}
+	// Several cmca serve instances share the server's connections.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", Redact(u), classify(err))
+	}
+	s := &Store{db: db, path: Redact(u), engine: Postgres, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Redact is a store location fit for messages and logs: a URL without its
+// password.
+func Redact(loc string) string {
+	if !IsURL(loc) {
+		return loc
+	}
+	pu, err := url.Parse(loc)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	if _, ok := pu.User.Password(); ok {
+		pu.User = url.UserPassword(pu.User.Username(), "xxxxx")
+	}
+	q := pu.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		pu.RawQuery = q.Encode()
+	}
+	return pu.String()
+}
+
+// redactErr is err's text without the password of u (a parse error may
+// quote the URL).
+func redactErr(err error, u string) string {
+	msg := err.Error()
+	if pu, perr := url.Parse(u); perr == nil {
+		if pw, ok := pu.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// classify maps a connection error to the sentinel the CLI turns into an
+// exit code: a refused password is ra.ErrAuth, a server that cannot be
+// reached (or is shutting down or starting) ErrUnavailable.
+func classify(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "28P01" || pe.Code == "28000": // invalid_password, invalid_authorization_specification
+			return fmt.Errorf("%s: %w", pe.Message, ra.ErrAuth)
+		case pe.Code == "3D000": // invalid_catalog_name
+			return fmt.Errorf("%s; create it first (createdb): %w", pe.Message, ra.ErrNotFound)
+		case strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03": // connection exceptions, admin/crash shutdown, cannot connect now
+			return fmt.Errorf("%s: %w", pe.Message, ErrUnavailable)
+		}
+		return err
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+		// pgconn reports a refused password inside a ConnectError too
+		if strings.Contains(err.Error(), "password authentication failed") {
+			return fmt.Errorf("%v: %w", err, ra.ErrAuth)
+		}
+		return fmt.Errorf("%v: %w", err, ErrUnavailable)
+	}
+	return err
+}
+
+// Engine is the store's database engine.
+func (s *Store) Engine() Engine { return s.engine }
+
+// rebind rewrites a query of this package for the engine: PostgreSQL
+// numbers its placeholders ($1, $2...) and has no INDEXED BY.
+func (e Engine) rebind(q string) string {
+	if e != Postgres {
+		return q
+	}
+	if i := strings.Index(q, " INDEXED BY "); i >= 0 {
+		j := i + len(" INDEXED BY ")
+		for j < len(q) && q[j] != ' ' && q[j] != '\n' {
+			j++
+		}
+		q = q[:i] + q[j:]
+	}
+	var b strings.Builder
+	n := 0
+	inQuote := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inQuote = !inQuote
+		case c == '?' && !inQuote:
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// emptyBlob is the literal of a zero-length BLOB/BYTEA.
+func (e Engine) emptyBlob() string {
+	if e == Postgres {
+		return `'\x'::bytea`
+	}
+	return `x''`
+}
+
+// isUnique reports a unique or primary key violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// retryable reports a PostgreSQL error after which the whole transaction
+// may simply be run again: a serialization failure or a deadlock (one of
+// the transactions in the cycle is aborted).
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// maxTxAttempts bounds how often Store.Tx runs a transaction that keeps
+// failing with a retryable error.
+const maxTxAttempts = 8
+
+// backoff waits before attempt n (1, 2, ...) of a transaction: jittered,
+// doubling from 5 ms, at most 200 ms.
+func backoff(ctx context.Context, n int) error {
+	d := min(5*time.Millisecond<<n, 200*time.Millisecond)
+	d = d/2 + rand.N(d/2+1)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// Advisory lock keys (PostgreSQL, transaction scope). The first number is
+// cmca's namespace, the second the resource.
+const (
+	lockSpace   = 0x636d6361 // "cmca"
+	lockMigrate = 1
+	lockAudit   = 2 // the audit chain's tail
+	lockCRL     = 3 // CRL numbering
+	lockPolicy  = 4 // the policy rows, read and rewritten as a whole
+	// lockCertSpace namespaces per-certificate locks: (lockCertSpace,
+	// hashtext(serial)) serialises the open-request check of renew, revoke
+	// and reissue on one certificate.
+	lockCertSpace = 0x636d6332 // "cmc2"
+)
+
+// lock takes a PostgreSQL advisory lock held until the transaction ends.
+// SQLite needs none: a write transaction holds the database's one write
+// lock (BEGIN IMMEDIATE) from its start.
+func (t *Tx) lock(key int) error {
+	if t.engine != Postgres || !t.write {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `SELECT pg_advisory_xact_lock($1, $2)`, lockSpace, key); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	return nil
+}
+
+// lockCert takes the advisory lock of one certificate serial.
+func (t *Tx) lockCert(serial string) error {
+	if t.engine != Postgres || !t.write {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockCertSpace, serial); err != nil {
+		return fmt.Errorf("lock certificate %s: %w", serial, err)
+	}
+	return nil
+}
+
+// forUpdate is the row-lock clause a write transaction adds to a read of
+// a row it may change: PostgreSQL then returns the newest committed version
+// and holds it until commit, so two transactions on one request run one
+// after the other. SQLite's writer lock does the same for the whole file.
+func (t *Tx) forUpdate() string {
+	if t.engine == Postgres && t.write {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// savepoint runs fn under a savepoint on PostgreSQL, where a failed
+// statement (a unique violation the caller handles, say) otherwise aborts
+// the whole transaction. SQLite keeps the transaction usable after a failed
+// statement and needs none.
+func (t *Tx) savepoint(fn func() error) error {
+	if t.engine != Postgres {
+		return fn()
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `SAVEPOINT stmt`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	ferr := fn()
+	if ferr != nil {
+		if _, err := t.tx.ExecContext(t.ctx, `ROLLBACK TO SAVEPOINT stmt`); err != nil {
+			return errors.Join(ferr, fmt.Errorf("roll back statement: %w", err))
+		}
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `RELEASE SAVEPOINT stmt`); err != nil {
+		return errors.Join(ferr, fmt.Errorf("release savepoint: %w", err))
+	}
+	return ferr
+}
+
+// readOptions are the options of a read transaction: a snapshot of the
+// whole database. SQLite's read transactions are snapshots already;
+// PostgreSQL's default (read committed) takes one per statement.
+func (e Engine) readOptions() *sql.TxOptions {
+	if e == Postgres {
+		return &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+	}
+	return &sql.TxOptions{ReadOnly: true}
+}
+
+// unavailable marks an error of a lost or refused connection (a database
+// restarting, a network gone) with ErrUnavailable, keeping its chain: the
+// transaction left nothing behind and the same operation may be retried.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		if strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" {
+			return fmt.Errorf("%w (%w)", err, ErrUnavailable)
+		}
+		return err
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) ||
+		strings.Contains(err.Error(), "conn closed") {
+		return fmt.Errorf("%w (%w)", err, ErrUnavailable)
+	}
+	return err
+}
+
+// sqliteOnly refuses, on PostgreSQL, an operation made of SQLite's own
+// features (VACUUM INTO, recursive fill), naming what to use instead.
+func (e Engine) sqliteOnly(what, instead string) error {
+	if e == Postgres {
+		return fmt.Errorf("%s works on a SQLite store only; on PostgreSQL use %s: %w", what, instead, ra.ErrInvalid)
+	}
+	return nil
+}
+
+// pgIntegrityCheck is IntegrityCheck on PostgreSQL: the server enforces
+// foreign keys itself, so what is left to check is that no constraint was
+// left unvalidated (NOT VALID), which would let rows break it.
+func (t *Tx) pgIntegrityCheck() ([]string, error) {
+	rows, err := t.query(`SELECT conrelid::regclass::text, conname FROM pg_constraint
+WHERE NOT convalidated AND connamespace = current_schema()::regnamespace ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("integrity check: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var table, name string
+		if err := rows.Scan(&table, &name); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("constraint %s on %s is not validated", name, table))
+	}
+	return out, rows.Err()
+}
