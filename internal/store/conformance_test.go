@@ -375,7 +375,9 @@ func confAuditTamper(t *testing.T, loc string) {
 	s := openAt(t, loc)
 	ctx := context.Background()
 	for i := range 3 {
-		if err := s.Tx(ctx, func(tx *Tx) error { return tx.Audit(ra.Event{Operator: "alice", Action: "approve", Detail: fmt.Sprint(i)}) }); err != nil {
+		if err := s.Tx(ctx, func(tx *Tx) error {
+			return tx.Audit(ra.Event{Operator: "alice", Action: "approve", Detail: fmt.Sprint(i)})
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
