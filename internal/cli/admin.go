@@ -82,7 +82,7 @@ func parseFilter(states, kinds []string, limit int) (store.RequestFilter, error)
 
 func reviewRun(ctx context.Context, o *ReviewOptions) error {
 	f := o.F
-	api, err := f.API(ctx)
+	api, err := f.ReadAPI(ctx)
 	if err != nil {
 		return err
 	}
@@ -436,12 +436,16 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 	if o.Check != "" && (o.Out != "" || o.Delta || o.Force) {
 		return &usageError{msg: "--check verifies a CRL and signs nothing; it cannot be combined with --out, --delta or --force"}
 	}
+	if o.Check != "" {
+		api, err := f.ReadAPI(ctx)
+		if err != nil {
+			return err
+		}
+		return crlCheckRun(ctx, o, api)
+	}
 	api, err := f.API(ctx)
 	if err != nil {
 		return err
-	}
-	if o.Check != "" {
-		return crlCheckRun(ctx, o, api)
 	}
 	res, err := api.CRL(ctx, f.Operator(), service.CRLOptions{Delta: o.Delta, Force: o.Force})
 	if err != nil {

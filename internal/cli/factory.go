@@ -72,6 +72,21 @@ func (f *Factory) Config() (*Config, error) {
 // Local opens the home's service in-process (also for maintenance commands
 // that only make sense next to the database).
 func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
+	return f.local(ctx, false)
+}
+
+// ReadLocal opens the home's service with its store read-only, for
+// commands that only read (review, status, certs, cert, audit list, audit
+// verify, doctor, backup): they work on a read-only home and cannot write
+// by mistake.
+func (f *Factory) ReadLocal(ctx context.Context) (*service.Service, error) {
+	return f.local(ctx, true)
+}
+
+// ReadAPI is API for commands that only read (see ReadLocal).
+func (f *Factory) ReadAPI(ctx context.Context) (API, error) { return f.ReadLocal(ctx) }
+
+func (f *Factory) local(ctx context.Context, readOnly bool) (*service.Service, error) {
 	if f.svc != nil {
 		return f.svc, nil
 	}
@@ -79,7 +94,11 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := service.Open(ctx, c.Home, c.Service, nil)
+	open := service.Open
+	if readOnly {
+		open = service.OpenReadOnly
+	}
+	svc, err := open(ctx, c.Home, c.Service, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -141,17 +143,23 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 	if err := ca.WritePEM(filepath.Join(home, CACertFile), 0o644, blocks...); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, dbPath)
+	// The only place a store is created. It records which CA it belongs
+	// to; every later open compares that with ca/ca.crt.
+	st, err := store.Create(ctx, dbPath)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
 	st.Now = func() time.Time { return o.Now }
+	fingerprint := sha256.Sum256(cert.Raw)
 	keyRef := "file:" + CAKeyFile
 	if o.KeyURI != "" {
 		keyRef = o.KeyURI
 	}
 	err = st.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.SetIdentity(store.Identity{StoreID: store.NewStoreID(), CACertSHA256: hex.EncodeToString(fingerprint[:]), CreatedAt: o.Now}); err != nil {
+			return err
+		}
 		for k, v := range map[string]string{"pseudonym_key": newSecretHex(32), "ca_key": keyRef, "created_at": o.Now.UTC().Format(time.RFC3339)} {
 			if err := tx.SetMeta(k, v); err != nil {
 				return err

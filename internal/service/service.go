@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,16 +181,33 @@ const (
 // ErrNoHome means the home has not been initialised.
 var ErrNoHome = errors.New("home not initialised")
 
-// Open opens an initialised home.
+// Open opens an initialised home for reading and writing. The store must
+// exist (only Init creates one) and belong to the home's CA (see
+// checkIdentity); a store of an older schema is migrated.
 func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	return openHome(ctx, home, cfg, loadCA, false)
+}
+
+// OpenReadOnly opens an initialised home whose store is only read: the
+// store is opened read-only (store.OpenReadOnly), so commands that only
+// read work on a read-only home and write nothing. Methods that write fail.
+func OpenReadOnly(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	return openHome(ctx, home, cfg, loadCA, true)
+}
+
+func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, readOnly bool) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	db := filepath.Join(home, DBFile)
-	if _, err := os.Stat(db); err != nil {
-		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first: %w", home, home, ErrNoHome)
+	if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
 	}
-	st, err := store.Open(ctx, db)
+	open := store.Open
+	if readOnly {
+		open = store.OpenReadOnly
+	}
+	st, err := open(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +215,10 @@ func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Servi
 	st.Now = func() time.Time { return s.Now() }
 	if loadCA == nil {
 		s.loadCA = s.FileCA
+	}
+	if err := s.checkIdentity(ctx); err != nil {
+		st.Close()
+		return nil, err
 	}
 	return s, nil
 }

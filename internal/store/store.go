@@ -115,7 +115,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 // OpenReadOnly opens the existing store at path read-only (SQLite
-// mode=ro and query_only): commands that only read work on a read-only
+// mode=ro): commands that only read work on a read-only
 // home and cannot write by mistake. A store of an older schema is first
 // migrated by a read-write open; if that fails (a read-only home), the
 // error says so.
@@ -198,8 +198,9 @@ func openDB(path string, readOnly bool, flags ...string) (*Store, error) {
 	// transaction, never recovery after a crash (the WAL does that).
 	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
+		// SQLite opens the file O_RDONLY and refuses every write. (Not
+		// also query_only: it refuses VACUUM INTO, which backup needs.)
 		q.Set("mode", "ro")
-		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Set("mode", "rw")
 		// No journal_mode here: it would write to a file not yet known to
