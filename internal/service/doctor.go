@@ -69,7 +69,7 @@ func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
 	d.checkFiles()
 	d.loadCA()
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
-		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs} {
+		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs, d.checkLostRevocations} {
 			if err := step(tx); err != nil {
 				return err
 			}
@@ -399,7 +399,7 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 		case !ok && n <= floor:
 			// published before a restore from an older backup; numbering continues above it
 		case !ok:
-			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: its number could be used again", n), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
+			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: %s; `cmca crl` numbers above it", n, lostCommitsHint), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
 		case legacy[n] || e.Name() != crlFileBase(n, isDelta[n]):
 			// (a file of the record's own name was checked above)
 			got, err := fileDigest(path)
@@ -432,7 +432,7 @@ func (d *doctor) checkPublished(path string, latest *store.CRL, stored map[int64
 		what := "an older or different CRL"
 		if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil {
 			if rl.Number.IsInt64() && rl.Number.Int64() > maxNum {
-				d.add("crls", path, fmt.Sprintf("holds CRL %s, newer than the newest stored (%d): the store was restored from an older backup", rl.Number, maxNum), "run `cmca crl` to sign a CRL numbered above it")
+				d.add("crls", path, fmt.Sprintf("holds CRL %s, newer than the newest stored (%d): %s", rl.Number, maxNum, lostCommitsHint), "run `cmca crl` to sign a CRL numbered above it")
 				return
 			}
 			what = "CRL " + rl.Number.String()
