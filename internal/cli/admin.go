@@ -82,7 +82,11 @@ func parseFilter(states, kinds []string, limit int) (store.RequestFilter, error)
 
 func reviewRun(ctx context.Context, o *ReviewOptions) error {
 	f := o.F
-	api, err := f.ReadAPI(ctx)
+	open := f.ReadAPI // review only reads; --interactive decides
+	if o.Interactive {
+		open = f.API
+	}
+	api, err := open(ctx)
 	if err != nil {
 		return err
 	}
