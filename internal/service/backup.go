@@ -231,29 +231,35 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	}
 	oldSerials := map[string]bool{}
 	if exists {
+		res.Replaced = dst + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
+		for i := 2; ; i++ {
+			if _, serr := os.Lstat(res.Replaced); serr != nil {
+				break
+			}
+			res.Replaced = fmt.Sprintf("%s.pre-restore-%s-%d", dst, o.Now().UTC().Format("20060102T150405Z"), i)
+		}
 		old, err := store.Open(ctx, dst)
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotStore), errors.Is(err, store.ErrNewerSchema):
+			// An emptied, damaged or foreign file, or a newer cmca's
+			// store: what a restore is for. It is kept byte for byte.
+			err = copyFile(dst, res.Replaced)
+		case err != nil:
 			return nil, fmt.Errorf("open the store being replaced: %w", err)
-		}
-		err = old.Read(ctx, func(tx *store.Tx) error {
-			s, err := tx.Summary()
-			if err != nil {
-				return err
-			}
-			floor = max(floor, s.LastCRLNumber)
-			return tx.EachCertFacts(func(c store.CertFacts) error { oldSerials[c.Serial] = true; return nil })
-		})
-		if err == nil {
-			res.Replaced = dst + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
-			for i := 2; ; i++ {
-				if _, serr := os.Lstat(res.Replaced); serr != nil {
-					break
+		default:
+			err = old.Read(ctx, func(tx *store.Tx) error {
+				s, err := tx.Summary()
+				if err != nil {
+					return err
 				}
-				res.Replaced = fmt.Sprintf("%s.pre-restore-%s-%d", dst, o.Now().UTC().Format("20060102T150405Z"), i)
+				floor = max(floor, s.LastCRLNumber)
+				return tx.EachCertFacts(func(c store.CertFacts) error { oldSerials[c.Serial] = true; return nil })
+			})
+			if err == nil {
+				err = old.BackupTo(ctx, res.Replaced)
 			}
-			err = old.BackupTo(ctx, res.Replaced)
+			old.Close()
 		}
-		old.Close()
 		if err != nil {
 			return nil, fmt.Errorf("keep the store being replaced: %w", err)
 		}
