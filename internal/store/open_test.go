@@ -286,6 +286,12 @@ func TestOpenReadOnlyOnReadOnlyHome(t *testing.T) {
 		if _, err := Open(context.Background(), path); err == nil {
 			t.Fatalf("a read-write Open as uid %d succeeded on a read-only home", os.Getuid())
 		}
+		// An older store needs a migration, which needs a write: a clear
+		// error, not a half-read store.
+		old := os.Getenv("CMCA_TEST_READONLY_OLD_STORE")
+		if _, err := OpenReadOnly(context.Background(), old); !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), "must be migrated to schema version") {
+			t.Fatalf("OpenReadOnly of an older store on a read-only home = %v; want ErrReadOnly", err)
+		}
 		return
 	}
 	dir := t.TempDir()
@@ -304,9 +310,14 @@ func TestOpenReadOnlyOnReadOnlyHome(t *testing.T) {
 			t.Fatalf("%s%s left after Close", path, side)
 		}
 	}
+	oldPath := filepath.Join(home, "old.db")
+	rawExec(t, oldPath, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+		`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`, `INSERT INTO schema_migrations VALUES (1, 0)`)
 	before, _ := os.ReadFile(path)
-	if err := os.Chmod(path, 0o444); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{path, oldPath} {
+		if err := os.Chmod(p, 0o444); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.Chmod(home, 0o555); err != nil {
 		t.Fatal(err)
@@ -337,7 +348,7 @@ func TestOpenReadOnlyOnReadOnlyHome(t *testing.T) {
 	} else {
 		cmd = exec.Command(bin, "-test.run=^TestOpenReadOnlyOnReadOnlyHome$", "-test.count=1")
 	}
-	cmd.Env = append(os.Environ(), "CMCA_TEST_READONLY_STORE="+path)
+	cmd.Env = append(os.Environ(), "CMCA_TEST_READONLY_STORE="+path, "CMCA_TEST_READONLY_OLD_STORE="+oldPath)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("read-only open as another user: %v\n%s", err, out)
