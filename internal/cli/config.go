@@ -136,13 +136,11 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	}
 	s := service.DefaultConfig()
 	var err error
-	durations := []struct {
-		key string
-		dst *time.Duration
-	}{{"passcode.ttl", &s.PasscodeTTL}, {"renew.window", &s.RenewWindow}, {"renew.proof_max_age", &s.ProofMaxAge}, {"crl.validity", &s.CRLValidity}}
-	for _, d := range durations {
-		if *d.dst, err = ParseDuration(v.GetString(d.key)); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config %s: %v", d.key, err)}
+	dst := map[string]*time.Duration{"passcode.ttl": &s.PasscodeTTL, "renew.window": &s.RenewWindow,
+		"renew.proof_max_age": &s.ProofMaxAge, "crl.validity": &s.CRLValidity}
+	for _, k := range durationKeys {
+		if *dst[k.key], err = parseDurationKey(k, v.GetString(k.key)); err != nil {
+			return nil, &usageError{msg: fmt.Sprintf("config %s: %v", k.key, err)}
 		}
 	}
 	s.MaxPasscodeAttempts = v.GetInt("passcode.max_attempts")
@@ -185,26 +183,73 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	return c, nil
 }
 
-// ParseDuration accepts Go durations ("36h", "10m") and whole days ("14d").
+// MaxDuration is the longest duration cmca accepts anywhere: 100 years.
+// Longer ones are refused, not wrapped around (585y once became 21 days).
+const MaxDuration = 100 * 365 * 24 * time.Hour
+
+// ParseDuration accepts Go durations ("36h", "10m"), whole days ("14d")
+// and whole years of 365 days ("10y"), from 0 up to MaxDuration. A value
+// out of range is an error, never an overflowed duration.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
-			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a number of days", s)}
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
+	unit, what := time.Duration(0), ""
+	num, isDays := strings.CutSuffix(s, "d")
+	if isDays {
+		unit, what = 24*time.Hour, "days"
+	} else if y, ok := strings.CutSuffix(s, "y"); ok {
+		num, unit, what = y, 365*24*time.Hour, "years"
 	}
-	if y, ok := strings.CutSuffix(s, "y"); ok {
-		n, err := strconv.Atoi(y)
+	if unit != 0 {
+		n, err := strconv.ParseInt(num, 10, 64)
 		if err != nil || n < 0 {
-			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a number of years", s)}
+			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a number of %s", s, what)}
 		}
-		return time.Duration(n) * 365 * 24 * time.Hour, nil
+		if n > int64(MaxDuration/unit) {
+			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is too long: at most %d %s (100 years)", s, MaxDuration/unit, what)}
+		}
+		return time.Duration(n) * unit, nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a duration (e.g. 14d, 36h, 10y)", s)}
+	d, err := time.ParseDuration(s) // an overflow is an error here too
+	if err != nil || d < 0 {
+		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a duration from 0 to 100y (e.g. 14d, 36h, 10y)", s)}
+	}
+	if d > MaxDuration {
+		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is too long: at most 100y", s)}
 	}
 	return d, nil
+}
+
+// durationKey is a configuration key holding a duration and its range.
+type durationKey struct {
+	key      string
+	min, max time.Duration
+}
+
+// durationKeys are the duration keys of the configuration with the range
+// each accepts (docs/operations.md).
+var durationKeys = []durationKey{
+	{"passcode.ttl", time.Minute, 365 * 24 * time.Hour},
+	{"renew.window", 0, 365 * 24 * time.Hour},
+	{"renew.proof_max_age", time.Second, 24 * time.Hour},
+	{"crl.validity", time.Hour, 365 * 24 * time.Hour},
+}
+
+// parseDurationKey parses and range-checks the value of a duration key.
+func parseDurationKey(k durationKey, s string) (time.Duration, error) {
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < k.min || d > k.max {
+		return 0, &ra.FieldError{Field: k.key, Msg: fmt.Sprintf("%q is out of range: from %s to %s", s, fmtDuration(k.min), fmtDuration(k.max))}
+	}
+	return d, nil
+}
+
+// fmtDuration writes whole days as "14d".
+func fmtDuration(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }

@@ -72,7 +72,7 @@ func (f *Factory) Config() (*Config, error) {
 // Local opens the home's service in-process (also for maintenance commands
 // that only make sense next to the database).
 func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
-	return f.local(ctx, false)
+	return f.local(ctx, service.Open)
 }
 
 // ReadLocal opens the home's service with its store read-only, for
@@ -80,23 +80,26 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 // verify, doctor, backup): they work on a read-only home and cannot write
 // by mistake.
 func (f *Factory) ReadLocal(ctx context.Context) (*service.Service, error) {
-	return f.local(ctx, true)
+	return f.local(ctx, service.OpenReadOnly)
 }
 
 // ReadAPI is API for commands that only read (see ReadLocal).
 func (f *Factory) ReadAPI(ctx context.Context) (API, error) { return f.ReadLocal(ctx) }
 
-func (f *Factory) local(ctx context.Context, readOnly bool) (*service.Service, error) {
+// DiagnoseLocal opens the home for `cmca doctor`: read-only, and a store
+// that does not match ca/ca.crt is opened anyway, for doctor to report it
+// with everything else it finds.
+func (f *Factory) DiagnoseLocal(ctx context.Context) (*service.Service, error) {
+	return f.local(ctx, service.OpenToDiagnose)
+}
+
+func (f *Factory) local(ctx context.Context, open func(context.Context, string, service.Config, service.CALoader) (*service.Service, error)) (*service.Service, error) {
 	if f.svc != nil {
 		return f.svc, nil
 	}
 	c, err := f.Config()
 	if err != nil {
 		return nil, err
-	}
-	open := service.Open
-	if readOnly {
-		open = service.OpenReadOnly
 	}
 	svc, err := open(ctx, c.Home, c.Service, nil)
 	if err != nil {
@@ -170,11 +173,13 @@ func (f *Factory) PrintJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// Printf writes human text on stdout.
-func (f *Factory) Printf(format string, a ...any) { fmt.Fprintf(f.IO.Out, format, a...) }
+// Printf writes human text on stdout. Text arguments (strings, string
+// types, errors) are sanitized: control and format characters from stored
+// text are shown as escapes, never sent to the terminal.
+func (f *Factory) Printf(format string, a ...any) { fmt.Fprintf(f.IO.Out, format, safeArgs(a)...) }
 
-// Warnf writes a notice on stderr.
-func (f *Factory) Warnf(format string, a ...any) { fmt.Fprintf(f.IO.ErrOut, format, a...) }
+// Warnf writes a notice on stderr, its text arguments sanitized as Printf's.
+func (f *Factory) Warnf(format string, a ...any) { fmt.Fprintf(f.IO.ErrOut, format, safeArgs(a)...) }
 
 // caChain parses the DER chain returned by a download.
 func parseChain(ders [][]byte) ([]*x509.Certificate, error) {

@@ -23,7 +23,7 @@ where one exists, the command that fixes it. Exit 4 if any problem is found.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			svc, err := f.ReadLocal(ctx)
+			svc, err := f.DiagnoseLocal(ctx)
 			if err != nil {
 				return err
 			}

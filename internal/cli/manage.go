@@ -106,8 +106,8 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 	if h.Session == nil && out == "" {
 		out = strings.TrimSuffix(o.P12, filepath.Ext(o.P12)) + "-renewed.p12"
 	}
-	if h.Session == nil && !o.Force {
-		if err := refuseExisting(out); err != nil {
+	if h.Session == nil {
+		if err := checkOut(out, o.Force); err != nil {
 			return err
 		}
 	}
@@ -166,7 +166,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 				return err
 			}
 			if err := token.WritePKCS12(out, nk.signer, cert, chain, h.Password, true); err != nil {
-				return fmt.Errorf("the renewed certificate %s was issued but could not be written (run the same command again to retry): %w", res.Issued.Serial, err)
+				return notWritten("the renewed certificate "+res.Issued.Serial, out, nk.pending, err)
 			}
 			os.Remove(nk.pending)
 			where = out
@@ -206,13 +206,6 @@ func (f *Factory) renewWindow() string {
 		return "the renewal window"
 	}
 	return fmt.Sprintf("%d days", int(c.Service.RenewWindow.Hours()/24))
-}
-
-func refuseExisting(path string) error {
-	if _, err := statFile(path); err == nil {
-		return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", path, ra.ErrConflict)
-	}
-	return nil
 }
 
 // RevokeOptions are the inputs of `cmca revoke`.

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -38,7 +39,7 @@ func Main() int {
 	if code == ExitCancelled {
 		msg = "cancelled"
 	}
-	fmt.Fprintf(f.IO.ErrOut, "cmca: %s\n", msg)
+	fmt.Fprintf(f.IO.ErrOut, "cmca: %s\n", sanitizeLines(msg))
 	var ue *usageError
 	if errors.As(err, &ue) && cmd != nil {
 		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
@@ -46,11 +47,17 @@ func Main() int {
 	return code
 }
 
-// PrintJSONErr writes {"error": ..., "exit_code": ...} to stderr, so scripts
-// using -o json can parse failures too.
+// PrintJSONErr writes {"error":...,"exit_code":...} on one line to
+// stderr, so scripts using -o json can parse failures too. It is built by
+// encoding/json: any byte in a message (a control character in a path)
+// still gives valid JSON.
 func (f *Factory) PrintJSONErr(err error, code int) error {
-	_, e := fmt.Fprintf(f.IO.ErrOut, "{\"error\": %q, \"exit_code\": %d}\n", err.Error(), code)
-	return e
+	enc := json.NewEncoder(f.IO.ErrOut)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(struct {
+		Error    string `json:"error"`
+		ExitCode int    `json:"exit_code"`
+	}{err.Error(), code})
 }
 
 func buildVersion() string {

@@ -85,6 +85,13 @@ func (s *Service) approve(tx *store.Tx, operator string, r *ra.Request, detail s
 	if err := tx.UpdateRequest(r, from); err != nil {
 		return nil, err
 	}
+	if r.Kind == ra.KindNew {
+		// Only an approved application becomes the profile a returning
+		// applicant's next application may reuse.
+		if err := tx.SetApplicantProfile(r.Applicant); err != nil {
+			return nil, err
+		}
+	}
 	if err := tx.Audit(event(operator, "approve", r, from, detail)); err != nil {
 		return nil, err
 	}

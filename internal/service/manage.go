@@ -213,7 +213,7 @@ func derived(src *ra.Request, kind ra.Kind, serial, operator string, now time.Ti
 }
 
 func insertFor(tx *store.Tx, r *ra.Request) error {
-	id, err := tx.UpsertApplicant(r.Applicant)
+	id, err := tx.EnsureApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
 	if err != nil {
 		return err
 	}

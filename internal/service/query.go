@@ -15,6 +15,21 @@ type RequestDetail struct {
 	Target       *ra.Certificate   `json:"target_certificate,omitempty"`
 }
 
+// ForApplicant returns a copy fit for `status`, which anyone holding the
+// reference number may run: without the ID numbers, mobile and address.
+func (d *RequestDetail) ForApplicant() *RequestDetail {
+	out := *d
+	r := *d.Request
+	r.Applicant.IDNumber, r.Applicant.Mobile, r.Applicant.Address = "", "", ""
+	if r.Agent != nil {
+		ag := *r.Agent
+		ag.IDNumber = ""
+		r.Agent = &ag
+	}
+	out.Request = &r
+	return &out
+}
+
 // Status reads a request, its history and the certificates it touches.
 func (s *Service) Status(ctx context.Context, ref string) (*RequestDetail, error) {
 	var d RequestDetail

@@ -161,6 +161,10 @@ type Service struct {
 	cfg    Config
 	loadCA CALoader
 
+	// identityErr is why the store does not match ca/ca.crt, for a
+	// service opened by OpenToDiagnose; Doctor reports it.
+	identityErr error
+
 	caOnce sync.Once
 	ca     *ca.CA
 	caErr  error
@@ -185,17 +189,25 @@ var ErrNoHome = errors.New("home not initialised")
 // exist (only Init creates one) and belong to the home's CA (see
 // checkIdentity); a store of an older schema is migrated.
 func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
-	return openHome(ctx, home, cfg, loadCA, false)
+	return openHome(ctx, home, cfg, loadCA, false, false)
 }
 
 // OpenReadOnly opens an initialised home whose store is only read: the
 // store is opened read-only (store.OpenReadOnly), so commands that only
 // read work on a read-only home and write nothing. Methods that write fail.
 func OpenReadOnly(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
-	return openHome(ctx, home, cfg, loadCA, true)
+	return openHome(ctx, home, cfg, loadCA, true, false)
 }
 
-func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, readOnly bool) (*Service, error) {
+// OpenToDiagnose opens a home read-only for Doctor: a store that does not
+// match the home's CA certificate (checkIdentity) is opened anyway and the
+// mismatch is one of the problems Doctor reports. Store files that are not
+// a usable store (missing, empty, foreign, newer schema) are still refused.
+func OpenToDiagnose(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	return openHome(ctx, home, cfg, loadCA, true, true)
+}
+
+func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, readOnly, diagnose bool) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
@@ -217,6 +229,10 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 		s.loadCA = s.FileCA
 	}
 	if err := s.checkIdentity(ctx); err != nil {
+		if diagnose && (errors.Is(err, ErrOtherCA) || errors.Is(err, ra.ErrNotFound)) {
+			s.identityErr = err
+			return s, nil
+		}
 		st.Close()
 		return nil, err
 	}
