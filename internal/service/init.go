@@ -50,6 +50,9 @@ type InitResult struct {
 	CertPath  string    `json:"ca_cert_path"`
 	Imported  bool      `json:"imported"`
 	SchemaVer int       `json:"schema_version"`
+	// StoreID is the new store's random ID (store_identity, migration
+	// 0004); a backup carries it, a new `cmca init` makes another.
+	StoreID string `json:"store_id"`
 }
 
 // Init creates a home: directories (0700), the store, and the CA.
@@ -156,8 +159,9 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 	if o.KeyURI != "" {
 		keyRef = o.KeyURI
 	}
+	storeID := store.NewStoreID()
 	err = st.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.SetIdentity(store.Identity{StoreID: store.NewStoreID(), CACertSHA256: hex.EncodeToString(fingerprint[:]), CreatedAt: o.Now}); err != nil {
+		if err := tx.SetIdentity(store.Identity{StoreID: storeID, CACertSHA256: hex.EncodeToString(fingerprint[:]), CreatedAt: o.Now}); err != nil {
 			return err
 		}
 		for k, v := range map[string]string{"pseudonym_key": newSecretHex(32), "ca_key": keyRef, "created_at": o.Now.UTC().Format(time.RFC3339)} {
@@ -172,7 +176,7 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 	}
 	v, _ := st.SchemaVersion(ctx)
 	return &InitResult{Home: home, Subject: cert.Subject.String(), Serial: ra.SerialString(cert.SerialNumber), KeyAlgo: ca.KeyDescription(cert.PublicKey),
-		KeyURI: o.KeyURI, NotAfter: cert.NotAfter, CertPath: filepath.Join(home, CACertFile), Imported: imported, SchemaVer: v}, nil
+		KeyURI: o.KeyURI, NotAfter: cert.NotAfter, CertPath: filepath.Join(home, CACertFile), Imported: imported, SchemaVer: v, StoreID: storeID}, nil
 }
 
 // CAKeyRef reads where the home's CA key lives: "file:ca/ca.key" or a
