@@ -16,11 +16,11 @@ func TestCRLNumberOfFile(t *testing.T) {
 	for want := int64(1); want <= 2; want++ {
 		if want == 2 {
 			serial := downloaded(t, s, "张三", "11010519491231002X")
-			if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: serial, Reason: "keyCompromise", Direct: true, Comment: "lost laptop"}); err != nil {
+			if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: serial, Reason: "keyCompromise", Direct: true, Comment: "lost laptop"}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		res, err := s.CRL(ctx, "op", CRLOptions{Force: true})
+		res, err := s.CRL(as(ctx, "alice"), CRLOptions{Force: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestHighestPublishedCRL(t *testing.T) {
 		t.Fatalf("highestPublishedCRL(no CRL) = %d, %v; want 0", n, err)
 	}
 	for range 3 {
-		if _, err := s.CRL(ctx, "op", CRLOptions{Force: true}); err != nil {
+		if _, err := s.CRL(as(ctx, "alice"), CRLOptions{Force: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,14 +82,14 @@ func TestHighestPublishedCRL(t *testing.T) {
 		t.Errorf("highestPublishedCRL = %d, %v; want 7 (from a file name)", n, err)
 	}
 	// The next CRL is numbered above every published one.
-	res, err := s.CRL(ctx, "op", CRLOptions{})
+	res, err := s.CRL(as(ctx, "alice"), CRLOptions{})
 	if err != nil || res.Number != 8 {
 		t.Fatalf("CRL after published 7 = %+v, %v; want number 8", res, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ca-9223372036854775807.crl"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CRL(ctx, "op", CRLOptions{Force: true}); err == nil {
+	if _, err := s.CRL(as(ctx, "alice"), CRLOptions{Force: true}); err == nil {
 		t.Error("CRL after a published number 2^63-1 succeeded; want an error")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -65,7 +66,12 @@ type DoctorReport struct {
 //
 // It changes nothing. A nil error with problems means the home is
 // inconsistent; an error means the check itself could not run.
+//
+// The caller (in ctx) needs the auditor role.
 func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
+	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
+		return nil, err
+	}
 	d := &doctor{home: s.home, rep: &DoctorReport{Home: s.home, Checked: map[string]int{}, Problems: []Problem{}}}
 	d.checkFiles()
 	d.loadCA()

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,32 +39,30 @@ type Agreement struct {
 	Text    string `json:"text"`
 }
 
-// Config is the service's policy, read from configuration by the CLI.
+// Config is the service's configuration, read by the CLI. Security policy
+// is not here: it is the home's (Policy, in the store). Config.Policy only
+// seeds it, at init (and once for a home made before policy was stored).
 type Config struct {
-	PasscodeTTL          time.Duration
-	MaxPasscodeAttempts  int
-	RenewWindow          time.Duration // renewals this close to expiry are approved automatically
-	ProofMaxAge          time.Duration // how old a renewal's proof of possession may be
+	Policy               Policy        // seed of the home's policy; never read after
 	CRLValidity          time.Duration // nextUpdate - thisUpdate
 	CRLDistributionPoint []string
-	OCSPServers          []string
-	CAIssuersURL         []string
-	PolicyOID            string // the CA's certificate policy, in every certificate (config ca.policy_oid)
-	Profiles             []ca.Profile
-	AcceptancePoints     []AcceptancePoint
-	Agreement            Agreement
-	FourEyes             bool // approver may not be the submitter; issuer may not be the approver
+	// DeltaCRLDistributionPoint: where delta CRLs are published, named in
+	// every full CRL's freshestCRL extension.
+	DeltaCRLDistributionPoint []string
+	OCSPServers               []string
+	CAIssuersURL              []string
+	PolicyOID                 string // the CA's certificate policy, in every certificate (config ca.policy_oid)
+	Profiles                  []ca.Profile
+	AcceptancePoints          []AcceptancePoint
+	Agreement                 Agreement
 }
 
 // DefaultConfig is what a fresh home runs with.
 func DefaultConfig() Config {
 	return Config{
-		PasscodeTTL:         14 * 24 * time.Hour,
-		MaxPasscodeAttempts: 5,
-		RenewWindow:         30 * 24 * time.Hour,
-		ProofMaxAge:         10 * time.Minute,
-		CRLValidity:         7 * 24 * time.Hour,
-		Profiles:            ca.DefaultProfiles(),
+		Policy:      DefaultPolicy(),
+		CRLValidity: 7 * 24 * time.Hour,
+		Profiles:    ca.DefaultProfiles(),
 		AcceptancePoints: []AcceptancePoint{
 			{Name: "online", Label: "Online service"},
 			{Name: "head-office", Label: "Head office counter"},
@@ -82,11 +81,8 @@ const DefaultAgreementText = `Subscriber agreement (summary).
 
 // Validate checks a configuration.
 func (c *Config) Validate() error {
-	if c.PasscodeTTL <= 0 {
-		return &ra.FieldError{Field: "passcode.ttl", Msg: "must be positive"}
-	}
-	if c.MaxPasscodeAttempts < 1 {
-		return &ra.FieldError{Field: "passcode.max_attempts", Msg: "must be at least 1"}
+	if err := c.Policy.Validate(); err != nil {
+		return err
 	}
 	if c.CRLValidity <= 0 {
 		return &ra.FieldError{Field: "crl.validity", Msg: "must be positive"}
@@ -96,6 +92,11 @@ func (c *Config) Validate() error {
 	}
 	if err := (&ca.Profile{}).CheckExtras(c.Extras()); err != nil { // URL syntax and ca.policy_oid
 		return err
+	}
+	for _, u := range c.DeltaCRLDistributionPoint {
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "ldap") || !isASCII(u) {
+			return &ra.FieldError{Field: "crl.delta_distribution_points", Msg: fmt.Sprintf("%q is not an absolute http, https or ldap URL in ASCII", u)}
+		}
 	}
 	seen := map[string]bool{}
 	for i := range c.Profiles {
@@ -111,6 +112,15 @@ func (c *Config) Validate() error {
 		return &ra.FieldError{Field: "acceptance_points", Msg: "at least one acceptance point is needed"}
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Profile returns the profile of a usage type.
@@ -168,6 +178,9 @@ type Service struct {
 	caOnce sync.Once
 	ca     *ca.CA
 	caErr  error
+
+	polMu sync.RWMutex
+	pol   Policy // the home's policy, loaded from the store
 
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
@@ -228,11 +241,16 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 	if loadCA == nil {
 		s.loadCA = s.FileCA
 	}
+	// The store must be this home's before anything is read from it or
+	// written to it (loadPolicy may seed an older home's policy).
 	if err := s.checkIdentity(ctx); err != nil {
-		if diagnose && (errors.Is(err, ErrOtherCA) || errors.Is(err, ra.ErrNotFound)) {
-			s.identityErr = err
-			return s, nil
+		if !diagnose || !(errors.Is(err, ErrOtherCA) || errors.Is(err, ra.ErrNotFound)) {
+			st.Close()
+			return nil, err
 		}
+		s.identityErr = err // Doctor reports it
+	}
+	if err := s.loadPolicy(ctx, cfg.Policy); err != nil {
 		st.Close()
 		return nil, err
 	}
