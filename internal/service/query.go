@@ -17,11 +17,15 @@ type RequestDetail struct {
 }
 
 // ForApplicant returns a copy fit for `status`, which anyone holding the
-// reference number may run: without the ID numbers, mobile and address.
+// reference number may run: without the ID numbers, mobile and address, and
+// with the e-mail masked (z***@example.com). An application that reused a
+// stored profile must not show the profile's full e-mail to whoever filed
+// it with someone else's ID number.
 func (d *RequestDetail) ForApplicant() *RequestDetail {
 	out := *d
 	r := *d.Request
 	r.Applicant.IDNumber, r.Applicant.Mobile, r.Applicant.Address = "", "", ""
+	r.Applicant.Email = ra.MaskEmail(r.Applicant.Email)
 	if r.Agent != nil {
 		ag := *r.Agent
 		ag.IDNumber = ""
