@@ -88,7 +88,7 @@ func TestConformance(t *testing.T) {
 	for _, e := range engines() {
 		t.Run(e.name, func(t *testing.T) {
 			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) { tt.run(t, e.location(t)) })
+				t.Run(tt.name, func(t *testing.T) { tt.run(t, e.newStore(t)) })
 			}
 		})
 	}

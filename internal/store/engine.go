@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5/stdlib"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -50,20 +51,89 @@ var (
 	ErrUnavailable = errors.New("database unavailable")
 )
 
-// OpenURL opens (migrating if needed) the PostgreSQL database at url. The
-// database must exist; it may be empty. Nothing is written when the URL is
-// malformed, the server unreachable or the password wrong.
+// CreateURL makes a new store in the PostgreSQL database at u: the
+// database must exist (createdb) and be empty; it gets the current schema.
+// Only `cmca init` (and tests) create stores.
+func CreateURL(ctx context.Context, u string) (*Store, error) {
+	s, err := connect(ctx, u, false)
+	if err != nil {
+		return nil, err
+	}
+	var tables int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("%s: %w", s.path, unavailable(err))
+	}
+	if tables > 0 {
+		s.db.Close()
+		return nil, fmt.Errorf("%s is not empty (%d tables); `cmca init` makes a store in an empty database only (drop and create it, or use another): %w", s.path, tables, ErrNotStore)
+	}
+	if err := s.migrate(ctx, 0); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenURL opens the store in the PostgreSQL database at u for reading and
+// writing and applies pending migrations, with the rules of Open: an empty
+// database, a database that is not a cmca store, and a store of a newer
+// schema are refused, and nothing is written to them. Nothing is written
+// either when the URL is malformed, the server unreachable or the password
+// wrong.
 func OpenURL(ctx context.Context, u string) (*Store, error) {
+	return openURL(ctx, u, false)
+}
+
+// OpenURLReadOnly opens the store at u in read-only transactions
+// (default_transaction_read_only): commands that only read cannot write by
+// mistake. A store of an older schema is first migrated by a read-write
+// open.
+func OpenURLReadOnly(ctx context.Context, u string) (*Store, error) {
+	return openURL(ctx, u, true)
+}
+
+func openURL(ctx context.Context, u string, readOnly bool) (*Store, error) {
+	s, err := connect(ctx, u, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.checkPostgres(ctx)
+	if err == nil && cur < LatestVersion() {
+		if readOnly {
+			s.db.Close()
+			rw, err := openURL(ctx, u, false)
+			if err != nil {
+				return nil, fmt.Errorf("%s must be migrated to schema version %d before it can be read: %v: %w", s.path, LatestVersion(), err, ErrReadOnly)
+			}
+			rw.Close()
+			return openURL(ctx, u, true)
+		}
+		err = s.migrate(ctx, cur)
+	}
+	if err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// connect opens a pool on u and checks that the server answers.
+func connect(ctx context.Context, u string, readOnly bool) (*Store, error) {
 	if !IsURL(u) {
 		return nil, fmt.Errorf("store URL %q: want postgres://USER:PASSWORD@HOST:PORT/DATABASE: %w", Redact(u), ra.ErrInvalid)
 	}
-	if _, err := pgconn.ParseConfig(u); err != nil {
-		return nil, fmt.Errorf("store URL %s: %v: %w", Redact(u), redactErr(err, u), ra.ErrInvalid)
-	}
-	db, err := sql.Open("pgx", u)
+	cfg, err := pgx.ParseConfig(u)
 	if err != nil {
 		return nil, fmt.Errorf("store URL %s: %v: %w", Redact(u), redactErr(err, u), ra.ErrInvalid)
 	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if readOnly {
+		cfg.RuntimeParams["default_transaction_read_only"] = "on"
+	}
+	db := stdlib.OpenDB(*cfg)
 	// Several cmca serve instances share the server's connections.
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
@@ -72,12 +142,31 @@ func OpenURL(ctx context.Context, u string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", Redact(u), classify(err))
 	}
-	s := &Store{db: db, path: Redact(u), engine: Postgres, Now: time.Now}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
+	return &Store{db: db, path: Redact(u), engine: Postgres, readOnly: readOnly, Now: time.Now}, nil
+}
+
+// checkPostgres is check for PostgreSQL: the database must hold a cmca
+// schema, not a newer one than this binary's. It returns the version.
+func (s *Store) checkPostgres(ctx context.Context) (int, error) {
+	var tables int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables
+WHERE table_schema = current_schema() AND table_name IN ('schema_migrations', 'meta')`).Scan(&tables); err != nil {
+		return 0, fmt.Errorf("%s: %w", s.path, unavailable(err))
 	}
-	return s, nil
+	if tables < 2 {
+		return 0, fmt.Errorf("%s has no cmca schema; only `cmca init` makes a new store (in an empty database), or `cmca restore` puts one back: %w", s.path, ErrNotStore)
+	}
+	cur, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v: %w", s.path, err, ErrNotStore)
+	}
+	if cur == 0 {
+		return 0, fmt.Errorf("%s has no cmca schema (no migration recorded): %w", s.path, ErrNotStore)
+	}
+	if cur > LatestVersion() {
+		return 0, fmt.Errorf("%s: store schema version %d is newer than this cmca's (version %d); use the cmca release that migrated it, or a newer one: %w", s.path, cur, LatestVersion(), ErrNewerSchema)
+	}
+	return cur, nil
 }
 
 // Redact is a store location fit for messages and logs: a URL without its
@@ -173,6 +262,22 @@ func (e Engine) rebind(q string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// migrationGlob is where the migrations of the engine are.
+func (e Engine) migrationGlob() string {
+	if e == Postgres {
+		return "migrations/postgres/*.sql"
+	}
+	return "migrations/*.sql"
+}
+
+// schemaMigrationsDDL creates the table of applied migrations.
+func (e Engine) schemaMigrationsDDL() string {
+	if e == Postgres {
+		return `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`
+	}
+	return `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`
 }
 
 // emptyBlob is the literal of a zero-length BLOB/BYTEA.
