@@ -8,8 +8,8 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cmca/cmca/internal/pgtest"
