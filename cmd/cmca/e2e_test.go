@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,13 +14,15 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/cli"
+	"github.com/cmca/cmca/internal/pgtest"
 	"github.com/cmca/cmca/internal/testhook"
 	"github.com/cmca/cmca/internal/testtool"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	// pgtest.Main stops the PostgreSQL cluster scripts' pgdb started.
+	testscript.Main(pgMain{m}, map[string]func(){
 		"cmca": func() {
 			installTestHooks()
 			os.Exit(cli.Main())
@@ -76,6 +80,11 @@ func toolNames(args []string) []string {
 			names = append(names, softhsmTools...)
 			continue
 		}
+		if a == "postgres" {
+			bin := pgtest.BinDir()
+			names = append(names, filepath.Join(bin, "initdb"), filepath.Join(bin, "postgres"), filepath.Join(bin, "pg_ctl"))
+			continue
+		}
 		names = append(names, a)
 	}
 	return names
@@ -125,8 +134,39 @@ func TestScripts(t *testing.T) {
 			"softhsm-init": cmdSoftHSMInit,
 			"fileperm":     cmdFilePerm,
 			"exitcode":     cmdExitCode,
+			"pgdb":         cmdPGDB,
 		},
 	})
+}
+
+type pgMain struct{ m *testing.M }
+
+func (p pgMain) Run() int { return pgtest.Main(p.m) }
+
+// pgdb VAR: set $VAR to the URL of a new empty PostgreSQL database, in a
+// cluster shared by the scripts of this run and stopped at its end (guard
+// the script with [!need:postgres] skip). $VAR_HOST is its host:port and
+// $VAR_NAME its name, to build wrong URLs from; the superuser's password is
+// pgtest-secret.
+func cmdPGDB(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pgdb VAR")
+	}
+	c, err := pgtest.Shared()
+	if err != nil {
+		ts.Fatalf("start PostgreSQL: %v", err)
+	}
+	u, err := c.CreateDatabase(context.Background())
+	if err != nil {
+		ts.Fatalf("create database: %v", err)
+	}
+	ts.Setenv(args[0], u)
+	pu, err := url.Parse(u)
+	if err != nil {
+		ts.Fatalf("pgdb: %v", err)
+	}
+	ts.Setenv(args[0]+"_HOST", pu.Host)
+	ts.Setenv(args[0]+"_NAME", strings.TrimPrefix(pu.Path, "/"))
 }
 
 // jsonget FILE PATH VAR: set $VAR to the value at PATH (dot-separated keys

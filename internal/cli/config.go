@@ -39,6 +39,7 @@ type Config struct {
 // lists the same table; a test keeps the two in step).
 var configDefaults = map[string]any{
 	"home":                          "",
+	"store.url":                     "",
 	"operator":                      "",
 	"output":                        "text",
 	"quiet":                         false,
@@ -131,6 +132,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 		return nil, &usageError{msg: fmt.Sprintf("--output must be text or json, got %q", c.Output)}
 	}
 	s := service.DefaultConfig()
+	s.StoreURL = v.GetString("store.url")
 	var err error
 	for _, k := range durationKeys {
 		if *k.dst(&s), err = parseDurationKey(k, v.GetString(k.key)); err != nil {

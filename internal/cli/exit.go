@@ -7,19 +7,21 @@ import (
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/token"
 )
 
 // Exit codes, documented in docs/cli.md. Scripts may rely on them.
 const (
-	ExitOK        = 0
-	ExitError     = 1   // unexpected failure (I/O, database, bug)
-	ExitUsage     = 2   // bad flags or invalid input; nothing changed
-	ExitNotFound  = 3   // no such request, certificate, token or home
-	ExitConflict  = 4   // wrong state: already approved, passcode already used, already revoked
-	ExitAuth      = 5   // wrong/expired/locked passcode, wrong PIN or password
-	ExitPolicy    = 6   // forbidden by policy (four-eyes, weak key)
-	ExitCancelled = 130 // cancelled at a prompt or by Ctrl-C
+	ExitOK          = 0
+	ExitError       = 1   // unexpected failure (I/O, database, bug)
+	ExitUsage       = 2   // bad flags or invalid input; nothing changed
+	ExitNotFound    = 3   // no such request, certificate, token or home
+	ExitConflict    = 4   // wrong state: already approved, passcode already used, already revoked
+	ExitAuth        = 5   // wrong/expired/locked passcode, wrong PIN or password
+	ExitPolicy      = 6   // forbidden by policy (four-eyes, weak key)
+	ExitUnavailable = 7   // the store's database cannot be reached now; nothing changed, try again
+	ExitCancelled   = 130 // cancelled at a prompt or by Ctrl-C
 )
 
 // usageError is a command-line mistake.
@@ -49,6 +51,8 @@ func ExitCode(err error) int {
 		return ExitAuth
 	case errors.Is(err, ra.ErrPolicy):
 		return ExitPolicy
+	case errors.Is(err, store.ErrUnavailable):
+		return ExitUnavailable
 	}
 	return ExitError
 }

@@ -76,7 +76,7 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	if err != nil {
 		return &usageError{msg: "--validity: " + err.Error()}
 	}
-	opts := service.InitOptions{CAName: o.CAName, Organization: o.Organization, Country: o.Country, KeyAlgo: algo, Validity: validity, Force: o.Force}
+	opts := service.InitOptions{CAName: o.CAName, Organization: o.Organization, Country: o.Country, KeyAlgo: algo, Validity: validity, Force: o.Force, StoreURL: c.Service.StoreURL}
 	if o.ImportCert != "" {
 		if opts.ImportCertPEM, err = os.ReadFile(o.ImportCert); err != nil {
 			return &usageError{msg: fmt.Sprintf("--import-cert: %v", err)}

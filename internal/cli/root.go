@@ -99,6 +99,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit, poli
 	root.SetIn(f.IO.In)
 	pf := root.PersistentFlags()
 	pf.String("home", "", "data directory: store, CA, CRLs (env CMCA_HOME; default $XDG_DATA_HOME/cmca or ~/.local/share/cmca)")
+	pf.String("store-url", "", "PostgreSQL store, postgres://USER:PASSWORD@HOST:PORT/DB (env CMCA_STORE_URL; default: SQLite in the home)")
 	pf.StringVar(&f.configFile, "config", "", "config file (env CMCA_CONFIG; default cmca/config.yaml in the user config directory, e.g. ~/.config, if present)")
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.String("operator", "", "operator name recorded on admin actions (env CMCA_OPERATOR; default the OS user)")
@@ -109,6 +110,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit, poli
 	for _, name := range []string{"home", "output", "operator", "quiet", "accessible", "insecure"} {
 		_ = f.v.BindPFlag(name, pf.Lookup(name))
 	}
+	_ = f.v.BindPFlag("store.url", pf.Lookup("store-url"))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	root.AddGroup(&cobra.Group{ID: "user", Title: "Subscriber commands:"}, &cobra.Group{ID: "admin", Title: "Operator commands:"})
 

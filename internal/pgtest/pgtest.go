@@ -111,7 +111,8 @@ var shared struct {
 
 // Main runs a package's tests (call it from TestMain: os.Exit(pgtest.Main(m)))
 // and stops the package's shared cluster, if a test started one, at the end.
-func Main(m *testing.M) int {
+// m is a *testing.M, or what testscript.Main hands on.
+func Main(m interface{ Run() int }) int {
 	shared.Lock()
 	shared.main = true
 	shared.Unlock()
@@ -122,6 +123,24 @@ func Main(m *testing.M) int {
 		shared.c.Stop()
 	}
 	return code
+}
+
+// Shared returns the package's shared cluster, starting it on first use.
+// Only under Main (which stops it); elsewhere use Start or NewDatabase.
+func Shared() (*Cluster, error) {
+	shared.Lock()
+	defer shared.Unlock()
+	if !shared.main {
+		return nil, fmt.Errorf("pgtest.Shared needs TestMain to run the tests through pgtest.Main")
+	}
+	if shared.c == nil && shared.err == nil {
+		bin := BinDir()
+		if bin == "" {
+			return nil, fmt.Errorf("no PostgreSQL server programs (initdb) found")
+		}
+		shared.c, shared.err = start(bin)
+	}
+	return shared.c, shared.err
 }
 
 // NewDatabase creates an empty database and returns its URL (TCP, password

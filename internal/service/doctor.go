@@ -72,7 +72,7 @@ func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
 	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
 		return nil, err
 	}
-	d := &doctor{home: s.home, rep: &DoctorReport{Home: s.home, Checked: map[string]int{}, Problems: []Problem{}}}
+	d := &doctor{home: s.home, sqlite: s.store.Engine() == store.SQLite, rep: &DoctorReport{Home: s.home, Checked: map[string]int{}, Problems: []Problem{}}}
 	d.checkFiles()
 	d.loadCA()
 	if errors.Is(s.identityErr, ErrOtherCA) { // a missing ca/ca.crt is reported by loadCA
@@ -95,6 +95,7 @@ func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
 
 type doctor struct {
 	home   string
+	sqlite bool // the store is HOME/ra.db (its mode is checked)
 	rep    *DoctorReport
 	caCert *x509.Certificate
 
@@ -129,9 +130,11 @@ func (d *doctor) checkFiles() {
 		}
 	}
 	perm(".", 0o700, true)
-	perm(DBFile, 0o600, true)
-	perm(DBFile+"-wal", 0o600, false)
-	perm(DBFile+"-shm", 0o600, false)
+	if d.sqlite {
+		perm(DBFile, 0o600, true)
+		perm(DBFile+"-wal", 0o600, false)
+		perm(DBFile+"-shm", 0o600, false)
+	}
 	perm(CADir, 0o700, true)
 	perm(CAKeyFile, 0o600, false)
 	perm(CACertFile, 0o644, true)

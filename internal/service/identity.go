@@ -66,7 +66,7 @@ func (s *Service) checkIdentity(ctx context.Context) error {
 	if id != nil {
 		if id.CACertSHA256 != fp {
 			return fmt.Errorf("%s belongs to another CA (certificate SHA-256 %s) than %s (SHA-256 %s): put this home's store back from a backup: %w",
-				filepath.Join(s.home, DBFile), id.CACertSHA256, filepath.Join(s.home, CACertFile), fp, ErrOtherCA)
+				s.store.Path(), id.CACertSHA256, filepath.Join(s.home, CACertFile), fp, ErrOtherCA)
 		}
 		return nil
 	}

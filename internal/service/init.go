@@ -36,7 +36,10 @@ type InitOptions struct {
 	Signer crypto.Signer
 	KeyURI string
 	Force  bool // replace an existing home's store and CA
-	Now    time.Time
+	// StoreURL: make the store in this PostgreSQL database (which must
+	// exist and be empty) instead of HOME/ra.db.
+	StoreURL string
+	Now      time.Time
 	// Policy seeds the home's security policy (nil: DefaultPolicy).
 	Policy *Policy
 }
@@ -70,7 +73,17 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	dbPath := filepath.Join(home, DBFile)
-	if _, err := os.Stat(dbPath); err == nil && !o.Force {
+	if o.StoreURL != "" {
+		// Checked before anything is written: the database must be empty
+		// (--force never empties a database), and a home that has a CA
+		// keeps it without --force.
+		if err := store.CheckEmptyURL(ctx, o.StoreURL); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(filepath.Join(home, CACertFile)); err == nil && !o.Force {
+			return nil, fmt.Errorf("%s already holds a CA (%s); pass --force to replace it: %w", home, CACertFile, ra.ErrConflict)
+		}
+	} else if _, err := os.Stat(dbPath); err == nil && !o.Force {
 		return nil, fmt.Errorf("%s already holds a cmca store; pass --force to replace it (its records and CA will be lost): %w", home, ra.ErrConflict)
 	}
 	var cert *x509.Certificate
@@ -135,12 +148,14 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 			return nil, err
 		}
 	}
-	if o.Force {
+	if o.Force && o.StoreURL == "" {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, err
 			}
 		}
+	}
+	if o.Force {
 		os.Remove(filepath.Join(home, CAKeyFile))
 	}
 	if keyPEM != nil {
@@ -157,7 +172,11 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 	}
 	// The only place a store is created. It records which CA it belongs
 	// to; every later open compares that with ca/ca.crt.
-	st, err := store.Create(ctx, dbPath)
+	create, loc := store.Create, dbPath
+	if o.StoreURL != "" {
+		create, loc = store.CreateURL, o.StoreURL
+	}
+	st, err := create(ctx, loc)
 	if err != nil {
 		return nil, err
 	}

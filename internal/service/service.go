@@ -43,6 +43,10 @@ type Agreement struct {
 // is not here: it is the home's (Policy, in the store). Config.Policy only
 // seeds it, at init (and once for a home made before policy was stored).
 type Config struct {
+	// StoreURL is a PostgreSQL URL (postgres://...) for the store; empty
+	// means SQLite, HOME/ra.db. The rest of the home (CA, CRLs) stays in
+	// the home directory either way.
+	StoreURL             string
 	Policy               Policy        // seed of the home's policy; never read after
 	CRLValidity          time.Duration // nextUpdate - thisUpdate
 	CRLDistributionPoint []string
@@ -225,12 +229,22 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	db := filepath.Join(home, DBFile)
-	if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
-	}
 	open := store.Open
 	if readOnly {
 		open = store.OpenReadOnly
+	}
+	if cfg.StoreURL != "" {
+		// PostgreSQL: the store is the database (store.OpenURL refuses an
+		// empty one); the home holds the CA and the CRLs.
+		db, open = cfg.StoreURL, store.OpenURL
+		if readOnly {
+			open = store.OpenURLReadOnly
+		}
+		if _, err := os.Stat(filepath.Join(home, CACertFile)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s has no CA certificate (%s); run `cmca init --home %s` first: %w", home, CACertFile, home, ErrNoHome)
+		}
+	} else if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
 	}
 	st, err := open(ctx, db)
 	if err != nil {

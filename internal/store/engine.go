@@ -59,20 +59,37 @@ func CreateURL(ctx context.Context, u string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tables int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil {
+	if err := s.checkEmpty(ctx); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("%s: %w", s.path, unavailable(err))
-	}
-	if tables > 0 {
-		s.db.Close()
-		return nil, fmt.Errorf("%s is not empty (%d tables); `cmca init` makes a store in an empty database only (drop and create it, or use another): %w", s.path, tables, ErrNotStore)
+		return nil, err
 	}
 	if err := s.migrate(ctx, 0); err != nil {
 		s.db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// CheckEmptyURL checks, writing nothing, that the PostgreSQL database at u
+// can take a new store (CreateURL): it answers and holds no table.
+func CheckEmptyURL(ctx context.Context, u string) error {
+	s, err := connect(ctx, u, true)
+	if err != nil {
+		return err
+	}
+	defer s.db.Close()
+	return s.checkEmpty(ctx)
+}
+
+func (s *Store) checkEmpty(ctx context.Context) error {
+	var tables int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil {
+		return fmt.Errorf("%s: %w", s.path, unavailable(err))
+	}
+	if tables > 0 {
+		return fmt.Errorf("%s is not empty (%d tables); `cmca init` makes a store in an empty database only (drop and create it, or use another): %w", s.path, tables, ErrNotStore)
+	}
+	return nil
 }
 
 // OpenURL opens the store in the PostgreSQL database at u for reading and
