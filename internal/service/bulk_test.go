@@ -19,6 +19,7 @@ import (
 // and compares it entry by entry with x509.CreateRevocationList over the
 // same records.
 func TestCRLFromLargeStoreMatchesStdlib(t *testing.T) {
+	sqliteOnly(t) // store.Fill
 	s := benchService(t)
 	ctx := context.Background()
 	const total, revoked = 25_000, 20_000

@@ -50,6 +50,7 @@ func storeIdentity(t *testing.T, home string) *store.Identity {
 // TestInitRecordsIdentity: the store of a new home names its CA
 // certificate by fingerprint and has a random store ID.
 func TestInitRecordsIdentity(t *testing.T) {
+	sqliteOnly(t) // the ra.db file itself
 	home := initTestHome(t, "Identity CA")
 	cert, fp, err := homeCACert(home)
 	if err != nil {
@@ -119,6 +120,7 @@ func makeOlderStore(t *testing.T, home, serial string) {
 // writes nothing; the first read-write open records the identity, with an
 // audit record. Another CA's certificate in the home is refused either way.
 func TestOlderStoreGetsIdentity(t *testing.T) {
+	sqliteOnly(t) // the ra.db file itself
 	ctx := context.Background()
 	home := initTestHome(t, "Older CA")
 	cert, fp, err := homeCACert(home)
@@ -173,6 +175,7 @@ func TestOlderStoreGetsIdentity(t *testing.T) {
 // older store whose init record names another CA, and a home without its
 // CA certificate are refused; nothing is written.
 func TestOpenRefusesAnotherCAsStore(t *testing.T) {
+	sqliteOnly(t) // the ra.db file itself
 	ctx := context.Background()
 	home := initTestHome(t, "Home CA")
 	other := initTestHome(t, "Other CA")

@@ -73,6 +73,7 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	dbPath := filepath.Join(home, DBFile)
+	o.StoreURL = testhook.StoreURLFor(home, o.StoreURL)
 	if o.StoreURL != "" {
 		// Checked before anything is written: the database must be empty
 		// (--force never empties a database), and a home that has a CA

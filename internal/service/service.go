@@ -228,6 +228,7 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
+	cfg.StoreURL = testhook.StoreURLFor(home, cfg.StoreURL)
 	db := filepath.Join(home, DBFile)
 	open := store.Open
 	if readOnly {
@@ -239,9 +240,6 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 		db, open = cfg.StoreURL, store.OpenURL
 		if readOnly {
 			open = store.OpenURLReadOnly
-		}
-		if _, err := os.Stat(filepath.Join(home, CACertFile)); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s has no CA certificate (%s); run `cmca init --home %s` first: %w", home, CACertFile, home, ErrNoHome)
 		}
 	} else if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)

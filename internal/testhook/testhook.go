@@ -12,7 +12,19 @@ var (
 	// Fault, when set, is called at named points of risky operations; the
 	// harness kills the process there to test crash safety.
 	Fault func(point string)
+	// StoreURL, when set, gives the PostgreSQL store of a home whose
+	// configuration names none: the switch CMCA_TEST_STORE=postgres of
+	// the service tests (internal/service) runs them against PostgreSQL.
+	StoreURL func(home string) string
 )
+
+// StoreURLFor is the store URL to use for a home: url, or the test seam's.
+func StoreURLFor(home, url string) string {
+	if url == "" && StoreURL != nil {
+		return StoreURL(home)
+	}
+	return url
+}
 
 // Point marks a place where a crash is tested, e.g. "download:signed".
 func Point(name string) {
