@@ -232,7 +232,11 @@ func FromError(err error) *Error {
 
 // RoleRequired is the refusal of a caller without the role an operation
 // needs.
+// No roles means any operator role.
 func RoleRequired(op string, roles ...string) *Error {
+	if len(roles) == 0 {
+		return New(CodeRoleRequired, fmt.Sprintf("%s needs an operator credential; log in with --login", op), "role", "operator", "operation", op)
+	}
 	what := roles[0]
 	for _, r := range roles[1:] {
 		what += " or " + r

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"os"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/client"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/store"
@@ -41,7 +44,10 @@ type API interface {
 	Config() *service.Config
 }
 
-var _ API = (*service.Service)(nil)
+var (
+	_ API = (*service.Service)(nil)
+	_ API = (*client.Client)(nil)
+)
 
 // Factory hands out dependencies lazily, so `cmca version` never opens a
 // database and `cmca apply` never asks for a CA PIN.
@@ -55,6 +61,10 @@ type Factory struct {
 	svc        *service.Service
 	closers    []func()
 	caPINFile  string
+	remote     *client.Client
+	// clientTLS adds the client credential (--login) to the TLS
+	// configuration of remote mode; nil presents none.
+	clientTLS func(ctx context.Context, tc *tls.Config) error
 }
 
 // Config resolves the configuration once.
@@ -88,8 +98,48 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 	return svc, nil
 }
 
-// API is the RA/CA the commands talk to.
-func (f *Factory) API(ctx context.Context) (API, error) { return f.Local(ctx) }
+// API is the RA/CA the commands talk to: the home's service in-process, or
+// with --server / CMCA_SERVER / server.url the HTTP client of that server.
+func (f *Factory) API(ctx context.Context) (API, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	if c.ServerURL == "" {
+		return f.Local(ctx)
+	}
+	if f.remote != nil {
+		return f.remote, nil
+	}
+	if c.ServerCA == "" {
+		return nil, &usageError{msg: "a server needs the CA certificate that authenticates it: pass --server-ca FILE or set CMCA_SERVER_CA (server.ca)"}
+	}
+	caPEM, err := os.ReadFile(c.ServerCA)
+	if err != nil {
+		return nil, &usageError{msg: fmt.Sprintf("read the server CA: %v", err)}
+	}
+	tc, err := client.TLSConfig(caPEM)
+	if err != nil {
+		return nil, err
+	}
+	if f.clientTLS != nil {
+		if err := f.clientTLS(ctx, tc); err != nil {
+			return nil, err
+		}
+	}
+	cl, err := client.New(c.ServerURL, tc)
+	if err != nil {
+		return nil, err
+	}
+	f.remote = cl
+	return cl, nil
+}
+
+// Remote reports whether the commands talk to a server.
+func (f *Factory) Remote() bool {
+	c, err := f.Config()
+	return err == nil && c.ServerURL != ""
+}
 
 // loadCA finds the CA key where `cmca init` recorded it.
 func (f *Factory) loadCA(ctx context.Context, svc *service.Service) (*ca.CA, error) {

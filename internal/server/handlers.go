@@ -32,7 +32,7 @@ func (s *server) handle(rt route) http.Handler {
 				names[i] = string(role)
 			}
 			if len(rt.roles) == len(principal.AllRoles) {
-				names = []string{"an operator"}
+				names = nil
 			}
 			s.writeError(w, r, api.RoleRequired(rt.op, names...))
 			return
