@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"crypto/tls"
-	"os"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/cmca/cmca/internal/ca"
