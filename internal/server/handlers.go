@@ -45,7 +45,7 @@ func (s *server) handle(rt route) http.Handler {
 				return
 			}
 		}
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost && r.ContentLength != 0 {
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mt != "application/json" {
 				s.writeError(w, r, api.New(api.CodeContentType, fmt.Sprintf("the request body must be JSON (Content-Type: application/json), not %q", r.Header.Get("Content-Type")), "want", "application/json"))

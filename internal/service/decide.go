@@ -43,7 +43,7 @@ func (s *Service) approve(tx *store.Tx, operator string, r *ra.Request, detail s
 		return nil, err
 	}
 	if s.cfg.FourEyes && operator == r.SubmittedBy {
-		return nil, fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy)
+		return nil, ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
 	}
 	if s.cfg.FourEyes {
 		if err := checkNotApplicant(operator, r); err != nil { // policy.go
@@ -188,7 +188,7 @@ func (s *Service) issueTx(tx *store.Tx, operator, ref string, resend bool) (out 
 			return err
 		}
 		if s.cfg.FourEyes && operator == r.DecidedBy {
-			return fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy)
+			return ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy), "ref", ref)
 		}
 		code, hash := ra.NewPasscode()
 		if err := tx.SetPasscodeHash(ref, hash); err != nil {
