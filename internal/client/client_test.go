@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,5 +348,57 @@ func TestAPIConformance(t *testing.T) {
 				t.Errorf("local %q; want %q", got["local"], st.want)
 			}
 		})
+	}
+}
+
+// TestConcurrentRemoteDownloadsOnePasscode: 16 clients with 16 keys race
+// one passcode over HTTPS; exactly one gets a certificate, every other gets
+// exit 4, and the CA issued one certificate.
+func TestConcurrentRemoteDownloadsOnePasscode(t *testing.T) {
+	ctx := context.Background()
+	svc := newTestService(t)
+	srv := httptest.NewTLSServer(server.NewServer(svc, server.Options{}))
+	t.Cleanup(srv.Close)
+	cl, err := client.NewWithHTTPClient(srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Apply(ctx, "clerk", []service.Application{application()}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := res[0].Ref
+	if _, err := svc.Approve(ctx, "alice", ref); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := svc.Issue(ctx, "bob", ref, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x"}}, k)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := cl.Download(ctx, service.DownloadInput{Ref: ref, Passcode: auth.Passcode, CSR: csr, Storage: ra.StorageSoft})
+			codes <- cli.ExitCode(err)
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[0] != 1 || count[4] != n-1 {
+		t.Errorf("exit codes %v; want one 0 and %d 4s", count, n-1)
+	}
+	cs, err := svc.Certificates(ctx, "", 0)
+	if err != nil || len(cs) != 1 {
+		t.Errorf("%d certificates (%v); want 1", len(cs), err)
 	}
 }
