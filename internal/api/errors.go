@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 )
@@ -200,6 +201,13 @@ func FromError(err error) *Error {
 			e.Params = coded.Params
 			return e
 		}
+	}
+	var pe *principal.AuthError
+	if errors.As(err, &pe) {
+		if pe.Code == principal.CodeMissingRole {
+			return New(CodeRoleRequired, err.Error(), "role", string(pe.Role))
+		}
+		return New(CodeAuthRequired, err.Error(), "role", string(pe.Role))
 	}
 	var be *service.BatchError
 	if errors.As(err, &be) {

@@ -276,13 +276,12 @@ type CACertificate struct {
 	DER []byte `json:"der"` // the CA's own certificate
 }
 
-// Config is the policy in force, as a client may see it.
+// Config is the configuration and the home's policy in force, as a client
+// needs them (usage types, acceptance points, agreement, four-eyes).
+// Policy durations are nanoseconds (service.Policy's JSON).
 type Config struct {
-	PasscodeTTL          string                    `json:"passcode_ttl"` // Go duration
-	MaxPasscodeAttempts  int                       `json:"max_passcode_attempts"`
-	RenewWindow          string                    `json:"renew_window"`
-	ProofMaxAge          string                    `json:"proof_max_age"`
-	CRLValidity          string                    `json:"crl_validity"`
+	Policy               service.Policy            `json:"policy"`
+	CRLValidity          string                    `json:"crl_validity"` // Go duration
 	CRLDistributionPoint []string                  `json:"crl_distribution_points,omitempty"`
 	OCSPServers          []string                  `json:"ocsp_servers,omitempty"`
 	CAIssuersURL         []string                  `json:"ca_issuers,omitempty"`
@@ -290,37 +289,39 @@ type Config struct {
 	Profiles             []ca.Profile              `json:"profiles"`
 	AcceptancePoints     []service.AcceptancePoint `json:"acceptance_points"`
 	Agreement            service.Agreement         `json:"agreement"`
-	FourEyes             bool                      `json:"four_eyes"`
 }
 
-// ConfigFrom converts the service's policy.
-func ConfigFrom(c *service.Config) *Config {
+// ConfigFrom converts the service's configuration and policy.
+func ConfigFrom(c *service.Config, p service.Policy) *Config {
 	return &Config{
-		PasscodeTTL: c.PasscodeTTL.String(), MaxPasscodeAttempts: c.MaxPasscodeAttempts, RenewWindow: c.RenewWindow.String(),
-		ProofMaxAge: c.ProofMaxAge.String(), CRLValidity: c.CRLValidity.String(), CRLDistributionPoint: c.CRLDistributionPoint,
+		Policy: p, CRLValidity: c.CRLValidity.String(), CRLDistributionPoint: c.CRLDistributionPoint,
 		OCSPServers: c.OCSPServers, CAIssuersURL: c.CAIssuersURL, PolicyOID: c.PolicyOID, Profiles: c.Profiles,
-		AcceptancePoints: c.AcceptancePoints, Agreement: c.Agreement, FourEyes: c.FourEyes,
+		AcceptancePoints: c.AcceptancePoints, Agreement: c.Agreement,
 	}
 }
 
 // ServiceConfig converts back; a malformed duration is an error.
 func (c *Config) ServiceConfig() (*service.Config, error) {
-	out := &service.Config{
-		MaxPasscodeAttempts: c.MaxPasscodeAttempts, CRLDistributionPoint: c.CRLDistributionPoint, OCSPServers: c.OCSPServers,
+	v, err := time.ParseDuration(c.CRLValidity)
+	if err != nil {
+		return nil, New(CodeInternal, "the server sent a malformed configuration: "+err.Error())
+	}
+	return &service.Config{
+		Policy: c.Policy, CRLValidity: v, CRLDistributionPoint: c.CRLDistributionPoint, OCSPServers: c.OCSPServers,
 		CAIssuersURL: c.CAIssuersURL, PolicyOID: c.PolicyOID, Profiles: c.Profiles, AcceptancePoints: c.AcceptancePoints,
-		Agreement: c.Agreement, FourEyes: c.FourEyes,
-	}
-	for _, d := range []struct {
-		s   string
-		dst *time.Duration
-	}{{c.PasscodeTTL, &out.PasscodeTTL}, {c.RenewWindow, &out.RenewWindow}, {c.ProofMaxAge, &out.ProofMaxAge}, {c.CRLValidity, &out.CRLValidity}} {
-		v, err := time.ParseDuration(d.s)
-		if err != nil {
-			return nil, New(CodeInternal, "the server sent a malformed policy: "+err.Error())
-		}
-		*d.dst = v
-	}
-	return out, nil
+		Agreement: c.Agreement,
+	}, nil
+}
+
+// PolicyResponse lists every policy key with its stored value
+// (GET /api/v1/policy).
+type PolicyResponse struct {
+	Settings []service.PolicySetting `json:"settings"`
+}
+
+// PolicySetRequest changes one policy key (POST /api/v1/policy/{key}).
+type PolicySetRequest struct {
+	Value string `json:"value"`
 }
 
 // Health is the answer of /healthz and /readyz.

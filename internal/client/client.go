@@ -4,8 +4,8 @@
 // unwraps to the same ra error classes as in local mode, so exit codes are
 // the same.
 //
-// Methods take the operator name only to match the local signatures; the
-// server ignores it and uses the principal of the TLS client credential.
+// The caller is the principal of the TLS client credential; a principal
+// in the context is not sent.
 package client
 
 import (
@@ -144,7 +144,7 @@ func (c *Client) Validate(a service.Application) (service.Application, error) {
 }
 
 // Apply submits applications.
-func (c *Client) Apply(ctx context.Context, _ string, apps []service.Application, partial bool) ([]service.ApplyResult, error) {
+func (c *Client) Apply(ctx context.Context, apps []service.Application, partial bool) ([]service.ApplyResult, error) {
 	var out api.ApplyResponse
 	if err := c.do(ctx, http.MethodPost, "/api/v1/requests", nil, api.ApplyRequest{Applications: apps, Partial: partial}, &out); err != nil {
 		return nil, err
@@ -184,7 +184,7 @@ func (c *Client) Requests(ctx context.Context, f store.RequestFilter) ([]*ra.Req
 }
 
 // Approve approves a request.
-func (c *Client) Approve(ctx context.Context, _, ref string) (*service.Decision, error) {
+func (c *Client) Approve(ctx context.Context, ref string) (*service.Decision, error) {
 	var out service.Decision
 	if err := c.do(ctx, http.MethodPost, "/api/v1/requests/"+pathEscape(ref)+"/approve", nil, struct{}{}, &out); err != nil {
 		return nil, err
@@ -193,7 +193,7 @@ func (c *Client) Approve(ctx context.Context, _, ref string) (*service.Decision,
 }
 
 // Reject rejects a request.
-func (c *Client) Reject(ctx context.Context, _, ref, reason string) (*service.Decision, error) {
+func (c *Client) Reject(ctx context.Context, ref, reason string) (*service.Decision, error) {
 	var out service.Decision
 	if err := c.do(ctx, http.MethodPost, "/api/v1/requests/"+pathEscape(ref)+"/reject", nil, api.RejectRequest{Reason: reason}, &out); err != nil {
 		return nil, err
@@ -202,7 +202,7 @@ func (c *Client) Reject(ctx context.Context, _, ref, reason string) (*service.De
 }
 
 // Issue authorises issuance: a download passcode.
-func (c *Client) Issue(ctx context.Context, _, ref string, resend bool) (*service.Authorisation, error) {
+func (c *Client) Issue(ctx context.Context, ref string, resend bool) (*service.Authorisation, error) {
 	var out service.Authorisation
 	if err := c.do(ctx, http.MethodPost, "/api/v1/requests/"+pathEscape(ref)+"/issue", nil, api.IssueRequest{Resend: resend}, &out); err != nil {
 		return nil, err
@@ -229,7 +229,7 @@ func (c *Client) CertificateForKey(ctx context.Context, spki []byte) (*ra.Certif
 }
 
 // Renew renews a certificate.
-func (c *Client) Renew(ctx context.Context, _ string, in service.RenewInput) (*service.RenewResult, error) {
+func (c *Client) Renew(ctx context.Context, in service.RenewInput) (*service.RenewResult, error) {
 	var out api.RenewResult
 	if err := c.do(ctx, http.MethodPost, "/api/v1/certificates/"+pathEscape(in.Serial)+"/renew", nil, api.RenewRequest{CSR: in.CSR, SignedAt: in.SignedAt, Proof: in.Proof, Comment: in.Comment}, &out); err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func (c *Client) Renew(ctx context.Context, _ string, in service.RenewInput) (*s
 }
 
 // Revoke asks to revoke a certificate.
-func (c *Client) Revoke(ctx context.Context, _ string, in service.RevokeInput) (*service.RevokeResult, error) {
+func (c *Client) Revoke(ctx context.Context, in service.RevokeInput) (*service.RevokeResult, error) {
 	var out service.RevokeResult
 	if err := c.do(ctx, http.MethodPost, "/api/v1/certificates/"+pathEscape(in.Serial)+"/revoke", nil, api.RevokeRequest{Reason: in.Reason, Comment: in.Comment, Proof: in.Proof, SignedAt: in.SignedAt, Direct: in.Direct}, &out); err != nil {
 		return nil, err
@@ -247,7 +247,7 @@ func (c *Client) Revoke(ctx context.Context, _ string, in service.RevokeInput) (
 }
 
 // Reissue asks for a replacement certificate.
-func (c *Client) Reissue(ctx context.Context, _ string, in service.ReissueInput) (*service.RevokeResult, error) {
+func (c *Client) Reissue(ctx context.Context, in service.ReissueInput) (*service.RevokeResult, error) {
 	var out service.RevokeResult
 	if err := c.do(ctx, http.MethodPost, "/api/v1/reissues", nil, api.ReissueRequest{Serial: in.Serial, Ref: in.Ref, Reason: in.Reason, Comment: in.Comment}, &out); err != nil {
 		return nil, err
@@ -256,7 +256,7 @@ func (c *Client) Reissue(ctx context.Context, _ string, in service.ReissueInput)
 }
 
 // CRL signs or reuses a CRL on the server.
-func (c *Client) CRL(ctx context.Context, _ string, o service.CRLOptions) (*service.CRLResult, error) {
+func (c *Client) CRL(ctx context.Context, o service.CRLOptions) (*service.CRLResult, error) {
 	var out api.CRLResult
 	if err := c.do(ctx, http.MethodPost, "/api/v1/crls", nil, api.CRLRequest{Delta: o.Delta, Force: o.Force}, &out); err != nil {
 		return nil, err
@@ -353,9 +353,9 @@ func (c *Client) CACertificate() ([]byte, error) {
 	return []byte(out.PEM), nil
 }
 
-// Config is the server's policy, fetched once. If the server cannot be
-// asked, it is the default policy and ConfigErr says why; operations that
-// depend on it fail on the server anyway.
+// Config is the server's configuration and policy, fetched once. If the
+// server cannot be asked, it is the default and ConfigErr says why;
+// operations that depend on it fail on the server anyway.
 func (c *Client) Config() *service.Config {
 	c.cfgOnce.Do(func() {
 		var out api.Config
@@ -370,8 +370,29 @@ func (c *Client) Config() *service.Config {
 	return c.cfg
 }
 
-// ConfigErr is why Config fell back to the default policy.
+// ConfigErr is why Config fell back to the default.
 func (c *Client) ConfigErr() error {
 	c.Config()
 	return c.cfgErr
+}
+
+// Policy is the server home's policy in force (fetched with Config).
+func (c *Client) Policy() service.Policy { return c.Config().Policy }
+
+// PolicySettings lists every policy key with its stored value.
+func (c *Client) PolicySettings(ctx context.Context) ([]service.PolicySetting, error) {
+	var out api.PolicyResponse
+	if err := c.do(ctx, http.MethodGet, "/api/v1/policy", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Settings, nil
+}
+
+// PolicySet changes one policy key (admin role).
+func (c *Client) PolicySet(ctx context.Context, key, value string) (*service.PolicyChange, error) {
+	var out service.PolicyChange
+	if err := c.do(ctx, http.MethodPost, "/api/v1/policy/"+pathEscape(key), nil, api.PolicySetRequest{Value: value}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -138,7 +138,25 @@ func (s *server) caCertificate(r *http.Request) (any, error) {
 	return out, nil
 }
 
-func (s *server) config(r *http.Request) (any, error) { return api.ConfigFrom(s.svc.Config()), nil }
+func (s *server) config(r *http.Request) (any, error) {
+	return api.ConfigFrom(s.svc.Config(), s.svc.Policy()), nil
+}
+
+func (s *server) policy(r *http.Request) (any, error) {
+	ps, err := s.svc.PolicySettings(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return api.PolicyResponse{Settings: ps}, nil
+}
+
+func (s *server) policySet(r *http.Request) (any, error) {
+	var in api.PolicySetRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	return s.svc.PolicySet(r.Context(), r.PathValue("key"), in.Value)
+}
 
 func (s *server) lookup(r *http.Request) (any, error) {
 	var in api.LookupRequest
@@ -168,18 +186,7 @@ func (s *server) applyRequests(r *http.Request) (any, error) {
 	if len(in.Applications) == 0 {
 		return nil, api.New(api.CodeInvalid, "the request holds no application")
 	}
-	p, name := caller(r)
-	for i := range in.Applications {
-		// Only a counter clerk vouches for documents seen in person, and
-		// only under their own name.
-		if in.Applications[i].DocumentsCheckedBy != "" {
-			if !p.Has(principal.Counter) {
-				return nil, api.RoleRequired("apply with documents checked at the counter", string(principal.Counter))
-			}
-			in.Applications[i].DocumentsCheckedBy = name
-		}
-	}
-	res, err := s.svc.Apply(r.Context(), name, in.Applications, in.Partial)
+	res, err := s.svc.Apply(r.Context(), in.Applications, in.Partial)
 	if err != nil {
 		return nil, err
 	}
@@ -267,8 +274,7 @@ func (s *server) approve(r *http.Request) (any, error) {
 	if err := decodeOptional(r, &struct{}{}); err != nil {
 		return nil, err
 	}
-	_, name := caller(r)
-	return s.svc.Approve(r.Context(), name, r.PathValue("ref"))
+	return s.svc.Approve(r.Context(), r.PathValue("ref"))
 }
 
 // decodeOptional accepts an empty body or a JSON value of v's shape.
@@ -284,8 +290,7 @@ func (s *server) reject(r *http.Request) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	_, name := caller(r)
-	return s.svc.Reject(r.Context(), name, r.PathValue("ref"), in.Reason)
+	return s.svc.Reject(r.Context(), r.PathValue("ref"), in.Reason)
 }
 
 func (s *server) issue(r *http.Request) (any, error) {
@@ -293,8 +298,7 @@ func (s *server) issue(r *http.Request) (any, error) {
 	if err := decodeOptional(r, &in); err != nil {
 		return nil, err
 	}
-	_, name := caller(r)
-	return s.svc.Issue(r.Context(), name, r.PathValue("ref"), in.Resend)
+	return s.svc.Issue(r.Context(), r.PathValue("ref"), in.Resend)
 }
 
 func (s *server) download(r *http.Request) (any, error) {
@@ -326,8 +330,7 @@ func (s *server) renew(r *http.Request) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	_, name := caller(r)
-	res, err := s.svc.Renew(r.Context(), name, service.RenewInput{Serial: r.PathValue("serial"), CSR: in.CSR, SignedAt: in.SignedAt, Proof: in.Proof, Comment: in.Comment})
+	res, err := s.svc.Renew(r.Context(), service.RenewInput{Serial: r.PathValue("serial"), CSR: in.CSR, SignedAt: in.SignedAt, Proof: in.Proof, Comment: in.Comment})
 	if err != nil {
 		return nil, err
 	}
@@ -339,11 +342,10 @@ func (s *server) revoke(r *http.Request) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	p, name := caller(r)
-	if in.Direct && !p.Has(principal.Revoker) {
+	if p, _ := caller(r); in.Direct && !p.Has(principal.Revoker) {
 		return nil, api.RoleRequired("direct revocation", string(principal.Revoker))
 	}
-	return s.svc.Revoke(r.Context(), name, service.RevokeInput{Serial: r.PathValue("serial"), Reason: in.Reason, Comment: in.Comment, Proof: in.Proof, SignedAt: in.SignedAt, Direct: in.Direct})
+	return s.svc.Revoke(r.Context(), service.RevokeInput{Serial: r.PathValue("serial"), Reason: in.Reason, Comment: in.Comment, Proof: in.Proof, SignedAt: in.SignedAt, Direct: in.Direct})
 }
 
 func (s *server) reissue(r *http.Request) (any, error) {
@@ -351,8 +353,7 @@ func (s *server) reissue(r *http.Request) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	_, name := caller(r)
-	return s.svc.Reissue(r.Context(), name, service.ReissueInput{Serial: in.Serial, Ref: in.Ref, Reason: in.Reason, Comment: in.Comment})
+	return s.svc.Reissue(r.Context(), service.ReissueInput{Serial: in.Serial, Ref: in.Ref, Reason: in.Reason, Comment: in.Comment})
 }
 
 func (s *server) crl(r *http.Request) (any, error) {
@@ -360,8 +361,7 @@ func (s *server) crl(r *http.Request) (any, error) {
 	if err := decodeOptional(r, &in); err != nil {
 		return nil, err
 	}
-	_, name := caller(r)
-	res, err := s.svc.CRL(r.Context(), name, service.CRLOptions{Delta: in.Delta, Force: in.Force})
+	res, err := s.svc.CRL(r.Context(), service.CRLOptions{Delta: in.Delta, Force: in.Force})
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ var (
 	reviewers = []principal.Role{principal.Reviewer, principal.Revoker}
 	issuers   = []principal.Role{principal.Issuer}
 	auditors  = []principal.Role{principal.Auditor}
-	counters  = []principal.Role{principal.Counter, principal.Reviewer}
+	admins    = []principal.Role{principal.Admin}
 )
 
 func applyLimit(s *server) *limiter    { return s.apply }
@@ -37,8 +37,10 @@ var routes = []route{
 
 	{"GET /api/v1/ca", "ca-certificate", anyone, nil, (*server).caCertificate},
 	{"GET /api/v1/config", "config", anyone, nil, (*server).config},
+	{"GET /api/v1/policy", "policy", operators, nil, (*server).policy},
+	{"POST /api/v1/policy/{key}", "policy-set", admins, nil, (*server).policySet},
 
-	{"POST /api/v1/applicants/lookup", "lookup", counters, nil, (*server).lookup},
+	{"POST /api/v1/applicants/lookup", "lookup", anyone, applyLimit, (*server).lookup},
 	{"POST /api/v1/applications/validate", "validate", anyone, nil, (*server).validate},
 	{"POST /api/v1/requests", "apply", anyone, applyLimit, (*server).applyRequests},
 	{"GET /api/v1/requests", "requests", operators, nil, (*server).requests},

@@ -24,18 +24,18 @@ import (
 type Service interface {
 	Lookup(ctx context.Context, idType ra.IDType, idNumber string) (ra.Applicant, error)
 	Validate(a service.Application) (service.Application, error)
-	Apply(ctx context.Context, operator string, apps []service.Application, partial bool) ([]service.ApplyResult, error)
+	Apply(ctx context.Context, apps []service.Application, partial bool) ([]service.ApplyResult, error)
 	Status(ctx context.Context, ref string) (*service.RequestDetail, error)
 	Requests(ctx context.Context, f store.RequestFilter) ([]*ra.Request, error)
-	Approve(ctx context.Context, operator, ref string) (*service.Decision, error)
-	Reject(ctx context.Context, operator, ref, reason string) (*service.Decision, error)
-	Issue(ctx context.Context, operator, ref string, resend bool) (*service.Authorisation, error)
+	Approve(ctx context.Context, ref string) (*service.Decision, error)
+	Reject(ctx context.Context, ref, reason string) (*service.Decision, error)
+	Issue(ctx context.Context, ref string, resend bool) (*service.Authorisation, error)
 	Download(ctx context.Context, in service.DownloadInput) (*service.Issued, error)
 	CertificateForKey(ctx context.Context, spki []byte) (*ra.Certificate, error)
-	Renew(ctx context.Context, operator string, in service.RenewInput) (*service.RenewResult, error)
-	Revoke(ctx context.Context, operator string, in service.RevokeInput) (*service.RevokeResult, error)
-	Reissue(ctx context.Context, operator string, in service.ReissueInput) (*service.RevokeResult, error)
-	CRL(ctx context.Context, operator string, o service.CRLOptions) (*service.CRLResult, error)
+	Renew(ctx context.Context, in service.RenewInput) (*service.RenewResult, error)
+	Revoke(ctx context.Context, in service.RevokeInput) (*service.RevokeResult, error)
+	Reissue(ctx context.Context, in service.ReissueInput) (*service.RevokeResult, error)
+	CRL(ctx context.Context, o service.CRLOptions) (*service.CRLResult, error)
 	CheckCRL(ctx context.Context, data []byte) (*service.CRLCheck, error)
 	Certificates(ctx context.Context, status ra.CertStatus, limit int) ([]*ra.Certificate, error)
 	Certificate(ctx context.Context, serial string) (*service.CertificateDetail, error)
@@ -43,6 +43,9 @@ type Service interface {
 	VerifyAudit(ctx context.Context) (*service.AuditReport, error)
 	CACertificate() ([]byte, error)
 	Config() *service.Config
+	Policy() service.Policy
+	PolicySettings(ctx context.Context) ([]service.PolicySetting, error)
+	PolicySet(ctx context.Context, key, value string) (*service.PolicyChange, error)
 }
 
 // AuthFunc says who is calling. It returns an anonymous principal for a

@@ -135,7 +135,7 @@ func testApplication() service.Application {
 // snapshot is what a refused request must leave unchanged.
 func (ts *testServer) snapshot() string {
 	ts.t.Helper()
-	ctx := context.Background()
+	ctx := principal.With(context.Background(), principal.LocalOperator("auditor"))
 	rs, err := ts.svc.Requests(ctx, store.RequestFilter{})
 	if err != nil {
 		ts.t.Fatal(err)
@@ -201,7 +201,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"requests bad limit", "GET", "/api/v1/requests?limit=-1", "rita:reviewer", "", "", 422, api.CodeInvalidField, "limit"},
 		{"audit bad since", "GET", "/api/v1/audit?since=yesterday", "aud:auditor", "", "", 422, api.CodeInvalidField, "since"},
 		{"direct revoke without revoker", "POST", "/api/v1/certificates/01/revoke", "", `{"reason": "keyCompromise", "direct": true, "comment": "x"}`, "", 403, api.CodeRoleRequired, ""},
-		{"counter documents without counter role", "POST", "/api/v1/requests", "", `{"applications": [{"applicant": {"name": "x"}, "documents_checked_by": "me"}]}`, "", 403, api.CodeRoleRequired, ""},
+		{"counter documents without counter role", "POST", "/api/v1/requests", "", `{"applications": [{"applicant": {"name": "x"}, "documents_checked": true}]}`, "", 403, api.CodeRoleRequired, ""},
 		{"no route", "GET", "/api/v1/nothing", "", "", "", 404, api.CodeRouteNotFound, ""},
 		{"wrong method", "DELETE", "/api/v1/requests/" + ref, "", "", "", 405, api.CodeMethod, ""},
 	}
@@ -421,7 +421,7 @@ func TestPublicHandler(t *testing.T) {
 	if rec := get("/crl/ca.crl"); rec.Code != 404 {
 		t.Errorf("CRL before `cmca crl` = %d; want 404", rec.Code)
 	}
-	if _, err := svc.CRL(context.Background(), "alice", service.CRLOptions{}); err != nil {
+	if _, err := svc.CRL(principal.With(context.Background(), principal.LocalOperator("alice")), service.CRLOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ path, ctype string }{
