@@ -329,3 +329,80 @@ type Health struct {
 	Status string            `json:"status"` // ok or unavailable
 	Checks map[string]string `json:"checks,omitempty"`
 }
+
+// ApproveBatchRequest approves several requests in one transaction (or
+// every submitted one).
+type ApproveBatchRequest struct {
+	Refs         []string `json:"refs,omitempty"`
+	AllSubmitted bool     `json:"all_submitted,omitempty"`
+}
+
+// IssueBatchRequest authorises several requests in one transaction (or
+// every approved one).
+type IssueBatchRequest struct {
+	Refs        []string `json:"refs,omitempty"`
+	AllApproved bool     `json:"all_approved,omitempty"`
+	Resend      bool     `json:"resend,omitempty"`
+}
+
+// RefError is one failed item of a batch.
+type RefError struct {
+	Ref   string `json:"ref"`
+	Error *Error `json:"error"`
+}
+
+// RefErrorsFrom converts the failed items of a batch.
+func RefErrorsFrom(fs []service.RefError) []RefError {
+	out := make([]RefError, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, RefError{Ref: f.Ref, Error: FromError(f.Err)})
+	}
+	return out
+}
+
+// RefErrors converts back.
+func RefErrors(fs []RefError) []service.RefError {
+	var out []service.RefError
+	for _, f := range fs {
+		out = append(out, service.RefError{Ref: f.Ref, Err: f.Error})
+	}
+	return out
+}
+
+// ApproveBatchResponse is what was approved and what failed.
+type ApproveBatchResponse struct {
+	Done   []*service.Decision `json:"done"`
+	Failed []RefError          `json:"failed"`
+}
+
+// IssueBatchResponse is what was authorised (each passcode shown once) and
+// what failed.
+type IssueBatchResponse struct {
+	Done   []*service.Authorisation `json:"done"`
+	Failed []RefError               `json:"failed"`
+}
+
+// DownloadBatchRequest collects many certificates in one transaction.
+type DownloadBatchRequest struct {
+	Items []DownloadBatchItem `json:"items"`
+}
+
+// DownloadBatchItem is one download of a batch.
+type DownloadBatchItem struct {
+	Ref      string     `json:"ref"`
+	Passcode string     `json:"passcode"`
+	CSR      []byte     `json:"csr"`
+	Storage  ra.Storage `json:"storage,omitempty"`
+}
+
+// DownloadOutcome is one item's certificate or error.
+type DownloadOutcome struct {
+	Ref    string  `json:"ref"`
+	Issued *Issued `json:"issued,omitempty"`
+	Error  *Error  `json:"error,omitempty"`
+}
+
+// DownloadBatchResponse is one outcome per item, in order.
+type DownloadBatchResponse struct {
+	Outcomes []DownloadOutcome `json:"outcomes"`
+}

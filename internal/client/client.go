@@ -396,3 +396,43 @@ func (c *Client) PolicySet(ctx context.Context, key, value string) (*service.Pol
 	}
 	return &out, nil
 }
+
+// ApproveMany approves several requests (or every submitted one) in one
+// transaction on the server.
+func (c *Client) ApproveMany(ctx context.Context, refs []string, allSubmitted bool) ([]*service.Decision, []service.RefError, error) {
+	var out api.ApproveBatchResponse
+	if err := c.do(ctx, http.MethodPost, "/api/v1/batches/approve", nil, api.ApproveBatchRequest{Refs: refs, AllSubmitted: allSubmitted}, &out); err != nil {
+		return nil, nil, err
+	}
+	return out.Done, api.RefErrors(out.Failed), nil
+}
+
+// IssueMany authorises several requests (or every approved one) in one
+// transaction on the server.
+func (c *Client) IssueMany(ctx context.Context, refs []string, allApproved, resend bool) ([]*service.Authorisation, []service.RefError, error) {
+	var out api.IssueBatchResponse
+	if err := c.do(ctx, http.MethodPost, "/api/v1/batches/issue", nil, api.IssueBatchRequest{Refs: refs, AllApproved: allApproved, Resend: resend}, &out); err != nil {
+		return nil, nil, err
+	}
+	return out.Done, api.RefErrors(out.Failed), nil
+}
+
+// DownloadMany collects many certificates in one transaction on the server.
+func (c *Client) DownloadMany(ctx context.Context, ins []service.DownloadInput) ([]service.DownloadOutcome, error) {
+	req := api.DownloadBatchRequest{Items: make([]api.DownloadBatchItem, len(ins))}
+	for i, in := range ins {
+		req.Items[i] = api.DownloadBatchItem{Ref: in.Ref, Passcode: in.Passcode, CSR: in.CSR, Storage: in.Storage}
+	}
+	var out api.DownloadBatchResponse
+	if err := c.do(ctx, http.MethodPost, "/api/v1/batches/download", nil, req, &out); err != nil {
+		return nil, err
+	}
+	res := make([]service.DownloadOutcome, len(out.Outcomes))
+	for i, o := range out.Outcomes {
+		res[i] = service.DownloadOutcome{Ref: o.Ref, Issued: o.Issued.Result()}
+		if o.Error != nil {
+			res[i].Err = o.Error
+		}
+	}
+	return res, nil
+}

@@ -79,6 +79,12 @@ type story struct {
 	csr                            []byte
 }
 
+func (s *story) csr2() []byte {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "y"}}, k)
+	return der
+}
+
 func (s *story) spki() []byte {
 	b, _ := x509.MarshalPKIXPublicKey(s.key.Public())
 	return b
@@ -248,6 +254,36 @@ var steps = []struct {
 		_, err := api.Reissue(ctx, service.ReissueInput{Ref: "20260101-AAAAAAAA", Reason: "lost"})
 		return "", err
 	}, 3, ""},
+	{"batches", func(ctx context.Context, api cli.API, s *story) (string, error) {
+		b := api.(interface {
+			ApproveMany(ctx context.Context, refs []string, allSubmitted bool) ([]*service.Decision, []service.RefError, error)
+			IssueMany(ctx context.Context, refs []string, allApproved, resend bool) ([]*service.Authorisation, []service.RefError, error)
+			DownloadMany(ctx context.Context, ins []service.DownloadInput) ([]service.DownloadOutcome, error)
+		})
+		res, err := api.Apply(ctx, []service.Application{application(), application()}, false)
+		if err != nil {
+			return "", err
+		}
+		done, failed, err := b.ApproveMany(ctx, []string{res[0].Ref, "20260101-AAAAAAAA", res[1].Ref}, false)
+		if err != nil {
+			return "", err
+		}
+		out := fmt.Sprintf("approved %d failed %d (exit %d)", len(done), len(failed), cli.ExitCode(failed[0].Err))
+		auths, failed, err := b.IssueMany(ctx, nil, true, false)
+		if err != nil {
+			return "", err
+		}
+		out += fmt.Sprintf("; issued %d failed %d", len(auths), len(failed))
+		outs, err := b.DownloadMany(ctx, []service.DownloadInput{
+			{Ref: auths[0].Ref, Passcode: auths[0].Passcode, CSR: s.csr2(), Storage: ra.StorageSoft},
+			{Ref: auths[1].Ref, Passcode: "AAAA-BBBB-CCCC-DDDD-EEEE", CSR: s.csr2(), Storage: ra.StorageSoft},
+		})
+		if err != nil {
+			return "", err
+		}
+		_, perr := x509.ParseCertificate(outs[0].Issued.Certificate)
+		return out + fmt.Sprintf("; downloaded %v, exit %d", perr == nil, cli.ExitCode(outs[1].Err)), nil
+	}, 0, "approved 2 failed 1 (exit 3); issued 2 failed 0; downloaded true, exit 5"},
 	{"crl", func(ctx context.Context, api cli.API, s *story) (string, error) {
 		r, err := api.CRL(ctx, service.CRLOptions{})
 		if err != nil {

@@ -440,3 +440,59 @@ func (s *server) audit(r *http.Request) (any, error) {
 }
 
 func (s *server) verifyAudit(r *http.Request) (any, error) { return s.svc.VerifyAudit(r.Context()) }
+
+func (s *server) approveBatch(r *http.Request) (any, error) {
+	var in api.ApproveBatchRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	done, failed, err := s.svc.ApproveMany(r.Context(), in.Refs, in.AllSubmitted)
+	if err != nil {
+		return nil, err
+	}
+	if done == nil {
+		done = []*service.Decision{}
+	}
+	return api.ApproveBatchResponse{Done: done, Failed: api.RefErrorsFrom(failed)}, nil
+}
+
+func (s *server) issueBatch(r *http.Request) (any, error) {
+	var in api.IssueBatchRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	done, failed, err := s.svc.IssueMany(r.Context(), in.Refs, in.AllApproved, in.Resend)
+	if err != nil {
+		return nil, err
+	}
+	if done == nil {
+		done = []*service.Authorisation{}
+	}
+	return api.IssueBatchResponse{Done: done, Failed: api.RefErrorsFrom(failed)}, nil
+}
+
+// downloadBatch is for operators collecting for many subscribers (`cmca
+// download-batch`): one request may carry many passcodes, so it is not
+// open to anonymous callers, whose passcode attempts are rate-limited.
+func (s *server) downloadBatch(r *http.Request) (any, error) {
+	var in api.DownloadBatchRequest
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	ins := make([]service.DownloadInput, len(in.Items))
+	for i, it := range in.Items {
+		ins[i] = service.DownloadInput{Ref: it.Ref, Passcode: it.Passcode, CSR: it.CSR, Storage: it.Storage}
+	}
+	outs, err := s.svc.DownloadMany(r.Context(), ins)
+	if err != nil {
+		return nil, err
+	}
+	res := api.DownloadBatchResponse{Outcomes: make([]api.DownloadOutcome, len(outs))}
+	for i, o := range outs {
+		res.Outcomes[i] = api.DownloadOutcome{Ref: o.Ref, Issued: api.IssuedFrom(o.Issued)}
+		if o.Err != nil {
+			res.Outcomes[i].Error = api.FromError(o.Err)
+		}
+	}
+	return res, nil
+}

@@ -50,6 +50,10 @@ var routes = []route{
 	{"POST /api/v1/requests/{ref}/issue", "issue", issuers, nil, (*server).issue},
 	{"POST /api/v1/requests/{ref}/download", "download", anyone, passcodeLimit, (*server).download},
 
+	{"POST /api/v1/batches/approve", "approve-batch", reviewers, nil, (*server).approveBatch},
+	{"POST /api/v1/batches/issue", "issue-batch", issuers, nil, (*server).issueBatch},
+	{"POST /api/v1/batches/download", "download-batch", operators, nil, (*server).downloadBatch},
+
 	{"GET /api/v1/certificates", "certificates", operators, nil, (*server).certificates},
 	{"GET /api/v1/certificates/{serial}", "certificate", operators, nil, (*server).certificate},
 	{"POST /api/v1/certificates/by-key", "certificate-for-key", anyone, passcodeLimit, (*server).certificateForKey},

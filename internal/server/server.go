@@ -46,6 +46,9 @@ type Service interface {
 	Policy() service.Policy
 	PolicySettings(ctx context.Context) ([]service.PolicySetting, error)
 	PolicySet(ctx context.Context, key, value string) (*service.PolicyChange, error)
+	ApproveMany(ctx context.Context, refs []string, allSubmitted bool) ([]*service.Decision, []service.RefError, error)
+	IssueMany(ctx context.Context, refs []string, allApproved, resend bool) ([]*service.Authorisation, []service.RefError, error)
+	DownloadMany(ctx context.Context, ins []service.DownloadInput) ([]service.DownloadOutcome, error)
 }
 
 // AuthFunc says who is calling. It returns an anonymous principal for a
