@@ -98,6 +98,9 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.ServerURL != "" {
+		return nil, &usageError{msg: "this command works on the home on the CA's machine, not against a server: drop --server (CMCA_SERVER, server.url)"}
+	}
 	if _, err := f.Caller(); err != nil && c.Operator != "" {
 		return nil, err
 	}

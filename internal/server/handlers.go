@@ -17,6 +17,7 @@ import (
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 )
 
 // handle wraps a route: role check, rate limit, content type, body size,
@@ -310,6 +311,7 @@ func (s *server) download(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	testhook.Point("serve:download") // committed, the answer not yet sent
 	return api.IssuedFrom(out), nil
 }
 
