@@ -127,9 +127,9 @@ func reviewRun(ctx context.Context, o *ReviewOptions) error {
 		f.Printf("No requests in state %s.\n", strings.Join(o.States, ", "))
 		return nil
 	}
-	t := newTable(f, "REF", "KIND", "STATE", "NAME", "USAGE", "STORAGE", "POINT", "SUBMITTED")
+	t := newTable(f, "REF", "KIND", "STATE", "NAME", "USAGE", "STORAGE", "POINT", "SUBMITTED", "TARGET")
 	for _, r := range rs {
-		t.row(r.Ref, string(r.Kind), string(r.State), r.Applicant.Name, r.UsageType, string(r.Storage), r.AcceptancePoint, r.CreatedAt.Local().Format("2006-01-02 15:04"))
+		t.row(r.Ref, string(r.Kind), string(r.State), r.Applicant.Name, r.UsageType, string(r.Storage), r.AcceptancePoint, r.CreatedAt.Local().Format("2006-01-02 15:04"), targetStatus(r))
 	}
 	return t.flush()
 }
@@ -153,7 +153,7 @@ func printRequestDetail(f *Factory, d *service.RequestDetail, admin bool) {
 		f.Printf("  agreement:        version %s accepted\n", r.AgreementVersion)
 	}
 	if r.TargetSerial != "" {
-		f.Printf("  certificate:      %s\n", r.TargetSerial)
+		f.Printf("  certificate:      %s (%s)\n", r.TargetSerial, targetStatus(r))
 	}
 	if r.Reason != "" {
 		f.Printf("  reason:           %s\n", r.Reason)
@@ -178,6 +178,19 @@ func printRequestDetail(f *Factory, d *service.RequestDetail, admin bool) {
 		}
 		f.Printf("  %s  %-10s %s %s\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Operator, move, e.Detail)
 	}
+}
+
+// targetStatus is what review shows of the certificate a renew, revoke or
+// reissue request acts on: its status now, with the reason if revoked
+// ("revoked: keyCompromise"); "-" for a new application.
+func targetStatus(r *ra.Request) string {
+	switch {
+	case r.TargetSerial == "":
+		return "-"
+	case r.TargetStatus == ra.CertRevoked && r.TargetRevocationReason != "":
+		return string(r.TargetStatus) + ": " + r.TargetRevocationReason
+	}
+	return orDash(string(r.TargetStatus))
 }
 
 func orDash(s string) string {

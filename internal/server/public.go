@@ -39,9 +39,10 @@ const (
 
 // NewPublicHandler serves what relying parties fetch without TLS: the CA
 // certificate (DER and PEM) and the full and delta CRLs, at the default
-// paths and at the paths of the configured distribution point and CA
-// issuers URLs (a delta CRL at ca-delta.crl beside each distribution
-// point), with cache headers. /healthz answers too.
+// paths and at the paths of the configured URLs: crl.distribution_points
+// (and ca-delta.crl beside each), crl.delta_distribution_points (the
+// freshest CRL URLs certificates carry) and aia.ca_issuers; with cache
+// headers. /healthz answers too.
 func NewPublicHandler(o PublicOptions) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -63,6 +64,11 @@ func NewPublicHandler(o PublicOptions) http.Handler {
 			if p := urlPath(u); p != "" {
 				files[p] = files[PathCRL]
 				files[path.Join(path.Dir(p), "ca-delta.crl")] = files[PathDeltaCRL]
+			}
+		}
+		for _, u := range o.Config.DeltaCRLDistributionPoint {
+			if p := urlPath(u); p != "" {
+				files[p] = files[PathDeltaCRL]
 			}
 		}
 		for _, u := range o.Config.CAIssuersURL {

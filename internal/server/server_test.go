@@ -412,6 +412,7 @@ func TestPublicHandler(t *testing.T) {
 	cfg := *svc.Config()
 	cfg.CRLDistributionPoint = []string{"http://pki.example.com/pub/crl/my.crl"}
 	cfg.CAIssuersURL = []string{"http://pki.example.com/pub/issuer.cer"}
+	cfg.DeltaCRLDistributionPoint = []string{"http://pki.example.com/delta/d.crl"}
 	h := NewPublicHandler(PublicOptions{Home: svc.Home(), Config: &cfg})
 	get := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
@@ -444,8 +445,19 @@ func TestPublicHandler(t *testing.T) {
 			}
 		}
 	}
-	if rec := get("/pub/crl/ca-delta.crl"); rec.Code != 404 {
-		t.Errorf("delta CRL before one is signed = %d; want 404", rec.Code)
+	for _, p := range []string{"/pub/crl/ca-delta.crl", "/delta/d.crl", "/crl/ca-delta.crl"} {
+		if rec := get(p); rec.Code != 404 {
+			t.Errorf("delta CRL %s before one is signed = %d; want 404", p, rec.Code)
+		}
+	}
+	if _, err := svc.CRL(principal.With(context.Background(), principal.LocalOperator("alice")), service.CRLOptions{Delta: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/pub/crl/ca-delta.crl", "/delta/d.crl", "/crl/ca-delta.crl"} {
+		rec := get(p)
+		if rl, err := x509.ParseRevocationList(rec.Body.Bytes()); rec.Code != 200 || err != nil || rl.Number.Int64() != 2 {
+			t.Errorf("delta CRL %s = %d, %v; want CRL number 2", p, rec.Code, err)
+		}
 	}
 	if rec := get("/etc/passwd"); rec.Code != 404 {
 		t.Errorf("GET /etc/passwd = %d", rec.Code)

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,12 +45,15 @@ type Config struct {
 	Policy               Policy        // seed of the home's policy; never read after
 	CRLValidity          time.Duration // nextUpdate - thisUpdate
 	CRLDistributionPoint []string
-	OCSPServers          []string
-	CAIssuersURL         []string
-	PolicyOID            string // the CA's certificate policy, in every certificate (config ca.policy_oid)
-	Profiles             []ca.Profile
-	AcceptancePoints     []AcceptancePoint
-	Agreement            Agreement
+	// DeltaCRLDistributionPoint: where delta CRLs are published, named in
+	// every full CRL's freshestCRL extension.
+	DeltaCRLDistributionPoint []string
+	OCSPServers               []string
+	CAIssuersURL              []string
+	PolicyOID                 string // the CA's certificate policy, in every certificate (config ca.policy_oid)
+	Profiles                  []ca.Profile
+	AcceptancePoints          []AcceptancePoint
+	Agreement                 Agreement
 }
 
 // DefaultConfig is what a fresh home runs with.
@@ -88,6 +92,11 @@ func (c *Config) Validate() error {
 	if err := (&ca.Profile{}).CheckExtras(c.Extras()); err != nil { // URL syntax and ca.policy_oid
 		return err
 	}
+	for _, u := range c.DeltaCRLDistributionPoint {
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "ldap") || !isASCII(u) {
+			return &ra.FieldError{Field: "crl.delta_distribution_points", Msg: fmt.Sprintf("%q is not an absolute http, https or ldap URL in ASCII", u)}
+		}
+	}
 	seen := map[string]bool{}
 	for i := range c.Profiles {
 		if err := c.Profiles[i].Validate(); err != nil {
@@ -102,6 +111,15 @@ func (c *Config) Validate() error {
 		return &ra.FieldError{Field: "acceptance_points", Msg: "at least one acceptance point is needed"}
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Profile returns the profile of a usage type.

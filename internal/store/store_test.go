@@ -81,7 +81,9 @@ func TestUpdateRequestGuardedByState(t *testing.T) {
 		t.Fatalf("stale update = %v; want ErrConflict", err)
 	}
 	var got *ra.Request
-	_ = s.Read(ctx, func(tx *Tx) error { got, err = tx.Request(r.Ref); return err })
+	if err := s.Read(ctx, func(tx *Tx) error { got, err = tx.Request(r.Ref); return err }); err != nil {
+		t.Fatal(err)
+	}
 	if got.State != ra.StateApproved {
 		t.Fatalf("state = %s; want approved (the stale write changed it)", got.State)
 	}
@@ -100,7 +102,9 @@ func TestTxRollsBackOnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	var evs []ra.Event
-	_ = s.Read(context.Background(), func(tx *Tx) error { evs, err = tx.AuditRecords(AuditFilter{}); return err })
+	if err := s.Read(context.Background(), func(tx *Tx) error { evs, err = tx.AuditRecords(AuditFilter{}); return err }); err != nil {
+		t.Fatal(err)
+	}
 	if len(evs) != 0 {
 		t.Fatalf("%d audit records after rollback; want 0", len(evs))
 	}
