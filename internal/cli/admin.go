@@ -82,7 +82,11 @@ func parseFilter(states, kinds []string, limit int) (store.RequestFilter, error)
 
 func reviewRun(ctx context.Context, o *ReviewOptions) error {
 	f := o.F
-	api, err := f.API(ctx)
+	open := f.ReadAPI // review only reads; --interactive decides
+	if o.Interactive {
+		open = f.API
+	}
+	api, err := open(ctx)
 	if err != nil {
 		return err
 	}
@@ -449,12 +453,16 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 	if o.Check != "" && (o.Out != "" || o.Delta || o.Force) {
 		return &usageError{msg: "--check verifies a CRL and signs nothing; it cannot be combined with --out, --delta or --force"}
 	}
+	if o.Check != "" {
+		api, err := f.ReadAPI(ctx)
+		if err != nil {
+			return err
+		}
+		return crlCheckRun(ctx, o, api)
+	}
 	api, err := f.API(ctx)
 	if err != nil {
 		return err
-	}
-	if o.Check != "" {
-		return crlCheckRun(ctx, o, api)
 	}
 	res, err := api.CRL(ctx, service.CRLOptions{Delta: o.Delta, Force: o.Force})
 	if err != nil {

@@ -91,6 +91,31 @@ func (f *Factory) Config() (*Config, error) {
 // Local opens the home's service in-process (also for maintenance commands
 // that only make sense next to the database).
 func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
+	return f.local(ctx, service.Open)
+}
+
+// ReadLocal opens the home's service with its store read-only, for
+// commands that only read (review, status, certs, cert, audit list, audit
+// verify, doctor, backup): they work on a read-only home and cannot write
+// by mistake.
+func (f *Factory) ReadLocal(ctx context.Context) (*service.Service, error) {
+	return f.local(ctx, service.OpenReadOnly)
+}
+
+// ReadAPI is API for commands that only read (see ReadLocal); against a
+// server it is the same client as API.
+func (f *Factory) ReadAPI(ctx context.Context) (API, error) {
+	return f.api(ctx, func(ctx context.Context) (API, error) { return f.ReadLocal(ctx) })
+}
+
+// DiagnoseLocal opens the home for `cmca doctor`: read-only, and a store
+// that does not match ca/ca.crt is opened anyway, for doctor to report it
+// with everything else it finds.
+func (f *Factory) DiagnoseLocal(ctx context.Context) (*service.Service, error) {
+	return f.local(ctx, service.OpenToDiagnose)
+}
+
+func (f *Factory) local(ctx context.Context, open func(context.Context, string, service.Config, service.CALoader) (*service.Service, error)) (*service.Service, error) {
 	if f.svc != nil {
 		return f.svc, nil
 	}
@@ -104,7 +129,7 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 	if _, err := f.Caller(); err != nil && c.Operator != "" {
 		return nil, err
 	}
-	svc, err := service.Open(ctx, c.Home, c.Service, nil)
+	svc, err := open(ctx, c.Home, c.Service, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -120,12 +145,17 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 // API is the RA/CA the commands talk to: the home's service in-process, or
 // with --server / CMCA_SERVER / server.url the HTTP client of that server.
 func (f *Factory) API(ctx context.Context) (API, error) {
+	return f.api(ctx, func(ctx context.Context) (API, error) { return f.Local(ctx) })
+}
+
+// api is the client of the configured server, or local when there is none.
+func (f *Factory) api(ctx context.Context, local func(context.Context) (API, error)) (API, error) {
 	c, err := f.Config()
 	if err != nil {
 		return nil, err
 	}
 	if c.ServerURL == "" {
-		return f.Local(ctx)
+		return local(ctx)
 	}
 	if f.remote != nil {
 		return f.remote, nil

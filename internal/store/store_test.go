@@ -15,7 +15,7 @@ import (
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "ra.db"))
+	s, err := Create(context.Background(), filepath.Join(t.TempDir(), "ra.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +44,12 @@ func insertTestRequest(t *testing.T, s *Store) *ra.Request {
 
 func TestOpenIsIdempotentAndPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ra.db")
-	for range 2 {
-		s, err := Open(context.Background(), path)
+	for i := range 2 {
+		open := Open
+		if i == 0 {
+			open = Create
+		}
+		s, err := open(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +211,7 @@ func TestCRLNumberNeverReused(t *testing.T) {
 func TestOpenCurrentStoreTakesNoWriteLock(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ra.db")
-	first, err := Open(ctx, path)
+	first, err := Create(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
