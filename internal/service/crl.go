@@ -462,8 +462,8 @@ func removeStaleTemps(dir string) {
 
 // publish writes the current CRL under home/crl (DER and PEM) from body.
 // Files are replaced atomically. Concurrent `cmca crl` runs replace the
-// current files one at a time, under the store's write lock, and never with
-// a CRL older than the newest stored.
+// current files one at a time, under the store's CRL lock (SQLite: its
+// write lock), and never with a CRL older than the newest stored.
 func (s *Service) publish(ctx context.Context, res *CRLResult, delta bool, body crlBody) error {
 	dir := filepath.Join(s.home, CRLDir)
 	base := "ca"
@@ -474,6 +474,9 @@ func (s *Service) publish(ctx context.Context, res *CRLResult, delta bool, body 
 	res.PEMPath = filepath.Join(dir, base+".crl.pem")
 	res.File = filepath.Join(dir, crlFileBase(res.Number, delta))
 	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.LockCRLs(); err != nil {
+			return err
+		}
 		if latest, err := tx.LatestCRL(delta); err != nil {
 			return err
 		} else if latest != nil && latest.Number > res.Number {

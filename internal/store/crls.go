@@ -63,6 +63,12 @@ func (t *Tx) NextCRLNumber() (int64, error) {
 	return max(n, floor+1), err
 }
 
+// LockCRLs takes the CRL numbering lock until the transaction ends
+// (PostgreSQL; SQLite's write transaction holds its one lock already):
+// what the transaction does with the newest CRL (publish it) no other
+// instance's signing or publishing interleaves with.
+func (t *Tx) LockCRLs() error { return t.lock(lockCRL) }
+
 // InsertCRL records a signed CRL by the digest and size of its body, which
 // the caller keeps in a file; a reused number is a conflict. c.DER is not
 // stored: new rows hold an empty der.
