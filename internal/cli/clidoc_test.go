@@ -16,7 +16,7 @@ import (
 func TestCLIDocIsComplete(t *testing.T) {
 	doc := readDoc(t, "cli.md")
 	checkConfigKeyRows(t, doc, "docs/cli.md")
-	for _, code := range []int{ExitOK, ExitError, ExitUsage, ExitNotFound, ExitConflict, ExitAuth, ExitPolicy, ExitCancelled} {
+	for _, code := range []int{ExitOK, ExitError, ExitUsage, ExitNotFound, ExitConflict, ExitAuth, ExitPolicy, ExitUnavailable, ExitCancelled} {
 		if !strings.Contains(doc, fmt.Sprintf("\n| %d |", code)) {
 			t.Errorf("docs/cli.md has no row for exit code %d", code)
 		}

@@ -127,7 +127,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit, poli
 	}
 	for _, c := range []*cobra.Command{
 		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
-		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdPolicy(f, nil), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f), NewCmdServe(f, nil),
+		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdPolicy(f, nil), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f), NewCmdStore(f), NewCmdServe(f, nil),
 	} {
 		c.GroupID = "admin"
 		root.AddCommand(c)

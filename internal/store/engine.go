@@ -81,6 +81,22 @@ func CheckEmptyURL(ctx context.Context, u string) error {
 	return s.checkEmpty(ctx)
 }
 
+// checkEmptyTx is checkEmpty inside a transaction (after the migration
+// lock, so that two copies into one database cannot both find it empty).
+func (s *Store) checkEmptyTx(tx *Tx) error {
+	if err := tx.lock(lockMigrate); err != nil {
+		return err
+	}
+	var tables int
+	if err := tx.queryRow(`SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil {
+		return err
+	}
+	if tables > 0 {
+		return fmt.Errorf("%s is not empty (%d tables): %w", s.path, tables, ErrNotStore)
+	}
+	return nil
+}
+
 func (s *Store) checkEmpty(ctx context.Context) error {
 	var tables int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil {

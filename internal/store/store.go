@@ -312,8 +312,14 @@ func (s *Store) migrate(ctx context.Context, cur int) error {
 	if err != nil {
 		return err
 	}
+	return s.Tx(ctx, func(tx *Tx) error { return s.applyMigrations(ctx, tx, names, cur) })
+}
+
+// applyMigrations is migrate's transaction (store migrate runs it in its
+// own, with the copy).
+func (s *Store) applyMigrations(ctx context.Context, tx *Tx, names []string, cur int) error {
 	latest := LatestVersion()
-	return s.Tx(ctx, func(tx *Tx) error {
+	{
 		if err := tx.lock(lockMigrate); err != nil {
 			return err
 		}
@@ -357,7 +363,7 @@ func (s *Store) migrate(ctx context.Context, cur int) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		return nil
-	})
+	}
 }
 
 // migrationNames lists the migrations of an engine in order.
