@@ -26,7 +26,7 @@ type RefError struct {
 // database). Item failures are reported and the batch goes on; anything
 // else rolls the whole batch back.
 func itemFailure(err error) bool {
-	for _, class := range []error{ra.ErrInvalid, ra.ErrNotFound, ra.ErrConflict, ra.ErrAuth, ra.ErrPolicy} {
+	for _, class := range []error{ra.ErrInvalid, ra.ErrNotFound, ra.ErrConflict, ra.ErrAuth, ra.ErrPolicy, ra.ErrIntegrity} {
 		if errors.Is(err, class) {
 			return true
 		}

@@ -53,7 +53,15 @@ func (t *Tx) Certificate(serial string) (*ra.Certificate, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("no certificate with serial %s: %w", serial, ra.ErrNotFound)
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	// Whatever revocation, renewal or download relies on must be what the
+	// audit log bound.
+	if err := t.CheckCertificate(serial); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // CertificateByKey finds the newest certificate for a public key (SHA-256
@@ -63,7 +71,13 @@ func (t *Tx) CertificateByKey(spki string) (*ra.Certificate, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("no certificate for that key: %w", ra.ErrNotFound)
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	if err := t.CheckCertificate(c.Serial); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // CertFilter selects certificates.

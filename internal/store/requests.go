@@ -107,6 +107,10 @@ func (t *Tx) Request(ref string) (*ra.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read request %s: %w", ref, err)
 	}
+	// Whatever a state change reads must be what the audit log bound.
+	if err := t.CheckRequest(ref); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
