@@ -36,7 +36,7 @@ type API interface {
 	Certificates(ctx context.Context, status ra.CertStatus, limit int) ([]*ra.Certificate, error)
 	Certificate(ctx context.Context, serial string) (*service.CertificateDetail, error)
 	Audit(ctx context.Context, f store.AuditFilter) ([]ra.Event, error)
-	VerifyAudit(ctx context.Context) (*service.AuditReport, error)
+	VerifyAudit(ctx context.Context, checkpoints ...string) (*service.AuditReport, error)
 	CACertificate() ([]byte, error)
 	Config() *service.Config
 }
@@ -84,6 +84,7 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 		return nil, err
 	}
 	svc.SetCALoader(func(ctx context.Context) (*ca.CA, error) { return f.loadCA(ctx, svc) })
+	svc.Warn = func(msg string) { f.Warnf("warning: %s\n", msg) }
 	f.svc = svc
 	return svc, nil
 }

@@ -148,6 +148,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read and verify the hash-chained audit log"}
 	var flt store.AuditFilter
 	var since, until string
+	var checkpoints []string
 	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List audit records",
@@ -203,7 +204,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 	list.Flags().IntVar(&flt.Limit, "limit", 0, "at most N records")
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Verify the audit hash chain; exit 4 if any record was modified, deleted or reordered",
+		Short: "Verify the audit hash chain, its signed checkpoint and the rows it binds; exit 4 if anything was modified, deleted or reordered",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -211,7 +212,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := api.VerifyAudit(ctx)
+			rep, err := api.VerifyAudit(ctx, checkpoints...)
 			if err != nil {
 				return err
 			}
@@ -221,15 +222,23 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 				f.Printf("Audit log intact: %d records verified.\n", rep.Checked)
 			} else {
 				for _, p := range rep.Problems {
-					f.Printf("record %d: %s\n", p.Seq, p.Problem)
+					if p.Seq == 0 {
+						f.Printf("%s\n", p.Problem)
+					} else {
+						f.Printf("record %d: %s\n", p.Seq, p.Problem)
+					}
 				}
 			}
 			if !rep.OK {
-				return fmt.Errorf("audit log broken at record %d (%d problems in %d records): %w", rep.Problems[0].Seq, len(rep.Problems), rep.Checked, ra.ErrConflict)
+				if p := rep.Problems[0]; p.Seq == 0 {
+					return fmt.Errorf("audit check failed: %s (%d problems in %d records): %w", p.Problem, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
+				}
+				return fmt.Errorf("audit log broken at record %d (%d problems in %d records): %w", rep.Problems[0].Seq, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
 			}
 			return nil
 		},
 	}
+	verify.Flags().StringSliceVar(&checkpoints, "checkpoint", nil, "also check the audit log against this checkpoint file (a copy of crl/audit-checkpoint.json fetched from where CRLs are published)")
 	cmd.AddCommand(list, verify)
 	return cmd
 }

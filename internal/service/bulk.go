@@ -74,6 +74,12 @@ func (s *Service) ApproveMany(ctx context.Context, operator string, refs []strin
 	if err != nil {
 		return nil, nil, err
 	}
+	for _, d := range done {
+		if d.RevokedSerial != "" { // once per batch
+			s.checkpointAfterRevocation(ctx)
+			break
+		}
+	}
 	return done, failed, nil
 }
 
@@ -243,6 +249,13 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 	})
 	if err != nil {
 		return nil, err
+	}
+	// One checkpoint for the whole batch, not one signature per item.
+	for _, o := range out {
+		if o.Issued != nil && !o.Issued.Retrieved {
+			s.checkpoint(ctx, authority)
+			break
+		}
 	}
 	return out, nil
 }

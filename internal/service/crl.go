@@ -200,7 +200,11 @@ func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLR
 	testhook.Point("crl:committed")
 	res := crlResult(&rec)
 	res.Warning = warning
-	return res, s.publish(ctx, res, o.Delta, crlBody{path: hist})
+	if err := s.publish(ctx, res, o.Delta, crlBody{path: hist}); err != nil {
+		return res, err
+	}
+	s.checkpoint(ctx, authority) // published beside the CRL
+	return res, nil
 }
 
 // republish publishes the stored CRL number again. A *crlBodyError means

@@ -30,6 +30,9 @@ func (s *Service) Approve(ctx context.Context, operator, ref string) (*Decision,
 		d, err = s.approve(tx, operator, r, "")
 		return err
 	})
+	if err == nil && d.RevokedSerial != "" {
+		s.checkpointAfterRevocation(ctx)
+	}
 	return d, err
 }
 

@@ -155,6 +155,9 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 	if err != nil {
 		return nil, err
 	}
+	if out.Issued != nil && !out.Issued.Retrieved {
+		s.checkpoint(ctx, authority)
+	}
 	return out, nil
 }
 

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
@@ -111,12 +112,37 @@ type AuditReport struct {
 	Problems []store.AuditProblem `json:"problems,omitempty"`
 }
 
-// VerifyAudit checks the audit hash chain.
-func (s *Service) VerifyAudit(ctx context.Context) (*AuditReport, error) {
+// VerifyAudit checks the audit hash chain, the published checkpoint of its
+// head (checkpoint.go), and every request and certificate against the
+// digest its last audit record bound (store/binding.go). A problem with
+// Seq 0 names no single record (a row no record binds, a missing
+// checkpoint).
+//
+// Each file in checkpoints (e.g. a copy fetched from where the CRL is
+// published, out of reach of whoever can write the home) is checked like
+// the home's own checkpoint.
+func (s *Service) VerifyAudit(ctx context.Context, checkpoints ...string) (*AuditReport, error) {
 	var r AuditReport
+	caCert := s.caCertificate()
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		r.Checked, r.Problems, err = tx.VerifyAudit()
+		if r.Checked, r.Problems, err = tx.VerifyAudit(); err != nil {
+			return err
+		}
+		paths := append([]string{filepath.Join(s.home, CheckpointFile)}, checkpoints...)
+		for i, path := range paths {
+			seq, problem, err := checkpointProblem(tx, path, i > 0, caCert)
+			if err != nil {
+				return err
+			}
+			if problem != "" {
+				r.Problems = append(r.Problems, store.AuditProblem{Seq: seq, Problem: problem})
+			}
+		}
+		_, err = tx.CheckBindings(func(e *store.IntegrityError) error {
+			r.Problems = append(r.Problems, store.AuditProblem{Seq: e.Seq, Problem: e.Kind + " " + e.Key + ": " + e.Problem() + "; it was changed outside cmca"})
+			return nil
+		})
 		return err
 	})
 	r.OK = len(r.Problems) == 0
