@@ -281,3 +281,23 @@ func TestEditedRowsAreRefused(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkCheckpoint is the cost a signing command pays once for the audit
+// checkpoint: read the head, verify the published checkpoint, sign, write.
+func BenchmarkCheckpoint(b *testing.B) {
+	s := benchService(b)
+	ctx := context.Background()
+	authority, err := s.CA(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		// a new record each time, so each checkpoint is signed and written
+		if err := s.store.Tx(ctx, func(tx *store.Tx) error { return tx.Audit(ra.Event{Operator: "bench", Action: "note"}) }); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.writeCheckpoint(ctx, authority); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
