@@ -22,7 +22,7 @@ func NewCmdStatus(f *Factory, runF func(string) error) *cobra.Command {
 				return runF(args[0])
 			}
 			ctx := cmd.Context()
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}
@@ -30,6 +30,10 @@ func NewCmdStatus(f *Factory, runF func(string) error) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, p := range d.Integrity {
+				f.Warnf("warning: %s\n", p)
+			}
+			d = d.ForApplicant()
 			if f.JSON() {
 				return f.PrintJSON(d)
 			}
@@ -61,7 +65,7 @@ func NewCmdCerts(f *Factory) *cobra.Command {
 			default:
 				return &usageError{msg: fmt.Sprintf("--state must be valid, revoked, expired or all, got %q", state)}
 			}
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}
@@ -107,13 +111,16 @@ func NewCmdCert(f *Factory) *cobra.Command {
 		Args:    needArgs(1, "a serial number"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}
 			d, err := api.Certificate(ctx, args[0])
 			if err != nil {
 				return err
+			}
+			for _, p := range d.Integrity {
+				f.Warnf("warning: %s\n", p)
 			}
 			if pemOut {
 				return pem.Encode(f.IO.Out, &pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate.DER})
@@ -124,7 +131,8 @@ func NewCmdCert(f *Factory) *cobra.Command {
 					Certificate any    `json:"certificate"`
 					PEM         string `json:"pem"`
 					Requests    any    `json:"requests"`
-				}{d.Certificate, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate.DER})), d.Requests})
+					Integrity   any    `json:"integrity,omitempty"`
+				}{d.Certificate, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate.DER})), d.Requests, d.Integrity})
 			}
 			c := d.Certificate
 			f.Printf("Certificate %s\n  status:   %s\n  subject:  %s\n  email:    %s\n  usage:    %s\n  key:      %s (%s)\n  valid:    %s to %s\n  request:  %s\n",
@@ -171,7 +179,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 				}
 				*p.dst = t
 			}
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}
@@ -208,7 +216,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}

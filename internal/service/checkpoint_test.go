@@ -87,23 +87,23 @@ func TestCheckpointAfterEverySigningOperation(t *testing.T) {
 		t.Errorf("download: %d CA signatures; want 2 (certificate, checkpoint)", n)
 	}
 
-	rv, err := s.Revoke(ctx, "subscriber", RevokeInput{Serial: got.Serial, Reason: "keyCompromise", Comment: "stolen"})
+	rv, err := s.Revoke(as(ctx, "subscriber"), RevokeInput{Serial: got.Serial, Reason: "keyCompromise", Comment: "stolen"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Approve(ctx, "alice", rv.Ref); err != nil {
+	if _, err := s.Approve(as(ctx, "alice"), rv.Ref); err != nil {
 		t.Fatal(err)
 	}
 	if c, head := publishedCheckpoint(t, s); c.Seq != head {
 		t.Errorf("after revocation: checkpoint at %d, head %d", c.Seq, head)
 	}
-	if _, err := s.CRL(ctx, "alice", CRLOptions{}); err != nil {
+	if _, err := s.CRL(as(ctx, "alice"), CRLOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if c, head := publishedCheckpoint(t, s); c.Seq != head {
 		t.Errorf("after CRL: checkpoint at %d, head %d", c.Seq, head)
 	}
-	rep, err := s.VerifyAudit(ctx)
+	rep, err := s.VerifyAudit(as(ctx, "auditor"))
 	if err != nil || !rep.OK {
 		t.Fatalf("VerifyAudit = %+v, %v", rep, err)
 	}
@@ -114,13 +114,13 @@ func TestDownloadManySignsOneCheckpoint(t *testing.T) {
 	s := benchService(t)
 	signs := countSignatures(t, s)
 	const n = 8
-	if _, err := s.Apply(ctx, "clerk", benchApps(n), false); err != nil {
+	if _, err := s.Apply(as(ctx, "clerk"), benchApps(n), false); err != nil {
 		t.Fatal(err)
 	}
-	if _, failed, err := s.ApproveMany(ctx, "reviewer", nil, true); err != nil || len(failed) > 0 {
+	if _, failed, err := s.ApproveMany(as(ctx, "reviewer"), nil, true); err != nil || len(failed) > 0 {
 		t.Fatal(err, failed)
 	}
-	auths, failed, err := s.IssueMany(ctx, "issuer", nil, true, false)
+	auths, failed, err := s.IssueMany(as(ctx, "issuer"), nil, true, false)
 	if err != nil || len(failed) > 0 {
 		t.Fatal(err, failed)
 	}
@@ -218,7 +218,7 @@ func TestCheckpointProblems(t *testing.T) {
 			if tt.want == "" && problem != "" || !strings.Contains(problem, tt.want) {
 				t.Errorf("checkpointProblem = %q; want %q", problem, tt.want)
 			}
-			rep, err := s.Doctor(ctx)
+			rep, err := s.Doctor(as(ctx, "auditor"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,23 +233,23 @@ func TestEditedRowsAreRefused(t *testing.T) {
 	ctx := context.Background()
 	t.Run("identity after approval", func(t *testing.T) {
 		s, _ := newTestService(t)
-		res, err := s.Apply(ctx, "clerk", []Application{testApplication()}, false)
+		res, err := s.Apply(as(ctx, "clerk"), []Application{testApplication()}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ref := res[0].Ref
-		if _, err := s.Approve(ctx, "alice", ref); err != nil {
+		if _, err := s.Approve(as(ctx, "alice"), ref); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.store.DB().Exec(`UPDATE requests SET name = 'Mallory' WHERE ref = ?`, ref); err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.Issue(ctx, "bob", ref, false)
+		_, err = s.Issue(as(ctx, "bob"), ref, false)
 		var ie *store.IntegrityError
 		if !errors.Is(err, ra.ErrIntegrity) || !errors.As(err, &ie) || ie.Groups[0] != "identity" {
 			t.Fatalf("Issue after the name was edited = %v; want an integrity error naming identity", err)
 		}
-		rep, err := s.Doctor(ctx)
+		rep, err := s.Doctor(as(ctx, "auditor"))
 		if err != nil || rep.OK {
 			t.Fatalf("Doctor = %+v, %v; want the edited request reported", rep, err)
 		}
@@ -261,21 +261,21 @@ func TestEditedRowsAreRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rv, err := s.Revoke(ctx, "subscriber", RevokeInput{Serial: got.Serial, Reason: "keyCompromise", Comment: "stolen"})
+		rv, err := s.Revoke(as(ctx, "subscriber"), RevokeInput{Serial: got.Serial, Reason: "keyCompromise", Comment: "stolen"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Approve(ctx, "alice", rv.Ref); err != nil {
+		if _, err := s.Approve(as(ctx, "alice"), rv.Ref); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.store.DB().Exec(`UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL WHERE serial = ?`, got.Serial); err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.Revoke(ctx, "subscriber", RevokeInput{Serial: got.Serial, Reason: "superseded", Comment: "again"})
+		_, err = s.Revoke(as(ctx, "subscriber"), RevokeInput{Serial: got.Serial, Reason: "superseded", Comment: "again"})
 		if !errors.Is(err, ra.ErrIntegrity) || !strings.Contains(err.Error(), "revocation fields") {
 			t.Fatalf("Revoke of the unrevoked certificate = %v; want an integrity error naming revocation", err)
 		}
-		rep, err := s.VerifyAudit(ctx)
+		rep, err := s.VerifyAudit(as(ctx, "auditor"))
 		if err != nil || rep.OK {
 			t.Fatalf("VerifyAudit = %+v, %v; want the edited certificate reported", rep, err)
 		}

@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -14,6 +16,28 @@ type RequestDetail struct {
 	History      []ra.Event        `json:"history"`
 	Certificates []*ra.Certificate `json:"certificates,omitempty"`
 	Target       *ra.Certificate   `json:"target_certificate,omitempty"`
+	// Integrity lists rows shown here that do not match what the audit log
+	// bound (edited outside cmca); every state change refuses them.
+	Integrity []string `json:"integrity,omitempty"`
+}
+
+// ForApplicant returns a copy fit for `status`, which anyone holding the
+// reference number may run: without the ID numbers, mobile and address, and
+// with the e-mail masked (z***@example.com). An application that reused a
+// stored profile must not show the profile's full e-mail to whoever filed
+// it with someone else's ID number.
+func (d *RequestDetail) ForApplicant() *RequestDetail {
+	out := *d
+	r := *d.Request
+	r.Applicant.IDNumber, r.Applicant.Mobile, r.Applicant.Address = "", "", ""
+	r.Applicant.Email = ra.MaskEmail(r.Applicant.Email)
+	if r.Agent != nil {
+		ag := *r.Agent
+		ag.IDNumber = ""
+		r.Agent = &ag
+	}
+	out.Request = &r
+	return &out
 }
 
 // Status reads a request, its history and the certificates it touches.
@@ -21,7 +45,10 @@ func (s *Service) Status(ctx context.Context, ref string) (*RequestDetail, error
 	var d RequestDetail
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		if d.Request, err = tx.Request(ref); err != nil {
+		if d.Request, err = tx.RequestAsStored(ref); err != nil {
+			return err
+		}
+		if d.Integrity, err = integrityProblems(d.Integrity, tx.CheckRequest(ref)); err != nil {
 			return err
 		}
 		if d.History, err = tx.AuditRecords(store.AuditFilter{Ref: ref}); err != nil {
@@ -31,11 +58,14 @@ func (s *Service) Status(ctx context.Context, ref string) (*RequestDetail, error
 			return err
 		}
 		if d.Request.TargetSerial != "" {
-			if d.Target, err = tx.Certificate(d.Request.TargetSerial); err != nil {
+			if d.Target, err = tx.CertificateAsStored(d.Request.TargetSerial); err != nil {
+				return err
+			}
+			if d.Integrity, err = integrityProblems(d.Integrity, tx.CheckCertificate(d.Request.TargetSerial)); err != nil {
 				return err
 			}
 		}
-		return nil
+		return withTargets(tx, s.Now(), d.Request)
 	})
 	if err != nil {
 		return nil, err
@@ -48,8 +78,10 @@ func (s *Service) Requests(ctx context.Context, f store.RequestFilter) ([]*ra.Re
 	var out []*ra.Request
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		out, err = tx.Requests(f)
-		return err
+		if out, err = tx.Requests(f); err != nil {
+			return err
+		}
+		return withTargets(tx, s.Now(), out...)
 	})
 	return out, err
 }
@@ -70,6 +102,8 @@ type CertificateDetail struct {
 	Certificate *ra.Certificate `json:"certificate"`
 	Status      ra.CertStatus   `json:"status"`
 	Requests    []*ra.Request   `json:"requests"`
+	// Integrity: as in RequestDetail.
+	Integrity []string `json:"integrity,omitempty"`
 }
 
 // Certificate reads one certificate by serial.
@@ -81,7 +115,10 @@ func (s *Service) Certificate(ctx context.Context, serial string) (*CertificateD
 	var d CertificateDetail
 	err = s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		if d.Certificate, err = tx.Certificate(serial); err != nil {
+		if d.Certificate, err = tx.CertificateAsStored(serial); err != nil {
+			return err
+		}
+		if d.Integrity, err = integrityProblems(d.Integrity, tx.CheckCertificate(serial)); err != nil {
 			return err
 		}
 		d.Requests, err = tx.Requests(store.RequestFilter{Serial: serial})
@@ -95,7 +132,11 @@ func (s *Service) Certificate(ctx context.Context, serial string) (*CertificateD
 }
 
 // Audit lists audit records.
+// The caller (in ctx) needs the auditor role.
 func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]ra.Event, error) {
+	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
+		return nil, err
+	}
 	var out []ra.Event
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
@@ -121,7 +162,12 @@ type AuditReport struct {
 // Each file in checkpoints (e.g. a copy fetched from where the CRL is
 // published, out of reach of whoever can write the home) is checked like
 // the home's own checkpoint.
+//
+// The caller (in ctx) needs the auditor role.
 func (s *Service) VerifyAudit(ctx context.Context, checkpoints ...string) (*AuditReport, error) {
+	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
+		return nil, err
+	}
 	var r AuditReport
 	caCert := s.caCertificate()
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
@@ -147,4 +193,14 @@ func (s *Service) VerifyAudit(ctx context.Context, checkpoints ...string) (*Audi
 	})
 	r.OK = len(r.Problems) == 0
 	return &r, err
+}
+
+// integrityProblems appends the problem an integrity check found to list;
+// any other error is returned.
+func integrityProblems(list []string, err error) ([]string, error) {
+	var ie *store.IntegrityError
+	if errors.As(err, &ie) {
+		return append(list, ie.Kind+" "+ie.Key+": "+ie.Problem()+"; it was changed outside cmca, and cmca refuses to act on it"), nil
+	}
+	return list, err
 }

@@ -117,7 +117,7 @@ func TestBindingUnboundRowIsRefused(t *testing.T) {
 		Applicant: ra.Applicant{Name: "M", IDType: ra.IDPassport, IDNumber: "E7654321", Mobile: "13812345678", Email: "m@example.com"},
 		UsageType: "auth", AcceptancePoint: "online", Storage: ra.StorageSoft, SubmittedBy: "x", CreatedAt: now, UpdatedAt: now}
 	err := s.Tx(ctx, func(tx *Tx) error {
-		id, err := tx.UpsertApplicant(r.Applicant)
+		id, err := tx.EnsureApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
 		if err != nil {
 			return err
 		}
