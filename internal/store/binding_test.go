@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -170,5 +171,68 @@ func TestAuditHashCoversDigests(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUpgradeToBindingWritesBaseline: a version 4 store (no digests in its
+// audit log) migrates to 5; one baseline record per request and per
+// certificate binds the rows as found, the old records still verify, and an
+// edit after the upgrade is caught.
+func TestUpgradeToBindingWritesBaseline(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ra.db")
+	stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`}
+	for _, name := range []string{"migrations/0001_init.sql", "migrations/0002_perf_indexes.sql", "migrations/0003_crl_files.sql", "migrations/0004_store_identity.sql"} {
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(body))
+	}
+	// One audit record as version 4 wrote it: no digests in its hash.
+	old := ra.Event{Seq: 1, At: time.Unix(1000, 0).UTC(), Operator: "clerk", Action: "apply", Ref: "20261125-OLD00001", To: ra.StateCompleted}
+	stmts = append(stmts,
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0), (2, 0), (3, 0), (4, 0)`,
+		`INSERT INTO applicants (id, id_type, id_number, name, mobile, email, created_at, updated_at) VALUES (1, 'passport', 'E1234567', 'A', '13812345678', 'a@example.com', 1000, 1000)`,
+		`INSERT INTO requests (id, ref, kind, state, applicant_id, name, id_type, id_number, mobile, email, usage_type, acceptance_point, storage, submitted_by, cert_serial, created_at, updated_at)
+VALUES (1, '20261125-OLD00001', 'new', 'completed', 1, 'A', 'passport', 'E1234567', '13812345678', 'a@example.com', 'auth', 'online', 'soft', 'clerk', '0abc', 1000, 1000)`,
+		`INSERT INTO certificates (serial, request_id, applicant_id, subject, name, email, usage_type, storage, key_algo, not_before, not_after, spki_sha256, der)
+VALUES ('0abc', 1, 1, 'CN=A', 'A', 'a@example.com', 'auth', 'soft', 'ECDSA P-256', 1000, 2000, '00', x'3000')`,
+		`INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash) VALUES (1, 1000, 'clerk', 'apply', '20261125-OLD00001', '', '', 'completed', '', '`+genesis+`', '`+auditHash(genesis, old, binding{})+`')`,
+		`PRAGMA journal_mode = WAL`)
+	rawExec(t, path, stmts...)
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 4 store: %v", err)
+	}
+	defer s.Close()
+	err = s.Read(ctx, func(tx *Tx) error {
+		n, problems, err := tx.VerifyAudit()
+		if err != nil || n != 3 || len(problems) > 0 {
+			t.Errorf("VerifyAudit after upgrade = %d records, %v, %v; want 3 (old record, 2 baselines), no problems", n, problems, err)
+		}
+		evs, err := tx.AuditRecords(AuditFilter{})
+		if err != nil {
+			return err
+		}
+		if len(evs) != 3 || evs[1].Action != "baseline" || evs[1].Ref != "20261125-OLD00001" || evs[2].Action != "baseline" || evs[2].Serial != "0abc" {
+			t.Errorf("audit after upgrade = %+v; want the old record and one baseline each for the request and the certificate", evs)
+		}
+		if _, err := tx.Request("20261125-OLD00001"); err != nil {
+			t.Errorf("Request after upgrade: %v", err)
+		}
+		_, err = tx.Certificate("0abc")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE certificates SET der = x'3001'`); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error { _, err := tx.Certificate("0abc"); return err })
+	if !errors.Is(err, ra.ErrIntegrity) {
+		t.Fatalf("Certificate after an edit following the upgrade = %v; want ErrIntegrity", err)
 	}
 }
