@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/testhook"
 	"github.com/spf13/cobra"
@@ -216,13 +217,28 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			api, err := f.ReadAPI(ctx)
-			if err != nil {
-				return err
-			}
-			rep, err := api.VerifyAudit(ctx, checkpoints...)
-			if err != nil {
-				return err
+			var rep *service.AuditReport
+			if len(checkpoints) > 0 {
+				// The files are read where the store is: local only.
+				if f.Remote() {
+					return &usageError{"--checkpoint reads the store beside the file: run it on the CA host, without --server"}
+				}
+				svc, err := f.ReadLocal(ctx)
+				if err != nil {
+					return err
+				}
+				rep, err = svc.VerifyAuditWith(ctx, checkpoints...)
+				if err != nil {
+					return err
+				}
+			} else {
+				api, err := f.ReadAPI(ctx)
+				if err != nil {
+					return err
+				}
+				if rep, err = api.VerifyAudit(ctx); err != nil {
+					return err
+				}
 			}
 			if f.JSON() {
 				_ = f.PrintJSON(rep)

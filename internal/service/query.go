@@ -164,7 +164,13 @@ type AuditReport struct {
 // the home's own checkpoint.
 //
 // The caller (in ctx) needs the auditor role.
-func (s *Service) VerifyAudit(ctx context.Context, checkpoints ...string) (*AuditReport, error) {
+func (s *Service) VerifyAudit(ctx context.Context) (*AuditReport, error) {
+	return s.VerifyAuditWith(ctx)
+}
+
+// VerifyAuditWith is VerifyAudit that also checks the given checkpoint
+// files (local only: the files are read where the store is).
+func (s *Service) VerifyAuditWith(ctx context.Context, checkpoints ...string) (*AuditReport, error) {
 	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
 		return nil, err
 	}
