@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/ra"
@@ -42,22 +43,68 @@ func (f *Factory) runForm(ctx context.Context, groups ...*huh.Group) error {
 		lines = &lineReader{r: f.IO.In}
 		form = form.WithAccessible(true).WithInput(lines)
 	}
-	if err := form.RunWithContext(ctx); err != nil {
+	var err error
+	if lines != nil {
+		err = runAccessible(ctx, form.RunWithContext, lines)
+	} else {
+		err = form.RunWithContext(ctx)
+	}
+	if err != nil {
 		if errors.Is(err, huh.ErrUserAborted) {
 			return errCancelled
 		}
 		return err
 	}
-	if lines != nil && lines.eof {
-		return fmt.Errorf("input ended before the form was complete: %w", errCancelled)
+	if lines != nil && lines.ended() {
+		return errInputEnded
 	}
 	return nil
 }
+
+var errInputEnded = fmt.Errorf("input ended before the form was complete: %w", errCancelled)
+
+// runAccessible runs an accessible form so that neither of huh's two gaps
+// reaches the user: its line prompts do not watch the context, so Ctrl-C
+// (SIGINT, caught by Main) would be ignored while a prompt waits; and the
+// end of input after an out-of-range number makes its Select index the
+// options with 0 and panic. The form runs in a goroutine; a cancelled
+// context ends the wait (the goroutine blocked on the terminal dies with the
+// process), and a panic becomes an error.
+func runAccessible(ctx context.Context, run func(context.Context) error, lines *lineReader) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- &formPanic{value: r}
+			}
+		}()
+		done <- run(ctx)
+	}()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errCancelled, ctx.Err())
+	case err := <-done:
+		var fp *formPanic
+		if errors.As(err, &fp) {
+			if lines.ended() {
+				return errInputEnded
+			}
+			return fmt.Errorf("the accessible form failed on an answer it could not use (%v); run again without --accessible or answer with flags", fp.value)
+		}
+		return err
+	}
+}
+
+// formPanic is a panic inside huh, caught.
+type formPanic struct{ value any }
+
+func (p *formPanic) Error() string { return fmt.Sprint("form panic: ", p.value) }
 
 // lineReader hands out input one byte at a time, so a scanner never reads
 // past the end of the current line, and records the end of input.
 type lineReader struct {
 	r   io.Reader
+	mu  sync.Mutex
 	eof bool
 }
 
@@ -67,9 +114,17 @@ func (l *lineReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p[:1])
 	if err == io.EOF {
+		l.mu.Lock()
 		l.eof = true
+		l.mu.Unlock()
 	}
 	return n, err
+}
+
+func (l *lineReader) ended() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.eof
 }
 
 // input is a text field. In accessible mode huh validates the raw answer

@@ -35,7 +35,7 @@ func Main() int {
 		_ = f.PrintJSONErr(err, code)
 	}
 	msg := err.Error()
-	if code == ExitCancelled {
+	if code == ExitCancelled && !errors.Is(err, errInputEnded) {
 		msg = "cancelled"
 	}
 	fmt.Fprintf(f.IO.ErrOut, "cmca: %s\n", msg)

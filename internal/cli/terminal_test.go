@@ -325,6 +325,32 @@ func TestTerminal(t *testing.T) {
 		}
 	})
 
+	t.Run("accessible interrupts", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		// Ctrl-C at a line prompt ends cmca with 130 (docs/cli.md).
+		p := e.tmux("apply", "--accessible")
+		p.waitFor("Enter a number between 1 and 5")
+		p.keys("C-c")
+		s := p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=130") {
+			t.Errorf("Ctrl-C in accessible mode: want exit 130:\n%s", s)
+		}
+		// The end of input after an out-of-range number: a clear message, no panic.
+		p = e.tmux("apply", "--accessible")
+		p.answer("Enter a number between 1 and 5", "9")
+		p.waitFor("must be a number between 1 and 5")
+		p.keys("C-d")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=130") || !strings.Contains(s, "input ended before the form was complete") || strings.Contains(s, "panic") {
+			t.Errorf("end of input after an out-of-range answer:\n%s", s)
+		}
+		var rs []listed
+		e.runJSON(&rs, "review")
+		if len(rs) != 0 {
+			t.Errorf("an interrupted form stored a request: %+v", rs)
+		}
+	})
+
 	t.Run("review interactive", func(t *testing.T) {
 		e := newCmcaEnv(t, bin, "")
 		refs := []string{e.apply("One Applicant", "E10000001", "soft"), e.apply("Two Applicant", "E10000002", "soft"), e.apply("Three Applicant", "E10000003", "soft")}
