@@ -106,6 +106,11 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	}
 	if file != "" {
 		v.SetConfigFile(file)
+		if !knownConfigExt(file) {
+			// /dev/null, a here-document, a name without an extension: YAML
+			// (JSON is YAML too), not viper's `Unsupported Config Type ""`.
+			v.SetConfigType("yaml")
+		}
 		if err := v.ReadInConfig(); err != nil {
 			return nil, &usageError{msg: fmt.Sprintf("read config %s: %v", file, err)}
 		}
@@ -183,6 +188,18 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	}
 	c.Service = s
 	return c, nil
+}
+
+// knownConfigExt reports whether viper can tell the file's format from its
+// name.
+func knownConfigExt(file string) bool {
+	ext := strings.TrimPrefix(filepath.Ext(file), ".")
+	for _, e := range viper.SupportedExts {
+		if strings.EqualFold(e, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseDuration accepts Go durations ("36h", "10m") and whole days ("14d").
