@@ -156,7 +156,7 @@ func (c *counterOptions) finish(ctx context.Context, f *Factory, api API, res se
 	case f.JSON():
 		return f.PrintJSON(out)
 	case f.Quiet():
-		f.Printf("%s\n%s\n", res.Ref, issued.Serial)
+		f.Printf("%s %s\n", res.Ref, issued.Serial)
 	default:
 		f.Printf("Counter application %s at %s by %s: approved, issued and collected.\n  serial:    %s\n  subject:   %s\n  stored in: %s\n",
 			res.Ref, c.point, op, issued.Serial, issued.Subject, where)

@@ -86,7 +86,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 	pf.StringVar(&f.configFile, "config", "", "config file (env CMCA_CONFIG; default cmca/config.yaml in the user config directory, e.g. ~/.config, if present)")
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.String("operator", "", "operator name recorded on admin actions (env CMCA_OPERATOR; default the OS user)")
-	pf.BoolP("quiet", "q", false, "print only the reference or serial")
+	pf.BoolP("quiet", "q", false, "print only the values a script uses next, one line per result (e.g. REF, or REF PASSCODE for issue)")
 	pf.Bool("accessible", false, "accessible forms for screen readers (env CMCA_ACCESSIBLE)")
 	pf.Bool("insecure", false, "allow a CA key file readable by others")
 	pf.StringVar(&f.caPINFile, "ca-pin-file", "", "read the PIN of a CA key on a PKCS#11 token from FILE (env CMCA_CA_PIN)")
