@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"runtime/debug"
 	"syscall"
 
@@ -70,10 +71,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		Short: "Run a certificate authority's personal-certificate service",
 		Long: `cmca runs a CA's personal-certificate service end to end: applications,
 review, issuance with one-time download passcodes, keys on USB key tokens
-(PKCS#11) or in PKCS#12 files, renewal, revocation, reissue and CRLs.
-
-Subscriber commands: apply, status, download, renew, revoke, reissue.
-Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
+(PKCS#11) or in PKCS#12 files, renewal, revocation, reissue and CRLs.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       f.Version,
@@ -98,7 +96,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 
 	for _, c := range []*cobra.Command{
 		NewCmdApply(f, nil), NewCmdStatus(f, nil), NewCmdDownload(f, nil), NewCmdRenew(f, nil),
-		NewCmdRevoke(f, nil), NewCmdReissue(f, nil), NewCmdAgreement(f),
+		NewCmdRevoke(f, nil), NewCmdReissue(f, nil), NewCmdAgreement(f), NewCmdToken(f),
 	} {
 		c.GroupID = "user"
 		root.AddCommand(c)
@@ -110,9 +108,44 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}
-	root.AddCommand(NewCmdVersion(f), NewCmdToken(f), NewCmdDocs(f))
+	root.AddCommand(NewCmdVersion(f), NewCmdDocs(f))
+	root.Long += "\n\n" + groupSummary(root)
 	usageArgs(root)
 	return root
+}
+
+// groupSummary is the root help's summary: every command of each group, in
+// the order added, so a new command cannot be left out.
+func groupSummary(root *cobra.Command) string {
+	var b strings.Builder
+	for i, g := range root.Groups() {
+		var names []string
+		for _, c := range root.Commands() {
+			if c.GroupID == g.ID && c.IsAvailableCommand() {
+				names = append(names, c.Name())
+			}
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		// Wrapped at 80 columns, continuation lines under the first name.
+		line := fmt.Sprintf("%-21s", g.Title)
+		for j, n := range names {
+			word := n + ","
+			if j == len(names)-1 {
+				word = n + "."
+			}
+			if len(line)+1+len(word) > 80 && strings.TrimSpace(line) != strings.TrimSpace(g.Title) {
+				b.WriteString(strings.TrimRight(line, " ") + "\n")
+				line = strings.Repeat(" ", 21)
+			} else if !strings.HasSuffix(line, " ") {
+				line += " "
+			}
+			line += word
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // usageArgs makes cobra's argument errors (unknown command, too many
