@@ -57,11 +57,11 @@ func TestDisplayWidth(t *testing.T) {
 		s    string
 		want int
 	}{{"", 0}, {"abc", 3}, {"张三", 4}, {"a张b", 4}, {"ｱ", 1}, {"（", 2},
-		{"㐀丽", 4},      // Extension A, compatibility ideograph
-		{"𠀋𪚥", 4},      // Extension B
+		{"㐀丽", 4},         // Extension A, compatibility ideograph
+		{"𠀋𪚥", 4},         // Extension B
 		{"\U00030000", 2}, // Extension G
-		{"e\u0301", 1},   // a combining accent takes no column
-		{"…", 1},        // ambiguous: one column whatever the locale
+		{"e\u0301", 1},    // a combining accent takes no column
+		{"…", 1},          // ambiguous: one column whatever the locale
 	} {
 		if got := displayWidth(tt.s); got != tt.want {
 			t.Errorf("displayWidth(%q) = %d; want %d", tt.s, got, tt.want)
