@@ -125,6 +125,7 @@ func TestScripts(t *testing.T) {
 			"softhsm-init": cmdSoftHSMInit,
 			"fileperm":     cmdFilePerm,
 			"exitcode":     cmdExitCode,
+			"readme-tour":  cmdReadmeTour,
 		},
 	})
 }
@@ -210,4 +211,30 @@ func cmdFilePerm(ts *testscript.TestScript, neg bool, args []string) {
 	if (got == want) == neg {
 		ts.Fatalf("%s has mode %s; want %s%s", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
+}
+
+// readme-tour FILE: write the README's five-minute tour as a bash script
+// (errexit, pipefail) that runs the cmca under test, so every line of the
+// tour runs in a test and the script's checks keep its comments true.
+func cmdReadmeTour(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: readme-tour FILE")
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	ts.Check(err)
+	_, after, ok := strings.Cut(string(readme), "## A five-minute tour\n")
+	if !ok {
+		ts.Fatalf("README.md has no \"## A five-minute tour\"")
+	}
+	_, block, ok := strings.Cut(after, "```sh\n")
+	block, _, ok2 := strings.Cut(block, "```\n")
+	if !ok || !ok2 {
+		ts.Fatalf("README.md's tour has no sh block")
+	}
+	const build = "go build -o cmca ./cmd/cmca\n"
+	if !strings.HasPrefix(block, build) {
+		ts.Fatalf("the tour does not start with %q", build)
+	}
+	script := "set -euo pipefail\n" + strings.ReplaceAll(strings.TrimPrefix(block, build), "./cmca ", "cmca ")
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(script), 0o644))
 }
