@@ -35,7 +35,7 @@ func (c *counterOptions) addFlags(fl *pflag.FlagSet) {
 	fl.BoolVar(&c.DocumentsChecked, "documents-checked", false, "counter: the operator checked the identity documents in person (asked on a terminal)")
 	fl.BoolVar(&c.Issue, "issue", false, "counter: approve, issue and download at once (operator listed in config counter.issuers; not with policy.four_eyes)")
 	fl.StringVar(&c.Out, "out", "", "counter --issue, soft: PKCS#12 file to write (default REF.p12)")
-	fl.StringVar(&c.PasswordFile, "password-file", "", "counter --issue, soft: read the new PKCS#12 password from FILE (else the applicant types it, twice)")
+	fl.StringVar(&c.PasswordFile, "password-file", "", "counter --issue, soft: read the new PKCS#12 password (at least 8 characters) from FILE (else the applicant types it, twice)")
 	fl.StringVar(&c.KeyAlgo, "key-algo", string(token.ECDSAP256), fmt.Sprintf("counter --issue: key algorithm: %v", token.KeyAlgos))
 	c.Token.add(fl)
 }

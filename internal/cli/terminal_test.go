@@ -390,10 +390,14 @@ func TestTerminal(t *testing.T) {
 		e.runJSON(&auth, "issue", ref)
 		p := e.tmux("download", "--ref", ref, "--out", "me.p12")
 		p.answer("Download passcode:", auth.Passcode)
-		p.answer("New PKCS#12 password:", "first try 123")
+		// A short password is refused at once and asked again, not after
+		// the repeat and not by ending the command.
+		p.answer("New PKCS#12 password (at least 8 characters):", "short")
+		p.waitFor("The PKCS#12 password needs at least 8 characters; try again.")
+		p.answer("New PKCS#12 password (at least 8 characters):", "first try 123")
 		p.answer("Repeat new PKCS#12 password:", "something else")
 		p.waitFor("differ")
-		p.answer("New PKCS#12 password:", "correct horse battery")
+		p.answer("New PKCS#12 password (at least 8 characters):", "correct horse battery")
 		p.answer("Repeat new PKCS#12 password:", "correct horse battery")
 		s := p.waitFor("EXIT=")
 		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "Certificate issued") {
@@ -419,7 +423,7 @@ func TestTerminal(t *testing.T) {
 		}
 		p.keys("y")
 		p.waitFor("Hand the keyboard to the applicant")
-		p.answer("New PKCS#12 password:", "walk-in secret 42")
+		p.answer("New PKCS#12 password (at least 8 characters):", "walk-in secret 42")
 		p.answer("Repeat new PKCS#12 password:", "walk-in secret 42")
 		s = p.waitFor("EXIT=")
 		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "approved, issued and collected") {
