@@ -101,8 +101,9 @@ func (c *counterOptions) confirmDocuments(ctx context.Context, f *Factory, api A
 		}
 		checked := false
 		if err := f.runForm(ctx, huh.NewGroup(
-			huh.NewConfirm().Title("Have you checked the original identity documents in person?").Description(what).
-				Affirmative("Checked").Negative("Not checked").Value(&checked),
+			withConfirm(newYesNo("Have you checked the original identity documents in person?", &checked), func(c *huh.Confirm) {
+				c.Description(what).Affirmative("Checked").Negative("Not checked")
+			}),
 		)); err != nil {
 			return err
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -144,6 +146,48 @@ func (f *Factory) input(title string, dst *string, check func(string) error) *hu
 	})
 }
 
+// yesNo is a yes/no question that never submits on a bare y or n: the key
+// chooses, Enter submits. huh's Confirm submits on y, so the Enter its hint
+// suggests went on to the next prompt (an empty first password, or the next
+// field skipped). ←/→ still toggle.
+type yesNo struct {
+	*huh.Confirm
+	dst *bool
+}
+
+func newYesNo(title string, dst *bool) *yesNo {
+	return &yesNo{Confirm: huh.NewConfirm().Title(title).Value(dst), dst: dst}
+}
+
+func (c *yesNo) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if k, ok := msg.(tea.KeyMsg); ok {
+		switch k.String() {
+		case "y", "Y":
+			*c.dst = true
+			return c, nil
+		case "n", "N":
+			*c.dst = false
+			return c, nil
+		}
+	}
+	_, cmd := c.Confirm.Update(msg)
+	return c, cmd
+}
+
+// withConfirm sets more of the underlying Confirm.
+func withConfirm(c *yesNo, set func(*huh.Confirm)) *yesNo {
+	set(c.Confirm)
+	return c
+}
+
+func (c *yesNo) KeyBinds() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("y", "n"), key.WithHelp("y/n", "choose")),
+		key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "toggle")),
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
+	}
+}
+
 // runApplyForm asks for the missing fields: identity first, then the
 // lookup (a returning applicant's data pre-fills the rest), then contact,
 // usage, storage, agent, the agreement, and a confirmation page.
@@ -192,7 +236,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 			huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType),
 			huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint),
 			huh.NewSelect[string]().Title("Key storage (证书存储方式)").Options(storages...).Value(&rec.Storage),
-			huh.NewConfirm().Title("Is an agent (经办人) applying on the applicant's behalf?").Value(&withAgent),
+			newYesNo("Is an agent (经办人) applying on the applicant's behalf?", &withAgent),
 		).Title("Certificate"),
 	); err != nil {
 		return err
@@ -222,13 +266,14 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if err := f.runForm(ctx,
 		huh.NewGroup(
 			huh.NewNote().Title(fmt.Sprintf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
-			huh.NewConfirm().Title("Do you accept the subscriber agreement?").Affirmative("I accept").Negative("I do not").Value(&rec.AgreementAccepted).
-				Validate(func(b bool) error {
+			withConfirm(newYesNo("Do you accept the subscriber agreement?", &rec.AgreementAccepted), func(c *huh.Confirm) {
+				c.Affirmative("I accept").Negative("I do not").Validate(func(b bool) error {
 					if !b {
 						return errors.New("the agreement must be accepted to apply")
 					}
 					return nil
-				}),
+				})
+			}),
 		).Title("Agreement"),
 	); err != nil {
 		return err
@@ -239,7 +284,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if err := f.runForm(ctx,
 		huh.NewGroup(
 			huh.NewNote().Title("Check your application").Description(summary),
-			huh.NewConfirm().Title("Submit the application?").Affirmative("Submit").Negative("Cancel").Value(&submit),
+			withConfirm(newYesNo("Submit the application?", &submit), func(c *huh.Confirm) { c.Affirmative("Submit").Negative("Cancel") }),
 		).Title("Confirm"),
 	); err != nil {
 		return err

@@ -230,7 +230,13 @@ func TestTerminal(t *testing.T) {
 		if !strings.Contains(s, "keep your private key") {
 			t.Errorf("the agreement text is not shown:\n%s", s)
 		}
+		// y chooses, it does not submit: the page stays until Enter.
 		p.keys("y")
+		time.Sleep(300 * time.Millisecond)
+		if s := p.screen(); strings.Contains(s, "Submit the application?") {
+			t.Fatalf("a bare y submitted the agreement page:\n%s", s)
+		}
+		p.keys("Enter")
 		s = p.waitFor("Submit the application?")
 		for _, want := range []string{"Name: 张三", "Usage: email", "Acceptance point: head-office", "Storage: soft"} {
 			if !strings.Contains(s, want) {
@@ -421,9 +427,19 @@ func TestTerminal(t *testing.T) {
 		if !strings.Contains(s, "11010519491231002X") {
 			t.Errorf("the documents question does not show the ID to check:\n%s", s)
 		}
+		// y then Enter, as the hint suggests: the Enter must not leak into
+		// the password prompt as an empty first password.
 		p.keys("y")
+		time.Sleep(200 * time.Millisecond) // a person's pace
+		p.keys("Enter")
 		p.waitFor("Hand the keyboard to the applicant")
-		p.answer("New PKCS#12 password (at least 8 characters):", "walk-in secret 42")
+		p.waitFor("New PKCS#12 password (at least 8 characters):")
+		time.Sleep(300 * time.Millisecond)
+		if s := p.screen(); strings.Contains(s, "Repeat new PKCS#12 password") || strings.Contains(s, "try again") {
+			t.Fatalf("the Enter after y reached the password prompt:\n%s", s)
+		}
+		p.text("walk-in secret 42")
+		p.keys("Enter")
 		p.answer("Repeat new PKCS#12 password:", "walk-in secret 42")
 		s = p.waitFor("EXIT=")
 		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "approved, issued and collected") {
