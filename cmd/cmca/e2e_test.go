@@ -112,6 +112,9 @@ func TestScripts(t *testing.T) {
 			e.Setenv("XDG_DATA_HOME", filepath.Join(e.WorkDir, "userhome", ".local", "share"))
 			e.Setenv("CMCA_HOME", filepath.Join(e.WorkDir, "cmca"))
 			e.Setenv("CMCA_OPERATOR", "alice")
+			// The subject a self-signed CA needs (cmca init asks on a terminal).
+			e.Setenv("CMCA_CA_ORGANIZATION", "Test CA Org")
+			e.Setenv("CMCA_CA_COUNTRY", "CN")
 			e.Setenv("NO_COLOR", "1")
 			e.Setenv("SOFTHSM_MODULE", softhsmModule)
 			for _, k := range []string{"CI", "PATH"} {

@@ -32,6 +32,10 @@ type Config struct {
 	// issue and download in one sitting ("*" for any).
 	CounterPoint   string
 	CounterIssuers []string
+	// The subject of a self-signed CA made by `cmca init`: organisation (O)
+	// and country (C), when not given as flags.
+	CAOrganization string
+	CACountry      string
 }
 
 // configKeys documents every key with its default (docs/operations.md
@@ -53,6 +57,8 @@ var configDefaults = map[string]any{
 	"aia.ocsp":                 []string{},
 	"aia.ca_issuers":           []string{},
 	"ca.policy_oid":            "",
+	"ca.organization":          "",
+	"ca.country":               "",
 	"agreement.version":        "",
 	"agreement.text":           "",
 	"agreement.file":           "",
@@ -126,6 +132,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	c := &Config{File: file, Home: v.GetString("home"), Operator: v.GetString("operator"), Output: v.GetString("output"),
 		Quiet: v.GetBool("quiet"), Accessible: v.GetBool("accessible"), Insecure: v.GetBool("insecure"), TokenModule: v.GetString("token.module")}
 	c.CounterPoint, c.CounterIssuers = v.GetString("counter.acceptance_point"), v.GetStringSlice("counter.issuers")
+	c.CAOrganization, c.CACountry = v.GetString("ca.organization"), v.GetString("ca.country")
 	if c.Home == "" {
 		c.Home = DefaultHome()
 	}

@@ -36,7 +36,7 @@ func newCmcaEnv(t *testing.T, bin string, config string) *cmcaEnv {
 	}
 	e := &cmcaEnv{t: t, bin: bin, dir: dir, sock: filepath.Join(dir, "tmux.sock")}
 	e.env = []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"), "CMCA_HOME=" + filepath.Join(dir, "home"),
-		"CMCA_CONFIG=" + cfg, "CMCA_OPERATOR=alice", "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "TERM=xterm-256color"}
+		"CMCA_CONFIG=" + cfg, "CMCA_OPERATOR=alice", "CMCA_CA_ORGANIZATION=Terminal Test Org", "CMCA_CA_COUNTRY=CN", "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "TERM=xterm-256color"}
 	e.run("init", "--ca-name", "Terminal Test CA")
 	return e
 }
@@ -328,6 +328,32 @@ func TestTerminal(t *testing.T) {
 		e.runJSON(&rs, "review")
 		if len(rs) != 1 {
 			t.Errorf("refusing the agreement stored a request: %+v", rs)
+		}
+	})
+
+	t.Run("init form", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		// A second home, and no organisation or country in the environment:
+		// bare init asks for them.
+		var env []string
+		for _, kv := range e.env {
+			if !strings.HasPrefix(kv, "CMCA_CA_") && !strings.HasPrefix(kv, "CMCA_HOME=") {
+				env = append(env, kv)
+			}
+		}
+		e.env = append(env, "CMCA_HOME="+filepath.Join(e.dir, "home2"))
+		p := e.tmux("init")
+		p.fill("Organisation (O)", "Example CA Ltd")
+		p.fill("Country (C)", "China")
+		p.waitFor("not a two-letter country code")
+		for range len("China") {
+			p.keys("BSpace")
+		}
+		p.text("cn")
+		p.keys("Enter")
+		s := p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "O=Example CA Ltd,C=CN") {
+			t.Fatalf("bare init on a terminal:\n%s", s)
 		}
 	})
 
