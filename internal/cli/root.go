@@ -110,6 +110,7 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 	}
 	root.AddCommand(NewCmdVersion(f), NewCmdDocs(f))
 	root.Long += "\n\n" + groupSummary(root)
+	addCompletions(root, f)
 	usageArgs(root)
 	return root
 }
