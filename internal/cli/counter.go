@@ -68,6 +68,9 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 	}
 	o.Record.AcceptancePoint = c.point
 	o.Set["acceptance_point"] = true
+	if err := c.storageFromFlags(cmd, o); err != nil {
+		return err
+	}
 	if !c.Issue {
 		return nil
 	}
@@ -77,6 +80,37 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 	}
 	if !slices.Contains(cfg.CounterIssuers, op) && !slices.Contains(cfg.CounterIssuers, "*") {
 		return fmt.Errorf("operator %q may not issue at the counter (not in config counter.issuers); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
+	}
+	return nil
+}
+
+// storageFromFlags takes the storage from the flags already given: --out or
+// --password-file mean a PKCS#12 file (soft), token flags mean a USB key, so
+// the form does not ask (and does not default to the USB key) again. A
+// --storage that contradicts them is a usage error.
+func (c *counterOptions) storageFromFlags(cmd *cobra.Command, o *ApplyOptions) error {
+	changed := func(names ...string) string {
+		for _, n := range names {
+			if cmd.Flags().Changed(n) {
+				return "--" + n
+			}
+		}
+		return ""
+	}
+	soft := changed("out", "password-file")
+	usb := changed("token-label", "token-serial", "token", "module", "pin-file")
+	switch {
+	case soft != "" && usb != "":
+		return &usageError{msg: fmt.Sprintf("%s is for a PKCS#12 file and %s for a USB key; give one kind of storage", soft, usb)}
+	case o.Set["storage"] && soft != "" && o.Record.Storage != string(ra.StorageSoft):
+		return &usageError{msg: fmt.Sprintf("%s writes a PKCS#12 file, but --storage is %s", soft, o.Record.Storage)}
+	case o.Set["storage"] && usb != "" && o.Record.Storage != string(ra.StorageUSBKey):
+		return &usageError{msg: fmt.Sprintf("%s names a USB key, but --storage is %s", usb, o.Record.Storage)}
+	case o.Set["storage"]:
+	case soft != "":
+		o.Record.Storage, o.Set["storage"] = string(ra.StorageSoft), true
+	case usb != "":
+		o.Record.Storage, o.Set["storage"] = string(ra.StorageUSBKey), true
 	}
 	return nil
 }

@@ -225,6 +225,19 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 		rec.Storage = string(ra.StorageUSBKey)
 	}
 	withAgent := rec.AgentName != ""
+	// What a flag already said is not asked again (counter mode sets the
+	// acceptance point, and the storage from --out or token flags).
+	var certFields []huh.Field
+	if !o.Set["usage_type"] {
+		certFields = append(certFields, huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType))
+	}
+	if !o.Set["acceptance_point"] {
+		certFields = append(certFields, huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint))
+	}
+	if !o.Set["storage"] {
+		certFields = append(certFields, huh.NewSelect[string]().Title("Key storage (证书存储方式)").Options(storages...).Value(&rec.Storage))
+	}
+	certFields = append(certFields, newYesNo("Is an agent (经办人) applying on the applicant's behalf?", &withAgent))
 	if err := f.runForm(ctx,
 		huh.NewGroup(
 			f.input("Full name", &rec.Name, validator(func(s string) (string, error) { return ra.ValidateName("name", s) })),
@@ -232,12 +245,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 			f.input("Email (goes into the certificate)", &rec.Email, validator(ra.ValidateEmail)),
 			f.input("Address (optional)", &rec.Address, validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })),
 		).Title("Contact"),
-		huh.NewGroup(
-			huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType),
-			huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint),
-			huh.NewSelect[string]().Title("Key storage (证书存储方式)").Options(storages...).Value(&rec.Storage),
-			newYesNo("Is an agent (经办人) applying on the applicant's behalf?", &withAgent),
-		).Title("Certificate"),
+		huh.NewGroup(certFields...).Title("Certificate"),
 	); err != nil {
 		return err
 	}

@@ -315,19 +315,57 @@ func TestTerminal(t *testing.T) {
 			p.keys("Enter")
 		}
 		p.answer("Address", "")
-		p.answer("Enter a number between 1 and 3", "")
-		p.answer("Enter a number between 1 and 2", "")
-		p.waitFor("Key storage")
-		p.answer("Enter a number between 1 and 2", "")
+		// Usage, acceptance point and storage came as flags: not asked.
 		p.answer("applying on the applicant's behalf", "n")
 		p.answer("Do you accept the subscriber agreement?", "n")
 		s = p.waitFor("EXIT=")
 		if !strings.Contains(s, "EXIT=2") || !strings.Contains(s, "agreement must be accepted") {
 			t.Errorf("refused agreement: want exit 2 and the reason:\n%s", s)
 		}
+		if strings.Contains(s, "Key storage") || strings.Contains(s, "Acceptance point (") {
+			t.Errorf("the form asked again for what flags gave:\n%s", s)
+		}
 		e.runJSON(&rs, "review")
 		if len(rs) != 1 {
 			t.Errorf("refusing the agreement stored a request: %+v", rs)
+		}
+	})
+
+	t.Run("counter form honours flags", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "counter:\n  issuers: [alice]\n")
+		p := e.tmux("apply", "--counter", "--acceptance-point", "head-office", "--issue", "--out", "walk-in.p12")
+		p.focus("ID document type")
+		p.keys("Enter")
+		p.fill("ID number", "11010519491231002X")
+		p.fill("Full name", "赵六")
+		p.fill("Mobile", "13812345678")
+		p.fill("Email", "zhao@example.com")
+		p.fill("Address", "")
+		p.focus("Certificate usage type")
+		s := p.screen()
+		if strings.Contains(s, "Acceptance point (") || strings.Contains(s, "Key storage") {
+			t.Errorf("the counter form asks for the acceptance point or storage that flags gave:\n%s", s)
+		}
+		p.keys("Enter") // auth
+		p.focus("Is an agent")
+		p.keys("Enter")
+		p.waitFor("Do you accept the subscriber agreement?")
+		p.keys("y", "Enter")
+		s = p.waitFor("Submit the application?")
+		if !strings.Contains(s, "Acceptance point: head-office") || !strings.Contains(s, "Storage: soft") {
+			t.Errorf("--out walk-in.p12 must mean soft storage at head-office:\n%s", s)
+		}
+		p.keys("Enter")
+		p.waitFor("checked the original identity documents in person")
+		p.keys("y", "Enter")
+		p.answer("New PKCS#12 password (at least 8 characters):", "walk-in secret 42")
+		p.answer("Repeat new PKCS#12 password:", "walk-in secret 42")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") {
+			t.Fatalf("counter walk-in from the form:\n%s", s)
+		}
+		if _, err := token.ReadPKCS12(filepath.Join(e.dir, "walk-in.p12"), []byte("walk-in secret 42")); err != nil {
+			t.Errorf("walk-in.p12: %v", err)
 		}
 	})
 
