@@ -191,7 +191,7 @@ func (c *yesNo) KeyBinds() []key.Binding {
 // runApplyForm asks for the missing fields: identity first, then the
 // lookup (a returning applicant's data pre-fills the rest), then contact,
 // usage, storage, agent, the agreement, and a confirmation page.
-func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationRecord, o *ApplyOptions) error {
+func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationRecord, o *ApplyOptions, offerFix bool) error {
 	cfg := api.Config()
 	idTypes := make([]huh.Option[string], 0, len(ra.IDTypes))
 	for _, t := range ra.IDTypes {
@@ -229,7 +229,13 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	// acceptance point, and the storage from --out or token flags).
 	var certFields []huh.Field
 	if !o.Set["usage_type"] {
-		certFields = append(certFields, huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType))
+		// Checked as it is chosen: an S/MIME usage without a CRL
+		// distribution point is refused here, naming the config key.
+		certFields = append(certFields, huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType).
+			Validate(func(name string) error {
+				_, err := cfg.Profile(name)
+				return err
+			}))
 	}
 	if !o.Set["acceptance_point"] {
 		certFields = append(certFields, huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint))
@@ -264,6 +270,11 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 		}
 	} else {
 		rec.AgentName, rec.AgentIDNumber = "", ""
+	}
+	if offerFix { // checked whole before the confirmation page
+		if field, err := checkApplication(api, rec); field != "" && field != "agreement_accepted" {
+			return &fixField{field: field, err: err}
+		}
 	}
 	summary := fmt.Sprintf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
 		rec.Name, rec.IDType, rec.IDNumber, rec.Mobile, rec.Email, rec.UsageType, rec.AcceptancePoint, rec.Storage)

@@ -331,6 +331,83 @@ func TestTerminal(t *testing.T) {
 		}
 	})
 
+	t.Run("apply form checks each field", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "") // no crl.distribution_points: the email (S/MIME) usage cannot be issued
+		p := e.tmux("apply", "--usage", "email", "--acceptance-point", "online", "--storage", "soft")
+		// The flag's usage is refused before the form, which then asks it.
+		p.waitFor("--usage email: usage type email issues S/MIME certificates")
+		p.focus("ID document type")
+		p.keys("Enter")
+		p.fill("ID number", "11010519491231002X")
+		p.fill("Full name", "张三")
+		p.fill("Mobile", "13812345678")
+		p.fill("Email", "zhang@example.com")
+		p.fill("Address", "")
+		p.focus("Certificate usage type")
+		p.keys("Enter") // email, the flag's value: refused at this field, naming the config key
+		s := p.waitFor("* usage type email issues S/MIME certificates, which need a CRL distribution point: set crl.distribution_points")
+		if !strings.Contains(s, "┃ Certificate usage type") {
+			t.Errorf("the refused usage left the field:\n%s", s)
+		}
+		p.keys("Up", "Enter") // auth
+		p.focus("Is an agent")
+		p.keys("Enter")
+		p.waitFor("Do you accept the subscriber agreement?")
+		p.keys("y", "Enter")
+		s = p.waitFor("Submit the application?")
+		if !strings.Contains(s, "Name: 张三") || !strings.Contains(s, "Usage: auth") {
+			t.Errorf("the answers were not kept:\n%s", s)
+		}
+		p.keys("Enter")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") {
+			t.Fatalf("apply after fixing the usage:\n%s", s)
+		}
+		var rs []listed
+		e.runJSON(&rs, "review")
+		if len(rs) != 1 || rs[0].UsageType != "auth" || rs[0].Applicant.Name != "张三" {
+			t.Errorf("stored = %+v; want one auth request from 张三", rs)
+		}
+	})
+
+	t.Run("apply form offers to fix", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		// An unknown acceptance point from a flag shows only when the whole
+		// application is checked: the answers are kept and the form asks it.
+		p := e.tmux("apply", "--usage", "auth", "--acceptance-point", "mars", "--storage", "soft")
+		p.focus("ID document type")
+		p.keys("Enter")
+		p.fill("ID number", "11010519491231002X")
+		p.fill("Full name", "张三")
+		p.fill("Mobile", "13812345678")
+		p.fill("Email", "zhang@example.com")
+		p.fill("Address", "")
+		p.focus("Is an agent")
+		p.keys("Enter")
+		// Checked whole before the agreement and confirmation pages.
+		p.waitFor("The form opens again with your answers: fix acceptance point (--acceptance-point)")
+		p.focus("ID document type")
+		p.keys("Enter")
+		for _, field := range []string{"ID number", "Full name", "Mobile", "Email", "Address"} {
+			p.fill(field, "") // kept
+		}
+		p.focus("Acceptance point")
+		p.keys("Enter") // online
+		p.focus("Is an agent")
+		p.keys("Enter")
+		p.waitFor("Do you accept the subscriber agreement?")
+		p.keys("y", "Enter")
+		s := p.waitFor("Submit the application?")
+		if !strings.Contains(s, "Name: 张三") || !strings.Contains(s, "Acceptance point: online") {
+			t.Errorf("the answers were not kept, or the point not fixed:\n%s", s)
+		}
+		p.keys("Enter")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") {
+			t.Fatalf("apply after fixing the acceptance point:\n%s", s)
+		}
+	})
+
 	t.Run("counter form honours flags", func(t *testing.T) {
 		e := newCmcaEnv(t, bin, "counter:\n  issuers: [alice]\n")
 		p := e.tmux("apply", "--counter", "--acceptance-point", "head-office", "--issue", "--out", "walk-in.p12")
