@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -49,7 +50,7 @@ func (f *Factory) runForm(ctx context.Context, groups ...*huh.Group) error {
 	if lines != nil {
 		err = runAccessible(ctx, form.RunWithContext, lines)
 	} else {
-		err = form.RunWithContext(ctx)
+		err = runKeepingKeys(ctx, form, f.IO.In, f.IO.ErrOut)
 	}
 	if err != nil {
 		if errors.Is(err, huh.ErrUserAborted) {
@@ -61,6 +62,91 @@ func (f *Factory) runForm(ctx context.Context, groups ...*huh.Group) error {
 		return errInputEnded
 	}
 	return nil
+}
+
+// runKeepingKeys runs a form as huh's RunWithContext does, but through
+// keepKeys, so fast input (a paste, an ID-card reader that types) lands in
+// the fields it was typed for.
+func runKeepingKeys(ctx context.Context, form *huh.Form, in io.Reader, out io.Writer) error {
+	form.SubmitCmd = tea.Quit
+	form.CancelCmd = tea.Interrupt
+	_, err := tea.NewProgram(&keepKeys{form: form}, tea.WithInput(in), tea.WithOutput(out), tea.WithReportFocus(), tea.WithContext(ctx)).Run()
+	if form.State == huh.StateAborted || errors.Is(err, tea.ErrInterrupted) {
+		return huh.ErrUserAborted
+	}
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", errCancelled, ctx.Err())
+	}
+	if err != nil {
+		return fmt.Errorf("form: %w", err)
+	}
+	return nil
+}
+
+// keepKeys wraps a huh form so that keys typed right after Enter (or Tab)
+// go to the next field. huh moves the focus with a command that runs after
+// the keys already read, so "Fast Typist⏎13812345678⏎" typed in one burst
+// put the mobile number into the name field. Keys after Enter are held
+// until the focus has moved (or, when it does not, for a validation error,
+// briefly), then replayed in order.
+type keepKeys struct {
+	form    *huh.Form
+	holding bool
+	hold    int // counts holds, so a late timer ends only its own
+	held    []tea.KeyMsg
+	from    huh.Field // the focused field when Enter was pressed
+}
+
+// releaseKeys ends hold number n if no focus change ended it.
+type releaseKeys struct{ n int }
+
+const holdKeysFor = 100 * time.Millisecond
+
+func (k *keepKeys) Init() tea.Cmd { return k.form.Init() }
+func (k *keepKeys) View() string  { return k.form.View() }
+
+func (k *keepKeys) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	km, isKey := msg.(tea.KeyMsg)
+	if isKey && k.holding {
+		k.held = append(k.held, km)
+		return k, nil
+	}
+	if r, ok := msg.(releaseKeys); ok {
+		if k.holding && r.n == k.hold {
+			return k, k.release()
+		}
+		return k, nil
+	}
+	before := k.form.GetFocusedField()
+	m, cmd := k.form.Update(msg)
+	k.form = m.(*huh.Form)
+	if isKey && (km.Type == tea.KeyEnter || km.Type == tea.KeyTab) && k.form.State == huh.StateNormal {
+		k.holding, k.from = true, before
+		k.hold++
+		n := k.hold
+		return k, tea.Batch(cmd, tea.Tick(holdKeysFor, func(time.Time) tea.Msg { return releaseKeys{n} }))
+	}
+	if k.holding && k.form.GetFocusedField() != k.from {
+		return k, tea.Batch(cmd, k.release())
+	}
+	return k, cmd
+}
+
+// release replays the held keys; an Enter among them starts a new hold for
+// the keys after it.
+func (k *keepKeys) release() tea.Cmd {
+	held := k.held
+	k.holding, k.held = false, nil
+	var cmds []tea.Cmd
+	for i, km := range held {
+		_, cmd := k.Update(km)
+		cmds = append(cmds, cmd)
+		if k.holding {
+			k.held = append(k.held, held[i+1:]...)
+			break
+		}
+	}
+	return tea.Batch(cmds...)
 }
 
 var errInputEnded = fmt.Errorf("input ended before the form was complete: %w", errCancelled)

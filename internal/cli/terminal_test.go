@@ -408,6 +408,35 @@ func TestTerminal(t *testing.T) {
 		}
 	})
 
+	t.Run("fast input keeps every Enter", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		p := e.tmux("apply", "--id-type", "passport", "--usage", "auth", "--acceptance-point", "online", "--storage", "soft")
+		p.focus("ID document type")
+		p.keys("Enter")
+		p.fill("ID number", "E55667788")
+		p.focus("Full name")
+		// One burst, as an ID-card reader or a paste types it.
+		p.keys("Fast Typist", "Enter", "13812345678", "Enter", "fast@example.com", "Enter", "Enter")
+		p.focus("Is an agent")
+		p.keys("Enter")
+		p.waitFor("Do you accept the subscriber agreement?")
+		p.keys("y", "Enter")
+		s := p.waitFor("Submit the application?")
+		for _, want := range []string{"Name: Fast Typist\n", "Mobile: 13812345678\n", "Email: fast@example.com\n"} {
+			if !strings.Contains(s, strings.TrimSuffix(want, "\n")) {
+				t.Errorf("fast input: the confirmation page lacks %q:\n%s", want, s)
+			}
+		}
+		if strings.Contains(s, "Fast Typist1381") {
+			t.Errorf("fast input ran two fields together:\n%s", s)
+		}
+		p.keys("Enter")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") {
+			t.Fatalf("apply after fast input:\n%s", s)
+		}
+	})
+
 	t.Run("counter form honours flags", func(t *testing.T) {
 		e := newCmcaEnv(t, bin, "counter:\n  issuers: [alice]\n")
 		p := e.tmux("apply", "--counter", "--acceptance-point", "head-office", "--issue", "--out", "walk-in.p12")
