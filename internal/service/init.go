@@ -157,13 +157,13 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 				return err
 			}
 		}
-		return tx.Audit(ra.Event{Operator: "system", Action: "init", Serial: ra.SerialString(cert.SerialNumber), Detail: "CA " + cert.Subject.String()})
+		return tx.Audit(ra.Event{Operator: "system", Action: "init", Serial: ra.SerialString(cert.SerialNumber), Detail: "CA " + ca.DistinguishedName(cert.RawSubject)})
 	})
 	if err != nil {
 		return nil, err
 	}
 	v, _ := st.SchemaVersion(ctx)
-	return &InitResult{Home: home, Subject: cert.Subject.String(), Serial: ra.SerialString(cert.SerialNumber), KeyAlgo: ca.KeyDescription(cert.PublicKey),
+	return &InitResult{Home: home, Subject: ca.DistinguishedName(cert.RawSubject), Serial: ra.SerialString(cert.SerialNumber), KeyAlgo: ca.KeyDescription(cert.PublicKey),
 		KeyURI: o.KeyURI, NotAfter: cert.NotAfter, CertPath: filepath.Join(home, CACertFile), Imported: imported, SchemaVer: v}, nil
 }
 
