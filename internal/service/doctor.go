@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -14,13 +15,14 @@ import (
 	"strconv"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
 
 // Problem is one inconsistency `cmca doctor` found.
 type Problem struct {
-	Check   string `json:"check"`   // files, integrity, audit, requests, certificates, crls
+	Check   string `json:"check"`   // files, store, integrity, audit, requests, certificates, crls
 	Subject string `json:"subject"` // what is wrong: a file, a reference, a serial, "CRL 7"
 	Problem string `json:"problem"`
 	Fix     string `json:"fix,omitempty"`
@@ -64,12 +66,20 @@ type DoctorReport struct {
 //
 // It changes nothing. A nil error with problems means the home is
 // inconsistent; an error means the check itself could not run.
+//
+// The caller (in ctx) needs the auditor role.
 func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
+	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
+		return nil, err
+	}
 	d := &doctor{home: s.home, rep: &DoctorReport{Home: s.home, Checked: map[string]int{}, Problems: []Problem{}}}
 	d.checkFiles()
 	d.loadCA()
+	if errors.Is(s.identityErr, ErrOtherCA) { // a missing ca/ca.crt is reported by loadCA
+		d.add("store", filepath.Join(s.home, DBFile), s.identityErr.Error(), "put this home's store back (`cmca restore`), or this store's CA certificate back in ca/ca.crt; every other command refuses the home meanwhile")
+	}
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
-		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs} {
+		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs, d.checkLostRevocations} {
 			if err := step(tx); err != nil {
 				return err
 			}
@@ -122,7 +132,18 @@ func (d *doctor) checkFiles() {
 	perm(DBFile, 0o600, true)
 	perm(DBFile+"-wal", 0o600, false)
 	perm(DBFile+"-shm", 0o600, false)
+	perm(CADir, 0o700, true)
 	perm(CAKeyFile, 0o600, false)
+	perm(CACertFile, 0o644, true)
+	// crl/ may be published (0755), but nobody else may write there: a
+	// replaced CRL would hide revocations from relying parties.
+	perm(CRLDir, 0o755, true)
+	entries, _ := os.ReadDir(filepath.Join(d.home, CRLDir))
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			perm(filepath.Join(CRLDir, e.Name()), 0o644, false)
+		}
+	}
 }
 
 func (d *doctor) loadCA() {
@@ -137,6 +158,29 @@ func (d *doctor) loadCA() {
 		return
 	}
 	d.caCert = certs[0]
+	path := filepath.Join(d.home, CACertFile)
+	if !d.caCert.IsCA || !d.caCert.BasicConstraintsValid {
+		d.add("files", path, "the first certificate is not a CA certificate", "restore ca/ca.crt from the CA's backup")
+	}
+	// A software CA key: the certificate must be the key's. (A CA key on a
+	// token is checked when it signs: ca.New refuses a mismatch.)
+	keyPEM, err := os.ReadFile(filepath.Join(d.home, CAKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		d.add("files", filepath.Join(d.home, CAKeyFile), "cannot read the CA key: "+err.Error(), "")
+		return
+	}
+	key, err := ca.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		d.add("files", filepath.Join(d.home, CAKeyFile), "the CA key does not parse: "+err.Error(), "restore ca/ca.key from the CA's backup")
+		return
+	}
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(d.caCert.PublicKey) {
+		d.add("files", path, "the CA certificate does not belong to the CA key ca/ca.key (replaced certificate?)", "restore ca/ca.crt from the CA's backup; compare its fingerprint with the one published")
+	}
+	d.rep.Checked["files"]++
 }
 
 func (d *doctor) checkIntegrity(tx *store.Tx) error {
@@ -399,7 +443,7 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 		case !ok && n <= floor:
 			// published before a restore from an older backup; numbering continues above it
 		case !ok:
-			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: its number could be used again", n), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
+			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: %s; `cmca crl` numbers above it", n, lostCommitsHint), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
 		case legacy[n] || e.Name() != crlFileBase(n, isDelta[n]):
 			// (a file of the record's own name was checked above)
 			got, err := fileDigest(path)
@@ -432,7 +476,7 @@ func (d *doctor) checkPublished(path string, latest *store.CRL, stored map[int64
 		what := "an older or different CRL"
 		if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil {
 			if rl.Number.IsInt64() && rl.Number.Int64() > maxNum {
-				d.add("crls", path, fmt.Sprintf("holds CRL %s, newer than the newest stored (%d): the store was restored from an older backup", rl.Number, maxNum), "run `cmca crl` to sign a CRL numbered above it")
+				d.add("crls", path, fmt.Sprintf("holds CRL %s, newer than the newest stored (%d): %s", rl.Number, maxNum, lostCommitsHint), "run `cmca crl` to sign a CRL numbered above it")
 				return
 			}
 			what = "CRL " + rl.Number.String()
