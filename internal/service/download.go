@@ -21,6 +21,10 @@ type DownloadInput struct {
 	Passcode string
 	CSR      []byte // DER
 	Storage  ra.Storage
+
+	// cmp, when set, replaces the passcode check by a CMP message's
+	// password-based MAC check; the POP was verified by the caller.
+	cmp *cmpAuth
 }
 
 // Issued is a certificate handed to its subscriber.
@@ -103,7 +107,9 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 		return nil, nil, nil, err
 	}
 	if r.State == ra.StateCompleted && r.PasscodeUsed {
-		if !ra.CheckPasscode(hash, in.Passcode) {
+		if ok, err := s.passcodeMatches(tx, r, hash, in); err != nil {
+			return nil, nil, nil, err
+		} else if !ok {
 			return nil, nil, nil, fmt.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth)
 		}
 		c, err := tx.Certificate(r.CertSerial)
@@ -133,7 +139,9 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	if now.After(r.PasscodeExpires) {
 		return nil, nil, nil, fmt.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth)
 	}
-	if !ra.CheckPasscode(hash, in.Passcode) {
+	if ok, err := s.passcodeMatches(tx, r, hash, in); err != nil {
+		return nil, nil, nil, err
+	} else if !ok {
 		r.PasscodeAttempts++
 		if err := tx.UpdateRequest(r, r.State); err != nil {
 			return nil, nil, nil, err
@@ -156,8 +164,17 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	if in.Storage != "" && in.Storage != r.Storage {
 		return nil, nil, nil, fmt.Errorf("request %s asked for %s storage; download with --storage %s: %w", r.Ref, r.Storage, r.Storage, ra.ErrInvalid)
 	}
-	job, err = s.prepareSign(tx, r, csr, csrVerified)
+	job, err = s.prepareSign(tx, r, csr, csrVerified || in.cmp != nil)
 	return nil, job, nil, err
+}
+
+// passcodeMatches checks the passcode of in against the stored hash, or,
+// for CMP, the message's MAC against the stored encrypted passcode.
+func (s *Service) passcodeMatches(tx *store.Tx, r *ra.Request, hash string, in DownloadInput) (bool, error) {
+	if in.cmp != nil {
+		return in.cmp.check(tx, r)
+	}
+	return ra.CheckPasscode(hash, in.Passcode), nil
 }
 
 // downloadRecord is the last part of downloadTx, once job is signed: the
@@ -168,6 +185,9 @@ func (s *Service) downloadRecord(tx *store.Tx, authority *ca.CA, job *signJob) (
 		return nil, err
 	}
 	testhook.Point("download:signed") // signed and recorded, not yet committed
+	if err := tx.DeletePasscodeBox(job.r.Ref); err != nil { // consumed: the encrypted copy goes
+		return nil, err
+	}
 	r := job.r
 	from := r.State
 	r.State, r.CertSerial, r.PasscodeUsed = ra.StateCompleted, c.Serial, true
@@ -196,7 +216,13 @@ type signJob struct {
 // sign checks the CSR against the request's profile, signs, and records the
 // certificate, in the caller's transaction.
 func (s *Service) sign(tx *store.Tx, authority *ca.CA, r *ra.Request, csr *x509.CertificateRequest) (*ra.Certificate, error) {
-	job, err := s.prepareSign(tx, r, csr, false)
+	return s.signVerified(tx, authority, r, csr, false)
+}
+
+// signVerified is sign; csrVerified says the key's proof of possession
+// was already checked (a CMP request's POP: csr then only carries the key).
+func (s *Service) signVerified(tx *store.Tx, authority *ca.CA, r *ra.Request, csr *x509.CertificateRequest, csrVerified bool) (*ra.Certificate, error) {
+	job, err := s.prepareSign(tx, r, csr, csrVerified)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package service
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -163,6 +164,9 @@ type Service struct {
 	caOnce sync.Once
 	ca     *ca.CA
 	caErr  error
+
+	kekMu sync.Mutex
+	kek   cipher.AEAD // passcode key-encryption key, loaded on first need
 
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
