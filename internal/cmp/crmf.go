@@ -214,7 +214,7 @@ func ParseRevocationRequests(body []byte) ([]RevocationRequest, error) {
 type CertStatus struct {
 	CertHash   []byte
 	CertReqID  int64
-	StatusInfo StatusInfo `asn1:"optional"`
+	StatusInfo StatusInfo               `asn1:"optional"`
 	HashAlg    pkix.AlgorithmIdentifier `asn1:"explicit,optional,tag:0"`
 }
 

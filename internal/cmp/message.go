@@ -66,8 +66,8 @@ var (
 // Header is a PKIHeader (RFC 4210 §5.1.1). The module uses EXPLICIT tags.
 type Header struct {
 	PVNO          int
-	Sender        asn1.RawValue // GeneralName
-	Recipient     asn1.RawValue // GeneralName
+	Sender        asn1.RawValue            // GeneralName
+	Recipient     asn1.RawValue            // GeneralName
 	MessageTime   time.Time                `asn1:"generalized,explicit,optional,tag:0"`
 	ProtectionAlg pkix.AlgorithmIdentifier `asn1:"explicit,optional,tag:1"`
 	SenderKID     []byte                   `asn1:"explicit,optional,tag:2"`

@@ -184,7 +184,7 @@ func (s *Service) downloadRecord(tx *store.Tx, authority *ca.CA, job *signJob) (
 	if err != nil {
 		return nil, err
 	}
-	testhook.Point("download:signed") // signed and recorded, not yet committed
+	testhook.Point("download:signed")                       // signed and recorded, not yet committed
 	if err := tx.DeletePasscodeBox(job.r.Ref); err != nil { // consumed: the encrypted copy goes
 		return nil, err
 	}
