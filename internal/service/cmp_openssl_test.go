@@ -172,7 +172,7 @@ func TestCMPOpenSSL(t *testing.T) {
 	}
 
 	// The right passcode: ip with the certificate, certConf, pkiConf.
-	out, err = ir(passcode, "cert.pem", "-reqout", "ir.der")
+	out, err = ir(passcode, "cert.pem", "-reqout", "ir.der,certconf.der")
 	if err != nil {
 		t.Fatalf("ir: %v\n%s", err, out)
 	}
@@ -206,7 +206,7 @@ func TestCMPOpenSSL(t *testing.T) {
 
 	// kur signed with the current certificate and key.
 	newKeyPath, newKey := c.keyFile(t, "key2.pem")
-	out, err = c.openssl(t, "-cmd", "kur", "-cert", "cert.pem", "-key", keyPath, "-newkey", newKeyPath, "-certout", "cert2.pem", "-trusted", c.ca)
+	out, err = c.openssl(t, "-cmd", "kur", "-cert", "cert.pem", "-key", keyPath, "-newkey", newKeyPath, "-certout", "cert2.pem", "-trusted", c.ca, "-reqout", "kur-signed.der,certconf-signed.der")
 	if err != nil {
 		t.Fatalf("kur: %v\n%s", err, out)
 	}
@@ -230,6 +230,26 @@ func TestCMPOpenSSL(t *testing.T) {
 		t.Fatalf("revocation requests = %v; want one submitted, keyCompromise", rs)
 	}
 	if !bytes.Contains([]byte(out), []byte("revocation accepted")) {
-		t.Logf("rr output:\n%s", out)
+		t.Errorf("rr output:\n%s\nwant revocation accepted", out)
+	}
+	captureCMP(t, c.dir)
+}
+
+// captureCMP copies the requests openssl sent to $CMCA_CMP_CAPTURE: that
+// is how internal/cmp/testdata/openssl got its certConf seeds.
+func captureCMP(t *testing.T, dir string) {
+	to := os.Getenv("CMCA_CMP_CAPTURE")
+	if to == "" {
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.der"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
