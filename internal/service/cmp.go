@@ -116,10 +116,11 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 	var box []byte
 	var authErr error
 	var out *Issued
+	// Swept in its own transaction: the enrolment's may roll back.
+	if err := s.store.Tx(ctx, b.sweep); err != nil {
+		return nil, err
+	}
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
-		if err := b.sweep(tx); err != nil {
-			return err
-		}
 		t := &store.CMPTransaction{ID: in.TransactionID, Kind: in.Type.String(), Ref: ref, State: "failed"}
 		if err := tx.BeginCMPTransaction(t); err != nil {
 			return err
@@ -155,8 +156,11 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 			return false, nil
 		}}
 		out, authErr, err = s.downloadTx(tx, authority, DownloadInput{Ref: ref, cmp: auth}, csr, spki)
-		if err != nil || authErr != nil {
-			return err // a wrong MAC: the attempt count and the nonce are committed
+		if err != nil {
+			return err
+		}
+		if authErr != nil { // a wrong MAC: the attempt count and the nonce are committed
+			return tx.SweepPasscodeBoxes(s.cfg.MaxPasscodeAttempts) // locked now? then the box goes
 		}
 		t.Serial, t.State = out.Serial, "waiting"
 		if in.ImplicitConfirm {
@@ -321,6 +325,9 @@ func (b *CMPBackend) Confirm(ctx context.Context, in *cmp.ConfirmRequest) (*cmp.
 		if err := b.sweep(tx); err != nil {
 			return err
 		}
+		if err := tx.SeeNonce(in.SenderNonce); err != nil {
+			return err // rolled back unless authenticated below
+		}
 		t, err := tx.CMPTransaction(in.TransactionID)
 		if err != nil {
 			return cmp.Fail(cmp.BadRequest, fmt.Errorf("no enrolment with this transactionID is waiting for a certConf"))
@@ -350,10 +357,6 @@ func (b *CMPBackend) Confirm(ctx context.Context, in *cmp.ConfirmRequest) (*cmp.
 			return cmp.Fail(cmp.NotAuthorized, fmt.Errorf("the certConf is not protected"))
 		default:
 			return cmp.Fail(cmp.NotAuthorized, fmt.Errorf("the certConf is not protected as its transaction was, or came after %s", CMPConfirmWait))
-		}
-		if err := tx.SeeNonce(in.SenderNonce); err != nil {
-			failure = err
-			return nil
 		}
 		if t.State != "waiting" {
 			failure = cmp.Fail(cmp.CertConfirmed, fmt.Errorf("the transaction is %s, not waiting for a certConf", t.State))
