@@ -79,6 +79,14 @@ func cmpFailure(err error) error {
 	return err
 }
 
+// sweepDue says whether a sweep is due: at most one a minute, so that an
+// enrolment costs one store transaction, not two.
+func (b *CMPBackend) sweepDue() bool {
+	now := b.s.Now().Unix()
+	last := b.s.cmpSweptAt.Load()
+	return now-last >= 60 && b.s.cmpSweptAt.CompareAndSwap(last, now)
+}
+
 func (b *CMPBackend) sweep(tx *store.Tx) error {
 	now := tx.Now()
 	return tx.SweepCMP(now.Add(-cmpNonceKeep), now.Add(-CMPConfirmWait), b.s.cfg.MaxPasscodeAttempts)
@@ -117,8 +125,10 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 	var authErr error
 	var out *Issued
 	// Swept in its own transaction: the enrolment's may roll back.
-	if err := s.store.Tx(ctx, b.sweep); err != nil {
-		return nil, err
+	if b.sweepDue() {
+		if err := s.store.Tx(ctx, b.sweep); err != nil {
+			return nil, err
+		}
 	}
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		t := &store.CMPTransaction{ID: in.TransactionID, Kind: in.Type.String(), Ref: ref, State: "failed"}
@@ -202,8 +212,10 @@ func (b *CMPBackend) signerSerial(ctx context.Context, signer *x509.Certificate)
 // still cannot be replayed.
 func (b *CMPBackend) begin(ctx context.Context, ex cmp.Exchange, kind, serial string) error {
 	return b.s.store.Tx(ctx, func(tx *store.Tx) error {
-		if err := b.sweep(tx); err != nil {
-			return err
+		if b.sweepDue() {
+			if err := b.sweep(tx); err != nil {
+				return err
+			}
 		}
 		if err := tx.BeginCMPTransaction(&store.CMPTransaction{ID: ex.TransactionID, Kind: kind, SignerSerial: serial, State: "failed"}); err != nil {
 			return err
@@ -322,9 +334,6 @@ func (b *CMPBackend) Confirm(ctx context.Context, in *cmp.ConfirmRequest) (*cmp.
 	res := &cmp.Result{}
 	var failure error
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
-		if err := b.sweep(tx); err != nil {
-			return err
-		}
 		if err := tx.SeeNonce(in.SenderNonce); err != nil {
 			return err // rolled back unless authenticated below
 		}

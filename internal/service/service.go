@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -167,6 +168,8 @@ type Service struct {
 
 	kekMu sync.Mutex
 	kek   cipher.AEAD // passcode key-encryption key, loaded on first need
+
+	cmpSweptAt atomic.Int64 // Unix time of the last CMP sweep
 
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
