@@ -13,6 +13,7 @@ import (
 
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/cmp"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -111,6 +112,9 @@ func chain(authority *ca.CA) (extra [][]byte, anchor []byte) {
 func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Result, error) {
 	s := b.s
 	ref := strings.ToUpper(strings.TrimSpace(in.Ref))
+	// The caller, once the MAC verifies: a Subscriber named by the
+	// reference number.
+	ctx = principal.With(ctx, principal.Principal{Kind: principal.Subscriber, Name: ref})
 	authority, err := s.CA(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
@@ -195,6 +199,14 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 	return res, nil
 }
 
+// subscriberBySerial puts the caller of a signed CMP request in ctx: a
+// Subscriber named by the serial of the certificate that signed it. Its
+// name is what the audit log records.
+func subscriberBySerial(ctx context.Context, serial string) (context.Context, string) {
+	p := principal.Principal{Kind: principal.Subscriber, Name: serial}
+	return principal.With(ctx, p), p.String()
+}
+
 // signerSerial finds the stored certificate of a CMP message's signer.
 func (b *CMPBackend) signerSerial(ctx context.Context, signer *x509.Certificate) (string, error) {
 	authority, err := b.s.CA(ctx)
@@ -253,7 +265,8 @@ func (b *CMPBackend) Update(ctx context.Context, in *cmp.UpdateRequest) (*cmp.Re
 			serial, in.Signer.NotAfter.Add(-s.cfg.RenewWindow).Format(time.DateOnly), s.cfg.RenewWindow, ra.ErrPolicy))
 	}
 	csr := &x509.CertificateRequest{PublicKey: in.Request.PublicKey, RawSubjectPublicKeyInfo: in.Request.RawSPKI}
-	out, err := s.Renew(ctx, "cmp:"+serial, RenewInput{Serial: serial, cmp: &cmpPossession{csr: csr, signer: in.Signer}})
+	ctx, who := subscriberBySerial(ctx, serial)
+	out, err := s.Renew(ctx, who, RenewInput{Serial: serial, cmp: &cmpPossession{csr: csr, signer: in.Signer}})
 	if err != nil {
 		return res, cmpFailure(err)
 	}
@@ -311,7 +324,8 @@ func (b *CMPBackend) Revoke(ctx context.Context, in *cmp.RevokeRequest) (*cmp.Re
 			return res, cmp.Fail(cmp.BadRequest, fmt.Errorf("revocation reason %d is not accepted (revocation is permanent; certificateHold is not offered)", in.Reason))
 		}
 	}
-	out, err := s.Revoke(ctx, "cmp:"+serial, RevokeInput{Serial: serial, Reason: string(reason), cmp: &cmpPossession{signer: in.Signer}})
+	ctx, who := subscriberBySerial(ctx, serial)
+	out, err := s.Revoke(ctx, who, RevokeInput{Serial: serial, Reason: string(reason), cmp: &cmpPossession{signer: in.Signer}})
 	if err != nil {
 		return res, cmpFailure(err)
 	}

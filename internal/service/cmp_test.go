@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net/http"
@@ -217,3 +218,84 @@ func TestPasscodeBox(t *testing.T) {
 }
 
 var _ = store.ErrReplay
+
+// signed builds a request signed with key, its certificate first in
+// extraCerts.
+func (c *cmpClient) signed(t cmp.BodyType, body []byte, cert *x509.Certificate, key crypto.Signer) *cmp.Message {
+	c.t.Helper()
+	m := cmp.NewRequest(t, body, nil, c.clk())
+	m.ExtraCerts = []*x509.Certificate{cert}
+	if err := m.ProtectSignature(key); err != nil {
+		c.t.Fatal(err)
+	}
+	return m
+}
+
+func countKind(t *testing.T, s *Service, kind ra.Kind) int {
+	t.Helper()
+	var n int
+	s.store.DB().QueryRow(`SELECT COUNT(*) FROM requests WHERE kind = ?`, string(kind)).Scan(&n)
+	return n
+}
+
+// kur outside the renewal window and rr for someone else's certificate are
+// refused with signed errors, and nothing is filed; rr for one's own
+// certificate is filed for review.
+func TestCMPSignedRequests(t *testing.T) {
+	s, _ := newTestService(t)
+	c := newCMPClient(t, s)
+	authority, err := s.CA(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, keyA := enrolledWithKey(t, s)
+	b, _ := enrolledWithKey(t, s)
+	certA, _ := x509.ParseCertificate(a.Certificate)
+	certB, _ := x509.ParseCertificate(b.Certificate)
+
+	check := func(name string, resp *cmp.Message, fail cmp.FailureInfo) {
+		t.Helper()
+		si, text := errorOf(t, resp)
+		if !si.Failure(fail) {
+			t.Errorf("%s: %+v %q; want failure bit %d", name, si, text, fail)
+		}
+		if err := resp.VerifySignature(authority.Cert); err != nil {
+			t.Errorf("%s: the error is not signed by the CA: %v", name, err)
+		}
+	}
+	body, _ := cmp.CertReqBody(newKey(t), pkix.Name{}, 0)
+	check("kur outside the window", c.send(c.signed(cmp.BodyKUR, body, certA, keyA)), cmp.NotAuthorized)
+	if n := countKind(t, s, ra.KindRenew); n != 0 {
+		t.Errorf("%d renewal requests filed; want 0", n)
+	}
+	rrB, _ := cmp.RevReqBody(certB, 1)
+	check("rr for another's certificate", c.send(c.signed(cmp.BodyRR, rrB, certA, keyA)), cmp.NotAuthorized)
+	if n := countKind(t, s, ra.KindRevoke); n != 0 {
+		t.Errorf("%d revocation requests filed; want 0", n)
+	}
+
+	// A certificate from elsewhere signs nothing here.
+	stranger := newKey(t)
+	tmpl := &x509.Certificate{SerialNumber: certA.SerialNumber, Subject: certA.Subject, NotBefore: certA.NotBefore, NotAfter: certA.NotAfter}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, stranger.Public(), stranger)
+	fake, _ := x509.ParseCertificate(der)
+	rrA, _ := cmp.RevReqBody(certA, 1)
+	resp := c.send(c.signed(cmp.BodyRR, rrA, fake, stranger))
+	if si, _ := errorOf(t, resp); !si.Failure(cmp.SignerNotTrusted) {
+		t.Errorf("rr signed by a foreign certificate: %+v; want signerNotTrusted", si)
+	}
+
+	resp = c.send(c.signed(cmp.BodyRR, rrA, certA, keyA))
+	if resp.Type != cmp.BodyRP {
+		si, text := errorOf(t, resp)
+		t.Fatalf("rr: %+v %q; want rp", si, text)
+	}
+	if st, err := cmp.ParseRevRep(resp.Body); err != nil || st[0].Status != cmp.StatusAccepted || !strings.Contains(st[0].Text(), "filed") {
+		t.Errorf("rp = %+v, %v; want accepted, filed for review", st, err)
+	}
+	var state, reason, by string
+	s.store.DB().QueryRow(`SELECT state, reason, submitted_by FROM requests WHERE kind = ?`, string(ra.KindRevoke)).Scan(&state, &reason, &by)
+	if state != string(ra.StateSubmitted) || reason != "keyCompromise" || by != a.Serial {
+		t.Errorf("revocation request %s %s by %q; want submitted keyCompromise by %s", state, reason, by, a.Serial)
+	}
+}
