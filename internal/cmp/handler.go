@@ -189,7 +189,7 @@ func (h *Handler) write(w http.ResponseWriter, status int, m *Message) {
 // plainError is an unprotected error message: the request could not be
 // authenticated, so nothing can protect the answer.
 func (h *Handler) plainError(req *Message, info FailureInfo, text string) *Message {
-	body, _ := ErrorBody(newStatus(StatusRejection, text, info), text)
+	body, _ := ErrorBody(newStatus(StatusRejection, text, info), "")
 	return NewResponse(req, BodyError, body, nil, h.opts.Now())
 }
 
@@ -383,7 +383,7 @@ func (h *Handler) failure(ctx context.Context, rp reply, err error) *Message {
 		h.opts.Logger.Error("cmp", "body", rp.req.Type.String(), "err", err)
 		text = "internal error; the CA's log has the details"
 	}
-	body, _ := ErrorBody(newStatus(StatusRejection, text, info), text)
+	body, _ := ErrorBody(newStatus(StatusRejection, text, info), "")
 	return h.protect(ctx, rp, NewResponse(rp.req, BodyError, body, nil, h.opts.Now()))
 }
 

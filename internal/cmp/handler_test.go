@@ -137,9 +137,9 @@ func TestHandlerRefusesBadInput(t *testing.T) {
 			if m.Type != BodyError || len(m.Protection) != 0 {
 				t.Fatalf("response %v (protected %v); want an unprotected error", m.Type, len(m.Protection) != 0)
 			}
-			si, text, err := ParseError(m.Body)
-			if err != nil || si.Status != StatusRejection || !si.Failure(tt.fail) || text == "" {
-				t.Errorf("error = %+v %q, %v; want rejection with failure bit %d and a text", si, text, err, tt.fail)
+			si, _, err := ParseError(m.Body)
+			if err != nil || si.Status != StatusRejection || !si.Failure(tt.fail) || si.Text() == "" {
+				t.Errorf("error = %+v %q, %v; want rejection with failure bit %d and a text", si, si.Text(), err, tt.fail)
 			}
 		})
 	}
@@ -159,7 +159,8 @@ func TestHandlerProtectsErrorsWhenAuthenticated(t *testing.T) {
 		if !bytes.Equal(m.Header.TransactionID, req.Header.TransactionID) || !bytes.Equal(m.Header.RecipNonce, req.Header.SenderNonce) || bytes.Equal(m.Header.SenderNonce, req.Header.SenderNonce) {
 			t.Errorf("response header %+v does not answer the request", m.Header)
 		}
-		si, text, _ := ParseError(m.Body)
+		si, _, _ := ParseError(m.Body)
+		text := si.Text()
 		if secret == "pw" {
 			c, err := NewMACChecker(m, 0)
 			if err != nil || !c.Check([]byte("pw")) || !si.Failure(BadCertTemplate) || !strings.Contains(text, "stub refuses") {

@@ -147,7 +147,9 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 			return err
 		}
 		if r.State == ra.StateCompleted && r.PasscodeUsed {
-			return fmt.Errorf("the passcode of %s was already used (certificate %s); a CMP enrolment cannot be repeated: if the certificate was lost, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", ref, r.CertSerial, ref, ra.ErrConflict)
+			// Said before the MAC is checked (the encrypted passcode is
+			// gone), so it names no serial.
+			return fmt.Errorf("the passcode of %s was already used; a CMP enrolment cannot be repeated: if the certificate was lost, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", ref, ref, ra.ErrConflict)
 		}
 		auth := &cmpAuth{check: func(tx *store.Tx, r *ra.Request) (bool, error) {
 			var err error
@@ -185,7 +187,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 		return tx.UpdateCMPTransaction(t)
 	})
 	if err == nil && authErr != nil {
-		return nil, cmp.Fail(cmp.BadMessageCheck, fmt.Errorf("the message's MAC does not verify with the passcode of %s: %w", ref, authErr))
+		return nil, cmp.Fail(cmp.BadMessageCheck, authErr) // "wrong passcode for REF (n attempts left) ..." 
 	}
 	if err != nil {
 		if res.Secret == nil {

@@ -85,6 +85,7 @@ func (c *cmpServer) openssl(t *testing.T, args ...string) (string, error) {
 	cmd := exec.Command("openssl", all...)
 	cmd.Dir = c.dir
 	out, err := cmd.CombinedOutput()
+	t.Logf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
 	return string(out), err
 }
 

@@ -71,11 +71,11 @@ func errorOf(t testing.TB, m *cmp.Message) (cmp.StatusInfo, string) {
 	if m.Type != cmp.BodyError {
 		t.Fatalf("response is %v; want error", m.Type)
 	}
-	si, text, err := cmp.ParseError(m.Body)
+	si, _, err := cmp.ParseError(m.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return si, text
+	return si, si.Text()
 }
 
 func certOf(t testing.TB, m *cmp.Message) *x509.Certificate {
