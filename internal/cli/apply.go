@@ -246,7 +246,7 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 		apps = []service.Application{a}
 	}
 	bar := f.newProgress("submitting applications", len(apps)) // output.go: terminal only
-	results, err := api.Apply(service.WithProgress(ctx, func(done, _ int) { bar.set(done) }), f.Operator(), apps, o.Partial)
+	results, err := api.Apply(service.WithProgress(ctx, func(done, _ int) { bar.set(done) }), apps, o.Partial)
 	bar.done()
 	annotateLines(fileRecs, results, err) // csv.go
 	var be *service.BatchError

@@ -25,8 +25,8 @@ import (
 // bulkAPI is what the batch paths need beyond API: one transaction for a
 // whole batch. *service.Service implements it.
 type bulkAPI interface {
-	ApproveMany(ctx context.Context, operator string, refs []string, allSubmitted bool) ([]*service.Decision, []service.RefError, error)
-	IssueMany(ctx context.Context, operator string, refs []string, allApproved, resend bool) ([]*service.Authorisation, []service.RefError, error)
+	ApproveMany(ctx context.Context, refs []string, allSubmitted bool) ([]*service.Decision, []service.RefError, error)
+	IssueMany(ctx context.Context, refs []string, allApproved, resend bool) ([]*service.Authorisation, []service.RefError, error)
 	DownloadMany(ctx context.Context, ins []service.DownloadInput) ([]service.DownloadOutcome, error)
 }
 
@@ -71,7 +71,7 @@ func approveManyRun(ctx context.Context, o *ApproveOptions) error {
 		}
 		bar.set(n)
 	})
-	done, failed, err := api.ApproveMany(pctx, f.Operator(), o.Refs, o.AllSubmitted)
+	done, failed, err := api.ApproveMany(pctx, o.Refs, o.AllSubmitted)
 	bar.done()
 	if err != nil {
 		return err
@@ -122,7 +122,7 @@ func issueManyRun(ctx context.Context, o *IssueOptions) error {
 	if err != nil {
 		return err
 	}
-	done, failed, err := api.IssueMany(ctx, f.Operator(), o.Refs, o.AllApproved, o.Resend)
+	done, failed, err := api.IssueMany(ctx, o.Refs, o.AllApproved, o.Resend)
 	if err != nil {
 		return err
 	}

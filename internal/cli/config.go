@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,39 +27,43 @@ type Config struct {
 	TokenModule string
 	Service     service.Config
 	// Counter mode (cmca apply --counter): the acceptance point of this
-	// counter, and the operators who may carry a walk-in through approve,
-	// issue and download in one sitting ("*" for any).
-	CounterPoint   string
-	CounterIssuers []string
+	// counter. (Who may issue at the counter is policy: counter.issuers.)
+	CounterPoint string
+	// PolicyGiven maps each policy key this caller set (environment or
+	// config file) to where it came from. After init such a key may only
+	// repeat the home's stored value (checkPolicyOverrides).
+	PolicyGiven map[string]string
 }
 
 // configKeys documents every key with its default (docs/operations.md
 // lists the same table; a test keeps the two in step).
 var configDefaults = map[string]any{
-	"home":                     "",
-	"operator":                 "",
-	"output":                   "text",
-	"quiet":                    false,
-	"accessible":               false,
-	"insecure":                 false,
-	"token.module":             "",
-	"passcode.ttl":             "14d",
-	"passcode.max_attempts":    5,
-	"renew.window":             "30d",
-	"renew.proof_max_age":      "10m",
-	"crl.validity":             "7d",
-	"crl.distribution_points":  []string{},
-	"aia.ocsp":                 []string{},
-	"aia.ca_issuers":           []string{},
-	"ca.policy_oid":            "",
-	"agreement.version":        "",
-	"agreement.text":           "",
-	"agreement.file":           "",
-	"policy.four_eyes":         false,
-	"counter.acceptance_point": "",
-	"counter.issuers":          []string{},
-	"profiles":                 nil,
-	"acceptance_points":        nil,
+	"home":                          "",
+	"operator":                      "",
+	"output":                        "text",
+	"quiet":                         false,
+	"accessible":                    false,
+	"insecure":                      false,
+	"token.module":                  "",
+	"passcode.ttl":                  "14d",
+	"passcode.max_attempts":         5,
+	"renew.window":                  "30d",
+	"renew.proof_max_age":           "10m",
+	"crl.validity":                  "7d",
+	"crl.distribution_points":       []string{},
+	"crl.delta_distribution_points": []string{},
+	"aia.ocsp":                      []string{},
+	"aia.ca_issuers":                []string{},
+	"ca.policy_oid":                 "",
+	"agreement.version":             "",
+	"agreement.text":                "",
+	"agreement.file":                "",
+	"policy.four_eyes":              false,
+	"counter.acceptance_point":      "",
+	"counter.issuers":               []string{},
+	"usage.allowed":                 []string{"*"},
+	"profiles":                      nil,
+	"acceptance_points":             nil,
 }
 
 func newViper() *viper.Viper {
@@ -120,35 +123,28 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	}
 	c := &Config{File: file, Home: v.GetString("home"), Operator: v.GetString("operator"), Output: v.GetString("output"),
 		Quiet: v.GetBool("quiet"), Accessible: v.GetBool("accessible"), Insecure: v.GetBool("insecure"), TokenModule: v.GetString("token.module")}
-	c.CounterPoint, c.CounterIssuers = v.GetString("counter.acceptance_point"), v.GetStringSlice("counter.issuers")
+	c.CounterPoint = v.GetString("counter.acceptance_point")
 	if c.Home == "" {
 		c.Home = DefaultHome()
-	}
-	if c.Operator == "" {
-		if u, err := user.Current(); err == nil {
-			c.Operator = u.Username
-		} else {
-			c.Operator = "operator"
-		}
 	}
 	if c.Output != "text" && c.Output != "json" {
 		return nil, &usageError{msg: fmt.Sprintf("--output must be text or json, got %q", c.Output)}
 	}
 	s := service.DefaultConfig()
 	var err error
-	dst := map[string]*time.Duration{"passcode.ttl": &s.PasscodeTTL, "renew.window": &s.RenewWindow,
-		"renew.proof_max_age": &s.ProofMaxAge, "crl.validity": &s.CRLValidity}
 	for _, k := range durationKeys {
-		if *dst[k.key], err = parseDurationKey(k, v.GetString(k.key)); err != nil {
+		if *k.dst(&s), err = parseDurationKey(k, v.GetString(k.key)); err != nil {
 			return nil, &usageError{msg: fmt.Sprintf("config %s: %v", k.key, err)}
 		}
 	}
-	s.MaxPasscodeAttempts = v.GetInt("passcode.max_attempts")
 	s.CRLDistributionPoint = v.GetStringSlice("crl.distribution_points")
+	s.DeltaCRLDistributionPoint = v.GetStringSlice("crl.delta_distribution_points")
 	s.OCSPServers = v.GetStringSlice("aia.ocsp")
 	s.CAIssuersURL = v.GetStringSlice("aia.ca_issuers")
 	s.PolicyOID = v.GetString("ca.policy_oid")
-	s.FourEyes = v.GetBool("policy.four_eyes")
+	if c.PolicyGiven, err = policySeed(v, &s.Policy); err != nil {
+		return nil, err
+	}
 	if v.IsSet("profiles") {
 		var ps []ca.Profile
 		if err := v.UnmarshalKey("profiles", &ps); err != nil {
@@ -220,18 +216,18 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 // durationKey is a configuration key holding a duration and its range.
+// The policy durations (passcode.ttl, renew.*) are range-checked by
+// service.Policy.Set, the same check `cmca policy set` makes.
 type durationKey struct {
 	key      string
 	min, max time.Duration
+	dst      func(*service.Config) *time.Duration
 }
 
 // durationKeys are the duration keys of the configuration with the range
 // each accepts (docs/operations.md).
 var durationKeys = []durationKey{
-	{"passcode.ttl", time.Minute, 365 * 24 * time.Hour},
-	{"renew.window", 0, 365 * 24 * time.Hour},
-	{"renew.proof_max_age", time.Second, 24 * time.Hour},
-	{"crl.validity", time.Hour, 365 * 24 * time.Hour},
+	{"crl.validity", time.Hour, 365 * 24 * time.Hour, func(c *service.Config) *time.Duration { return &c.CRLValidity }},
 }
 
 // parseDurationKey parses and range-checks the value of a duration key.
@@ -252,4 +248,48 @@ func fmtDuration(d time.Duration) string {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}
 	return d.String()
+}
+
+// policySeed reads the policy keys of the configuration into p (the seed
+// `cmca init` stores) with the same range checks as `cmca policy set`, and
+// reports which keys this caller set, and where.
+func policySeed(v *viper.Viper, p *service.Policy) (map[string]string, error) {
+	given := map[string]string{}
+	for _, k := range service.PolicyKeys {
+		val := strings.Join(v.GetStringSlice(k.Key), ",")
+		if k.Key != "counter.issuers" && k.Key != "usage.allowed" {
+			val = v.GetString(k.Key)
+		}
+		if err := p.Set(k.Key, val); err != nil {
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		env := "CMCA_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.Key))
+		switch {
+		case os.Getenv(env) != "":
+			given[k.Key] = "environment variable " + env
+		case v.InConfig(k.Key):
+			given[k.Key] = "config file " + v.ConfigFileUsed()
+		}
+	}
+	return given, nil
+}
+
+// checkPolicyOverrides refuses a caller whose environment or config file
+// sets a policy key to anything but the home's stored value: policy is the
+// home's, changed only by `cmca policy set`. Every command but init runs
+// this check (init seeds the policy from the same keys).
+func checkPolicyOverrides(c *Config, stored service.Policy) error {
+	for _, k := range service.PolicyKeys {
+		from, ok := c.PolicyGiven[k.Key]
+		if !ok {
+			continue
+		}
+		want, _ := c.Service.Policy.Get(k.Key)
+		have, _ := stored.Get(k.Key)
+		if want != have {
+			return fmt.Errorf("%s sets %s to %s, but the home's policy says %s and a caller cannot change it: change it with `cmca policy set %s %s` (admin role), or remove the setting from %s: %w",
+				from, k.Key, want, have, k.Key, want, from, ra.ErrPolicy)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/cmca/cmca/internal/service"
 	"testing"
 	"time"
 )
@@ -57,17 +58,25 @@ func TestDurationKeyRanges(t *testing.T) {
 		{"crl.validity", "1m", true},
 	}
 	for _, tt := range tests {
-		var k durationKey
-		for _, dk := range durationKeys {
-			if dk.key == tt.key {
-				k = dk
+		var err error
+		if service.IsPolicyKey(tt.key) {
+			// policy durations: the range check `cmca policy set` and init make
+			var p service.Policy
+			err = p.Set(tt.key, tt.in)
+		} else {
+			var k durationKey
+			for _, dk := range durationKeys {
+				if dk.key == tt.key {
+					k = dk
+				}
 			}
+			if k.key == "" {
+				t.Fatalf("no duration key %s", tt.key)
+			}
+			_, err = parseDurationKey(k, tt.in)
 		}
-		if k.key == "" {
-			t.Fatalf("no duration key %s", tt.key)
-		}
-		if _, err := parseDurationKey(k, tt.in); (err != nil) != tt.wantErr {
-			t.Errorf("parseDurationKey(%s, %q) = %v; want error %v", tt.key, tt.in, err, tt.wantErr)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("range check of %s = %q: %v; want error %v", tt.key, tt.in, err, tt.wantErr)
 		}
 	}
 }

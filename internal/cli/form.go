@@ -262,9 +262,9 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 				}))); err != nil {
 				return err
 			}
-			dec, err = api.Reject(ctx, f.Operator(), r.Ref, reason)
+			dec, err = api.Reject(ctx, r.Ref, reason)
 		default:
-			dec, err = api.Approve(ctx, f.Operator(), r.Ref)
+			dec, err = api.Approve(ctx, r.Ref)
 		}
 		if err != nil {
 			f.Warnf("%s: %v\n", r.Ref, err)

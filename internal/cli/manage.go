@@ -136,7 +136,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		nk.discardUnsent(ctx, f)
 		return fmt.Errorf("sign the proof of possession with the current key: %w", err)
 	}
-	res, err := api.Renew(ctx, f.Operator(), service.RenewInput{Serial: h.Serial, CSR: csr, SignedAt: at, Proof: proof, Comment: o.Comment})
+	res, err := api.Renew(ctx, service.RenewInput{Serial: h.Serial, CSR: csr, SignedAt: at, Proof: proof, Comment: o.Comment})
 	if err != nil {
 		// A refusal removes the key, unless the CA may have certified it (an
 		// earlier run's key); after an error of unknown outcome it stays.
@@ -201,11 +201,11 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 }
 
 func (f *Factory) renewWindow() string {
-	c, err := f.Config()
+	svc, err := f.Local(context.Background())
 	if err != nil {
 		return "the renewal window"
 	}
-	return fmt.Sprintf("%d days", int(c.Service.RenewWindow.Hours()/24))
+	return fmt.Sprintf("%d days", int(svc.Policy().RenewWindow.Hours()/24))
 }
 
 // RevokeOptions are the inputs of `cmca revoke`.
@@ -298,7 +298,7 @@ func revokeRun(ctx context.Context, o *RevokeOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := api.Revoke(ctx, f.Operator(), in)
+	res, err := api.Revoke(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -353,7 +353,7 @@ a new passcode, a new key, a new serial, the same identity data.`,
 			if err != nil {
 				return err
 			}
-			res, err := api.Reissue(ctx, f.Operator(), service.ReissueInput{Serial: o.Serial, Ref: o.Ref, Reason: o.Reason, Comment: o.Comment})
+			res, err := api.Reissue(ctx, service.ReissueInput{Serial: o.Serial, Ref: o.Ref, Reason: o.Reason, Comment: o.Comment})
 			if err != nil {
 				return err
 			}

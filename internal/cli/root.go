@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/cmca/cmca/internal/ra"
 	"github.com/spf13/cobra"
 )
 
@@ -38,6 +39,9 @@ func Main() int {
 	msg := err.Error()
 	if code == ExitCancelled {
 		msg = "cancelled"
+	}
+	if _, cerr := f.Caller(); cerr != nil && errors.Is(err, ra.ErrAuth) {
+		msg += " (" + cerr.Error() + ")"
 	}
 	fmt.Fprintf(f.IO.ErrOut, "cmca: %s\n", sanitizeLines(msg))
 	var ue *usageError
@@ -80,10 +84,15 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 (PKCS#11) or in PKCS#12 files, renewal, revocation, reissue and CRLs.
 
 Subscriber commands: apply, status, download, renew, revoke, reissue.
-Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
+Operator commands:   init, review, approve, issue, crl, certs, cert, audit, policy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       f.Version,
+		// Every command runs as the caller: a Local principal in the
+		// context (Factory.Caller), read by the service.
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			cmd.SetContext(f.withCaller(cmd.Context()))
+		},
 	}
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
@@ -112,7 +121,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 	}
 	for _, c := range []*cobra.Command{
 		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
-		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
+		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdPolicy(f, nil), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
 	} {
 		c.GroupID = "admin"
 		root.AddCommand(c)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -20,10 +21,10 @@ type Application struct {
 	Storage           ra.Storage   `json:"storage" yaml:"storage"`
 	AgreementAccepted bool         `json:"agreement_accepted" yaml:"agreement_accepted"`
 	Comment           string       `json:"comment,omitempty" yaml:"comment,omitempty"`
-	// DocumentsCheckedBy names the counter operator who checked the
-	// applicant's identity documents in person (counter mode); it is
-	// recorded in the audit log. Files cannot set it.
-	DocumentsCheckedBy string `json:"documents_checked_by,omitempty" yaml:"-"`
+	// DocumentsChecked says the caller, a counter operator, checked the
+	// applicant's identity documents in person (counter mode); it needs the
+	// counter role and is recorded in the audit log. Files cannot set it.
+	DocumentsChecked bool `json:"documents_checked,omitempty" yaml:"-"`
 	// Reuse names fields (name, mobile, email, address) left empty to be
 	// taken from the applicant's stored profile: the data of their last
 	// approved application. The caller sees only masked values (Lookup).
@@ -107,6 +108,9 @@ func (s *Service) Validate(a Application) (Application, error) {
 	if _, err := s.cfg.Profile(a.UsageType); err != nil {
 		return a, err
 	}
+	if pol := s.Policy(); !pol.AllowsUsage(a.UsageType) {
+		return a, &ra.FieldError{Field: "usage_type", Msg: fmt.Sprintf("usage type %q is not offered by this CA's policy (usage.allowed: %s)", a.UsageType, strings.Join(pol.Usages, ", "))}
+	}
 	if a.AcceptancePoint == "" {
 		return a, &ra.FieldError{Field: "acceptance_point", Msg: "is required"}
 	}
@@ -168,7 +172,21 @@ type ApplyResult struct {
 // Apply submits applications in one transaction. Without partial, one
 // invalid application rejects the whole batch and nothing is stored; with
 // partial, the valid ones are stored and the invalid ones reported.
-func (s *Service) Apply(ctx context.Context, operator string, apps []Application, partial bool) ([]ApplyResult, error) {
+//
+// Any caller may apply (anonymous too); an application whose documents
+// were checked at a counter needs the counter role.
+func (s *Service) Apply(ctx context.Context, apps []Application, partial bool) ([]ApplyResult, error) {
+	need := principal.Role("")
+	for _, a := range apps {
+		if a.DocumentsChecked {
+			need = principal.Counter
+		}
+	}
+	p, err := principal.Require(ctx, need)
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	if len(apps) == 0 {
 		return nil, &ra.FieldError{Field: "applications", Msg: "no application given"}
 	}
@@ -201,7 +219,7 @@ func (s *Service) Apply(ctx context.Context, operator string, apps []Application
 		}
 		return results, &BatchError{Errors: bad}
 	}
-	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		now := tx.Now().UTC()
 		for i, a := range valid {
 			if results[i].Error != nil {
@@ -222,8 +240,8 @@ func (s *Service) Apply(ctx context.Context, operator string, apps []Application
 				return err
 			}
 			detail := "usage=" + r.UsageType + " storage=" + string(r.Storage)
-			if a.DocumentsCheckedBy != "" {
-				detail += " counter=" + r.AcceptancePoint + "; documents checked by " + a.DocumentsCheckedBy
+			if a.DocumentsChecked {
+				detail += " counter=" + r.AcceptancePoint + "; documents checked by " + operator
 			}
 			if err := tx.Audit(event(operator, "apply", r, "", detail)); err != nil {
 				return err

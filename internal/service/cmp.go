@@ -90,7 +90,7 @@ func (b *CMPBackend) sweepDue() bool {
 
 func (b *CMPBackend) sweep(tx *store.Tx) error {
 	now := tx.Now()
-	return tx.SweepCMP(now.Add(-cmpNonceKeep), now.Add(-CMPConfirmWait), b.s.cfg.MaxPasscodeAttempts)
+	return tx.SweepCMP(now.Add(-cmpNonceKeep), now.Add(-CMPConfirmWait), b.s.Policy().MaxPasscodeAttempts)
 }
 
 // chain is the CA's certificates for extraCerts (issuer first) and the
@@ -176,7 +176,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 			return err
 		}
 		if authErr != nil { // a wrong MAC: the attempt count and the nonce are committed
-			return tx.SweepPasscodeBoxes(s.cfg.MaxPasscodeAttempts) // locked now? then the box goes
+			return tx.SweepPasscodeBoxes(s.Policy().MaxPasscodeAttempts) // locked now? then the box goes
 		}
 		t.Serial, t.State = out.Serial, "waiting"
 		if in.ImplicitConfirm {
@@ -202,11 +202,10 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 }
 
 // subscriberBySerial puts the caller of a signed CMP request in ctx: a
-// Subscriber named by the serial of the certificate that signed it. Its
-// name is what the audit log records.
-func subscriberBySerial(ctx context.Context, serial string) (context.Context, string) {
-	p := principal.Principal{Kind: principal.Subscriber, Name: serial}
-	return principal.With(ctx, p), p.String()
+// Subscriber named by the serial of the certificate that signed it (the
+// name the audit log records).
+func subscriberBySerial(ctx context.Context, serial string) context.Context {
+	return principal.With(ctx, principal.Principal{Kind: principal.Subscriber, Name: serial})
 }
 
 // signerSerial finds the stored certificate of a CMP message's signer.
@@ -262,13 +261,12 @@ func (b *CMPBackend) Update(ctx context.Context, in *cmp.UpdateRequest) (*cmp.Re
 		return nil, cmpFailure(err)
 	}
 	res := &cmp.Result{Signed: true}
-	if now := s.Now(); now.Before(in.Signer.NotAfter.Add(-s.cfg.RenewWindow)) {
+	if window := s.Policy().RenewWindow; s.Now().Before(in.Signer.NotAfter.Add(-window)) {
 		return res, cmp.Fail(cmp.NotAuthorized, fmt.Errorf("certificate %s may be renewed over CMP from %s (%s before it expires); before that, renew with `cmca renew`, which files a request for review: %w",
-			serial, in.Signer.NotAfter.Add(-s.cfg.RenewWindow).Format(time.DateOnly), s.cfg.RenewWindow, ra.ErrPolicy))
+			serial, in.Signer.NotAfter.Add(-window).Format(time.DateOnly), window, ra.ErrPolicy))
 	}
 	csr := &x509.CertificateRequest{PublicKey: in.Request.PublicKey, RawSubjectPublicKeyInfo: in.Request.RawSPKI}
-	ctx, who := subscriberBySerial(ctx, serial)
-	out, err := s.Renew(ctx, who, RenewInput{Serial: serial, cmp: &cmpPossession{csr: csr, signer: in.Signer}})
+	out, err := s.Renew(subscriberBySerial(ctx, serial), RenewInput{Serial: serial, cmp: &cmpPossession{csr: csr, signer: in.Signer}})
 	if err != nil {
 		return res, cmpFailure(err)
 	}
@@ -326,8 +324,7 @@ func (b *CMPBackend) Revoke(ctx context.Context, in *cmp.RevokeRequest) (*cmp.Re
 			return res, cmp.Fail(cmp.BadRequest, fmt.Errorf("revocation reason %d is not accepted (revocation is permanent; certificateHold is not offered)", in.Reason))
 		}
 	}
-	ctx, who := subscriberBySerial(ctx, serial)
-	out, err := s.Revoke(ctx, who, RevokeInput{Serial: serial, Reason: string(reason), cmp: &cmpPossession{signer: in.Signer}})
+	out, err := s.Revoke(subscriberBySerial(ctx, serial), RevokeInput{Serial: serial, Reason: string(reason), cmp: &cmpPossession{signer: in.Signer}})
 	if err != nil {
 		return res, cmpFailure(err)
 	}
@@ -417,7 +414,7 @@ func (b *CMPBackend) Confirm(ctx context.Context, in *cmp.ConfirmRequest) (*cmp.
 		if err := tx.Audit(event("subscriber", "cmp-cert-rejected", r, r.State, fmt.Sprintf("serial=%s %s", c.Serial, why))); err != nil {
 			return err
 		}
-		return revokeCert(tx, "system", r, c.Serial, "cessationOfOperation", tx.Now())
+		return revokeCert(tx, principal.SystemPrincipal().String(), r, c.Serial, "cessationOfOperation", tx.Now())
 	})
 	if err == nil {
 		err = failure

@@ -38,13 +38,15 @@ func newCMPServer(t *testing.T) *cmpServer {
 	if _, err := Init(ctx, home, InitOptions{CAName: "Test CA", KeyAlgo: token.ECDSAP256, Validity: 10 * 365 * 24 * time.Hour, Now: time.Now()}); err != nil {
 		t.Fatalf("Init: %v", err)
 	}
-	cfg := DefaultConfig()
-	cfg.RenewWindow = 3 * 365 * 24 * time.Hour // every certificate is inside its renewal window
-	s, err := Open(ctx, home, cfg, nil)
+	s, err := Open(ctx, home, DefaultConfig(), nil)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
+	// Every certificate inside its renewal window, so kur renews at once.
+	if _, err := s.PolicySet(as(ctx, "admin"), "renew.window", "365d"); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST "+cmp.Path, cmp.NewHandler(s.CMP(), cmp.Options{}))
 	srv := httptest.NewServer(mux)

@@ -162,7 +162,7 @@ func TestCMPPasscodeAttempts(t *testing.T) {
 	s, _ := newTestService(t)
 	c := newCMPClient(t, s)
 	ref, passcode := issued(t, s)
-	for i := 1; i <= s.cfg.MaxPasscodeAttempts; i++ {
+	for i := 1; i <= s.Policy().MaxPasscodeAttempts; i++ {
 		_, resp := c.ir(ref, "0000-0000-0000-0000-0000", newKey(t), false)
 		if si, _ := errorOf(t, resp); !si.Failure(cmp.BadMessageCheck) || len(resp.Protection) != 0 {
 			t.Fatalf("attempt %d: %+v; want unprotected badMessageCheck", i, si)
@@ -175,8 +175,8 @@ func TestCMPPasscodeAttempts(t *testing.T) {
 	var attempts, boxes int
 	s.store.DB().QueryRow(`SELECT passcode_attempts FROM requests WHERE ref = ?`, ref).Scan(&attempts)
 	s.store.DB().QueryRow(`SELECT COUNT(*) FROM passcode_boxes`).Scan(&boxes)
-	if attempts != s.cfg.MaxPasscodeAttempts || boxes != 0 {
-		t.Errorf("attempts %d, boxes %d; want %d, 0", attempts, boxes, s.cfg.MaxPasscodeAttempts)
+	if attempts != s.Policy().MaxPasscodeAttempts || boxes != 0 {
+		t.Errorf("attempts %d, boxes %d; want %d, 0", attempts, boxes, s.Policy().MaxPasscodeAttempts)
 	}
 }
 

@@ -27,14 +27,14 @@ func downloaded(t *testing.T, s *Service, name, id string) string {
 	ctx := context.Background()
 	app := testApplication()
 	app.Applicant.Name, app.Applicant.IDNumber = name, id
-	res, err := s.Apply(ctx, "clerk", []Application{app}, false)
+	res, err := s.Apply(as(ctx, "clerk"), []Application{app}, false)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if _, err := s.Approve(ctx, "alice", res[0].Ref); err != nil {
+	if _, err := s.Approve(as(ctx, "alice"), res[0].Ref); err != nil {
 		t.Fatalf("Approve: %v", err)
 	}
-	a, err := s.Issue(ctx, "bob", res[0].Ref, false)
+	a, err := s.Issue(as(ctx, "bob"), res[0].Ref, false)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -82,14 +82,14 @@ func TestCRLContents(t *testing.T) {
 	b := downloaded(t, s, "李四", "110105198001010016")
 	c := downloaded(t, s, "王五", "11010519491231002X")
 	reportedAt := clk.Now()
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "lost laptop"}); err != nil {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "lost laptop"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: b, Reason: "affiliationChanged", Direct: true, Comment: "left"}); err != nil {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: b, Reason: "affiliationChanged", Direct: true, Comment: "left"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(time.Hour)
-	full, err := s.CRL(ctx, "alice", CRLOptions{})
+	full, err := s.CRL(as(ctx, "alice"), CRLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +146,10 @@ func TestCRLContents(t *testing.T) {
 	lintCRL(t, fullDER)
 
 	clk.Add(time.Hour)
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: c, Reason: "superseded", Direct: true, Comment: "new card"}); err != nil {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: c, Reason: "superseded", Direct: true, Comment: "new card"}); err != nil {
 		t.Fatal(err)
 	}
-	delta, err := s.CRL(ctx, "alice", CRLOptions{Delta: true})
+	delta, err := s.CRL(as(ctx, "alice"), CRLOptions{Delta: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestCRLContents(t *testing.T) {
 func TestCheckCRL(t *testing.T) {
 	ctx := context.Background()
 	s, clk := newTestService(t)
-	res, err := s.CRL(ctx, "alice", CRLOptions{})
+	res, err := s.CRL(as(ctx, "alice"), CRLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,24 +258,24 @@ func TestRevokeRefusals(t *testing.T) {
 	s, clk := newTestService(t)
 	a := downloaded(t, s, "张三", "11010519491231002X")
 	b := downloaded(t, s, "李四", "110105198001010016")
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: "abcdef0123", Reason: "keyCompromise"}); !errors.Is(err, ra.ErrNotFound) {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: "abcdef0123", Reason: "keyCompromise"}); !errors.Is(err, ra.ErrNotFound) {
 		t.Errorf("revoke unknown serial: %v; want ErrNotFound", err)
 	}
-	pending, err := s.Revoke(ctx, "alice", RevokeInput{Serial: a, Reason: "cessationOfOperation"})
+	pending, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: a, Reason: "cessationOfOperation"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: b, Reason: "keyCompromise", Direct: true, Comment: "x"}); err != nil {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: b, Reason: "keyCompromise", Direct: true, Comment: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: b, Reason: "superseded", Direct: true, Comment: "again"}); !errors.Is(err, ra.ErrConflict) {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: b, Reason: "superseded", Direct: true, Comment: "again"}); !errors.Is(err, ra.ErrConflict) {
 		t.Errorf("revoke revoked: %v; want ErrConflict", err)
 	}
 	clk.Add(400 * 24 * time.Hour)
-	if _, err := s.Approve(ctx, "bob", pending.Ref); !errors.Is(err, ra.ErrConflict) || !strings.Contains(err.Error(), "can no longer be revoked") {
+	if _, err := s.Approve(as(ctx, "bob"), pending.Ref); !errors.Is(err, ra.ErrConflict) || !strings.Contains(err.Error(), "can no longer be revoked") {
 		t.Errorf("approve revocation of expired certificate: %v; want ErrConflict", err)
 	}
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "late"}); !errors.Is(err, ra.ErrConflict) {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "late"}); !errors.Is(err, ra.ErrConflict) {
 		t.Errorf("direct revoke of expired certificate: %v; want ErrConflict", err)
 	}
 	d, err := s.Certificate(ctx, a)
@@ -291,7 +291,10 @@ func TestParseSerialInto(t *testing.T) {
 		if err := parseSerialInto(n, raw[:], s); err != nil {
 			t.Fatalf("parseSerialInto(%q) = %v", s, err)
 		}
-		want, _ := new(big.Int).SetString(s, 16)
+		want, ok := new(big.Int).SetString(s, 16)
+		if !ok {
+			t.Fatalf("bad test serial %q", s)
+		}
 		if n.Cmp(want) != 0 {
 			t.Errorf("parseSerialInto(%q) = %x; want %x", s, n, want)
 		}
@@ -300,5 +303,84 @@ func TestParseSerialInto(t *testing.T) {
 		if err := parseSerialInto(n, raw[:], bad); err == nil {
 			t.Errorf("parseSerialInto(%q) accepted", bad)
 		}
+	}
+}
+
+// TestCRLRelyingPartyExtensions (issue 11 item 11): with a CRL distribution
+// point configured, neither the full nor the delta CRL carries an issuing
+// distribution point (NSS refuses a CRL with a critical one it does not
+// handle, and cmca's CRLs cover every certificate of the CA, so none is
+// needed); the only critical extension is a delta's indicator. Both pass
+// the RFC 5280 lints.
+func TestCRLRelyingPartyExtensions(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestService(t)
+	s.cfg.CRLDistributionPoint = []string{"http://pki.example.com/crl/ca.crl"}
+	a := downloaded(t, s, "张三", "11010519491231002X")
+	revokeDirect(t, s, a, "keyCompromise")
+	full, err := s.CRL(as(ctx, "alice"), CRLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	revokeDirect(t, s, downloaded(t, s, "李四", "110105198001010016"), "superseded")
+	delta, err := s.CRL(as(ctx, "alice"), CRLOptions{Delta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp := asn1.ObjectIdentifier{2, 5, 29, 28}
+	for _, res := range []*CRLResult{full, delta} {
+		der := crlDER(t, res)
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range crl.Extensions {
+			if x.Id.Equal(idp) {
+				t.Errorf("CRL %d has an issuing distribution point (critical=%v)", res.Number, x.Critical)
+			}
+			if x.Critical && !x.Id.Equal(oidDeltaCRLIndicator) {
+				t.Errorf("CRL %d has critical extension %v", res.Number, x.Id)
+			}
+		}
+		lintCRL(t, der)
+	}
+}
+
+// TestDeltaThisUpdateAfterBase (issue 11 item 12): a delta CRL signed in
+// the same second as its base gets a thisUpdate strictly after the base's,
+// so that relying parties (openssl -use_deltas) take the base as the full
+// CRL and the delta as newer; it lists a revocation made in that second.
+func TestDeltaThisUpdateAfterBase(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestService(t) // the clock stands still: everything in one second
+	a := downloaded(t, s, "张三", "11010519491231002X")
+	b := downloaded(t, s, "李四", "110105198001010016")
+	revokeDirect(t, s, a, "keyCompromise")
+	full, err := s.CRL(as(ctx, "alice"), CRLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokeDirect(t, s, b, "superseded")
+	delta, err := s.CRL(as(ctx, "alice"), CRLOptions{Delta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !delta.ThisUpdate.After(full.ThisUpdate) {
+		t.Errorf("delta thisUpdate %v, base thisUpdate %v; want the delta strictly later", delta.ThisUpdate, full.ThisUpdate)
+	}
+	crl, err := x509.ParseRevocationList(crlDER(t, delta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crl.ThisUpdate.Equal(delta.ThisUpdate) || !crl.NextUpdate.Equal(delta.NextUpdate) {
+		t.Errorf("delta CRL says %v..%v; its record %v..%v", crl.ThisUpdate, crl.NextUpdate, delta.ThisUpdate, delta.NextUpdate)
+	}
+	listed := map[string]bool{}
+	for _, e := range crl.RevokedCertificateEntries {
+		listed[ra.SerialString(e.SerialNumber)] = true
+	}
+	if !listed[b] {
+		t.Errorf("delta lists %v; want %s, revoked in the base's second", listed, b)
 	}
 }

@@ -87,15 +87,15 @@ func newKey(t *testing.T) crypto.Signer {
 func issued(t *testing.T, s *Service) (ref, passcode string) {
 	t.Helper()
 	ctx := context.Background()
-	res, err := s.Apply(ctx, "clerk", []Application{testApplication()}, false)
+	res, err := s.Apply(as(ctx, "clerk"), []Application{testApplication()}, false)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	ref = res[0].Ref
-	if _, err := s.Approve(ctx, "alice", ref); err != nil {
+	if _, err := s.Approve(as(ctx, "alice"), ref); err != nil {
 		t.Fatalf("Approve: %v", err)
 	}
-	a, err := s.Issue(ctx, "bob", ref, false)
+	a, err := s.Issue(as(ctx, "bob"), ref, false)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -124,7 +124,10 @@ func TestDownloadIssuesFromApplicationNotCSR(t *testing.T) {
 	if cert.SerialNumber.Sign() <= 0 || cert.SerialNumber.BitLen() < 120 {
 		t.Errorf("serial %x: want a positive ~128-bit random serial", cert.SerialNumber)
 	}
-	authority, _ := s.CA(ctx)
+	authority, err := s.CA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cert.CheckSignatureFrom(authority.Cert); err != nil {
 		t.Errorf("certificate does not verify against the CA: %v", err)
 	}
@@ -136,7 +139,10 @@ func TestDownloadIssuesFromApplicationNotCSR(t *testing.T) {
 			t.Error("the raw ID number is in the certificate")
 		}
 	}
-	d, _ := s.Status(ctx, ref)
+	d, err := s.Status(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d.Request.State != ra.StateCompleted || d.Request.CertSerial != got.Serial {
 		t.Errorf("request after download = %s/%s; want completed/%s", d.Request.State, d.Request.CertSerial, got.Serial)
 	}
@@ -151,38 +157,54 @@ func contains(s, sub string) bool {
 	return false
 }
 
+// TestDownloadPasscodeRules: unknown references, wrong, locked, expired and
+// used passcodes, each with its error class; a wrong passcode is counted in
+// the store at once, malformed input costs no attempt, and a used passcode
+// gives the same key its certificate again but no other key a second one.
 func TestDownloadPasscodeRules(t *testing.T) {
 	ctx := context.Background()
+	download := func(s *Service, ref, code string, key crypto.Signer) (*Issued, error) {
+		return s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
+	}
+	t.Run("unknown reference", func(t *testing.T) {
+		s, _ := newTestService(t)
+		_, code := issued(t, s)
+		if _, err := download(s, "20260101-ZZZZZZZZ", code, newKey(t)); !errors.Is(err, ra.ErrNotFound) {
+			t.Fatalf("unknown ref: %v; want ErrNotFound", err)
+		}
+	})
 	t.Run("wrong then locked then resend", func(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
 		wrong := "AAAA-AAAA-AAAA-AAAA-AAAA"
-		for i := range s.cfg.MaxPasscodeAttempts {
-			_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: wrong, CSR: csrFor(t, newKey(t))})
-			if !errors.Is(err, ra.ErrAuth) {
-				t.Fatalf("attempt %d: %v; want ErrAuth", i+1, err)
+		for i := 1; i <= s.Policy().MaxPasscodeAttempts; i++ {
+			if _, err := download(s, ref, wrong, newKey(t)); !errors.Is(err, ra.ErrAuth) {
+				t.Fatalf("attempt %d: %v; want ErrAuth", i, err)
+			}
+			if got := requestSnapshot(t, s, ref).attempts; got != i {
+				t.Fatalf("after %d wrong passcodes the store counts %d", i, got)
 			}
 		}
 		// Locked: even the right passcode fails now.
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "locked") {
+		if _, err := download(s, ref, code, newKey(t)); !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "locked") {
 			t.Fatalf("right passcode after lock: %v; want locked", err)
 		}
-		a, err := s.Issue(ctx, "bob", ref, true)
+		a, err := s.Issue(as(ctx, "bob"), ref, true)
 		if err != nil {
 			t.Fatalf("resend: %v", err)
 		}
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrAuth) {
+		if _, err := download(s, ref, code, newKey(t)); !errors.Is(err, ra.ErrAuth) {
 			t.Fatalf("old passcode after resend: %v; want ErrAuth", err)
 		}
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: a.Passcode, CSR: csrFor(t, newKey(t))}); err != nil {
+		if _, err := download(s, ref, a.Passcode, newKey(t)); err != nil {
 			t.Fatalf("new passcode: %v", err)
 		}
 	})
 	t.Run("expired", func(t *testing.T) {
 		s, clk := newTestService(t)
 		ref, code := issued(t, s)
-		clk.Add(s.cfg.PasscodeTTL + time.Minute)
-		_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))})
+		clk.Add(s.Policy().PasscodeTTL + time.Minute)
+		_, err := download(s, ref, code, newKey(t))
 		if !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "expired") || !contains(err.Error(), "--resend") {
 			t.Fatalf("expired passcode: %v", err)
 		}
@@ -190,31 +212,35 @@ func TestDownloadPasscodeRules(t *testing.T) {
 	t.Run("malformed input costs no attempt", func(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: "short", CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrInvalid) {
+		before := requestSnapshot(t, s, ref)
+		if _, err := download(s, ref, "short", newKey(t)); !errors.Is(err, ra.ErrInvalid) {
 			t.Fatalf("short passcode: %v; want ErrInvalid", err)
 		}
 		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: []byte("garbage")}); !errors.Is(err, ra.ErrInvalid) {
 			t.Fatalf("garbage CSR: %v; want ErrInvalid", err)
 		}
-		d, _ := s.Status(ctx, ref)
-		if d.Request.PasscodeAttempts != 0 || d.Request.State != ra.StateIssued {
-			t.Fatalf("after malformed input: attempts=%d state=%s; want 0, issued", d.Request.PasscodeAttempts, d.Request.State)
+		if after := requestSnapshot(t, s, ref); after != before || after.state != ra.StateIssued {
+			t.Fatalf("after malformed input: %+v; want %+v, issued", after, before)
 		}
 	})
 	t.Run("single use, idempotent for the same key", func(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
 		key := newKey(t)
-		first, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
+		first, err := download(s, ref, code, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
+		again, err := download(s, ref, code, key)
 		if err != nil || again.Serial != first.Serial || !again.Retrieved {
 			t.Fatalf("same key again = %+v, %v; want the recorded certificate", again, err)
 		}
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrConflict) {
+		if _, err := download(s, ref, code, newKey(t)); !errors.Is(err, ra.ErrConflict) {
 			t.Fatalf("other key: %v; want ErrConflict (already used)", err)
+		}
+		rep, err := s.Doctor(as(ctx, "auditor"))
+		if err != nil || !rep.OK {
+			t.Errorf("Doctor() = %+v, %v; want a consistent store", rep, err)
 		}
 	})
 }
@@ -224,7 +250,7 @@ func TestDownloadPasscodeRules(t *testing.T) {
 func TestRacingDecisions(t *testing.T) {
 	s, clk := newTestService(t)
 	ctx := context.Background()
-	res, err := s.Apply(ctx, "clerk", []Application{testApplication()}, false)
+	res, err := s.Apply(as(ctx, "clerk"), []Application{testApplication()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,9 +264,9 @@ func TestRacingDecisions(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i%2 == 0 {
-				_, errs[i] = other.Approve(ctx, "alice", ref)
+				_, errs[i] = other.Approve(as(ctx, "alice"), ref)
 			} else {
-				_, errs[i] = other.Reject(ctx, "bob", ref, "duplicate")
+				_, errs[i] = other.Reject(as(ctx, "bob"), ref, "duplicate")
 			}
 		}()
 	}
@@ -283,7 +309,7 @@ func TestRenewWindow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s.Renew(ctx, "subscriber", RenewInput{Serial: got.Serial, CSR: csr, SignedAt: at, Proof: proof})
+		return s.Renew(as(ctx, "subscriber"), RenewInput{Serial: got.Serial, CSR: csr, SignedAt: at, Proof: proof})
 	}
 	// A key that is not the certificate's proves nothing.
 	if _, err := renew(newKey(t)); !errors.Is(err, ra.ErrAuth) {
@@ -294,7 +320,7 @@ func TestRenewWindow(t *testing.T) {
 	if err != nil || r.AutoApprove || r.State != ra.StateSubmitted || r.Issued != nil {
 		t.Fatalf("renew outside window = %+v, %v; want submitted for review", r, err)
 	}
-	if _, err := s.Reject(ctx, "alice", r.Ref, "not needed yet"); err != nil {
+	if _, err := s.Reject(as(ctx, "alice"), r.Ref, "not needed yet"); err != nil {
 		t.Fatal(err)
 	}
 	// Inside the window: issued at once, a new serial.
@@ -318,22 +344,25 @@ func TestRevokeAndReissue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re, err := s.Reissue(ctx, "subscriber", ReissueInput{Ref: ref, Reason: "lost"})
+	re, err := s.Reissue(as(ctx, "subscriber"), ReissueInput{Ref: ref, Reason: "lost"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Reissue(ctx, "subscriber", ReissueInput{Serial: got.Serial, Reason: "lost"}); !errors.Is(err, ra.ErrConflict) {
+	if _, err := s.Reissue(as(ctx, "subscriber"), ReissueInput{Serial: got.Serial, Reason: "lost"}); !errors.Is(err, ra.ErrConflict) {
 		t.Fatalf("second reissue request: %v; want ErrConflict", err)
 	}
-	d, err := s.Approve(ctx, "alice", re.Ref)
+	d, err := s.Approve(as(ctx, "alice"), re.Ref)
 	if err != nil || d.RevokedSerial != got.Serial {
 		t.Fatalf("approve reissue = %+v, %v; want the old certificate revoked", d, err)
 	}
-	c, _ := s.Certificate(ctx, got.Serial)
+	c, err := s.Certificate(ctx, got.Serial)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Status != ra.CertRevoked || c.Certificate.RevocationReason != "keyCompromise" {
 		t.Fatalf("old certificate = %s/%s; want revoked keyCompromise", c.Status, c.Certificate.RevocationReason)
 	}
-	a, err := s.Issue(ctx, "bob", re.Ref, false)
+	a, err := s.Issue(as(ctx, "bob"), re.Ref, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,26 +371,26 @@ func TestRevokeAndReissue(t *testing.T) {
 		t.Fatalf("reissued download = %+v, %v", n, err)
 	}
 	// Revocation is permanent.
-	if _, err := s.Revoke(ctx, "subscriber", RevokeInput{Serial: got.Serial, Reason: "superseded"}); !errors.Is(err, ra.ErrConflict) {
+	if _, err := s.Revoke(as(ctx, "subscriber"), RevokeInput{Serial: got.Serial, Reason: "superseded"}); !errors.Is(err, ra.ErrConflict) {
 		t.Fatalf("revoke a revoked certificate: %v; want ErrConflict", err)
 	}
-	rv, err := s.Revoke(ctx, "subscriber", RevokeInput{Serial: n.Serial, Reason: "affiliationChanged"})
+	rv, err := s.Revoke(as(ctx, "subscriber"), RevokeInput{Serial: n.Serial, Reason: "affiliationChanged"})
 	if err != nil || rv.Revoked {
 		t.Fatalf("revoke request = %+v, %v; want a pending request", rv, err)
 	}
-	if _, err := s.Approve(ctx, "alice", rv.Ref); err != nil {
+	if _, err := s.Approve(as(ctx, "alice"), rv.Ref); err != nil {
 		t.Fatal(err)
 	}
-	crl, err := s.CRL(ctx, "alice", CRLOptions{})
+	crl, err := s.CRL(as(ctx, "alice"), CRLOptions{})
 	if err != nil || crl.Entries != 2 || crl.Number != 1 {
 		t.Fatalf("CRL = %+v, %v; want number 1 with 2 entries", crl, err)
 	}
 	clk.Add(time.Minute)
-	again, err := s.CRL(ctx, "alice", CRLOptions{})
+	again, err := s.CRL(as(ctx, "alice"), CRLOptions{})
 	if err != nil || !again.Reused || again.Number != 1 {
 		t.Fatalf("second CRL = %+v, %v; want the same CRL reused", again, err)
 	}
-	forced, err := s.CRL(ctx, "alice", CRLOptions{Force: true})
+	forced, err := s.CRL(as(ctx, "alice"), CRLOptions{Force: true})
 	if err != nil || forced.Number != 2 {
 		t.Fatalf("forced CRL = %+v, %v; want number 2", forced, err)
 	}
@@ -369,7 +398,7 @@ func TestRevokeAndReissue(t *testing.T) {
 	if err != nil || len(parsed.RevokedCertificateEntries) != 2 {
 		t.Fatalf("parse CRL: %v", err)
 	}
-	rep, err := s.VerifyAudit(ctx)
+	rep, err := s.VerifyAudit(as(ctx, "auditor"))
 	if err != nil || !rep.OK {
 		t.Fatalf("audit chain: %+v, %v", rep, err)
 	}
@@ -378,22 +407,22 @@ func TestRevokeAndReissue(t *testing.T) {
 func TestFourEyes(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestService(t)
-	s.cfg.FourEyes = true
-	res, err := s.Apply(ctx, "alice", []Application{testApplication()}, false)
+	setPolicy(t, s, "policy.four_eyes", "true")
+	res, err := s.Apply(as(ctx, "alice"), []Application{testApplication()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := res[0].Ref
-	if _, err := s.Approve(ctx, "alice", ref); !errors.Is(err, ra.ErrPolicy) {
+	if _, err := s.Approve(as(ctx, "alice"), ref); !errors.Is(err, ra.ErrPolicy) {
 		t.Fatalf("submitter approves: %v; want ErrPolicy", err)
 	}
-	if _, err := s.Approve(ctx, "bob", ref); err != nil {
+	if _, err := s.Approve(as(ctx, "bob"), ref); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Issue(ctx, "bob", ref, false); !errors.Is(err, ra.ErrPolicy) {
+	if _, err := s.Issue(as(ctx, "bob"), ref, false); !errors.Is(err, ra.ErrPolicy) {
 		t.Fatalf("approver issues: %v; want ErrPolicy", err)
 	}
-	if _, err := s.Issue(ctx, "carol", ref, false); err != nil {
+	if _, err := s.Issue(as(ctx, "carol"), ref, false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -404,18 +433,23 @@ func TestApplyBatchAllOrNothing(t *testing.T) {
 	good := testApplication()
 	bad := testApplication()
 	bad.Applicant.IDNumber = "110105194912310021" // wrong check digit
-	if _, err := s.Apply(ctx, "clerk", []Application{good, bad}, false); !errors.Is(err, ra.ErrInvalid) {
+	if _, err := s.Apply(as(ctx, "clerk"), []Application{good, bad}, false); !errors.Is(err, ra.ErrInvalid) {
 		t.Fatalf("batch with a bad item: %v; want ErrInvalid", err)
 	}
-	rs, _ := s.Requests(ctx, store.RequestFilter{})
+	rs, err := s.Requests(ctx, store.RequestFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(rs) != 0 {
 		t.Fatalf("%d requests stored after a rejected batch; want 0", len(rs))
 	}
-	res, err := s.Apply(ctx, "clerk", []Application{good, bad}, true)
+	res, err := s.Apply(as(ctx, "clerk"), []Application{good, bad}, true)
 	if err != nil || res[0].Ref == "" || res[1].Error == nil {
 		t.Fatalf("partial batch = %+v, %v", res, err)
 	}
-	rs, _ = s.Requests(ctx, store.RequestFilter{})
+	if rs, err = s.Requests(ctx, store.RequestFilter{}); err != nil {
+		t.Fatal(err)
+	}
 	if len(rs) != 1 {
 		t.Fatalf("%d requests stored after a partial batch; want 1", len(rs))
 	}

@@ -213,9 +213,10 @@ WHERE ref = ? AND state = ?`,
 	return nil
 }
 
-// SetPasscodeHash replaces the stored passcode hash of a request.
+// SetPasscodeHash replaces the stored passcode hash of a request; a new
+// passcode is not locked.
 func (t *Tx) SetPasscodeHash(ref, hash string) error {
-	_, err := t.exec(`UPDATE requests SET passcode_hash = ? WHERE ref = ?`, hash, ref)
+	_, err := t.exec(`UPDATE requests SET passcode_hash = ?, passcode_locked = 0 WHERE ref = ?`, hash, ref)
 	return err
 }
 
