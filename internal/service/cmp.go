@@ -187,7 +187,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 		return tx.UpdateCMPTransaction(t)
 	})
 	if err == nil && authErr != nil {
-		return nil, cmp.Fail(cmp.BadMessageCheck, authErr) // "wrong passcode for REF (n attempts left) ..." 
+		return nil, cmp.Fail(cmp.BadMessageCheck, authErr) // "wrong passcode for REF (n attempts left) ..."
 	}
 	if err != nil {
 		if res.Secret == nil {
