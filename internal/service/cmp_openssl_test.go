@@ -256,3 +256,34 @@ func captureCMP(t *testing.T, dir string) {
 		}
 	}
 }
+
+// cr (with -implicit_confirm) and p10cr work like ir; the passcode may be
+// typed without its dashes.
+func TestCMPOpenSSLCrAndP10cr(t *testing.T) {
+	testtool.Need(t, "openssl")
+	c := newCMPServer(t)
+	keyPath, _ := c.keyFile(t, "key.pem")
+	ref, passcode := issued(t, c.s)
+	out, err := c.openssl(t, "-cmd", "cr", "-ref", ref, "-secret", "pass:"+strings.ReplaceAll(passcode, "-", ""), "-newkey", keyPath,
+		"-subject", "/CN=x", "-implicit_confirm", "-certout", "cr.pem", "-trusted", c.ca)
+	if err != nil {
+		t.Fatalf("cr: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "CERTCONF") {
+		t.Errorf("implicit confirmation granted, yet openssl sent a certConf:\n%s", out)
+	}
+	readCert(t, filepath.Join(c.dir, "cr.pem"))
+
+	ref2, passcode2 := issued(t, c.s)
+	csr := filepath.Join(c.dir, "me.csr")
+	if out, err := exec.Command("openssl", "req", "-new", "-key", keyPath, "-subj", "/CN=Mallory", "-out", csr).CombinedOutput(); err != nil {
+		t.Fatalf("openssl req: %v\n%s", err, out)
+	}
+	out, err = c.openssl(t, "-cmd", "p10cr", "-ref", ref2, "-secret", "pass:"+passcode2, "-csr", csr, "-certout", "p10.pem", "-trusted", c.ca)
+	if err != nil {
+		t.Fatalf("p10cr: %v\n%s", err, out)
+	}
+	if cert := readCert(t, filepath.Join(c.dir, "p10.pem")); cert.Subject.CommonName != "张三" {
+		t.Errorf("p10cr subject %s; want the application's", cert.Subject)
+	}
+}
