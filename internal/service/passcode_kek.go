@@ -70,17 +70,17 @@ func readKEK(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("passcode key %s is not a regular file: %w", path, ra.ErrInvalid)
+		return nil, fmt.Errorf("passcode key %s is not a regular file; restore it from the backup", path)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("passcode key %s is readable by others (mode %v); run `chmod 600 %s`: %w", path, fi.Mode().Perm(), path, ra.ErrInvalid)
+		return nil, fmt.Errorf("passcode key %s is readable by others (mode %v); run `chmod 600 %s`: %w", path, fi.Mode().Perm(), path, ra.ErrPolicy)
 	}
 	key, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	if len(key) != 32 {
-		return nil, fmt.Errorf("passcode key %s has %d bytes, want 32; restore it from the backup: %w", path, len(key), ra.ErrInvalid)
+		return nil, fmt.Errorf("passcode key %s has %d bytes, want 32; restore it from the backup", path, len(key))
 	}
 	return key, nil
 }
