@@ -245,6 +245,19 @@ func TestPBMAC1(t *testing.T) {
 	if err != nil || !c.Check([]byte("pw")) || c.Check([]byte("pW")) {
 		t.Fatalf("PBMAC1 check wrong: %v", err)
 	}
+	// A response to it is PBMAC1-protected too, with a fresh salt.
+	resp := NewResponse(got, BodyPKIConf, PKIConfBody(), nil, time.Now())
+	if err := resp.ProtectMAC([]byte("pw"), &got.Header.ProtectionAlg); err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Header.ProtectionAlg.Algorithm.Equal(oidPBMAC1) || bytes.Equal(resp.Header.ProtectionAlg.Parameters.FullBytes, got.Header.ProtectionAlg.Parameters.FullBytes) {
+		t.Errorf("response protection %v; want PBMAC1 with a new salt", resp.Header.ProtectionAlg.Algorithm)
+	}
+	der, _ = resp.Marshal()
+	back, _ := ParseMessage(der)
+	if c, err := NewMACChecker(back, 0); err != nil || !c.Check([]byte("pw")) {
+		t.Errorf("PBMAC1 response does not verify: %v", err)
+	}
 }
 
 func TestMACParameterLimits(t *testing.T) {

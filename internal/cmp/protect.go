@@ -231,10 +231,14 @@ func (c *MACChecker) Check(secret []byte) bool {
 	return hmac.Equal(spec.mac(c.part), c.m.Protection)
 }
 
-// ProtectMAC protects m with a PasswordBasedMac using the parameters of
-// like (a fresh salt, the same one-way function, iteration count and MAC),
-// or OpenSSL's defaults when like is nil.
+// ProtectMAC protects m with a password-based MAC using the parameters of
+// like with a fresh salt (PBMAC1 for PBMAC1; otherwise PasswordBasedMac with
+// like's one-way function, iteration count and MAC), or OpenSSL's defaults
+// when like is nil.
 func (m *Message) ProtectMAC(secret []byte, like *pkix.AlgorithmIdentifier) error {
+	if like != nil && like.Algorithm.Equal(oidPBMAC1) {
+		return m.protectPBMAC1(secret, like)
+	}
 	p := pbmParameter{OWF: pkix.AlgorithmIdentifier{Algorithm: owfByOID[2].oid}, IterationCount: 500,
 		MAC: pkix.AlgorithmIdentifier{Algorithm: macByOID[0].oid}}
 	if like != nil && like.Algorithm.Equal(oidPBM) {
@@ -254,6 +258,40 @@ func (m *Message) ProtectMAC(secret []byte, like *pkix.AlgorithmIdentifier) erro
 		secret = []byte{}
 	}
 	spec, err := deriveMAC(m.Header.ProtectionAlg, secret, 1<<30)
+	if err != nil {
+		return err
+	}
+	part, err := m.protectedPart()
+	if err != nil {
+		return err
+	}
+	m.Protection = spec.mac(part)
+	return nil
+}
+
+func (m *Message) protectPBMAC1(secret []byte, like *pkix.AlgorithmIdentifier) error {
+	var p pbmac1Params
+	var kdf pbkdf2Params
+	if _, err := asn1.Unmarshal(like.Parameters.FullBytes, &p); err != nil {
+		return err
+	}
+	if _, err := asn1.Unmarshal(p.KeyDerivationFunc.Parameters.FullBytes, &kdf); err != nil {
+		return err
+	}
+	kdf.Salt = make([]byte, 16)
+	rand.Read(kdf.Salt)
+	kdfDER, err := asn1.Marshal(kdf)
+	if err != nil {
+		return err
+	}
+	p.KeyDerivationFunc.Parameters = asn1.RawValue{FullBytes: kdfDER}
+	params, err := asn1.Marshal(p)
+	if err != nil {
+		return err
+	}
+	m.Header.ProtectionAlg = pkix.AlgorithmIdentifier{Algorithm: oidPBMAC1, Parameters: asn1.RawValue{FullBytes: params}}
+	m.rawHeader, m.rawBody = nil, nil
+	spec, err := deriveMAC(m.Header.ProtectionAlg, append([]byte{}, secret...), 1<<30)
 	if err != nil {
 		return err
 	}
