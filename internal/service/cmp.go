@@ -112,8 +112,8 @@ func chain(authority *ca.CA) (extra [][]byte, anchor []byte) {
 func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Result, error) {
 	s := b.s
 	ref := strings.ToUpper(strings.TrimSpace(in.Ref))
-	// The caller, once the MAC verifies: a Subscriber named by the
-	// reference number.
+	// The caller: a Subscriber named by the reference number, which the
+	// MAC checked below authenticates.
 	ctx = principal.With(ctx, principal.Principal{Kind: principal.Subscriber, Name: ref})
 	authority, err := s.CA(ctx)
 	if err != nil {
