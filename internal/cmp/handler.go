@@ -169,8 +169,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.write(w, http.StatusBadRequest, h.plainError(nil, BadDataFormat, err.Error()))
 		return
 	}
+	start := h.opts.Now()
 	resp := h.handle(r.Context(), req)
+	h.logExchange(req, resp, start)
 	h.write(w, http.StatusOK, resp)
+}
+
+// logExchange writes one line per message: what came, what went back, and
+// for an error its failure bits. Never a secret: senderKID is the
+// reference number, which is not one.
+func (h *Handler) logExchange(req, resp *Message, start time.Time) {
+	ref := req.Header.SenderKID
+	if len(ref) > 64 {
+		ref = ref[:64]
+	}
+	attrs := []any{"body", req.Type.String(), "response", resp.Type.String(), "ref", string(ref),
+		"protected", len(resp.Protection) != 0, "latency_ms", h.opts.Now().Sub(start).Milliseconds()}
+	if resp.Type == BodyError {
+		if si, _, err := ParseError(resp.Body); err == nil {
+			var bits []int
+			for i := range si.FailInfo.BitLength {
+				if si.FailInfo.At(i) == 1 {
+					bits = append(bits, i)
+				}
+			}
+			attrs = append(attrs, "failure_bits", bits)
+		}
+	}
+	h.opts.Logger.Info("cmp", attrs...)
 }
 
 func (h *Handler) write(w http.ResponseWriter, status int, m *Message) {
