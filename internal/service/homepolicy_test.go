@@ -95,7 +95,7 @@ func TestPolicyStored(t *testing.T) {
 func TestPolicySeededOnceForOldHome(t *testing.T) {
 	ctx := context.Background()
 	s, clk := newTestService(t)
-	if _, err := s.Store().DB().ExecContext(ctx, `DELETE FROM policy`); err != nil {
+	if _, err := s.Store().Raw().ExecContext(ctx, `DELETE FROM policy`); err != nil {
 		t.Fatal(err)
 	}
 	home := s.Home()

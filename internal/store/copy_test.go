@@ -33,7 +33,13 @@ func fillForCopy(t *testing.T, s *Store) {
 			UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k", DER: []byte{0x30, 0x02, 0x05, 0x00}}); err != nil {
 			return err
 		}
+		if err := tx.Audit(ra.Event{Operator: "bob", Action: "download", Ref: "20261125-COPY0001", Serial: "0c"}); err != nil {
+			return err
+		}
 		if err := tx.RevokeCertificate("0c", confNow, 1, time.Time{}); err != nil {
+			return err
+		}
+		if err := tx.Audit(ra.Event{Operator: "carol", Action: "revoke", Serial: "0c"}); err != nil {
 			return err
 		}
 		for i := range 3 {
@@ -81,8 +87,8 @@ func TestCopyTo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CopyTo: %v", err)
 	}
-	if rep.Rows["requests"] != 2 || rep.Rows["certificates"] != 1 || rep.Rows["crls"] != 3 || rep.Rows["audit"] != 3 || rep.NextCRLNumber != 8 {
-		t.Errorf("report = %+v; want 2 requests, 1 certificate, 3 CRLs, 3 audit records, next CRL 8", rep)
+	if rep.Rows["requests"] != 2 || rep.Rows["certificates"] != 1 || rep.Rows["crls"] != 3 || rep.Rows["audit"] != 7 || rep.NextCRLNumber != 8 {
+		t.Errorf("report = %+v; want 2 requests, 1 certificate, 3 CRLs, 7 audit records, next CRL 8", rep)
 	}
 	if strings.Contains(rep.To, pgtest.Password) {
 		t.Errorf("report shows the password: %s", rep.To)
@@ -118,5 +124,5 @@ func TestCopyTo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAudit(t, pg, 4) // the three copied and the migration's own
+	checkAudit(t, pg, 8) // the seven copied and the migration's own
 }

@@ -347,6 +347,11 @@ func (s *Store) applyMigrations(ctx context.Context, tx *Tx, names []string, cur
 			if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
+			if after := afterMigration[v]; after != nil {
+				if err := after(tx); err != nil {
+					return fmt.Errorf("migration %s: %w", name, err)
+				}
+			}
 			if _, err := tx.exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.Now().Unix()); err != nil {
 				return err
 			}
