@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -266,12 +267,25 @@ func classify(err error) error {
 // Engine is the store's database engine.
 func (s *Store) Engine() Engine { return s.engine }
 
+// rebound caches rebind's results: the package's queries are a few
+// hundred constant strings (and a few shapes built from filters).
+var rebound sync.Map
+
 // rebind rewrites a query of this package for the engine: PostgreSQL
 // numbers its placeholders ($1, $2...) and has no INDEXED BY.
 func (e Engine) rebind(q string) string {
 	if e != Postgres {
 		return q
 	}
+	if r, ok := rebound.Load(q); ok {
+		return r.(string)
+	}
+	r := rebindPostgres(q)
+	rebound.Store(q, r)
+	return r
+}
+
+func rebindPostgres(q string) string {
 	if i := strings.Index(q, " INDEXED BY "); i >= 0 {
 		j := i + len(" INDEXED BY ")
 		for j < len(q) && q[j] != ' ' && q[j] != '\n' {

@@ -319,56 +319,54 @@ func (s *Store) migrate(ctx context.Context, cur int) error {
 // own, with the copy).
 func (s *Store) applyMigrations(ctx context.Context, tx *Tx, names []string, cur int) error {
 	latest := LatestVersion()
-	{
-		if err := tx.lock(lockMigrate); err != nil {
+	if err := tx.lock(lockMigrate); err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(ctx, s.engine.schemaMigrationsDDL()); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := tx.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if cur > latest {
+		return fmt.Errorf("%s: store schema version %d is newer than this cmca's (version %d): %w", s.path, cur, latest, ErrNewerSchema)
+	}
+	for _, name := range names {
+		v, err := migrationVersion(name)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.tx.ExecContext(ctx, s.engine.schemaMigrationsDDL()); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+		if v <= cur {
+			continue
 		}
-		if err := tx.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
 		}
-		if cur > latest {
-			return fmt.Errorf("%s: store schema version %d is newer than this cmca's (version %d): %w", s.path, cur, latest, ErrNewerSchema)
+		if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
 		}
-		for _, name := range names {
-			v, err := migrationVersion(name)
-			if err != nil {
-				return err
-			}
-			if v <= cur {
-				continue
-			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
+		if after := afterMigration[v]; after != nil {
+			if err := after(tx); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
-			if after := afterMigration[v]; after != nil {
-				if err := after(tx); err != nil {
-					return fmt.Errorf("migration %s: %w", name, err)
-				}
-			}
-			if _, err := tx.exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.Now().Unix()); err != nil {
-				return err
-			}
 		}
-		if s.engine == Postgres {
-			return nil
+		if _, err := tx.exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.Now().Unix()); err != nil {
+			return err
 		}
-		// Header marks, in the same transaction: a future cmca compares
-		// user_version with its own version before reading any table.
-		if _, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA application_id = %d`, ApplicationID)); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if _, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, latest)); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
+	}
+	if s.engine == Postgres {
 		return nil
 	}
+	// Header marks, in the same transaction: a future cmca compares
+	// user_version with its own version before reading any table.
+	if _, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA application_id = %d`, ApplicationID)); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, latest)); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
 }
 
 // migrationNames lists the migrations of an engine in order.
