@@ -106,6 +106,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 	for _, c := range []*cobra.Command{
 		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
 		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
+		NewCmdOperator(f),
 	} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
