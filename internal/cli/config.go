@@ -32,6 +32,11 @@ type Config struct {
 	// issue and download in one sitting ("*" for any).
 	CounterPoint   string
 	CounterIssuers []string
+	// Remote mode: the credential presented to the server (--login,
+	// CMCA_LOGIN) and the file holding its password or PIN
+	// (--login-password-file, CMCA_LOGIN_PASSWORD_FILE).
+	Login             string
+	LoginPasswordFile string
 }
 
 // configKeys documents every key with its default (docs/operations.md
@@ -59,6 +64,8 @@ var configDefaults = map[string]any{
 	"policy.four_eyes":         false,
 	"counter.acceptance_point": "",
 	"counter.issuers":          []string{},
+	"login":                    "",
+	"login_password_file":      "",
 	"profiles":                 nil,
 	"acceptance_points":        nil,
 }
@@ -121,6 +128,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	c := &Config{File: file, Home: v.GetString("home"), Operator: v.GetString("operator"), Output: v.GetString("output"),
 		Quiet: v.GetBool("quiet"), Accessible: v.GetBool("accessible"), Insecure: v.GetBool("insecure"), TokenModule: v.GetString("token.module")}
 	c.CounterPoint, c.CounterIssuers = v.GetString("counter.acceptance_point"), v.GetStringSlice("counter.issuers")
+	c.Login, c.LoginPasswordFile = v.GetString("login"), v.GetString("login_password_file")
 	if c.Home == "" {
 		c.Home = DefaultHome()
 	}

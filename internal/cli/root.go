@@ -90,6 +90,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 	pf.Bool("accessible", false, "accessible forms for screen readers (env CMCA_ACCESSIBLE)")
 	pf.Bool("insecure", false, "allow a CA key file readable by others")
 	pf.StringVar(&f.caPINFile, "ca-pin-file", "", "read the PIN of a CA key on a PKCS#11 token from FILE (env CMCA_CA_PIN)")
+	f.addLoginFlags(pf)
 	for _, name := range []string{"home", "output", "operator", "quiet", "accessible", "insecure"} {
 		_ = f.v.BindPFlag(name, pf.Lookup(name))
 	}
@@ -106,7 +107,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 	for _, c := range []*cobra.Command{
 		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
 		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
-		NewCmdOperator(f),
+		NewCmdOperator(f), NewCmdCA(f),
 	} {
 		c.GroupID = "admin"
 		root.AddCommand(c)
