@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/atomicfile"
 	"math/big"
 	"os"
 	"time"
@@ -153,32 +154,7 @@ func WritePEM(path string, perm os.FileMode, blocks ...*pem.Block) error {
 	for _, b := range blocks {
 		out = append(out, pem.EncodeToMemory(b)...)
 	}
-	return writeFileAtomic(path, out, perm)
-}
-
-// writeFileAtomic writes via a temporary file and rename, so a crash leaves
-// the old file or the new one, never half of one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, out, atomicfile.Options{Mode: perm, Overwrite: true})
 }
 
 // ParseCertificatesPEM reads every CERTIFICATE block of a PEM file.

@@ -254,9 +254,9 @@ func approveRun(ctx context.Context, o *ApproveOptions) error {
 	for _, ref := range o.Refs {
 		var d *service.Decision
 		if o.Reject {
-			d, err = api.Reject(ctx, f.Operator(), ref, o.Reason)
+			d, err = api.Reject(ctx, ref, o.Reason)
 		} else {
-			d, err = api.Approve(ctx, f.Operator(), ref)
+			d, err = api.Approve(ctx, ref)
 		}
 		if err != nil {
 			failed++
@@ -352,7 +352,7 @@ func issueRun(ctx context.Context, o *IssueOptions) error {
 	var out []*service.Authorisation
 	var errs []error
 	for _, ref := range o.Refs {
-		a, err := api.Issue(ctx, f.Operator(), ref, o.Resend)
+		a, err := api.Issue(ctx, ref, o.Resend)
 		if err != nil {
 			errs = append(errs, err)
 			if len(o.Refs) > 1 {
@@ -443,7 +443,7 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 	if o.Check != "" {
 		return crlCheckRun(ctx, o, api)
 	}
-	res, err := api.CRL(ctx, f.Operator(), service.CRLOptions{Delta: o.Delta, Force: o.Force})
+	res, err := api.CRL(ctx, service.CRLOptions{Delta: o.Delta, Force: o.Force})
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,29 @@ type applicationRecord struct {
 	AgreementAccepted bool   `json:"agreement_accepted" yaml:"agreement_accepted"`
 	Comment           string `json:"comment,omitempty" yaml:"comment,omitempty"`
 	Line              int    `json:"-" yaml:"-"` // CSV: the line the record starts on (csv.go)
+	// reused maps the fields taken from a returning applicant's stored
+	// profile to the masked value shown (prefill); the service fills them.
+	reused map[string]string
+}
+
+// reuse lists the reused fields in form order.
+func (r applicationRecord) reuse() []string {
+	var out []string
+	for _, f := range service.ReusableFields {
+		if _, ok := r.reused[f]; ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// shown is a field's value for a summary: the masked stored value when it
+// is reused.
+func (r applicationRecord) shown(field, v string) string {
+	if m, ok := r.reused[field]; ok {
+		return m + " (stored)"
+	}
+	return v
 }
 
 // fieldFlags maps form fields to the flags that set them, so errors name
@@ -65,6 +88,7 @@ func (r applicationRecord) application() (service.Application, error) {
 		Storage:           ra.Storage(r.Storage),
 		AgreementAccepted: r.AgreementAccepted,
 		Comment:           r.Comment,
+		Reuse:             r.reuse(),
 	}
 	// A file may leave the ID types out, as the flags may: resident ID card.
 	if r.IDType == "" {
@@ -99,7 +123,7 @@ func (r applicationRecord) missing() []string {
 	var m []string
 	for _, f := range []struct{ name, v string }{{"name", r.Name}, {"id_number", r.IDNumber}, {"mobile", r.Mobile},
 		{"email", r.Email}, {"usage_type", r.UsageType}, {"acceptance_point", r.AcceptancePoint}, {"storage", r.Storage}} {
-		if strings.TrimSpace(f.v) == "" {
+		if _, ok := r.reused[f.name]; strings.TrimSpace(f.v) == "" && !ok {
 			m = append(m, f.name)
 		}
 	}
@@ -195,7 +219,9 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 		}
 	} else {
 		rec := o.Record
-		if !o.NoLookup && rec.IDNumber != "" {
+		// Counter mode takes the data from the applicant and the documents
+		// the operator checks: nothing is reused from a stored profile.
+		if !o.NoLookup && !o.Counter.active && rec.IDNumber != "" {
 			prefill(ctx, f, api, &rec, o.Set)
 		}
 		if miss := rec.missing(); len(miss) > 0 {
@@ -220,7 +246,7 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 		apps = []service.Application{a}
 	}
 	bar := f.newProgress("submitting applications", len(apps)) // output.go: terminal only
-	results, err := api.Apply(service.WithProgress(ctx, func(done, _ int) { bar.set(done) }), f.Operator(), apps, o.Partial)
+	results, err := api.Apply(service.WithProgress(ctx, func(done, _ int) { bar.set(done) }), apps, o.Partial)
 	bar.done()
 	annotateLines(fileRecs, results, err) // csv.go
 	var be *service.BatchError
@@ -267,7 +293,10 @@ func printApplyResults(f *Factory, results []service.ApplyResult) error {
 	return nil
 }
 
-// prefill fills empty identity fields from a returning applicant's record.
+// prefill marks the empty identity fields a returning applicant's stored
+// profile (the data of their last approved application) will fill, and
+// shows them masked: the values themselves are filled in by the service
+// and never shown.
 func prefill(ctx context.Context, f *Factory, api API, rec *applicationRecord, set map[string]bool) {
 	t, err := ra.ParseIDType(rec.IDType)
 	if err != nil {
@@ -278,18 +307,21 @@ func prefill(ctx context.Context, f *Factory, api API, rec *applicationRecord, s
 		return
 	}
 	var used []string
-	fill := func(field string, dst *string, v string) {
-		if !set[field] && *dst == "" && v != "" {
-			*dst = v
-			used = append(used, field)
+	fill := func(field string, cur, masked string) {
+		if !set[field] && cur == "" && masked != "" {
+			if rec.reused == nil {
+				rec.reused = map[string]string{}
+			}
+			rec.reused[field] = masked
+			used = append(used, field+" "+masked)
 		}
 	}
-	fill("name", &rec.Name, a.Name)
-	fill("mobile", &rec.Mobile, a.Mobile)
-	fill("email", &rec.Email, a.Email)
-	fill("address", &rec.Address, a.Address)
+	fill("name", rec.Name, a.Name)
+	fill("mobile", rec.Mobile, a.Mobile)
+	fill("email", rec.Email, a.Email)
+	fill("address", rec.Address, a.Address)
 	if len(used) > 0 && !f.JSON() {
-		f.Warnf("Returning applicant: using stored %s.\n", strings.Join(used, ", "))
+		f.Warnf("Returning applicant: using stored %s.\n", sanitize(strings.Join(used, ", ")))
 	}
 }
 

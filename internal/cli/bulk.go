@@ -4,13 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
+	"syscall"
 
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -20,8 +25,8 @@ import (
 // bulkAPI is what the batch paths need beyond API: one transaction for a
 // whole batch. *service.Service implements it.
 type bulkAPI interface {
-	ApproveMany(ctx context.Context, operator string, refs []string, allSubmitted bool) ([]*service.Decision, []service.RefError, error)
-	IssueMany(ctx context.Context, operator string, refs []string, allApproved, resend bool) ([]*service.Authorisation, []service.RefError, error)
+	ApproveMany(ctx context.Context, refs []string, allSubmitted bool) ([]*service.Decision, []service.RefError, error)
+	IssueMany(ctx context.Context, refs []string, allApproved, resend bool) ([]*service.Authorisation, []service.RefError, error)
 	DownloadMany(ctx context.Context, ins []service.DownloadInput) ([]service.DownloadOutcome, error)
 }
 
@@ -66,7 +71,7 @@ func approveManyRun(ctx context.Context, o *ApproveOptions) error {
 		}
 		bar.set(n)
 	})
-	done, failed, err := api.ApproveMany(pctx, f.Operator(), o.Refs, o.AllSubmitted)
+	done, failed, err := api.ApproveMany(pctx, o.Refs, o.AllSubmitted)
 	bar.done()
 	if err != nil {
 		return err
@@ -117,7 +122,7 @@ func issueManyRun(ctx context.Context, o *IssueOptions) error {
 	if err != nil {
 		return err
 	}
-	done, failed, err := api.IssueMany(ctx, f.Operator(), o.Refs, o.AllApproved, o.Resend)
+	done, failed, err := api.IssueMany(ctx, o.Refs, o.AllApproved, o.Resend)
 	if err != nil {
 		return err
 	}
@@ -220,25 +225,43 @@ others go on. With -o json, one result object per line; without
 // {1,40} unrolls into 40 states) cost every cmca process ~37 KB and ~90 µs.
 var refPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]{1,40}$`) })
 
+// Limits of download-batch input: a CSR file (a 16384-bit RSA CSR with
+// extensions is under 8 KiB) and the batch file itself.
+const (
+	maxCSRFile   = 64 << 10
+	maxBatchFile = 256 << 20
+)
+
+// readBatch reads a batch file (or stdin). Each item's CSR is a regular
+// file inside the batch file's directory (a relative path that stays
+// there, symbolic links included), at most maxCSRFile bytes, PEM or DER.
+// Errors name the line and the path, never the content of a file.
 func readBatch(path string, in *IOStreams) ([]service.DownloadInput, error) {
-	var data []byte
-	var err error
+	var r io.Reader
 	dir := "."
 	if path == "-" {
-		var b bytes.Buffer
-		_, err = b.ReadFrom(in.In)
-		data = b.Bytes()
+		r = in.In
 	} else {
-		data, err = os.ReadFile(path)
-		dir = filepath.Dir(path)
+		f, err := openRegular(nil, path, maxBatchFile)
+		if err != nil {
+			return nil, &ra.FieldError{Field: "from", Msg: err.Error()}
+		}
+		defer f.Close()
+		r, dir = f, filepath.Dir(path)
 	}
+	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
+	defer root.Close()
 	var out []service.DownloadInput
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(io.LimitReader(r, maxBatchFile+1))
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	read := int64(0)
 	for line := 1; sc.Scan(); line++ {
+		if read += int64(len(sc.Bytes())) + 1; read > maxBatchFile {
+			return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("%s is larger than %d MiB; split the batch", path, maxBatchFile>>20)}
+		}
 		text := bytes.TrimSpace(sc.Bytes())
 		if len(text) == 0 {
 			continue
@@ -252,26 +275,81 @@ func readBatch(path string, in *IOStreams) ([]service.DownloadInput, error) {
 		if !refPattern().MatchString(it.Ref) || it.Passcode == "" || it.CSR == "" {
 			return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("%s line %d: ref, passcode and csr are all required", path, line)}
 		}
-		p := it.CSR
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		csr, err := os.ReadFile(p)
+		csr, err := readBatchCSR(root, it.CSR)
 		if err != nil {
-			return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("%s line %d: %v", path, line, err)}
-		}
-		if blk, _ := pem.Decode(csr); blk != nil {
-			csr = blk.Bytes
+			return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("%s line %d: csr %q: %v", path, line, it.CSR, err)}
 		}
 		out = append(out, service.DownloadInput{Ref: it.Ref, Passcode: it.Passcode, CSR: csr})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("read %s: %v", path, err)}
 	}
 	if len(out) == 0 {
 		return nil, &ra.FieldError{Field: "from", Msg: path + " holds no item"}
 	}
 	return out, nil
+}
+
+// readBatchCSR reads one CSR named in a batch line, inside root.
+func readBatchCSR(root *os.Root, name string) ([]byte, error) {
+	if !filepath.IsLocal(name) {
+		return nil, errors.New("must be a relative path inside the batch file's directory")
+	}
+	f, err := openRegular(root, name, maxCSRFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCSRFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxCSRFile {
+		return nil, fmt.Errorf("larger than %d KiB; not a certificate request", maxCSRFile>>10)
+	}
+	if blk, _ := pem.Decode(data); blk != nil {
+		if blk.Type != "CERTIFICATE REQUEST" && blk.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, fmt.Errorf("holds a PEM %s, not a CERTIFICATE REQUEST", sanitize(blk.Type))
+		}
+		data = blk.Bytes
+	}
+	if _, err := x509.ParseCertificateRequest(data); err != nil {
+		return nil, errors.New("is not a PEM or DER certificate request")
+	}
+	return data, nil
+}
+
+// openRegular opens name (inside root, unless root is nil) for reading if
+// it is a regular file of at most max bytes: not a device (/dev/zero), a
+// FIFO or a directory.
+func openRegular(root *os.Root, name string, max int64) (*os.File, error) {
+	var f *os.File
+	var err error
+	if root != nil {
+		f, err = root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	} else {
+		f, err = os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("cannot open %s: %w", name, pe.Err)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, err
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	case fi.Size() > max:
+		f.Close()
+		return nil, fmt.Errorf("%s is larger than %d KiB", name, max>>10)
+	}
+	return f, nil
 }
 
 func downloadBatchRun(ctx context.Context, o *DownloadBatchOptions) error {
@@ -317,7 +395,7 @@ func downloadBatchRun(ctx context.Context, o *DownloadBatchOptions) error {
 			if o.OutDir == "" {
 				res.Certificate = buf.String()
 			} else {
-				res.Location = filepath.Join(o.OutDir, out.Ref+".crt")
+				res.Location = filepath.Join(o.OutDir, out.Ref+".crt") // Ref matches refPattern
 				// The certificate is recorded; a failed write is retried
 				// by running the batch again (the same key retrieves it).
 				if err := service.WritePublicFile(res.Location, buf.Bytes()); err != nil {

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,10 +27,12 @@ type Config struct {
 	TokenModule string
 	Service     service.Config
 	// Counter mode (cmca apply --counter): the acceptance point of this
-	// counter, and the operators who may carry a walk-in through approve,
-	// issue and download in one sitting ("*" for any).
-	CounterPoint   string
-	CounterIssuers []string
+	// counter. (Who may issue at the counter is policy: counter.issuers.)
+	CounterPoint string
+	// PolicyGiven maps each policy key this caller set (environment or
+	// config file) to where it came from. After init such a key may only
+	// repeat the home's stored value (checkPolicyOverrides).
+	PolicyGiven map[string]string
 	// Remote mode: the credential presented to the server (--login,
 	// CMCA_LOGIN) and the file holding its password or PIN
 	// (--login-password-file, CMCA_LOGIN_PASSWORD_FILE).
@@ -64,6 +65,7 @@ var configDefaults = map[string]any{
 	"policy.four_eyes":         false,
 	"counter.acceptance_point": "",
 	"counter.issuers":          []string{},
+	"usage.allowed":            []string{"*"},
 	"login":                    "",
 	"login_password_file":      "",
 	"profiles":                 nil,
@@ -127,38 +129,28 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	}
 	c := &Config{File: file, Home: v.GetString("home"), Operator: v.GetString("operator"), Output: v.GetString("output"),
 		Quiet: v.GetBool("quiet"), Accessible: v.GetBool("accessible"), Insecure: v.GetBool("insecure"), TokenModule: v.GetString("token.module")}
-	c.CounterPoint, c.CounterIssuers = v.GetString("counter.acceptance_point"), v.GetStringSlice("counter.issuers")
+	c.CounterPoint = v.GetString("counter.acceptance_point")
 	c.Login, c.LoginPasswordFile = v.GetString("login"), v.GetString("login_password_file")
 	if c.Home == "" {
 		c.Home = DefaultHome()
-	}
-	if c.Operator == "" {
-		if u, err := user.Current(); err == nil {
-			c.Operator = u.Username
-		} else {
-			c.Operator = "operator"
-		}
 	}
 	if c.Output != "text" && c.Output != "json" {
 		return nil, &usageError{msg: fmt.Sprintf("--output must be text or json, got %q", c.Output)}
 	}
 	s := service.DefaultConfig()
 	var err error
-	durations := []struct {
-		key string
-		dst *time.Duration
-	}{{"passcode.ttl", &s.PasscodeTTL}, {"renew.window", &s.RenewWindow}, {"renew.proof_max_age", &s.ProofMaxAge}, {"crl.validity", &s.CRLValidity}}
-	for _, d := range durations {
-		if *d.dst, err = ParseDuration(v.GetString(d.key)); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config %s: %v", d.key, err)}
+	for _, k := range durationKeys {
+		if *k.dst(&s), err = parseDurationKey(k, v.GetString(k.key)); err != nil {
+			return nil, &usageError{msg: fmt.Sprintf("config %s: %v", k.key, err)}
 		}
 	}
-	s.MaxPasscodeAttempts = v.GetInt("passcode.max_attempts")
 	s.CRLDistributionPoint = v.GetStringSlice("crl.distribution_points")
 	s.OCSPServers = v.GetStringSlice("aia.ocsp")
 	s.CAIssuersURL = v.GetStringSlice("aia.ca_issuers")
 	s.PolicyOID = v.GetString("ca.policy_oid")
-	s.FourEyes = v.GetBool("policy.four_eyes")
+	if c.PolicyGiven, err = policySeed(v, &s.Policy); err != nil {
+		return nil, err
+	}
 	if v.IsSet("profiles") {
 		var ps []ca.Profile
 		if err := v.UnmarshalKey("profiles", &ps); err != nil {
@@ -193,26 +185,117 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	return c, nil
 }
 
-// ParseDuration accepts Go durations ("36h", "10m") and whole days ("14d").
+// MaxDuration is the longest duration cmca accepts anywhere: 100 years.
+// Longer ones are refused, not wrapped around (585y once became 21 days).
+const MaxDuration = 100 * 365 * 24 * time.Hour
+
+// ParseDuration accepts Go durations ("36h", "10m"), whole days ("14d")
+// and whole years of 365 days ("10y"), from 0 up to MaxDuration. A value
+// out of range is an error, never an overflowed duration.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
-			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a number of days", s)}
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
+	unit, what := time.Duration(0), ""
+	num, isDays := strings.CutSuffix(s, "d")
+	if isDays {
+		unit, what = 24*time.Hour, "days"
+	} else if y, ok := strings.CutSuffix(s, "y"); ok {
+		num, unit, what = y, 365*24*time.Hour, "years"
 	}
-	if y, ok := strings.CutSuffix(s, "y"); ok {
-		n, err := strconv.Atoi(y)
+	if unit != 0 {
+		n, err := strconv.ParseInt(num, 10, 64)
 		if err != nil || n < 0 {
-			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a number of years", s)}
+			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a number of %s", s, what)}
 		}
-		return time.Duration(n) * 365 * 24 * time.Hour, nil
+		if n > int64(MaxDuration/unit) {
+			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is too long: at most %d %s (100 years)", s, MaxDuration/unit, what)}
+		}
+		return time.Duration(n) * unit, nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a duration (e.g. 14d, 36h, 10y)", s)}
+	d, err := time.ParseDuration(s) // an overflow is an error here too
+	if err != nil || d < 0 {
+		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a duration from 0 to 100y (e.g. 14d, 36h, 10y)", s)}
+	}
+	if d > MaxDuration {
+		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is too long: at most 100y", s)}
 	}
 	return d, nil
+}
+
+// durationKey is a configuration key holding a duration and its range.
+// The policy durations (passcode.ttl, renew.*) are range-checked by
+// service.Policy.Set, the same check `cmca policy set` makes.
+type durationKey struct {
+	key      string
+	min, max time.Duration
+	dst      func(*service.Config) *time.Duration
+}
+
+// durationKeys are the duration keys of the configuration with the range
+// each accepts (docs/operations.md).
+var durationKeys = []durationKey{
+	{"crl.validity", time.Hour, 365 * 24 * time.Hour, func(c *service.Config) *time.Duration { return &c.CRLValidity }},
+}
+
+// parseDurationKey parses and range-checks the value of a duration key.
+func parseDurationKey(k durationKey, s string) (time.Duration, error) {
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < k.min || d > k.max {
+		return 0, &ra.FieldError{Field: k.key, Msg: fmt.Sprintf("%q is out of range: from %s to %s", s, fmtDuration(k.min), fmtDuration(k.max))}
+	}
+	return d, nil
+}
+
+// fmtDuration writes whole days as "14d".
+func fmtDuration(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// policySeed reads the policy keys of the configuration into p (the seed
+// `cmca init` stores) with the same range checks as `cmca policy set`, and
+// reports which keys this caller set, and where.
+func policySeed(v *viper.Viper, p *service.Policy) (map[string]string, error) {
+	given := map[string]string{}
+	for _, k := range service.PolicyKeys {
+		val := strings.Join(v.GetStringSlice(k.Key), ",")
+		if k.Key != "counter.issuers" && k.Key != "usage.allowed" {
+			val = v.GetString(k.Key)
+		}
+		if err := p.Set(k.Key, val); err != nil {
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		env := "CMCA_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.Key))
+		switch {
+		case os.Getenv(env) != "":
+			given[k.Key] = "environment variable " + env
+		case v.InConfig(k.Key):
+			given[k.Key] = "config file " + v.ConfigFileUsed()
+		}
+	}
+	return given, nil
+}
+
+// checkPolicyOverrides refuses a caller whose environment or config file
+// sets a policy key to anything but the home's stored value: policy is the
+// home's, changed only by `cmca policy set`. Every command but init runs
+// this check (init seeds the policy from the same keys).
+func checkPolicyOverrides(c *Config, stored service.Policy) error {
+	for _, k := range service.PolicyKeys {
+		from, ok := c.PolicyGiven[k.Key]
+		if !ok {
+			continue
+		}
+		want, _ := c.Service.Policy.Get(k.Key)
+		have, _ := stored.Get(k.Key)
+		if want != have {
+			return fmt.Errorf("%s sets %s to %s, but the home's policy says %s and a caller cannot change it: change it with `cmca policy set %s %s` (admin role), or remove the setting from %s: %w",
+				from, k.Key, want, have, k.Key, want, from, ra.ErrPolicy)
+		}
+	}
+	return nil
 }

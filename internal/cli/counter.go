@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/ra"
@@ -33,7 +32,7 @@ type counterOptions struct {
 func (c *counterOptions) addFlags(fl *pflag.FlagSet) {
 	fl.BoolVar(&c.Enabled, "counter", false, "counter mode: a walk-in application taken by an operator (default on when config counter.acceptance_point is set)")
 	fl.BoolVar(&c.DocumentsChecked, "documents-checked", false, "counter: the operator checked the identity documents in person (asked on a terminal)")
-	fl.BoolVar(&c.Issue, "issue", false, "counter: approve, issue and download at once (operator listed in config counter.issuers; not with policy.four_eyes)")
+	fl.BoolVar(&c.Issue, "issue", false, "counter: approve, issue and download at once (operator listed in policy counter.issuers; not with policy.four_eyes)")
 	fl.StringVar(&c.Out, "out", "", "counter --issue, soft: PKCS#12 file to write (default REF.p12)")
 	fl.StringVar(&c.PasswordFile, "password-file", "", "counter --issue, soft: read the new PKCS#12 password from FILE (else the applicant types it, twice)")
 	fl.StringVar(&c.KeyAlgo, "key-algo", string(token.ECDSAP256), fmt.Sprintf("counter --issue: key algorithm: %v", token.KeyAlgos))
@@ -72,11 +71,12 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 		return nil
 	}
 	op := f.Operator()
-	if api.Config().FourEyes {
+	pol := api.Policy()
+	if pol.FourEyes {
 		return fmt.Errorf("the four-eyes rule (policy.four_eyes) forbids one operator approving and issuing a request; submit without --issue and ask another operator to approve it: %w", ra.ErrPolicy)
 	}
-	if !slices.Contains(cfg.CounterIssuers, op) && !slices.Contains(cfg.CounterIssuers, "*") {
-		return fmt.Errorf("operator %q may not issue at the counter (not in config counter.issuers); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
+	if !pol.MayIssueAtCounter(op) {
+		return fmt.Errorf("operator %q may not issue at the counter (not in policy counter.issuers; see `cmca policy show`); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
 	}
 	return nil
 }
@@ -110,7 +110,7 @@ func (c *counterOptions) confirmDocuments(ctx context.Context, f *Factory, api A
 			return fmt.Errorf("a counter application needs the identity documents checked in person; nothing was submitted: %w", ra.ErrPolicy)
 		}
 	}
-	a.DocumentsCheckedBy = f.Operator()
+	a.DocumentsChecked = true
 	return nil
 }
 
@@ -165,11 +165,10 @@ func (c *counterOptions) finish(ctx context.Context, f *Factory, api API, res se
 }
 
 func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref string) (*service.Issued, string, error) {
-	op := f.Operator()
-	if _, err := api.Approve(ctx, op, ref); err != nil {
+	if _, err := api.Approve(ctx, ref); err != nil {
 		return nil, "", fmt.Errorf("request %s was submitted but not approved (%w); it waits in `cmca review`", ref, err)
 	}
-	auth, err := api.Issue(ctx, op, ref, false)
+	auth, err := api.Issue(ctx, ref, false)
 	if err != nil {
 		return nil, "", fmt.Errorf("request %s was approved but not issued (%w); run `cmca issue %s`", ref, err, ref)
 	}

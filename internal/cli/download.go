@@ -8,6 +8,8 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/atomicfile"
+	"io/fs"
 	"math/big"
 	"os"
 	"time"
@@ -142,8 +144,8 @@ func downloadSoft(ctx context.Context, f *Factory, api API, o *DownloadOptions, 
 	if out == "" {
 		out = o.Ref + ".p12"
 	}
-	if _, err := os.Stat(out); err == nil && !o.Force {
-		return nil, "", fmt.Errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
+	if err := checkOut(out, o.Force); err != nil {
+		return nil, "", err
 	}
 	pw, err := f.readSecret(secret{What: "new PKCS#12 password", FileFlag: "--password-file", File: o.PasswordFile, Env: "CMCA_P12_PASSWORD", New: true})
 	if err != nil {
@@ -183,16 +185,45 @@ func downloadSoft(ctx context.Context, f *Factory, api API, o *DownloadOptions, 
 		return nil, "", err
 	}
 	if err := token.WritePKCS12(out, key, cert, chain, pw, true); err != nil {
-		return nil, "", fmt.Errorf("the certificate was issued but could not be written (run the same command again to retry): %w", err)
+		return nil, "", notWritten("certificate "+issued.Serial, out, pending, err)
 	}
 	os.Remove(pending)
 	return issued, out, nil
+}
+
+// checkOut refuses an --out the PKCS#12 file cannot be written to, before
+// any key is made or certificate signed: an existing file without --force,
+// and (even with --force) a symbolic link, a directory or anything but a
+// regular file.
+func checkOut(out string, force bool) error {
+	err := atomicfile.CheckTarget(out, force)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, atomicfile.ErrExist):
+		return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("cannot use --out %s: %w", out, err)
+	}
+	return fmt.Errorf("cannot write --out %s: %v; choose another --out: %w", out, err, ra.ErrConflict)
+}
+
+// notWritten explains a PKCS#12 file that could not be written after the
+// CA signed: the key is safe in pending, and a rerun with the same --out
+// and password finds it, once out can be written.
+func notWritten(what, out, pending string, err error) error {
+	return fmt.Errorf("%s was issued but could not be written: %w; its key is kept in %s under the same password: "+
+		"make %s writable (remove what is in the way, or free space), then run the same command again with the same --out and password to deliver it",
+		what, err, pending, out)
 }
 
 // pendingKey reuses the key of an interrupted download (reused is true), or
 // makes a new one and saves it (PKCS#12 with a placeholder certificate,
 // under the user's password, mode 0600).
 func pendingKey(path string, pw []byte, algo token.KeyAlgo) (key crypto.Signer, reused bool, err error) {
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, false, fmt.Errorf("%s is not a regular file (a symbolic link?); cmca keeps pending keys only in files it made: remove it and run the command again: %w", path, ra.ErrConflict)
+	}
 	if sk, err := token.ReadPKCS12(path, pw); err == nil {
 		return sk.Signer, true, nil
 	} else if !errors.Is(err, ra.ErrNotFound) {
@@ -209,7 +240,7 @@ func pendingKey(path string, pw []byte, algo token.KeyAlgo) (key crypto.Signer, 
 		return nil, false, err
 	}
 	placeholder, _ := x509.ParseCertificate(der)
-	if err := token.WritePKCS12(path, key, placeholder, nil, pw, true); err != nil {
+	if err := token.WritePKCS12(path, key, placeholder, nil, pw, false); err != nil {
 		return nil, false, err
 	}
 	return key, false, nil

@@ -5,9 +5,11 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"os/user"
 	"strings"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/store"
@@ -16,22 +18,23 @@ import (
 
 // API is what the commands need from the RA/CA. *service.Service implements
 // it in-process; a remote client for `cmca serve` can implement it later
-// without the commands changing.
+// without the commands changing. The caller travels in the context
+// (principal.With), never as a parameter.
 type API interface {
 	Lookup(ctx context.Context, idType ra.IDType, idNumber string) (ra.Applicant, error)
 	Validate(a service.Application) (service.Application, error)
-	Apply(ctx context.Context, operator string, apps []service.Application, partial bool) ([]service.ApplyResult, error)
+	Apply(ctx context.Context, apps []service.Application, partial bool) ([]service.ApplyResult, error)
 	Status(ctx context.Context, ref string) (*service.RequestDetail, error)
 	Requests(ctx context.Context, f store.RequestFilter) ([]*ra.Request, error)
-	Approve(ctx context.Context, operator, ref string) (*service.Decision, error)
-	Reject(ctx context.Context, operator, ref, reason string) (*service.Decision, error)
-	Issue(ctx context.Context, operator, ref string, resend bool) (*service.Authorisation, error)
+	Approve(ctx context.Context, ref string) (*service.Decision, error)
+	Reject(ctx context.Context, ref, reason string) (*service.Decision, error)
+	Issue(ctx context.Context, ref string, resend bool) (*service.Authorisation, error)
 	Download(ctx context.Context, in service.DownloadInput) (*service.Issued, error)
 	CertificateForKey(ctx context.Context, spki []byte) (*ra.Certificate, error)
-	Renew(ctx context.Context, operator string, in service.RenewInput) (*service.RenewResult, error)
-	Revoke(ctx context.Context, operator string, in service.RevokeInput) (*service.RevokeResult, error)
-	Reissue(ctx context.Context, operator string, in service.ReissueInput) (*service.RevokeResult, error)
-	CRL(ctx context.Context, operator string, o service.CRLOptions) (*service.CRLResult, error)
+	Renew(ctx context.Context, in service.RenewInput) (*service.RenewResult, error)
+	Revoke(ctx context.Context, in service.RevokeInput) (*service.RevokeResult, error)
+	Reissue(ctx context.Context, in service.ReissueInput) (*service.RevokeResult, error)
+	CRL(ctx context.Context, o service.CRLOptions) (*service.CRLResult, error)
 	CheckCRL(ctx context.Context, data []byte) (*service.CRLCheck, error)
 	Certificates(ctx context.Context, status ra.CertStatus, limit int) ([]*ra.Certificate, error)
 	Certificate(ctx context.Context, serial string) (*service.CertificateDetail, error)
@@ -39,6 +42,9 @@ type API interface {
 	VerifyAudit(ctx context.Context) (*service.AuditReport, error)
 	CACertificate() ([]byte, error)
 	Config() *service.Config
+	Policy() service.Policy
+	PolicySettings(ctx context.Context) ([]service.PolicySetting, error)
+	PolicySet(ctx context.Context, key, value string) (*service.PolicyChange, error)
 }
 
 var _ API = (*service.Service)(nil)
@@ -55,6 +61,9 @@ type Factory struct {
 	svc        *service.Service
 	closers    []func()
 	caPINFile  string
+
+	caller    *principal.Principal // resolved once by Caller
+	callerErr error
 }
 
 // Config resolves the configuration once.
@@ -79,8 +88,15 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := f.Caller(); err != nil && c.Operator != "" {
+		return nil, err
+	}
 	svc, err := service.Open(ctx, c.Home, c.Service, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPolicyOverrides(c, svc.Policy()); err != nil {
+		svc.Close()
 		return nil, err
 	}
 	svc.SetCALoader(func(ctx context.Context) (*ca.CA, error) { return f.loadCA(ctx, svc) })
@@ -135,13 +151,66 @@ func (f *Factory) Quiet() bool {
 	return c.Quiet
 }
 
-// Operator is the name recorded on admin actions.
-func (f *Factory) Operator() string {
+// Caller is who runs this command: a Local principal holding every role,
+// named by the one operator identity rule, resolved once: --operator >
+// CMCA_OPERATOR > config key operator > the OS user (os/user, not $USER),
+// validated by ra.ValidateOperator. On the CA's own machine the home's
+// files are the trust boundary, so the local caller holds every role.
+func (f *Factory) Caller() (principal.Principal, error) {
+	if f.caller != nil || f.callerErr != nil {
+		if f.callerErr != nil {
+			return principal.Principal{}, f.callerErr
+		}
+		return *f.caller, nil
+	}
+	p, err := f.resolveCaller()
+	if err != nil {
+		f.callerErr = err
+		return principal.Principal{}, err
+	}
+	f.caller = &p
+	return p, nil
+}
+
+func (f *Factory) resolveCaller() (principal.Principal, error) {
 	c, err := f.Config()
+	if err != nil {
+		return principal.Principal{}, err
+	}
+	name, from := c.Operator, "--operator, CMCA_OPERATOR or config key operator"
+	if name == "" {
+		u, err := user.Current()
+		if err != nil {
+			return principal.Principal{}, &usageError{msg: fmt.Sprintf("cannot tell who you are (%v); pass --operator NAME or set CMCA_OPERATOR", err)}
+		}
+		name, from = u.Username, "the OS user name"
+	}
+	v, err := ra.ValidateOperator(name)
+	if err != nil {
+		return principal.Principal{}, &usageError{msg: fmt.Sprintf("%v (the operator name comes from %s)", err, from)}
+	}
+	return principal.LocalOperator(v), nil
+}
+
+// withCaller puts the caller in ctx for the service. When no operator name
+// was given and the OS user cannot be found, the caller is anonymous: what
+// needs a role is refused (exit 5, with the hint to pass --operator) and
+// subscriber commands still work. An invalid name that was given is a usage
+// error, reported by Local.
+func (f *Factory) withCaller(ctx context.Context) context.Context {
+	if p, err := f.Caller(); err == nil {
+		return principal.With(ctx, p)
+	}
+	return principal.With(ctx, principal.Principal{Kind: principal.Anonymous})
+}
+
+// Operator is the caller's name, for messages.
+func (f *Factory) Operator() string {
+	p, err := f.Caller()
 	if err != nil {
 		return "operator"
 	}
-	return c.Operator
+	return p.String()
 }
 
 // PrintJSON writes v as indented JSON on stdout.
@@ -151,11 +220,13 @@ func (f *Factory) PrintJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// Printf writes human text on stdout.
-func (f *Factory) Printf(format string, a ...any) { fmt.Fprintf(f.IO.Out, format, a...) }
+// Printf writes human text on stdout. Text arguments (strings, string
+// types, errors) are sanitized: control and format characters from stored
+// text are shown as escapes, never sent to the terminal.
+func (f *Factory) Printf(format string, a ...any) { fmt.Fprintf(f.IO.Out, format, safeArgs(a)...) }
 
-// Warnf writes a notice on stderr.
-func (f *Factory) Warnf(format string, a ...any) { fmt.Fprintf(f.IO.ErrOut, format, a...) }
+// Warnf writes a notice on stderr, its text arguments sanitized as Printf's.
+func (f *Factory) Warnf(format string, a ...any) { fmt.Fprintf(f.IO.ErrOut, format, safeArgs(a)...) }
 
 // caChain parses the DER chain returned by a download.
 func parseChain(ders [][]byte) ([]*x509.Certificate, error) {

@@ -89,6 +89,13 @@ func (f *Factory) input(title string, dst *string, check func(string) error) *hu
 	})
 }
 
+// noteText makes text safe in a form note, whose description is rendered
+// as Markdown: control characters escaped, Markdown emphasis characters
+// (the * of a masked value) shown as they are.
+func noteText(s string) string {
+	return strings.NewReplacer("*", `\*`, "_", `\_`, "`", "\\`").Replace(sanitize(s))
+}
+
 // runApplyForm asks for the missing fields: identity first, then the
 // lookup (a returning applicant's data pre-fills the rest), then contact,
 // usage, storage, agent, the agreement, and a confirmation page.
@@ -110,7 +117,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	)); err != nil {
 		return err
 	}
-	if !o.NoLookup {
+	if !o.NoLookup && !o.Counter.active {
 		prefill(ctx, f, api, rec, o.Set)
 	}
 	usages := make([]huh.Option[string], 0, len(cfg.Profiles))
@@ -126,13 +133,32 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 		rec.Storage = string(ra.StorageUSBKey)
 	}
 	withAgent := rec.AgentName != ""
+	// Fields reused from a stored profile are not asked for: the form shows
+	// them masked and the service fills them in.
+	var contact []huh.Field
+	if len(rec.reused) > 0 {
+		var lines []string
+		for _, field := range rec.reuse() {
+			lines = append(lines, field+": "+noteText(rec.reused[field]))
+		}
+		contact = append(contact, huh.NewNote().Title("Returning applicant: reusing your stored data").Description(strings.Join(lines, "\n")))
+	}
+	for _, in := range []struct {
+		field, title string
+		dst          *string
+		check        func(string) error
+	}{
+		{"name", "Full name", &rec.Name, validator(func(s string) (string, error) { return ra.ValidateName("name", s) })},
+		{"mobile", "Mobile", &rec.Mobile, validator(ra.ValidateMobile)},
+		{"email", "Email (goes into the certificate)", &rec.Email, validator(ra.ValidateEmail)},
+		{"address", "Address (optional)", &rec.Address, validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })},
+	} {
+		if _, ok := rec.reused[in.field]; !ok {
+			contact = append(contact, f.input(in.title, in.dst, in.check))
+		}
+	}
 	if err := f.runForm(ctx,
-		huh.NewGroup(
-			f.input("Full name", &rec.Name, validator(func(s string) (string, error) { return ra.ValidateName("name", s) })),
-			f.input("Mobile", &rec.Mobile, validator(ra.ValidateMobile)),
-			f.input("Email (goes into the certificate)", &rec.Email, validator(ra.ValidateEmail)),
-			f.input("Address (optional)", &rec.Address, validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })),
-		).Title("Contact"),
+		huh.NewGroup(contact...).Title("Contact"),
 		huh.NewGroup(
 			huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType),
 			huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint),
@@ -159,7 +185,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 		rec.AgentName, rec.AgentIDNumber = "", ""
 	}
 	summary := fmt.Sprintf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
-		rec.Name, rec.IDType, rec.IDNumber, rec.Mobile, rec.Email, rec.UsageType, rec.AcceptancePoint, rec.Storage)
+		noteText(rec.shown("name", rec.Name)), rec.IDType, rec.IDNumber, noteText(rec.shown("mobile", rec.Mobile)), noteText(rec.shown("email", rec.Email)), rec.UsageType, rec.AcceptancePoint, rec.Storage)
 	if rec.AgentName != "" {
 		summary += fmt.Sprintf("\nAgent: %s (%s)", rec.AgentName, rec.AgentIDNumber)
 	}
@@ -236,9 +262,9 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 				}))); err != nil {
 				return err
 			}
-			dec, err = api.Reject(ctx, f.Operator(), r.Ref, reason)
+			dec, err = api.Reject(ctx, r.Ref, reason)
 		default:
-			dec, err = api.Approve(ctx, f.Operator(), r.Ref)
+			dec, err = api.Approve(ctx, r.Ref)
 		}
 		if err != nil {
 			f.Warnf("%s: %v\n", r.Ref, err)

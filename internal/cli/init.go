@@ -98,6 +98,7 @@ func initRun(ctx context.Context, o *InitOptions) error {
 			return &usageError{msg: fmt.Sprintf("--ca-key: %v", err)}
 		}
 	}
+	opts.Policy = &c.Service.Policy // the home's policy, seeded from this configuration
 	res, err := service.Init(ctx, c.Home, opts)
 	if err != nil {
 		undoKey() // a CA key generated on a token for this init

@@ -78,7 +78,7 @@ hold the CA key (ca/ca.key, or the key on its token): back that up separately.`,
 			if err != nil {
 				return err
 			}
-			res, err := svc.Backup(ctx, f.Operator(), out, force)
+			res, err := svc.Backup(ctx, out, force)
 			if err != nil {
 				return err
 			}
@@ -116,7 +116,7 @@ after the backup was made are listed: they are not in the restored store.`,
 			if err != nil {
 				return err
 			}
-			res, err := service.Restore(cmd.Context(), service.RestoreOptions{Home: c.Home, File: args[0], Force: force, Operator: f.Operator()})
+			res, err := service.Restore(cmd.Context(), service.RestoreOptions{Home: c.Home, File: args[0], Force: force})
 			if err != nil {
 				return err
 			}

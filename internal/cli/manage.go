@@ -106,8 +106,8 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 	if h.Session == nil && out == "" {
 		out = strings.TrimSuffix(o.P12, filepath.Ext(o.P12)) + "-renewed.p12"
 	}
-	if h.Session == nil && !o.Force {
-		if err := refuseExisting(out); err != nil {
+	if h.Session == nil {
+		if err := checkOut(out, o.Force); err != nil {
 			return err
 		}
 	}
@@ -136,7 +136,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		nk.discardUnsent(ctx, f)
 		return fmt.Errorf("sign the proof of possession with the current key: %w", err)
 	}
-	res, err := api.Renew(ctx, f.Operator(), service.RenewInput{Serial: h.Serial, CSR: csr, SignedAt: at, Proof: proof, Comment: o.Comment})
+	res, err := api.Renew(ctx, service.RenewInput{Serial: h.Serial, CSR: csr, SignedAt: at, Proof: proof, Comment: o.Comment})
 	if err != nil {
 		// A refusal removes the key, unless the CA may have certified it (an
 		// earlier run's key); after an error of unknown outcome it stays.
@@ -166,7 +166,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 				return err
 			}
 			if err := token.WritePKCS12(out, nk.signer, cert, chain, h.Password, true); err != nil {
-				return fmt.Errorf("the renewed certificate %s was issued but could not be written (run the same command again to retry): %w", res.Issued.Serial, err)
+				return notWritten("the renewed certificate "+res.Issued.Serial, out, nk.pending, err)
 			}
 			os.Remove(nk.pending)
 			where = out
@@ -201,18 +201,11 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 }
 
 func (f *Factory) renewWindow() string {
-	c, err := f.Config()
+	svc, err := f.Local(context.Background())
 	if err != nil {
 		return "the renewal window"
 	}
-	return fmt.Sprintf("%d days", int(c.Service.RenewWindow.Hours()/24))
-}
-
-func refuseExisting(path string) error {
-	if _, err := statFile(path); err == nil {
-		return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", path, ra.ErrConflict)
-	}
-	return nil
+	return fmt.Sprintf("%d days", int(svc.Policy().RenewWindow.Hours()/24))
 }
 
 // RevokeOptions are the inputs of `cmca revoke`.
@@ -305,7 +298,7 @@ func revokeRun(ctx context.Context, o *RevokeOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := api.Revoke(ctx, f.Operator(), in)
+	res, err := api.Revoke(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -360,7 +353,7 @@ a new passcode, a new key, a new serial, the same identity data.`,
 			if err != nil {
 				return err
 			}
-			res, err := api.Reissue(ctx, f.Operator(), service.ReissueInput{Serial: o.Serial, Ref: o.Ref, Reason: o.Reason, Comment: o.Comment})
+			res, err := api.Reissue(ctx, service.ReissueInput{Serial: o.Serial, Ref: o.Ref, Reason: o.Reason, Comment: o.Comment})
 			if err != nil {
 				return err
 			}

@@ -16,15 +16,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// callerContext puts the local caller in ctx unless a transport already
-// put one there: the CLI on the home's own files holds every role.
-func (f *Factory) callerContext(ctx context.Context) context.Context {
-	if _, ok := principal.From(ctx); ok {
-		return ctx
-	}
-	return principal.With(ctx, principal.Principal{Kind: principal.Local, Name: f.Operator(), Roles: principal.AllRoles})
-}
-
 // NewCmdOperator is `cmca operator`: the operators of `cmca serve`.
 func NewCmdOperator(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
@@ -106,7 +97,6 @@ func operatorAddRun(ctx context.Context, o *OperatorAddOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx = f.callerContext(ctx)
 	if o.Token.named() {
 		return operatorAddToken(ctx, f, svc, o, name, roles, algo)
 	}
@@ -241,7 +231,7 @@ func newCmdOperatorList(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ops, err := svc.Operators(f.callerContext(ctx), all)
+			ops, err := svc.Operators(ctx, all)
 			if err != nil {
 				return err
 			}
@@ -305,7 +295,7 @@ func operatorRevokeRun(ctx context.Context, o *OperatorRevokeOptions) error {
 	if err != nil {
 		return err
 	}
-	op, err := svc.RevokeOperator(f.callerContext(ctx), o.Name, reason)
+	op, err := svc.RevokeOperator(ctx, o.Name, reason)
 	if err != nil {
 		return err
 	}

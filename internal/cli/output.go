@@ -18,7 +18,14 @@ type table struct {
 
 func newTable(f *Factory, header ...string) *table { return &table{f: f, header: header} }
 
-func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+// row adds a row; cells are sanitized (stored text may hold control
+// characters).
+func (t *table) row(cells ...string) {
+	for i, c := range cells {
+		cells[i] = sanitize(c)
+	}
+	t.rows = append(t.rows, cells)
+}
 
 func (t *table) flush() error {
 	rows := append([][]string{t.header}, t.rows...)

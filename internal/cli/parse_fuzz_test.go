@@ -101,7 +101,7 @@ func csvEquivalent(a, b []applicationRecord) bool {
 		return r
 	}
 	for i := range a {
-		if norm(a[i]) != norm(b[i]) {
+		if !reflect.DeepEqual(norm(a[i]), norm(b[i])) {
 			return false
 		}
 	}

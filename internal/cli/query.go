@@ -30,6 +30,7 @@ func NewCmdStatus(f *Factory, runF func(string) error) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			d = d.ForApplicant()
 			if f.JSON() {
 				return f.PrintJSON(d)
 			}

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/cmca/cmca/internal/ra"
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +40,10 @@ func Main() int {
 	if code == ExitCancelled {
 		msg = "cancelled"
 	}
-	fmt.Fprintf(f.IO.ErrOut, "cmca: %s\n", msg)
+	if _, cerr := f.Caller(); cerr != nil && errors.Is(err, ra.ErrAuth) {
+		msg += " (" + cerr.Error() + ")"
+	}
+	fmt.Fprintf(f.IO.ErrOut, "cmca: %s\n", sanitizeLines(msg))
 	var ue *usageError
 	if errors.As(err, &ue) && cmd != nil {
 		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
@@ -46,11 +51,17 @@ func Main() int {
 	return code
 }
 
-// PrintJSONErr writes {"error": ..., "exit_code": ...} to stderr, so scripts
-// using -o json can parse failures too.
+// PrintJSONErr writes {"error":...,"exit_code":...} on one line to
+// stderr, so scripts using -o json can parse failures too. It is built by
+// encoding/json: any byte in a message (a control character in a path)
+// still gives valid JSON.
 func (f *Factory) PrintJSONErr(err error, code int) error {
-	_, e := fmt.Fprintf(f.IO.ErrOut, "{\"error\": %q, \"exit_code\": %d}\n", err.Error(), code)
-	return e
+	enc := json.NewEncoder(f.IO.ErrOut)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(struct {
+		Error    string `json:"error"`
+		ExitCode int    `json:"exit_code"`
+	}{err.Error(), code})
 }
 
 func buildVersion() string {
@@ -73,10 +84,15 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 (PKCS#11) or in PKCS#12 files, renewal, revocation, reissue and CRLs.
 
 Subscriber commands: apply, status, download, renew, revoke, reissue.
-Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
+Operator commands:   init, review, approve, issue, crl, certs, cert, audit, policy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       f.Version,
+		// Every command runs as the caller: a Local principal in the
+		// context (Factory.Caller), read by the service.
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			cmd.SetContext(f.withCaller(cmd.Context()))
+		},
 	}
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
@@ -106,7 +122,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit.`,
 	}
 	for _, c := range []*cobra.Command{
 		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
-		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
+		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdPolicy(f, nil), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
 		NewCmdOperator(f), NewCmdCA(f),
 	} {
 		c.GroupID = "admin"

@@ -248,21 +248,28 @@ func TestTerminal(t *testing.T) {
 			t.Fatalf("stored requests = %+v; want one from 张三, email, head-office, soft", rs)
 		}
 
-		// A returning applicant: the lookup fills name, mobile and email.
+		// A returning applicant (once approved): the lookup reuses name,
+		// mobile and email, shown masked and not asked for.
+		e.run("approve", rs[0].Ref)
 		p = e.tmux("apply")
 		p.focus("ID document type")
 		p.keys("Enter")
 		p.fill("ID number", "11010519491231002X")
-		s = p.waitFor("┃ Full name")
-		if !strings.Contains(s, "张三") || !strings.Contains(s, "zhang@example.com") {
-			t.Errorf("the returning applicant's data was not pre-filled:\n%s", s)
+		s = p.waitFor("reusing your stored data")
+		for _, want := range []string{"name: 张*", "mobile: 138****5678", "email: z***@example.com"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("the form lacks the masked %q:\n%s", want, s)
+			}
+		}
+		if strings.Contains(s, "zhang@example.com") || strings.Contains(s, "13812345678") || strings.Contains(s, "┃ Full name") {
+			t.Errorf("the form shows stored data in full, or asks for it again:\n%s", s)
 		}
 		p.keys("C-c")
 		s = p.waitFor("EXIT=")
 		if !strings.Contains(s, "EXIT=130") {
 			t.Errorf("Ctrl-C at the form: want exit 130:\n%s", s)
 		}
-		e.runJSON(&rs, "review")
+		e.runJSON(&rs, "review", "--state", "all")
 		if len(rs) != 1 {
 			t.Errorf("a cancelled form stored a request: %+v", rs)
 		}

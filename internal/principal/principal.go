@@ -7,8 +7,12 @@ package principal
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/cmca/cmca/internal/ra"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Role is a permission an operator holds.
@@ -85,4 +89,65 @@ func With(ctx context.Context, p Principal) context.Context {
 func From(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(ctxKey{}).(Principal)
 	return p, ok
+}
+
+// Error codes of an AuthError (stable; a transport renders them).
+const (
+	CodeNoPrincipal = "auth.no_principal" // nobody is authenticated
+	CodeMissingRole = "auth.missing_role" // the caller lacks the role
+)
+
+// AuthError says an operation was refused because of who is calling. It
+// carries a code and parameters, not CLI wording; it wraps ra.ErrAuth (exit
+// 5 in the CLI).
+type AuthError struct {
+	Code   string // CodeNoPrincipal or CodeMissingRole
+	Role   Role   // the role the operation needs ("" when any caller will do)
+	Caller string // who called, for CodeMissingRole
+}
+
+func (e *AuthError) Error() string {
+	switch {
+	case e.Code == CodeMissingRole:
+		return fmt.Sprintf("%s does not hold the %s role this operation needs", e.Caller, e.Role)
+	case e.Role != "":
+		return fmt.Sprintf("no authenticated caller; this operation needs the %s role", e.Role)
+	}
+	return "no authenticated caller"
+}
+
+// Unwrap makes every AuthError an ra.ErrAuth.
+func (e *AuthError) Unwrap() error { return ra.ErrAuth }
+
+// Require returns the caller in ctx if it holds role r (any caller when r
+// is ""), and an *AuthError otherwise. The System principal holds every role.
+func Require(ctx context.Context, r Role) (Principal, error) {
+	p, ok := From(ctx)
+	if !ok {
+		return Principal{}, &AuthError{Code: CodeNoPrincipal, Role: r}
+	}
+	if r != "" && p.Kind != System && !p.Has(r) {
+		return Principal{}, &AuthError{Code: CodeMissingRole, Role: r, Caller: p.String()}
+	}
+	return p, nil
+}
+
+// SystemPrincipal is cmca acting on its own (renewals inside the window).
+func SystemPrincipal() Principal { return Principal{Kind: System, Name: "system"} }
+
+// LocalOperator is the CLI's caller on the CA's own machine: the validated
+// operator name with every role (the home's files are the trust boundary).
+func LocalOperator(name string) Principal {
+	return Principal{Kind: Local, Name: name, Roles: slices.Clone(AllRoles)}
+}
+
+// Same reports whether p is the operator recorded as name (four-eyes):
+// names compare after NFC normalisation and trimming, so a name stored
+// before operator names were validated ("alice ") matches "alice".
+func (p Principal) Same(name string) bool {
+	if p.Kind == System || p.Kind == Anonymous {
+		return false
+	}
+	a, b := norm.NFC.String(strings.TrimSpace(p.Name)), norm.NFC.String(strings.TrimSpace(name))
+	return a != "" && a == b
 }

@@ -174,3 +174,22 @@ func FuzzValidateMobile(f *testing.F) {
 		}
 	})
 }
+
+func FuzzValidateOperator(f *testing.F) {
+	for _, s := range []string{"alice", "alice ", " Alice Smith ", "system", "SYSTEM", "anonymous", "张三", "a\x1b]52;c;Zm9v\x07", "a\rb", "a\u202eb", "a\u200db", "a\u00a0b", "\xff", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, err := ValidateOperator(s)
+		if err != nil {
+			checkRejected(t, "ValidateOperator", s, err)
+			return
+		}
+		checkAccepted(t, "ValidateOperator", s, out, ValidateOperator)
+		for _, r := range out {
+			if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+				t.Fatalf("ValidateOperator(%q) = %q: keeps the control character %U", s, out, r)
+			}
+		}
+	})
+}

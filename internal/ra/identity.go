@@ -622,8 +622,8 @@ const maxAddress = 200
 type Applicant struct {
 	Name     string `json:"name" yaml:"name"`
 	IDType   IDType `json:"id_type" yaml:"id_type"`
-	IDNumber string `json:"id_number" yaml:"id_number"`
-	Mobile   string `json:"mobile" yaml:"mobile"`
+	IDNumber string `json:"id_number,omitempty" yaml:"id_number"`
+	Mobile   string `json:"mobile,omitempty" yaml:"mobile"`
 	Email    string `json:"email" yaml:"email"`
 	Address  string `json:"address,omitempty" yaml:"address,omitempty"`
 }
@@ -659,7 +659,7 @@ func (a Applicant) Normalize() (Applicant, error) {
 type Agent struct {
 	Name     string `json:"name" yaml:"name"`
 	IDType   IDType `json:"id_type" yaml:"id_type"`
-	IDNumber string `json:"id_number" yaml:"id_number"`
+	IDNumber string `json:"id_number,omitempty" yaml:"id_number"`
 }
 
 // Normalize validates the agent and returns the normalised copy, or the
@@ -688,4 +688,49 @@ func prefixField(err error, prefix string) error {
 		return &FieldError{Field: prefix + fe.Field, Msg: fe.Msg}
 	}
 	return err
+}
+
+// Masked returns a copy for showing a returning applicant what is on
+// record without disclosing it: 张*, 138****8000, z***@example.com,
+// 北京市***. The ID type and number are the caller's own input and stay.
+func (a Applicant) Masked() Applicant {
+	a.Name = MaskText(a.Name, 1)
+	a.Mobile = MaskMobile(a.Mobile)
+	a.Email = MaskEmail(a.Email)
+	a.Address = MaskText(a.Address, 3)
+	return a
+}
+
+// MaskMobile keeps the first three and last four digits: 138****8000.
+func MaskMobile(s string) string {
+	r := []rune(s)
+	if len(r) < 8 {
+		return strings.Repeat("*", len(r))
+	}
+	return string(r[:3]) + strings.Repeat("*", len(r)-7) + string(r[len(r)-4:])
+}
+
+// MaskEmail keeps the first character of the local part and the domain:
+// z***@example.com.
+func MaskEmail(s string) string {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" {
+		return MaskText(s, 1)
+	}
+	return string([]rune(local)[:1]) + "***@" + domain
+}
+
+// MaskText keeps the first keep characters and replaces the rest: 张*.
+func MaskText(s string, keep int) string {
+	r := []rune(s)
+	if len(r) <= keep {
+		if len(r) <= 1 {
+			return s
+		}
+		keep = 1
+	}
+	if len(r) > keep+3 {
+		return string(r[:keep]) + "***"
+	}
+	return string(r[:keep]) + strings.Repeat("*", len(r)-keep)
 }

@@ -29,7 +29,7 @@ func TestCertAuthenticator(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub, _ := h.subscriber(t, 0)
-	if _, err := h.svc.Revoke(adminCtx(), "alice", service.RevokeInput{Serial: ra.SerialString(sub.SerialNumber), Reason: "keyCompromise",
+	if _, err := h.svc.Revoke(adminCtx(), service.RevokeInput{Serial: ra.SerialString(sub.SerialNumber), Reason: "keyCompromise",
 		Comment: "lost", Direct: true}); err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}

@@ -62,7 +62,7 @@ func newTestHome(t *testing.T) *testHome {
 
 // admin is the local CLI's caller.
 func adminCtx() context.Context {
-	return principal.With(context.Background(), principal.Principal{Kind: principal.Local, Name: "root", Roles: principal.AllRoles})
+	return principal.With(context.Background(), principal.LocalOperator("root"))
 }
 
 func newKey(t *testing.T) crypto.Signer {
@@ -102,15 +102,15 @@ func (h *testHome) subscriber(t *testing.T, who int) (*x509.Certificate, crypto.
 		Applicant: people[who],
 		UsageType: "auth", AcceptancePoint: "online", Storage: ra.StorageSoft, AgreementAccepted: true,
 	}
-	res, err := h.svc.Apply(ctx, "clerk", []service.Application{app}, false)
+	res, err := h.svc.Apply(principal.With(context.Background(), principal.LocalOperator("clerk")), []service.Application{app}, false)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	ref := res[0].Ref
-	if _, err := h.svc.Approve(ctx, "alice", ref); err != nil {
+	if _, err := h.svc.Approve(principal.With(context.Background(), principal.LocalOperator("alice")), ref); err != nil {
 		t.Fatalf("Approve: %v", err)
 	}
-	a, err := h.svc.Issue(ctx, "bob", ref, false)
+	a, err := h.svc.Issue(principal.With(context.Background(), principal.LocalOperator("bob")), ref, false)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -19,10 +21,69 @@ type Application struct {
 	Storage           ra.Storage   `json:"storage" yaml:"storage"`
 	AgreementAccepted bool         `json:"agreement_accepted" yaml:"agreement_accepted"`
 	Comment           string       `json:"comment,omitempty" yaml:"comment,omitempty"`
-	// DocumentsCheckedBy names the counter operator who checked the
-	// applicant's identity documents in person (counter mode); it is
-	// recorded in the audit log. Files cannot set it.
-	DocumentsCheckedBy string `json:"documents_checked_by,omitempty" yaml:"-"`
+	// DocumentsChecked says the caller, a counter operator, checked the
+	// applicant's identity documents in person (counter mode); it needs the
+	// counter role and is recorded in the audit log. Files cannot set it.
+	DocumentsChecked bool `json:"documents_checked,omitempty" yaml:"-"`
+	// Reuse names fields (name, mobile, email, address) left empty to be
+	// taken from the applicant's stored profile: the data of their last
+	// approved application. The caller sees only masked values (Lookup).
+	Reuse []string `json:"reuse_stored,omitempty" yaml:"-"`
+}
+
+// ReusableFields are the fields an application may take from a stored
+// profile.
+var ReusableFields = []string{"name", "mobile", "email", "address"}
+
+// reuseStored fills the fields each application asks to reuse from the
+// stored profile. A field given in the application is kept.
+func (s *Service) reuseStored(ctx context.Context, apps []Application) error {
+	need := false
+	for _, a := range apps {
+		need = need || len(a.Reuse) > 0
+	}
+	if !need {
+		return nil
+	}
+	return s.store.Read(ctx, func(tx *store.Tx) error {
+		for i := range apps {
+			a := &apps[i]
+			if len(a.Reuse) == 0 {
+				continue
+			}
+			n, err := ra.ValidateID(a.Applicant.IDType, a.Applicant.IDNumber)
+			if err != nil {
+				return err
+			}
+			p, err := tx.LookupApplicant(a.Applicant.IDType, n)
+			if err != nil {
+				return fmt.Errorf("no stored profile to reuse (nobody with that ID has an approved application); give the fields: %w", err)
+			}
+			var used []string
+			for _, field := range a.Reuse {
+				var dst *string
+				var v string
+				switch field {
+				case "name":
+					dst, v = &a.Applicant.Name, p.Name
+				case "mobile":
+					dst, v = &a.Applicant.Mobile, p.Mobile
+				case "email":
+					dst, v = &a.Applicant.Email, p.Email
+				case "address":
+					dst, v = &a.Applicant.Address, p.Address
+				default:
+					return &ra.FieldError{Field: "reuse_stored", Msg: fmt.Sprintf("%q cannot be reused; only %s", field, strings.Join(ReusableFields, ", "))}
+				}
+				if *dst == "" && v != "" {
+					*dst = v
+					used = append(used, field)
+				}
+			}
+			a.Reuse = used
+		}
+		return nil
+	})
 }
 
 // Validate normalises an application and checks it against the
@@ -46,6 +107,9 @@ func (s *Service) Validate(a Application) (Application, error) {
 	}
 	if _, err := s.cfg.Profile(a.UsageType); err != nil {
 		return a, err
+	}
+	if pol := s.Policy(); !pol.AllowsUsage(a.UsageType) {
+		return a, &ra.FieldError{Field: "usage_type", Msg: fmt.Sprintf("usage type %q is not offered by this CA's policy (usage.allowed: %s)", a.UsageType, strings.Join(pol.Usages, ", "))}
 	}
 	if a.AcceptancePoint == "" {
 		return a, &ra.FieldError{Field: "acceptance_point", Msg: "is required"}
@@ -101,15 +165,34 @@ type ApplyResult struct {
 	Ref       string     `json:"ref,omitempty"`
 	State     ra.State   `json:"state,omitempty"`
 	Returning bool       `json:"returning_applicant,omitempty"`
+	Reused    []string   `json:"reused_fields,omitempty"`
 	Error     *ItemError `json:"error,omitempty"`
 }
 
 // Apply submits applications in one transaction. Without partial, one
 // invalid application rejects the whole batch and nothing is stored; with
 // partial, the valid ones are stored and the invalid ones reported.
-func (s *Service) Apply(ctx context.Context, operator string, apps []Application, partial bool) ([]ApplyResult, error) {
+//
+// Any caller may apply (anonymous too); an application whose documents
+// were checked at a counter needs the counter role.
+func (s *Service) Apply(ctx context.Context, apps []Application, partial bool) ([]ApplyResult, error) {
+	need := principal.Role("")
+	for _, a := range apps {
+		if a.DocumentsChecked {
+			need = principal.Counter
+		}
+	}
+	p, err := principal.Require(ctx, need)
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	if len(apps) == 0 {
 		return nil, &ra.FieldError{Field: "applications", Msg: "no application given"}
+	}
+	apps = slices.Clone(apps)
+	if err := s.reuseStored(ctx, apps); err != nil {
+		return nil, err
 	}
 	valid := make([]Application, len(apps))
 	results := make([]ApplyResult, len(apps))
@@ -136,7 +219,7 @@ func (s *Service) Apply(ctx context.Context, operator string, apps []Application
 		}
 		return results, &BatchError{Errors: bad}
 	}
-	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		now := tx.Now().UTC()
 		for i, a := range valid {
 			if results[i].Error != nil {
@@ -145,7 +228,8 @@ func (s *Service) Apply(ctx context.Context, operator string, apps []Application
 			if _, err := tx.LookupApplicant(a.Applicant.IDType, a.Applicant.IDNumber); err == nil {
 				results[i].Returning = true
 			}
-			id, err := tx.UpsertApplicant(a.Applicant)
+			results[i].Reused = a.Reuse
+			id, err := tx.EnsureApplicant(a.Applicant.IDType, a.Applicant.IDNumber)
 			if err != nil {
 				return err
 			}
@@ -156,8 +240,8 @@ func (s *Service) Apply(ctx context.Context, operator string, apps []Application
 				return err
 			}
 			detail := "usage=" + r.UsageType + " storage=" + string(r.Storage)
-			if a.DocumentsCheckedBy != "" {
-				detail += " counter=" + r.AcceptancePoint + "; documents checked by " + a.DocumentsCheckedBy
+			if a.DocumentsChecked {
+				detail += " counter=" + r.AcceptancePoint + "; documents checked by " + operator
 			}
 			if err := tx.Audit(event(operator, "apply", r, "", detail)); err != nil {
 				return err
@@ -185,7 +269,9 @@ func insertWithRef(tx *store.Tx, r *ra.Request, applicantID int64) error {
 	return fmt.Errorf("could not draw a free reference number after 10 tries; try again (if it keeps failing, check the store with `cmca doctor`)")
 }
 
-// Lookup returns a returning applicant's stored data (seed 2.1 step 3).
+// Lookup returns a returning applicant's stored profile (seed 2.1 step
+// 3), masked: which fields are on record and a hint of each (138****8000,
+// z***@example.com), never the data itself. Apply with Reuse takes them.
 func (s *Service) Lookup(ctx context.Context, idType ra.IDType, idNumber string) (ra.Applicant, error) {
 	n, err := ra.ValidateID(idType, idNumber)
 	if err != nil {
@@ -196,5 +282,5 @@ func (s *Service) Lookup(ctx context.Context, idType ra.IDType, idNumber string)
 		a, err = tx.LookupApplicant(idType, n)
 		return err
 	})
-	return a, err
+	return a.Masked(), err
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/testhook"
@@ -35,11 +36,18 @@ type BackupResult struct {
 // and the pseudonym key; it does not hold the CA key, nor the CRLs (only
 // their digests: the bodies are the files under HOME/crl, which belong in
 // the file backup of the home).
-func (s *Service) Backup(ctx context.Context, operator, out string, force bool) (*BackupResult, error) {
+//
+// The caller (in ctx) needs the admin role.
+func (s *Service) Backup(ctx context.Context, out string, force bool) (*BackupResult, error) {
+	p, err := principal.Require(ctx, principal.Admin)
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	if out == "" {
 		return nil, &ra.FieldError{Field: "out", Msg: "name the backup file with --out"}
 	}
-	out, err := filepath.Abs(out)
+	out, err = filepath.Abs(out)
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +134,10 @@ func syncDir(dir string) {
 
 // RestoreOptions control a restore.
 type RestoreOptions struct {
-	Home     string
-	File     string
-	Force    bool // replace an existing store (kept aside as ra.db.pre-restore-TIME)
-	Operator string
-	Now      func() time.Time
+	Home  string
+	File  string
+	Force bool // replace an existing store (kept aside as ra.db.pre-restore-TIME)
+	Now   func() time.Time
 }
 
 // RestoreResult describes a restored store.
@@ -155,7 +162,13 @@ type RestoreResult struct {
 // CRL numbers never go back: CRLs published under HOME/crl, and those in a
 // replaced store, may be newer than the backup, so the restored store's
 // numbering continues above the highest number seen anywhere.
+//
+// The caller (in ctx) needs the admin role.
 func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
+	p, err := principal.Require(ctx, principal.Admin)
+	if err != nil {
+		return nil, err
+	}
 	if o.Now == nil {
 		o.Now = testhook.Clock()
 	}
@@ -254,7 +267,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		for s := range oldSerials {
 			res.LostCertificates = append(res.LostCertificates, s)
 		}
-		return tx.Audit(ra.Event{Operator: o.Operator, Action: "restore", Detail: fmt.Sprintf("from backup sha256=%s; CRL numbering continues at %d; %d certificates of the replaced store are not in the backup", digest, res.NextCRLNumber, len(res.LostCertificates))})
+		return tx.Audit(ra.Event{Operator: p.String(), Action: "restore", Detail: fmt.Sprintf("from backup sha256=%s; CRL numbering continues at %d; %d certificates of the replaced store are not in the backup", digest, res.NextCRLNumber, len(res.LostCertificates))})
 	})
 	stOpen = false
 	if cerr := st.Close(); err == nil {

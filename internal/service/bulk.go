@@ -11,6 +11,7 @@ import (
 
 	"github.com/cmca/cmca/internal/ca"
 
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -40,7 +41,11 @@ func itemFailure(err error) bool {
 // that fails (decided meanwhile, four-eyes rule) changes nothing and is
 // reported in failed while the others are approved. With allSubmitted, refs
 // is ignored and every request waiting for review is approved, oldest first.
-func (s *Service) ApproveMany(ctx context.Context, operator string, refs []string, allSubmitted bool) (done []*Decision, failed []RefError, err error) {
+func (s *Service) ApproveMany(ctx context.Context, refs []string, allSubmitted bool) (done []*Decision, failed []RefError, err error) {
+	p, err := principal.Require(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		done, failed = nil, nil
 		if allSubmitted {
@@ -56,7 +61,7 @@ func (s *Service) ApproveMany(ctx context.Context, operator string, refs []strin
 				if err != nil {
 					return err
 				}
-				d, err = s.approve(tx, operator, r, "")
+				d, err = s.approve(tx, p, r, "")
 				return err
 			})
 			switch {
@@ -82,7 +87,11 @@ func (s *Service) ApproveMany(ctx context.Context, operator string, refs []strin
 // passcodes are returned once and stored only as hashes; if the batch does
 // not commit, none of them is valid. With allApproved, refs is ignored and
 // every approved request is authorised, oldest first.
-func (s *Service) IssueMany(ctx context.Context, operator string, refs []string, allApproved, resend bool) (done []*Authorisation, failed []RefError, err error) {
+func (s *Service) IssueMany(ctx context.Context, refs []string, allApproved, resend bool) (done []*Authorisation, failed []RefError, err error) {
+	p, err := principal.Require(ctx, principal.Issuer)
+	if err != nil {
+		return nil, nil, err
+	}
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		done, failed = nil, nil
 		if allApproved {
@@ -95,7 +104,7 @@ func (s *Service) IssueMany(ctx context.Context, operator string, refs []string,
 			var a *Authorisation
 			err := tx.Item(func() error {
 				var err error
-				a, err = s.issueTx(tx, operator, ref, resend)
+				a, err = s.issueTx(tx, p, ref, resend)
 				return err
 			})
 			switch {

@@ -25,7 +25,7 @@ func TestCRLFromLargeStoreMatchesStdlib(t *testing.T) {
 	if err := s.store.Fill(ctx, store.FillOptions{Completed: total, Revoked: revoked, DER: []byte{0x30, 0}, At: time.Now().Add(-time.Hour)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.CRL(ctx, "op", CRLOptions{Force: true})
+	res, err := s.CRL(as(ctx, "op"), CRLOptions{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,15 +93,15 @@ func TestCRLFromLargeStoreMatchesStdlib(t *testing.T) {
 func TestBulkItemsFailAlone(t *testing.T) {
 	s := benchService(t)
 	ctx := context.Background()
-	res, err := s.Apply(ctx, "clerk", benchApps(3), false)
+	res, err := s.Apply(as(ctx, "clerk"), benchApps(3), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, b, c := res[0].Ref, res[1].Ref, res[2].Ref
-	if _, err := s.Approve(ctx, "reviewer", b); err != nil {
+	if _, err := s.Approve(as(ctx, "reviewer"), b); err != nil {
 		t.Fatal(err)
 	}
-	done, failed, err := s.ApproveMany(ctx, "reviewer", []string{a, b, "20260101-NOSUCHRF", c}, false)
+	done, failed, err := s.ApproveMany(as(ctx, "reviewer"), []string{a, b, "20260101-NOSUCHRF", c}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestBulkItemsFailAlone(t *testing.T) {
 	if len(failed) != 2 || !errors.Is(failed[0].Err, ra.ErrConflict) || !errors.Is(failed[1].Err, ra.ErrNotFound) {
 		t.Fatalf("ApproveMany failed = %+v; want conflict for %s, not found", failed, b)
 	}
-	auths, failed, err := s.IssueMany(ctx, "issuer", nil, true, false)
+	auths, failed, err := s.IssueMany(as(ctx, "issuer"), nil, true, false)
 	if err != nil || len(failed) != 0 || len(auths) != 3 {
 		t.Fatalf("IssueMany(all approved) = %d, %v, %v; want 3 passcodes", len(auths), failed, err)
 	}
@@ -155,13 +155,13 @@ func TestDownloadManyOrderAndRepeats(t *testing.T) {
 	s := benchService(t)
 	ctx := context.Background()
 	const n = 40
-	if _, err := s.Apply(ctx, "clerk", benchApps(n), false); err != nil {
+	if _, err := s.Apply(as(ctx, "clerk"), benchApps(n), false); err != nil {
 		t.Fatal(err)
 	}
-	if _, failed, err := s.ApproveMany(ctx, "reviewer", nil, true); err != nil || len(failed) > 0 {
+	if _, failed, err := s.ApproveMany(as(ctx, "reviewer"), nil, true); err != nil || len(failed) > 0 {
 		t.Fatal(err, failed)
 	}
-	auths, failed, err := s.IssueMany(ctx, "issuer", nil, true, false)
+	auths, failed, err := s.IssueMany(as(ctx, "issuer"), nil, true, false)
 	if err != nil || len(failed) > 0 || len(auths) != n {
 		t.Fatal(err, failed, len(auths))
 	}

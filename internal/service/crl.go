@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/atomicfile"
 	"hash"
 	"io"
 	"io/fs"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/testhook"
@@ -60,7 +62,14 @@ type CRLResult struct {
 // (ca-NNNNNN.crl, ca-delta-NNNNNN.crl). An up-to-date CRL whose file is
 // missing or does not match its record is not republished: a new one is
 // signed and Warning says why.
-func (s *Service) CRL(ctx context.Context, operator string, o CRLOptions) (*CRLResult, error) {
+//
+// The caller (in ctx) needs the issuer role.
+func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
+	p, err := principal.Require(ctx, principal.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	warning := ""
 	if !o.Force {
 		var latest *store.CRL
@@ -354,7 +363,7 @@ func (b crlBody) writeTo(w io.Writer) error {
 // error nothing is left behind.
 func writeSignedCRL(final string, write func(io.Writer) error) (tmp, digest string, size int64, err error) {
 	h := &hashCounter{h: sha256.New()}
-	tmp, err = writeTemp(final, true, func(f *os.File) error {
+	tmp, err = atomicfile.Temp(final, atomicfile.Options{Mode: 0o644}, func(f *os.File) error {
 		bw := bufio.NewWriterSize(f, 1<<20)
 		if err := write(io.MultiWriter(bw, h)); err != nil {
 			return err
@@ -555,41 +564,11 @@ func writeFileWith(path string, fn func(io.Writer) error) error {
 	})
 }
 
-// replaceFile fills a new temporary file beside path, makes it 0644 and
-// renames it over path. Small writes (a certificate: download-batch writes
-// thousands) go straight to the file, without a buffer of their own.
+// replaceFile writes a public file (0644) through internal/atomicfile.
+// Small writes (a certificate: download-batch writes thousands) go straight
+// to the file, without a buffer of their own, and are not synced.
 func replaceFile(path string, fill func(*os.File) error) error {
-	tmp, err := writeTemp(path, false, fill)
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// writeTemp creates a temporary file beside path, fills it, makes it 0644
-// (public: certificates, CRLs), syncs it if asked, and returns its name.
-// On error the file is removed.
-func writeTemp(path string, sync bool, fill func(*os.File) error) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return "", err
-	}
-	tmp := f.Name()
-	err = fill(f)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	return tmp, nil
+	return atomicfile.WriteWith(path, atomicfile.Options{Mode: 0o644, Overwrite: true, NoSync: true}, fill)
 }
 
 // parseSerialInto decodes a stored serial (lower-case hex, no leading zeros)

@@ -48,18 +48,18 @@ func TestDeltaCRLBodyChecked(t *testing.T) {
 	ctx := context.Background()
 	s, clk := newTestService(t)
 	serial := downloaded(t, s, "张三", "11010519491231002X")
-	if _, err := s.CRL(ctx, "alice", CRLOptions{}); err != nil {
+	if _, err := s.CRL(as(ctx, "alice"), CRLOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: serial, Reason: "keyCompromise", Direct: true, Comment: "lost"}); err != nil {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: serial, Reason: "keyCompromise", Direct: true, Comment: "lost"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(time.Minute)
-	d2, err := s.CRL(ctx, "alice", CRLOptions{Delta: true})
+	d2, err := s.CRL(as(ctx, "alice"), CRLOptions{Delta: true})
 	if err != nil || d2.Number != 2 || d2.Warning != "" || filepath.Base(d2.File) != "ca-delta-000002.crl" {
 		t.Fatalf("delta CRL = %+v, %v; want number 2 in ca-delta-000002.crl", d2, err)
 	}
-	again, err := s.CRL(ctx, "alice", CRLOptions{Delta: true})
+	again, err := s.CRL(as(ctx, "alice"), CRLOptions{Delta: true})
 	if err != nil || !again.Reused || again.Number != 2 {
 		t.Fatalf("delta CRL again = %+v, %v; want 2 reused", again, err)
 	}
@@ -90,7 +90,7 @@ func TestDeltaCRLBodyChecked(t *testing.T) {
 				t.Fatal(err)
 			}
 			doctorFinds(t, s, st.problem)
-			res, err := s.CRL(ctx, "alice", CRLOptions{Delta: true})
+			res, err := s.CRL(as(ctx, "alice"), CRLOptions{Delta: true})
 			if err != nil || res.Reused || res.Number != want || !strings.Contains(res.Warning, st.warning) {
 				t.Fatalf("delta CRL after the body was %s = %+v, %v; want %d signed, warning %q", st.name, res, err, want, st.warning)
 			}
@@ -108,7 +108,7 @@ func TestDeltaCRLBodyChecked(t *testing.T) {
 // want, or none if want is empty.
 func doctorFinds(t *testing.T, s *Service, want string) {
 	t.Helper()
-	rep, err := s.Doctor(context.Background())
+	rep, err := s.Doctor(as(context.Background(), "auditor"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,14 +27,14 @@ func downloaded(t *testing.T, s *Service, name, id string) string {
 	ctx := context.Background()
 	app := testApplication()
 	app.Applicant.Name, app.Applicant.IDNumber = name, id
-	res, err := s.Apply(ctx, "clerk", []Application{app}, false)
+	res, err := s.Apply(as(ctx, "clerk"), []Application{app}, false)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if _, err := s.Approve(ctx, "alice", res[0].Ref); err != nil {
+	if _, err := s.Approve(as(ctx, "alice"), res[0].Ref); err != nil {
 		t.Fatalf("Approve: %v", err)
 	}
-	a, err := s.Issue(ctx, "bob", res[0].Ref, false)
+	a, err := s.Issue(as(ctx, "bob"), res[0].Ref, false)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -82,14 +82,14 @@ func TestCRLContents(t *testing.T) {
 	b := downloaded(t, s, "李四", "110105198001010016")
 	c := downloaded(t, s, "王五", "11010519491231002X")
 	reportedAt := clk.Now()
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "lost laptop"}); err != nil {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "lost laptop"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: b, Reason: "affiliationChanged", Direct: true, Comment: "left"}); err != nil {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: b, Reason: "affiliationChanged", Direct: true, Comment: "left"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(time.Hour)
-	full, err := s.CRL(ctx, "alice", CRLOptions{})
+	full, err := s.CRL(as(ctx, "alice"), CRLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +146,10 @@ func TestCRLContents(t *testing.T) {
 	lintCRL(t, fullDER)
 
 	clk.Add(time.Hour)
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: c, Reason: "superseded", Direct: true, Comment: "new card"}); err != nil {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: c, Reason: "superseded", Direct: true, Comment: "new card"}); err != nil {
 		t.Fatal(err)
 	}
-	delta, err := s.CRL(ctx, "alice", CRLOptions{Delta: true})
+	delta, err := s.CRL(as(ctx, "alice"), CRLOptions{Delta: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestCRLContents(t *testing.T) {
 func TestCheckCRL(t *testing.T) {
 	ctx := context.Background()
 	s, clk := newTestService(t)
-	res, err := s.CRL(ctx, "alice", CRLOptions{})
+	res, err := s.CRL(as(ctx, "alice"), CRLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,24 +258,24 @@ func TestRevokeRefusals(t *testing.T) {
 	s, clk := newTestService(t)
 	a := downloaded(t, s, "张三", "11010519491231002X")
 	b := downloaded(t, s, "李四", "110105198001010016")
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: "abcdef0123", Reason: "keyCompromise"}); !errors.Is(err, ra.ErrNotFound) {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: "abcdef0123", Reason: "keyCompromise"}); !errors.Is(err, ra.ErrNotFound) {
 		t.Errorf("revoke unknown serial: %v; want ErrNotFound", err)
 	}
-	pending, err := s.Revoke(ctx, "alice", RevokeInput{Serial: a, Reason: "cessationOfOperation"})
+	pending, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: a, Reason: "cessationOfOperation"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: b, Reason: "keyCompromise", Direct: true, Comment: "x"}); err != nil {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: b, Reason: "keyCompromise", Direct: true, Comment: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: b, Reason: "superseded", Direct: true, Comment: "again"}); !errors.Is(err, ra.ErrConflict) {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: b, Reason: "superseded", Direct: true, Comment: "again"}); !errors.Is(err, ra.ErrConflict) {
 		t.Errorf("revoke revoked: %v; want ErrConflict", err)
 	}
 	clk.Add(400 * 24 * time.Hour)
-	if _, err := s.Approve(ctx, "bob", pending.Ref); !errors.Is(err, ra.ErrConflict) || !strings.Contains(err.Error(), "can no longer be revoked") {
+	if _, err := s.Approve(as(ctx, "bob"), pending.Ref); !errors.Is(err, ra.ErrConflict) || !strings.Contains(err.Error(), "can no longer be revoked") {
 		t.Errorf("approve revocation of expired certificate: %v; want ErrConflict", err)
 	}
-	if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "late"}); !errors.Is(err, ra.ErrConflict) {
+	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "late"}); !errors.Is(err, ra.ErrConflict) {
 		t.Errorf("direct revoke of expired certificate: %v; want ErrConflict", err)
 	}
 	d, err := s.Certificate(ctx, a)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/testhook"
@@ -19,21 +20,48 @@ type Decision struct {
 }
 
 // Approve accepts a submitted request. For a revocation, approval puts it
-// in effect; for a reissue, it revokes the certificate being replaced.
-func (s *Service) Approve(ctx context.Context, operator, ref string) (*Decision, error) {
+// in effect; for a reissue, it revokes the certificate being replaced. The
+// caller (in ctx) needs the reviewer role, or the revoker role for a
+// revocation request.
+func (s *Service) Approve(ctx context.Context, ref string) (*Decision, error) {
+	p, err := principal.Require(ctx, "")
+	if err != nil {
+		return nil, err
+	}
 	var d *Decision
-	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Request(ref)
 		if err != nil {
 			return err
 		}
-		d, err = s.approve(tx, operator, r, "")
+		d, err = s.approve(tx, p, r, "")
 		return err
 	})
 	return d, err
 }
 
-func (s *Service) approve(tx *store.Tx, operator string, r *ra.Request, detail string) (*Decision, error) {
+// approveRole is the role that approves r: revoker for a revocation,
+// reviewer for everything else.
+func approveRole(r *ra.Request) principal.Role {
+	if r.Kind == ra.KindRevoke {
+		return principal.Revoker
+	}
+	return principal.Reviewer
+}
+
+// checkRole refuses p unless it holds role (System holds every role).
+func checkRole(p principal.Principal, role principal.Role) error {
+	if p.Kind != principal.System && !p.Has(role) {
+		return &principal.AuthError{Code: principal.CodeMissingRole, Role: role, Caller: p.String()}
+	}
+	return nil
+}
+
+func (s *Service) approve(tx *store.Tx, p principal.Principal, r *ra.Request, detail string) (*Decision, error) {
+	if err := checkRole(p, approveRole(r)); err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	from := r.State
 	to := ra.StateApproved
 	if r.Kind == ra.KindRevoke {
@@ -42,10 +70,11 @@ func (s *Service) approve(tx *store.Tx, operator string, r *ra.Request, detail s
 	if err := ra.CheckTransition(r.Ref, r.Kind, from, to); err != nil {
 		return nil, err
 	}
-	if s.cfg.FourEyes && operator == r.SubmittedBy {
+	fourEyes := s.Policy().FourEyes
+	if fourEyes && p.Same(r.SubmittedBy) {
 		return nil, fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy)
 	}
-	if s.cfg.FourEyes {
+	if fourEyes && p.Kind != principal.System {
 		if err := checkNotApplicant(operator, r); err != nil { // policy.go
 			return nil, err
 		}
@@ -85,6 +114,13 @@ func (s *Service) approve(tx *store.Tx, operator string, r *ra.Request, detail s
 	if err := tx.UpdateRequest(r, from); err != nil {
 		return nil, err
 	}
+	if r.Kind == ra.KindNew {
+		// Only an approved application becomes the profile a returning
+		// applicant's next application may reuse.
+		if err := tx.SetApplicantProfile(r.Applicant); err != nil {
+			return nil, err
+		}
+	}
 	if err := tx.Audit(event(operator, "approve", r, from, detail)); err != nil {
 		return nil, err
 	}
@@ -116,8 +152,14 @@ func revokeCert(tx *store.Tx, operator string, r *ra.Request, serial string, rea
 }
 
 // Reject refuses a submitted request, with a reason the applicant will see.
-func (s *Service) Reject(ctx context.Context, operator, ref, reason string) (*Decision, error) {
-	reason, err := ra.ValidateText("reason", reason, 500, true)
+// The caller (in ctx) needs the reviewer role.
+func (s *Service) Reject(ctx context.Context, ref, reason string) (*Decision, error) {
+	p, err := principal.Require(ctx, principal.Reviewer)
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
+	reason, err = ra.ValidateText("reason", reason, 500, true)
 	if err != nil {
 		return nil, fmt.Errorf("%w (a rejection needs --reason so the applicant knows what to fix)", err)
 	}
@@ -156,19 +198,25 @@ type Authorisation struct {
 
 // Issue authorises issuance of an approved request (签发): it draws the
 // one-time download passcode. With resend, it replaces an outstanding,
-// expired or locked passcode; the old one stops working at once.
-func (s *Service) Issue(ctx context.Context, operator, ref string, resend bool) (*Authorisation, error) {
+// expired or locked passcode; the old one stops working at once. The
+// caller (in ctx) needs the issuer role.
+func (s *Service) Issue(ctx context.Context, ref string, resend bool) (*Authorisation, error) {
+	p, err := principal.Require(ctx, principal.Issuer)
+	if err != nil {
+		return nil, err
+	}
 	var out *Authorisation
-	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		var err error
-		out, err = s.issueTx(tx, operator, ref, resend)
+		out, err = s.issueTx(tx, p, ref, resend)
 		return err
 	})
 	return out, err
 }
 
 // issueTx is Issue's work inside the caller's transaction (Issue, IssueMany).
-func (s *Service) issueTx(tx *store.Tx, operator, ref string, resend bool) (out *Authorisation, err error) {
+func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resend bool) (out *Authorisation, err error) {
+	operator := p.String()
 	err = func() error {
 		r, err := tx.Request(ref)
 		if err != nil {
@@ -187,7 +235,8 @@ func (s *Service) issueTx(tx *store.Tx, operator, ref string, resend bool) (out 
 			}
 			return err
 		}
-		if s.cfg.FourEyes && operator == r.DecidedBy {
+		pol := s.Policy()
+		if pol.FourEyes && p.Same(r.DecidedBy) {
 			return fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy)
 		}
 		code, hash := ra.NewPasscode()
@@ -196,7 +245,7 @@ func (s *Service) issueTx(tx *store.Tx, operator, ref string, resend bool) (out 
 		}
 		now := tx.Now()
 		r.State, r.IssuedBy = ra.StateIssued, operator
-		r.PasscodeExpires = now.Add(s.cfg.PasscodeTTL).UTC().Truncate(time.Second)
+		r.PasscodeExpires = now.Add(pol.PasscodeTTL).UTC().Truncate(time.Second)
 		r.PasscodeAttempts, r.PasscodeUsed = 0, false
 		if err := tx.UpdateRequest(r, from); err != nil {
 			return err

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -64,7 +66,12 @@ type DoctorReport struct {
 //
 // It changes nothing. A nil error with problems means the home is
 // inconsistent; an error means the check itself could not run.
+//
+// The caller (in ctx) needs the auditor role.
 func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
+	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
+		return nil, err
+	}
 	d := &doctor{home: s.home, rep: &DoctorReport{Home: s.home, Checked: map[string]int{}, Problems: []Problem{}}}
 	d.checkFiles()
 	d.loadCA()
@@ -122,7 +129,18 @@ func (d *doctor) checkFiles() {
 	perm(DBFile, 0o600, true)
 	perm(DBFile+"-wal", 0o600, false)
 	perm(DBFile+"-shm", 0o600, false)
+	perm(CADir, 0o700, true)
 	perm(CAKeyFile, 0o600, false)
+	perm(CACertFile, 0o644, true)
+	// crl/ may be published (0755), but nobody else may write there: a
+	// replaced CRL would hide revocations from relying parties.
+	perm(CRLDir, 0o755, true)
+	entries, _ := os.ReadDir(filepath.Join(d.home, CRLDir))
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			perm(filepath.Join(CRLDir, e.Name()), 0o644, false)
+		}
+	}
 }
 
 func (d *doctor) loadCA() {
@@ -137,6 +155,29 @@ func (d *doctor) loadCA() {
 		return
 	}
 	d.caCert = certs[0]
+	path := filepath.Join(d.home, CACertFile)
+	if !d.caCert.IsCA || !d.caCert.BasicConstraintsValid {
+		d.add("files", path, "the first certificate is not a CA certificate", "restore ca/ca.crt from the CA's backup")
+	}
+	// A software CA key: the certificate must be the key's. (A CA key on a
+	// token is checked when it signs: ca.New refuses a mismatch.)
+	keyPEM, err := os.ReadFile(filepath.Join(d.home, CAKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		d.add("files", filepath.Join(d.home, CAKeyFile), "cannot read the CA key: "+err.Error(), "")
+		return
+	}
+	key, err := ca.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		d.add("files", filepath.Join(d.home, CAKeyFile), "the CA key does not parse: "+err.Error(), "restore ca/ca.key from the CA's backup")
+		return
+	}
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(d.caCert.PublicKey) {
+		d.add("files", path, "the CA certificate does not belong to the CA key ca/ca.key (replaced certificate?)", "restore ca/ca.crt from the CA's backup; compare its fingerprint with the one published")
+	}
+	d.rep.Checked["files"]++
 }
 
 func (d *doctor) checkIntegrity(tx *store.Tx) error {

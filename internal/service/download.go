@@ -126,7 +126,14 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 		}
 		return nil, nil, nil, fmt.Errorf("request %s is %s and has nothing to download; see its history with `cmca status %s`: %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
 	}
-	if r.PasscodeAttempts >= s.cfg.MaxPasscodeAttempts {
+	// A lock is stored state: raising the limit later does not lift it;
+	// lowering it locks what already reached the new limit.
+	maxAttempts := s.Policy().MaxPasscodeAttempts
+	locked, err := tx.PasscodeLocked(r.Ref)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if locked || r.PasscodeAttempts >= maxAttempts {
 		return nil, nil, nil, fmt.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth)
 	}
 	now := tx.Now()
@@ -138,11 +145,14 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 		if err := tx.UpdateRequest(r, r.State); err != nil {
 			return nil, nil, nil, err
 		}
-		if err := tx.Audit(event("subscriber", "passcode-failed", r, r.State, fmt.Sprintf("attempt %d of %d", r.PasscodeAttempts, s.cfg.MaxPasscodeAttempts))); err != nil {
+		if err := tx.Audit(event("subscriber", "passcode-failed", r, r.State, fmt.Sprintf("attempt %d of %d", r.PasscodeAttempts, maxAttempts))); err != nil {
 			return nil, nil, nil, err
 		}
-		left := s.cfg.MaxPasscodeAttempts - r.PasscodeAttempts
-		if left == 0 {
+		left := maxAttempts - r.PasscodeAttempts
+		if left <= 0 {
+			if err := tx.LockPasscode(r.Ref); err != nil {
+				return nil, nil, nil, err
+			}
 			authErr = fmt.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth)
 		} else {
 			plural := "s"

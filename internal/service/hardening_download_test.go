@@ -39,7 +39,7 @@ func newHardeningService(t *testing.T) *Service {
 func hardeningIssued(t *testing.T, s *Service) (ref, passcode string) {
 	t.Helper()
 	ctx := context.Background()
-	res, err := s.Apply(ctx, "alice", []Application{{
+	res, err := s.Apply(as(ctx, "alice"), []Application{{
 		Applicant: ra.Applicant{Name: "张三", IDType: ra.IDType("resident"), IDNumber: "11010519491231002X", Mobile: "13812345678", Email: "zhang@example.com"},
 		UsageType: "auth", AcceptancePoint: "online", Storage: ra.StorageSoft, AgreementAccepted: true,
 	}}, false)
@@ -47,10 +47,10 @@ func hardeningIssued(t *testing.T, s *Service) (ref, passcode string) {
 		t.Fatal(err)
 	}
 	ref = res[0].Ref
-	if _, err := s.Approve(ctx, "bob", ref); err != nil {
+	if _, err := s.Approve(as(ctx, "bob"), ref); err != nil {
 		t.Fatal(err)
 	}
-	auth, err := s.Issue(ctx, "carol", ref, false)
+	auth, err := s.Issue(as(ctx, "carol"), ref, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestDownloadPasscodes(t *testing.T) {
 	if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: "short", CSR: csr}); !errors.Is(err, ra.ErrInvalid) {
 		t.Errorf("Download(malformed passcode) = %v; want ErrInvalid", err)
 	}
-	max := s.cfg.MaxPasscodeAttempts
+	max := s.Policy().MaxPasscodeAttempts
 	for i := 1; i <= max; i++ {
 		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: wrong, CSR: csr}); !errors.Is(err, ra.ErrAuth) {
 			t.Fatalf("Download(wrong passcode) #%d = %v; want ErrAuth", i, err)
@@ -185,7 +185,7 @@ func TestDownloadPasscodes(t *testing.T) {
 	}
 
 	ref2, code2 := hardeningIssued(t, s)
-	s.Now = func() time.Time { return time.Now().Add(s.cfg.PasscodeTTL + time.Hour) }
+	s.Now = func() time.Time { return time.Now().Add(s.Policy().PasscodeTTL + time.Hour) }
 	if _, err := s.Download(ctx, DownloadInput{Ref: ref2, Passcode: code2, CSR: csr}); !errors.Is(err, ra.ErrAuth) {
 		t.Errorf("Download(expired passcode) = %v; want ErrAuth", err)
 	}
@@ -203,7 +203,7 @@ func TestDownloadPasscodes(t *testing.T) {
 	if err != nil || !again.Retrieved {
 		t.Errorf("Download(used passcode, same key) = %+v, %v; want the recorded certificate", again, err)
 	}
-	rep, err := s.Doctor(ctx)
+	rep, err := s.Doctor(as(ctx, "auditor"))
 	if err != nil || !rep.OK {
 		t.Errorf("Doctor() = %+v, %v; want a consistent store", rep, err)
 	}

@@ -35,6 +35,8 @@ type InitOptions struct {
 	KeyURI string
 	Force  bool // replace an existing home's store and CA
 	Now    time.Time
+	// Policy seeds the home's security policy (nil: DefaultPolicy).
+	Policy *Policy
 }
 
 // InitResult describes the CA of a new home.
@@ -54,6 +56,13 @@ type InitResult struct {
 func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) {
 	if o.Now.IsZero() {
 		o.Now = testhook.Clock()()
+	}
+	pol := DefaultPolicy()
+	if o.Policy != nil {
+		pol = *o.Policy
+	}
+	if err := pol.Validate(); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
 	}
 	dbPath := filepath.Join(home, DBFile)
 	if _, err := os.Stat(dbPath); err == nil && !o.Force {
@@ -157,7 +166,10 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 				return err
 			}
 		}
-		return tx.Audit(ra.Event{Operator: "system", Action: "init", Serial: ra.SerialString(cert.SerialNumber), Detail: "CA " + cert.Subject.String()})
+		if err := tx.Audit(ra.Event{Operator: "system", Action: "init", Serial: ra.SerialString(cert.SerialNumber), Detail: "CA " + cert.Subject.String()}); err != nil {
+			return err
+		}
+		return seedPolicy(tx, pol, "system", "cmca init")
 	})
 	if err != nil {
 		return nil, err

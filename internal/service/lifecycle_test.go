@@ -87,15 +87,15 @@ func newKey(t *testing.T) crypto.Signer {
 func issued(t *testing.T, s *Service) (ref, passcode string) {
 	t.Helper()
 	ctx := context.Background()
-	res, err := s.Apply(ctx, "clerk", []Application{testApplication()}, false)
+	res, err := s.Apply(as(ctx, "clerk"), []Application{testApplication()}, false)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 	ref = res[0].Ref
-	if _, err := s.Approve(ctx, "alice", ref); err != nil {
+	if _, err := s.Approve(as(ctx, "alice"), ref); err != nil {
 		t.Fatalf("Approve: %v", err)
 	}
-	a, err := s.Issue(ctx, "bob", ref, false)
+	a, err := s.Issue(as(ctx, "bob"), ref, false)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -157,7 +157,7 @@ func TestDownloadPasscodeRules(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
 		wrong := "AAAA-AAAA-AAAA-AAAA-AAAA"
-		for i := range s.cfg.MaxPasscodeAttempts {
+		for i := range s.Policy().MaxPasscodeAttempts {
 			_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: wrong, CSR: csrFor(t, newKey(t))})
 			if !errors.Is(err, ra.ErrAuth) {
 				t.Fatalf("attempt %d: %v; want ErrAuth", i+1, err)
@@ -167,7 +167,7 @@ func TestDownloadPasscodeRules(t *testing.T) {
 		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "locked") {
 			t.Fatalf("right passcode after lock: %v; want locked", err)
 		}
-		a, err := s.Issue(ctx, "bob", ref, true)
+		a, err := s.Issue(as(ctx, "bob"), ref, true)
 		if err != nil {
 			t.Fatalf("resend: %v", err)
 		}
@@ -181,7 +181,7 @@ func TestDownloadPasscodeRules(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		s, clk := newTestService(t)
 		ref, code := issued(t, s)
-		clk.Add(s.cfg.PasscodeTTL + time.Minute)
+		clk.Add(s.Policy().PasscodeTTL + time.Minute)
 		_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))})
 		if !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "expired") || !contains(err.Error(), "--resend") {
 			t.Fatalf("expired passcode: %v", err)
@@ -224,7 +224,7 @@ func TestDownloadPasscodeRules(t *testing.T) {
 func TestRacingDecisions(t *testing.T) {
 	s, clk := newTestService(t)
 	ctx := context.Background()
-	res, err := s.Apply(ctx, "clerk", []Application{testApplication()}, false)
+	res, err := s.Apply(as(ctx, "clerk"), []Application{testApplication()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,9 +238,9 @@ func TestRacingDecisions(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if i%2 == 0 {
-				_, errs[i] = other.Approve(ctx, "alice", ref)
+				_, errs[i] = other.Approve(as(ctx, "alice"), ref)
 			} else {
-				_, errs[i] = other.Reject(ctx, "bob", ref, "duplicate")
+				_, errs[i] = other.Reject(as(ctx, "bob"), ref, "duplicate")
 			}
 		}()
 	}
@@ -283,7 +283,7 @@ func TestRenewWindow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s.Renew(ctx, "subscriber", RenewInput{Serial: got.Serial, CSR: csr, SignedAt: at, Proof: proof})
+		return s.Renew(as(ctx, "subscriber"), RenewInput{Serial: got.Serial, CSR: csr, SignedAt: at, Proof: proof})
 	}
 	// A key that is not the certificate's proves nothing.
 	if _, err := renew(newKey(t)); !errors.Is(err, ra.ErrAuth) {
@@ -294,7 +294,7 @@ func TestRenewWindow(t *testing.T) {
 	if err != nil || r.AutoApprove || r.State != ra.StateSubmitted || r.Issued != nil {
 		t.Fatalf("renew outside window = %+v, %v; want submitted for review", r, err)
 	}
-	if _, err := s.Reject(ctx, "alice", r.Ref, "not needed yet"); err != nil {
+	if _, err := s.Reject(as(ctx, "alice"), r.Ref, "not needed yet"); err != nil {
 		t.Fatal(err)
 	}
 	// Inside the window: issued at once, a new serial.
@@ -318,14 +318,14 @@ func TestRevokeAndReissue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re, err := s.Reissue(ctx, "subscriber", ReissueInput{Ref: ref, Reason: "lost"})
+	re, err := s.Reissue(as(ctx, "subscriber"), ReissueInput{Ref: ref, Reason: "lost"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Reissue(ctx, "subscriber", ReissueInput{Serial: got.Serial, Reason: "lost"}); !errors.Is(err, ra.ErrConflict) {
+	if _, err := s.Reissue(as(ctx, "subscriber"), ReissueInput{Serial: got.Serial, Reason: "lost"}); !errors.Is(err, ra.ErrConflict) {
 		t.Fatalf("second reissue request: %v; want ErrConflict", err)
 	}
-	d, err := s.Approve(ctx, "alice", re.Ref)
+	d, err := s.Approve(as(ctx, "alice"), re.Ref)
 	if err != nil || d.RevokedSerial != got.Serial {
 		t.Fatalf("approve reissue = %+v, %v; want the old certificate revoked", d, err)
 	}
@@ -333,7 +333,7 @@ func TestRevokeAndReissue(t *testing.T) {
 	if c.Status != ra.CertRevoked || c.Certificate.RevocationReason != "keyCompromise" {
 		t.Fatalf("old certificate = %s/%s; want revoked keyCompromise", c.Status, c.Certificate.RevocationReason)
 	}
-	a, err := s.Issue(ctx, "bob", re.Ref, false)
+	a, err := s.Issue(as(ctx, "bob"), re.Ref, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,26 +342,26 @@ func TestRevokeAndReissue(t *testing.T) {
 		t.Fatalf("reissued download = %+v, %v", n, err)
 	}
 	// Revocation is permanent.
-	if _, err := s.Revoke(ctx, "subscriber", RevokeInput{Serial: got.Serial, Reason: "superseded"}); !errors.Is(err, ra.ErrConflict) {
+	if _, err := s.Revoke(as(ctx, "subscriber"), RevokeInput{Serial: got.Serial, Reason: "superseded"}); !errors.Is(err, ra.ErrConflict) {
 		t.Fatalf("revoke a revoked certificate: %v; want ErrConflict", err)
 	}
-	rv, err := s.Revoke(ctx, "subscriber", RevokeInput{Serial: n.Serial, Reason: "affiliationChanged"})
+	rv, err := s.Revoke(as(ctx, "subscriber"), RevokeInput{Serial: n.Serial, Reason: "affiliationChanged"})
 	if err != nil || rv.Revoked {
 		t.Fatalf("revoke request = %+v, %v; want a pending request", rv, err)
 	}
-	if _, err := s.Approve(ctx, "alice", rv.Ref); err != nil {
+	if _, err := s.Approve(as(ctx, "alice"), rv.Ref); err != nil {
 		t.Fatal(err)
 	}
-	crl, err := s.CRL(ctx, "alice", CRLOptions{})
+	crl, err := s.CRL(as(ctx, "alice"), CRLOptions{})
 	if err != nil || crl.Entries != 2 || crl.Number != 1 {
 		t.Fatalf("CRL = %+v, %v; want number 1 with 2 entries", crl, err)
 	}
 	clk.Add(time.Minute)
-	again, err := s.CRL(ctx, "alice", CRLOptions{})
+	again, err := s.CRL(as(ctx, "alice"), CRLOptions{})
 	if err != nil || !again.Reused || again.Number != 1 {
 		t.Fatalf("second CRL = %+v, %v; want the same CRL reused", again, err)
 	}
-	forced, err := s.CRL(ctx, "alice", CRLOptions{Force: true})
+	forced, err := s.CRL(as(ctx, "alice"), CRLOptions{Force: true})
 	if err != nil || forced.Number != 2 {
 		t.Fatalf("forced CRL = %+v, %v; want number 2", forced, err)
 	}
@@ -369,7 +369,7 @@ func TestRevokeAndReissue(t *testing.T) {
 	if err != nil || len(parsed.RevokedCertificateEntries) != 2 {
 		t.Fatalf("parse CRL: %v", err)
 	}
-	rep, err := s.VerifyAudit(ctx)
+	rep, err := s.VerifyAudit(as(ctx, "auditor"))
 	if err != nil || !rep.OK {
 		t.Fatalf("audit chain: %+v, %v", rep, err)
 	}
@@ -378,22 +378,22 @@ func TestRevokeAndReissue(t *testing.T) {
 func TestFourEyes(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestService(t)
-	s.cfg.FourEyes = true
-	res, err := s.Apply(ctx, "alice", []Application{testApplication()}, false)
+	setPolicy(t, s, "policy.four_eyes", "true")
+	res, err := s.Apply(as(ctx, "alice"), []Application{testApplication()}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := res[0].Ref
-	if _, err := s.Approve(ctx, "alice", ref); !errors.Is(err, ra.ErrPolicy) {
+	if _, err := s.Approve(as(ctx, "alice"), ref); !errors.Is(err, ra.ErrPolicy) {
 		t.Fatalf("submitter approves: %v; want ErrPolicy", err)
 	}
-	if _, err := s.Approve(ctx, "bob", ref); err != nil {
+	if _, err := s.Approve(as(ctx, "bob"), ref); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Issue(ctx, "bob", ref, false); !errors.Is(err, ra.ErrPolicy) {
+	if _, err := s.Issue(as(ctx, "bob"), ref, false); !errors.Is(err, ra.ErrPolicy) {
 		t.Fatalf("approver issues: %v; want ErrPolicy", err)
 	}
-	if _, err := s.Issue(ctx, "carol", ref, false); err != nil {
+	if _, err := s.Issue(as(ctx, "carol"), ref, false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -404,14 +404,14 @@ func TestApplyBatchAllOrNothing(t *testing.T) {
 	good := testApplication()
 	bad := testApplication()
 	bad.Applicant.IDNumber = "110105194912310021" // wrong check digit
-	if _, err := s.Apply(ctx, "clerk", []Application{good, bad}, false); !errors.Is(err, ra.ErrInvalid) {
+	if _, err := s.Apply(as(ctx, "clerk"), []Application{good, bad}, false); !errors.Is(err, ra.ErrInvalid) {
 		t.Fatalf("batch with a bad item: %v; want ErrInvalid", err)
 	}
 	rs, _ := s.Requests(ctx, store.RequestFilter{})
 	if len(rs) != 0 {
 		t.Fatalf("%d requests stored after a rejected batch; want 0", len(rs))
 	}
-	res, err := s.Apply(ctx, "clerk", []Application{good, bad}, true)
+	res, err := s.Apply(as(ctx, "clerk"), []Application{good, bad}, true)
 	if err != nil || res[0].Ref == "" || res[1].Error == nil {
 		t.Fatalf("partial batch = %+v, %v", res, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/testhook"
@@ -44,7 +45,16 @@ type RenewResult struct {
 // first answer was lost in a crash), the recorded certificate is returned
 // again (Issued.Retrieved), provided the proof of possession by the current
 // key verifies as usual. A different key gets "already renewed".
-func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*RenewResult, error) {
+//
+// Any caller may renew (the proof of possession is the authority); it is
+// recorded as the submitter. Approval inside the window is by the System
+// principal.
+func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error) {
+	p, err := principal.Require(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	serial, err := ra.ParseSerial(in.Serial)
 	if err != nil {
 		return nil, err
@@ -79,7 +89,8 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 			return nil, err
 		}
 	}
-	if d := now.Sub(in.SignedAt); d > s.cfg.ProofMaxAge || d < -s.cfg.ProofMaxAge {
+	pol := s.Policy()
+	if d := now.Sub(in.SignedAt); d > pol.ProofMaxAge || d < -pol.ProofMaxAge {
 		return nil, fmt.Errorf("the proof of possession was signed at %s, too far from now; check the clock and retry: %w", in.SignedAt.Format(time.RFC3339), ra.ErrAuth)
 	}
 	old, err := x509.ParseCertificate(cur.DER)
@@ -92,7 +103,7 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 	if spki == cur.SPKISHA256 {
 		return nil, fmt.Errorf("renewal needs a new key; the CSR reuses the current one: %w", ra.ErrPolicy)
 	}
-	inWindow := !now.Before(cur.NotAfter.Add(-s.cfg.RenewWindow))
+	inWindow := !now.Before(cur.NotAfter.Add(-pol.RenewWindow))
 	var authority *ca.CA
 	if inWindow || done != nil {
 		if authority, err = s.CA(ctx); err != nil {
@@ -135,7 +146,7 @@ func (s *Service) Renew(ctx context.Context, operator string, in RenewInput) (*R
 		if !inWindow {
 			return nil
 		}
-		if _, err := s.approve(tx, "system", r, "inside the renewal window"); err != nil {
+		if _, err := s.approve(tx, principal.SystemPrincipal(), r, "inside the renewal window"); err != nil {
 			return err
 		}
 		c, err := s.sign(tx, authority, r, csr)
@@ -213,7 +224,7 @@ func derived(src *ra.Request, kind ra.Kind, serial, operator string, now time.Ti
 }
 
 func insertFor(tx *store.Tx, r *ra.Request) error {
-	id, err := tx.UpsertApplicant(r.Applicant)
+	id, err := tx.EnsureApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
 	if err != nil {
 		return err
 	}
@@ -245,8 +256,18 @@ type RevokeResult struct {
 }
 
 // Revoke records a revocation request; it takes effect when an operator
-// approves it, or at once when Direct.
-func (s *Service) Revoke(ctx context.Context, operator string, in RevokeInput) (*RevokeResult, error) {
+// approves it, or at once when Direct. Any caller may ask; Direct needs the
+// revoker role.
+func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, error) {
+	need := principal.Role("")
+	if in.Direct {
+		need = principal.Revoker
+	}
+	p, err := principal.Require(ctx, need)
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	serial, err := ra.ParseSerial(in.Serial)
 	if err != nil {
 		return nil, err
@@ -302,7 +323,7 @@ func (s *Service) Revoke(ctx context.Context, operator string, in RevokeInput) (
 		out = &RevokeResult{Ref: r.Ref, State: r.State, Serial: serial, Reason: string(reason)}
 		testhook.Point("revoke:recorded") // request and audit written, not yet committed
 		if in.Direct {
-			if _, err := s.approve(tx, operator, r, "direct revocation: "+comment); err != nil {
+			if _, err := s.approve(tx, p, r, "direct revocation: "+comment); err != nil {
 				return err
 			}
 			out.State, out.Revoked, out.At = r.State, true, tx.Now().UTC().Truncate(time.Second)
@@ -328,7 +349,13 @@ type ReissueInput struct {
 // Reissue records a reissue request. On approval the old certificate is
 // revoked (lost: keyCompromise; damaged: superseded) and the request is
 // issued like a new one: new passcode, new key, new serial.
-func (s *Service) Reissue(ctx context.Context, operator string, in ReissueInput) (*RevokeResult, error) {
+// Any caller may ask; an operator reviews it.
+func (s *Service) Reissue(ctx context.Context, in ReissueInput) (*RevokeResult, error) {
+	p, err := principal.Require(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	operator := p.String()
 	reason, err := ra.ParseReissueReason(in.Reason)
 	if err != nil {
 		return nil, err

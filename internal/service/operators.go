@@ -18,33 +18,6 @@ import (
 	"github.com/cmca/cmca/internal/store"
 )
 
-// caller is the principal in ctx. Without one, the call did not come
-// through a transport that identifies callers: that is a bug, refused.
-func caller(ctx context.Context) (principal.Principal, error) {
-	p, ok := principal.From(ctx)
-	if !ok {
-		return p, fmt.Errorf("no caller identified for this operation: %w", ra.ErrAuth)
-	}
-	return p, nil
-}
-
-// requireRole returns the caller if it holds role r. Local callers (the
-// CLI on the home's own files) hold every role.
-func requireRole(ctx context.Context, r principal.Role) (principal.Principal, error) {
-	p, err := caller(ctx)
-	if err != nil {
-		return p, err
-	}
-	if p.Kind == principal.Local || p.Kind == principal.System || p.Has(r) {
-		return p, nil
-	}
-	who := p.String()
-	if p.Kind == principal.Anonymous {
-		return p, fmt.Errorf("this operation needs the %s role; log in with an operator credential that has it (--login): %w", r, ra.ErrAuth)
-	}
-	return p, fmt.Errorf("%s %s does not have the %s role this operation needs: %w", p.Kind, who, r, ra.ErrAuth)
-}
-
 // OperatorInput adds an operator: a name, its roles and the public key of
 // the credential it will log in with (made where the key lives: a .p12
 // file or a token).
@@ -61,9 +34,11 @@ type OperatorResult struct {
 	Chain       [][]byte        `json:"chain"`       // DER, the CA first
 }
 
-// ValidateOperatorName checks an operator name like a person's name.
+// ValidateOperatorName checks an operator name like every operator name
+// (ra.ValidateOperator: one line of text, no invisible characters, not a
+// name cmca keeps for itself).
 func ValidateOperatorName(name string) (string, error) {
-	return ra.ValidateName("name", name)
+	return ra.ValidateOperator(name)
 }
 
 // ParseRoles reads a comma-separated list of roles, in display order,
@@ -102,7 +77,7 @@ func ParseRoles(list []string) ([]principal.Role, error) {
 // the operator with its roles (admin role; audited). An active operator of
 // the same name is a conflict.
 func (s *Service) AddOperator(ctx context.Context, in OperatorInput) (*OperatorResult, error) {
-	who, err := requireRole(ctx, principal.Admin)
+	who, err := principal.Require(ctx, principal.Admin)
 	if err != nil {
 		return nil, err
 	}
@@ -169,8 +144,8 @@ func (s *Service) AddOperator(ctx context.Context, in OperatorInput) (*OperatorR
 // Operators lists the operators (auditor or admin role); revoked ones too
 // when all is set.
 func (s *Service) Operators(ctx context.Context, all bool) ([]*store.Operator, error) {
-	if _, err := requireRole(ctx, principal.Admin); err != nil {
-		if _, err2 := requireRole(ctx, principal.Auditor); err2 != nil {
+	if _, err := principal.Require(ctx, principal.Admin); err != nil {
+		if _, err2 := principal.Require(ctx, principal.Auditor); err2 != nil {
 			return nil, err
 		}
 	}
@@ -187,7 +162,7 @@ func (s *Service) Operators(ctx context.Context, all bool) ([]*store.Operator, e
 // cessationOfOperation, or the one given), in one audited transaction: its
 // logins are refused at once, and the next CRL lists the certificate.
 func (s *Service) RevokeOperator(ctx context.Context, name string, reason ra.RevocationReason) (*store.Operator, error) {
-	who, err := requireRole(ctx, principal.Admin)
+	who, err := principal.Require(ctx, principal.Admin)
 	if err != nil {
 		return nil, err
 	}

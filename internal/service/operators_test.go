@@ -51,10 +51,10 @@ func TestOperatorRoles(t *testing.T) {
 		ctx  context.Context
 		msg  string
 	}{
-		{"no caller", context.Background(), "no caller identified"},
-		{"anonymous", principal.With(context.Background(), principal.Principal{Kind: principal.Anonymous}), "needs the admin role"},
-		{"subscriber", principal.With(context.Background(), principal.Principal{Kind: principal.Subscriber, Name: "abc"}), "does not have the admin role"},
-		{"reviewer", reviewer, "operator rita does not have the admin role"},
+		{"no caller", context.Background(), "no authenticated caller; this operation needs the admin role"},
+		{"anonymous", principal.With(context.Background(), principal.Principal{Kind: principal.Anonymous}), "anonymous does not hold the admin role"},
+		{"subscriber", principal.With(context.Background(), principal.Principal{Kind: principal.Subscriber, Name: "abc"}), "abc does not hold the admin role"},
+		{"reviewer", reviewer, "rita does not hold the admin role"},
 	} {
 		if _, err := s.AddOperator(tt.ctx, in); !errors.Is(err, ra.ErrAuth) || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("AddOperator as %s = %v; want ErrAuth containing %q", tt.name, err, tt.msg)

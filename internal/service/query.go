@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -13,6 +14,21 @@ type RequestDetail struct {
 	History      []ra.Event        `json:"history"`
 	Certificates []*ra.Certificate `json:"certificates,omitempty"`
 	Target       *ra.Certificate   `json:"target_certificate,omitempty"`
+}
+
+// ForApplicant returns a copy fit for `status`, which anyone holding the
+// reference number may run: without the ID numbers, mobile and address.
+func (d *RequestDetail) ForApplicant() *RequestDetail {
+	out := *d
+	r := *d.Request
+	r.Applicant.IDNumber, r.Applicant.Mobile, r.Applicant.Address = "", "", ""
+	if r.Agent != nil {
+		ag := *r.Agent
+		ag.IDNumber = ""
+		r.Agent = &ag
+	}
+	out.Request = &r
+	return &out
 }
 
 // Status reads a request, its history and the certificates it touches.
@@ -94,7 +110,11 @@ func (s *Service) Certificate(ctx context.Context, serial string) (*CertificateD
 }
 
 // Audit lists audit records.
+// The caller (in ctx) needs the auditor role.
 func (s *Service) Audit(ctx context.Context, f store.AuditFilter) ([]ra.Event, error) {
+	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
+		return nil, err
+	}
 	var out []ra.Event
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
@@ -112,7 +132,11 @@ type AuditReport struct {
 }
 
 // VerifyAudit checks the audit hash chain.
+// The caller (in ctx) needs the auditor role.
 func (s *Service) VerifyAudit(ctx context.Context) (*AuditReport, error) {
+	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
+		return nil, err
+	}
 	var r AuditReport
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error

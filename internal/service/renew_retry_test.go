@@ -50,7 +50,7 @@ func TestRenewRetry(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return s.Renew(ctx, "subscriber", RenewInput{Serial: got.Serial, CSR: csr, SignedAt: at, Proof: proof})
+				return s.Renew(as(ctx, "subscriber"), RenewInput{Serial: got.Serial, CSR: csr, SignedAt: at, Proof: proof})
 			}
 			clk.Add(340 * 24 * time.Hour) // inside the renewal window
 			newK := newKey(t)
@@ -59,7 +59,7 @@ func TestRenewRetry(t *testing.T) {
 				t.Fatalf("first renewal = %+v, %v; want a new certificate", first, err)
 			}
 			if tc.revoke {
-				if _, err := s.Revoke(ctx, "alice", RevokeInput{Serial: got.Serial, Reason: "superseded", Direct: true, Comment: "test"}); err != nil {
+				if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: got.Serial, Reason: "superseded", Direct: true, Comment: "test"}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -37,12 +37,11 @@ type Agreement struct {
 	Text    string `json:"text"`
 }
 
-// Config is the service's policy, read from configuration by the CLI.
+// Config is the service's configuration, read by the CLI. Security policy
+// is not here: it is the home's (Policy, in the store). Config.Policy only
+// seeds it, at init (and once for a home made before policy was stored).
 type Config struct {
-	PasscodeTTL          time.Duration
-	MaxPasscodeAttempts  int
-	RenewWindow          time.Duration // renewals this close to expiry are approved automatically
-	ProofMaxAge          time.Duration // how old a renewal's proof of possession may be
+	Policy               Policy        // seed of the home's policy; never read after
 	CRLValidity          time.Duration // nextUpdate - thisUpdate
 	CRLDistributionPoint []string
 	OCSPServers          []string
@@ -51,18 +50,14 @@ type Config struct {
 	Profiles             []ca.Profile
 	AcceptancePoints     []AcceptancePoint
 	Agreement            Agreement
-	FourEyes             bool // approver may not be the submitter; issuer may not be the approver
 }
 
 // DefaultConfig is what a fresh home runs with.
 func DefaultConfig() Config {
 	return Config{
-		PasscodeTTL:         14 * 24 * time.Hour,
-		MaxPasscodeAttempts: 5,
-		RenewWindow:         30 * 24 * time.Hour,
-		ProofMaxAge:         10 * time.Minute,
-		CRLValidity:         7 * 24 * time.Hour,
-		Profiles:            ca.DefaultProfiles(),
+		Policy:      DefaultPolicy(),
+		CRLValidity: 7 * 24 * time.Hour,
+		Profiles:    ca.DefaultProfiles(),
 		AcceptancePoints: []AcceptancePoint{
 			{Name: "online", Label: "Online service"},
 			{Name: "head-office", Label: "Head office counter"},
@@ -81,11 +76,8 @@ const DefaultAgreementText = `Subscriber agreement (summary).
 
 // Validate checks a configuration.
 func (c *Config) Validate() error {
-	if c.PasscodeTTL <= 0 {
-		return &ra.FieldError{Field: "passcode.ttl", Msg: "must be positive"}
-	}
-	if c.MaxPasscodeAttempts < 1 {
-		return &ra.FieldError{Field: "passcode.max_attempts", Msg: "must be at least 1"}
+	if err := c.Policy.Validate(); err != nil {
+		return err
 	}
 	if c.CRLValidity <= 0 {
 		return &ra.FieldError{Field: "crl.validity", Msg: "must be positive"}
@@ -164,6 +156,9 @@ type Service struct {
 	ca     *ca.CA
 	caErr  error
 
+	polMu sync.RWMutex
+	pol   Policy // the home's policy, loaded from the store
+
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
 }
@@ -197,6 +192,10 @@ func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Servi
 	st.Now = func() time.Time { return s.Now() }
 	if loadCA == nil {
 		s.loadCA = s.FileCA
+	}
+	if err := s.loadPolicy(ctx, cfg.Policy); err != nil {
+		st.Close()
+		return nil, err
 	}
 	return s, nil
 }

@@ -67,7 +67,7 @@ func letters(i int) string {
 func prepare(b *testing.B, s *Service, n int, to ra.State) (refs, codes []string) {
 	b.Helper()
 	ctx := context.Background()
-	res, err := s.Apply(ctx, "clerk", benchApps(n), false)
+	res, err := s.Apply(as(ctx, "clerk"), benchApps(n), false)
 	if err != nil {
 		b.Fatalf("Apply: %v", err)
 	}
@@ -77,13 +77,13 @@ func prepare(b *testing.B, s *Service, n int, to ra.State) (refs, codes []string
 	if to == ra.StateSubmitted {
 		return refs, nil
 	}
-	if _, failed, err := s.ApproveMany(ctx, "reviewer", refs, false); err != nil || len(failed) > 0 {
+	if _, failed, err := s.ApproveMany(as(ctx, "reviewer"), refs, false); err != nil || len(failed) > 0 {
 		b.Fatalf("ApproveMany: %v %v", err, failed)
 	}
 	if to == ra.StateApproved {
 		return refs, nil
 	}
-	auths, failed, err := s.IssueMany(ctx, "issuer", refs, false, false)
+	auths, failed, err := s.IssueMany(as(ctx, "issuer"), refs, false, false)
 	if err != nil || len(failed) > 0 {
 		b.Fatalf("IssueMany: %v %v", err, failed)
 	}
@@ -143,7 +143,7 @@ func BenchmarkApply(b *testing.B) {
 	apps := benchApps(b.N)
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := s.Apply(ctx, "clerk", apps[i:i+1], false); err != nil {
+		if _, err := s.Apply(as(ctx, "clerk"), apps[i:i+1], false); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -155,7 +155,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 	s := benchService(b)
 	apps := benchApps(b.N)
 	b.ResetTimer()
-	if _, err := s.Apply(context.Background(), "clerk", apps, false); err != nil {
+	if _, err := s.Apply(as(context.Background(), "clerk"), apps, false); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -165,7 +165,7 @@ func BenchmarkApprove(b *testing.B) {
 	refs, _ := prepare(b, s, b.N, ra.StateSubmitted)
 	b.ResetTimer()
 	for _, ref := range refs {
-		if _, err := s.Approve(context.Background(), "reviewer", ref); err != nil {
+		if _, err := s.Approve(as(context.Background(), "reviewer"), ref); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -176,7 +176,7 @@ func BenchmarkApproveMany(b *testing.B) {
 	s := benchService(b)
 	refs, _ := prepare(b, s, b.N, ra.StateSubmitted)
 	b.ResetTimer()
-	if _, failed, err := s.ApproveMany(context.Background(), "reviewer", refs, false); err != nil || len(failed) > 0 {
+	if _, failed, err := s.ApproveMany(as(context.Background(), "reviewer"), refs, false); err != nil || len(failed) > 0 {
 		b.Fatal(err, failed)
 	}
 }
@@ -186,7 +186,7 @@ func BenchmarkIssue(b *testing.B) {
 	refs, _ := prepare(b, s, b.N, ra.StateApproved)
 	b.ResetTimer()
 	for _, ref := range refs {
-		if _, err := s.Issue(context.Background(), "issuer", ref, false); err != nil {
+		if _, err := s.Issue(as(context.Background(), "issuer"), ref, false); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -197,7 +197,7 @@ func BenchmarkIssueMany(b *testing.B) {
 	s := benchService(b)
 	refs, _ := prepare(b, s, b.N, ra.StateApproved)
 	b.ResetTimer()
-	if _, failed, err := s.IssueMany(context.Background(), "issuer", refs, false, false); err != nil || len(failed) > 0 {
+	if _, failed, err := s.IssueMany(as(context.Background(), "issuer"), refs, false, false); err != nil || len(failed) > 0 {
 		b.Fatal(err, failed)
 	}
 }
@@ -283,7 +283,7 @@ func BenchmarkCRL(b *testing.B) {
 			}
 			b.ResetTimer()
 			for b.Loop() {
-				res, err := s.CRL(ctx, "bench", CRLOptions{Force: true})
+				res, err := s.CRL(as(ctx, "bench"), CRLOptions{Force: true})
 				if err != nil {
 					b.Fatal(err)
 				}

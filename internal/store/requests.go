@@ -10,32 +10,51 @@ import (
 	"github.com/cmca/cmca/internal/ra"
 )
 
-// LookupApplicant returns the stored record of a person, or ra.ErrNotFound.
+// LookupApplicant returns the stored profile of a person (the data of
+// their last approved application), or ra.ErrNotFound.
 func (t *Tx) LookupApplicant(idType ra.IDType, idNumber string) (ra.Applicant, error) {
 	var a ra.Applicant
 	err := t.queryRow(`SELECT id_type, id_number, name, mobile, email, address FROM applicants WHERE id_type = ? AND id_number = ?`,
 		string(idType), idNumber).Scan(&a.IDType, &a.IDNumber, &a.Name, &a.Mobile, &a.Email, &a.Address)
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, fmt.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && a.Name == "") {
+		return ra.Applicant{}, fmt.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound)
 	}
 	return a, err
 }
 
-// UpsertApplicant records the latest data of a person and returns its id.
-func (t *Tx) UpsertApplicant(a ra.Applicant) (int64, error) {
+// EnsureApplicant returns the id of a person's record, creating an empty
+// one (no name or contact data) for someone never seen. A submitted
+// application never changes a stored profile: only an approval does
+// (SetApplicantProfile), so an application nobody approved cannot plant
+// contact data in the next one.
+func (t *Tx) EnsureApplicant(idType ra.IDType, idNumber string) (int64, error) {
 	now := t.now().Unix()
 	var id int64
 	err := t.queryRow(`
 INSERT INTO applicants (id_type, id_number, name, mobile, email, address, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id_type, id_number) DO UPDATE SET
-  name = excluded.name, mobile = excluded.mobile, email = excluded.email,
-  address = excluded.address, updated_at = excluded.updated_at
-RETURNING id`, string(a.IDType), a.IDNumber, a.Name, a.Mobile, a.Email, a.Address, now, now).Scan(&id)
+VALUES (?, ?, '', '', '', '', ?, ?)
+ON CONFLICT (id_type, id_number) DO UPDATE SET id_type = applicants.id_type
+RETURNING id`, string(idType), idNumber, now, now).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("save applicant: %w", err)
 	}
 	return id, nil
+}
+
+// SetApplicantProfile records the data of an approved application as the
+// person's profile, which a later application may reuse.
+func (t *Tx) SetApplicantProfile(a ra.Applicant) error {
+	_, err := t.exec(`
+INSERT INTO applicants (id_type, id_number, name, mobile, email, address, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id_type, id_number) DO UPDATE SET
+  name = excluded.name, mobile = excluded.mobile, email = excluded.email,
+  address = excluded.address, updated_at = excluded.updated_at`,
+		string(a.IDType), a.IDNumber, a.Name, a.Mobile, a.Email, a.Address, t.now().Unix(), t.now().Unix())
+	if err != nil {
+		return fmt.Errorf("save applicant profile: %w", err)
+	}
+	return nil
 }
 
 // InsertRequest stores a new request. r.Ref must be set; a clash of
@@ -194,9 +213,10 @@ WHERE ref = ? AND state = ?`,
 	return nil
 }
 
-// SetPasscodeHash replaces the stored passcode hash of a request.
+// SetPasscodeHash replaces the stored passcode hash of a request; a new
+// passcode is not locked.
 func (t *Tx) SetPasscodeHash(ref, hash string) error {
-	_, err := t.exec(`UPDATE requests SET passcode_hash = ? WHERE ref = ?`, hash, ref)
+	_, err := t.exec(`UPDATE requests SET passcode_hash = ?, passcode_locked = 0 WHERE ref = ?`, hash, ref)
 	return err
 }
 

@@ -30,7 +30,7 @@ func insertTestRequest(t *testing.T, s *Store) *ra.Request {
 		Applicant: ra.Applicant{Name: "A", IDType: ra.IDPassport, IDNumber: "E1234567", Mobile: "13812345678", Email: "a@example.com"},
 		UsageType: "auth", AcceptancePoint: "online", Storage: ra.StorageSoft, SubmittedBy: "clerk", CreatedAt: now, UpdatedAt: now}
 	err := s.Tx(context.Background(), func(tx *Tx) error {
-		id, err := tx.UpsertApplicant(r.Applicant)
+		id, err := tx.EnsureApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/atomicfile"
 	"os"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -43,28 +44,18 @@ func WritePKCS12(path string, key crypto.Signer, cert *x509.Certificate, chain [
 	return WriteSecretFile(path, data, overwrite)
 }
 
-// WriteSecretFile writes data to path (mode 0600) via a temporary file in the
-// same directory, fsync and rename.
+// WriteSecretFile writes data to path as a secret file (mode 0600) through
+// internal/atomicfile: a random temporary name, fsync, rename; never through
+// a symlink. It refuses to replace an existing file unless overwrite is set.
 func WriteSecretFile(path string, data []byte, overwrite bool) error {
-	if !overwrite {
-		if _, err := os.Stat(path); err == nil {
-			return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", path, ra.ErrConflict)
-		}
+	err := atomicfile.Write(path, data, atomicfile.Options{Overwrite: overwrite})
+	if errors.Is(err, atomicfile.ErrExist) {
+		return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", path, ra.ErrConflict)
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if errors.Is(err, atomicfile.ErrSymlink) {
+		return fmt.Errorf("%s is a symbolic link; cmca does not write a key through one (remove it or choose another --out): %w", path, ra.ErrConflict)
+	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
