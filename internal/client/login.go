@@ -53,6 +53,11 @@ func (l *Login) ClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate
 	return &l.Certificate, nil
 }
 
+// Configure makes cfg present the login to the server.
+func (l *Login) Configure(cfg *tls.Config) {
+	cfg.GetClientCertificate = l.ClientCertificate
+}
+
 // LoadLogin opens the credential: the key and certificate of a .p12 file,
 // or a key on a token (a crypto.Signer that never leaves it) and the
 // certificate stored beside it under the same ID.

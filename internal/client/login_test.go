@@ -61,7 +61,9 @@ func handshake(t *testing.T, authority *ca.CA, l *Login) *x509.Certificate {
 	a, b := net.Pipe()
 	server := tls.Server(a, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{srvCert.Raw}, PrivateKey: srvKey}},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool})
-	client := tls.Client(b, &tls.Config{RootCAs: pool, ServerName: "localhost", GetClientCertificate: l.ClientCertificate})
+	cfg := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	l.Configure(cfg)
+	client := tls.Client(b, cfg)
 	done := make(chan error, 1)
 	go func() { done <- client.Handshake() }()
 	if err := server.Handshake(); err != nil {
