@@ -91,9 +91,8 @@ func (t *Tx) LatestCRL(delta bool) (*CRL, error) {
 }
 
 // RevokedCount is how many certificates (subscriber and service ones) were
-// ever revoked. Revocation never
-// reverses, so the count only grows: a CRL signed at a lower count is out of
-// date, whatever the clock says.
+// ever revoked. Revocation never reverses, so the count only grows: a CRL
+// signed at a lower count is out of date, whatever the clock says.
 func (t *Tx) RevokedCount() (int64, error) {
 	var n int64
 	err := t.tx.QueryRowContext(t.ctx, `SELECT (SELECT COUNT(*) FROM certificates WHERE status = 'revoked') + (SELECT COUNT(*) FROM service_certificates WHERE status = 'revoked')`).Scan(&n)
