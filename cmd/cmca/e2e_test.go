@@ -164,7 +164,10 @@ func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		b, _ := json.Marshal(v)
+		b, err := json.Marshal(v)
+		if err != nil {
+			ts.Fatalf("jsonget: %s: %v", args[1], err)
+		}
 		s = string(b)
 	}
 	ts.Setenv(args[2], s)

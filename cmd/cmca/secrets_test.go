@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/cmca/cmca/internal/testtool"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,7 +86,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	run(5, "revoke", "--p12", "me.p12", "--password-file", "wrongpw.txt", "--reason", "keyCompromise")
 	r := run(0, "revoke", "--p12", "me.p12", "--password-file", "pw.txt", "--reason", "keyCompromise", "-o", "json")
 	var rv struct{ Ref string }
-	_ = json.Unmarshal([]byte(r.stdout), &rv)
+	if err := json.Unmarshal([]byte(r.stdout), &rv); err != nil || rv.Ref == "" {
+		t.Fatalf("revoke -o json: %v\n%s", err, r.stdout)
+	}
 	run(0, "approve", rv.Ref, "--operator", "bob")
 	run(0, "crl", "-o", "json")
 	run(0, "status", soft, "-o", "json")
@@ -100,17 +104,32 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	haystacks := map[string][]byte{"sqlite3 .dump": dump, "audit list": []byte(audit.stdout)}
 	for _, f := range []string{"cmca/ra.db", "cmca/ra.db-wal", "backup.db"} {
-		if b, err := os.ReadFile(h.path(f)); err == nil {
-			haystacks[f] = b
+		b, err := os.ReadFile(h.path(f))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // no WAL left after a checkpoint
 		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		haystacks[f] = b
 	}
 	for i, o := range outputs {
 		haystacks[fmt.Sprintf("output %d (%s)", i, strings.Join(o.args, " "))] = []byte(o.stdout + o.stderr)
 	}
-	logs, _ := filepath.Glob(h.path("userhome/**/*.log"))
-	for _, l := range logs {
-		b, _ := os.ReadFile(l)
-		haystacks[l] = b
+	// Every log file under the user's home, at any depth.
+	err = filepath.WalkDir(h.path("userhome"), func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && path == h.path("userhome") {
+			return filepath.SkipDir
+		}
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".log") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		haystacks[path] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	needles := map[string]string{"PKCS#12 password": password, "token PIN": pin}
 	for i, c := range passcodes {

@@ -50,12 +50,20 @@ type CRLTemplate struct {
 	// added. It must be non-negative, at most 20 octets, and less than
 	// Number.
 	BaseNumber *big.Int
-	// IssuingDistributionPoint, when non-empty, adds a critical
-	// issuingDistributionPoint extension (RFC 5280 §5.2.5) whose
-	// distributionPoint is a fullName listing these URIs. No other IDP
-	// fields are set.
-	IssuingDistributionPoint []string
+	// FreshestCRL, when non-empty, adds a non-critical freshestCRL
+	// extension (RFC 5280 §5.2.6) naming where the delta CRLs of this full
+	// CRL are published: one distribution point whose fullName lists these
+	// URIs. OpenSSL (verify -use_deltas) applies a delta CRL only when the
+	// full CRL or the certificate carries one. Not allowed on a delta CRL.
+	FreshestCRL []string
 }
+
+// WriteCRL never adds an issuingDistributionPoint extension (RFC 5280
+// §5.2.5): cmca's CRLs are complete for every certificate of the CA (one
+// scope, no partitions, all reasons), which is what a CRL without one means,
+// and the extension must be critical, which NSS refuses
+// (SEC_ERROR_CRL_UNKNOWN_CRITICAL_EXTENSION). A delta CRL has the same scope
+// as its base, so it needs none either. See docs/revocation.md.
 
 // Object identifiers and fixed encodings used by WriteCRL.
 var (
@@ -64,12 +72,12 @@ var (
 	oidECDSAWithSHA512 = []byte{0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04}       // 1.2.840.10045.4.3.4
 	oidSHA256WithRSA   = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b} // 1.2.840.113549.1.1.11
 
-	oidExtAuthorityKeyID   = []byte{0x55, 0x1d, 0x23} // 2.5.29.35
-	oidExtCRLNumber        = []byte{0x55, 0x1d, 0x14} // 2.5.29.20
-	oidExtDeltaCRLIndic    = []byte{0x55, 0x1d, 0x1b} // 2.5.29.27
-	oidExtIssuingDistPoint = []byte{0x55, 0x1d, 0x1c} // 2.5.29.28
-	oidExtReasonCode       = []byte{0x55, 0x1d, 0x15} // 2.5.29.21
-	oidExtInvalidityDate   = []byte{0x55, 0x1d, 0x18} // 2.5.29.24
+	oidExtAuthorityKeyID = []byte{0x55, 0x1d, 0x23} // 2.5.29.35
+	oidExtCRLNumber      = []byte{0x55, 0x1d, 0x14} // 2.5.29.20
+	oidExtDeltaCRLIndic  = []byte{0x55, 0x1d, 0x1b} // 2.5.29.27
+	oidExtFreshestCRL    = []byte{0x55, 0x1d, 0x2e} // 2.5.29.46
+	oidExtReasonCode     = []byte{0x55, 0x1d, 0x15} // 2.5.29.21
+	oidExtInvalidityDate = []byte{0x55, 0x1d, 0x18} // 2.5.29.24
 )
 
 const (
@@ -359,13 +367,16 @@ func crlTBSPrefix(algID, rawIssuer []byte, thisUpdate, nextUpdate time.Time) ([]
 
 // crlTBSExtensions encodes the [0] EXPLICIT crlExtensions field.
 func crlTBSExtensions(tmpl CRLTemplate, skid []byte) ([]byte, error) {
-	for _, uri := range tmpl.IssuingDistributionPoint {
+	if len(tmpl.FreshestCRL) > 0 && tmpl.BaseNumber != nil {
+		return nil, errors.New("crl: a delta CRL cannot carry FreshestCRL (RFC 5280 §5.2.6)")
+	}
+	for _, uri := range tmpl.FreshestCRL {
 		if uri == "" {
-			return nil, errors.New("crl: empty IssuingDistributionPoint URI")
+			return nil, errors.New("crl: empty FreshestCRL URI")
 		}
 		for i := 0; i < len(uri); i++ {
 			if uri[i] >= 0x80 {
-				return nil, fmt.Errorf("crl: IssuingDistributionPoint URI %q is not ASCII (IA5String)", uri)
+				return nil, fmt.Errorf("crl: FreshestCRL URI %q is not ASCII (IA5String)", uri)
 			}
 		}
 	}
@@ -391,18 +402,20 @@ func crlTBSExtensions(tmpl CRLTemplate, skid []byte) ([]byte, error) {
 			if tmpl.BaseNumber != nil {
 				ext(b, oidExtDeltaCRLIndic, true, func(b *cryptobyte.Builder) { b.AddASN1BigInt(tmpl.BaseNumber) })
 			}
-			if len(tmpl.IssuingDistributionPoint) > 0 {
-				// IssuingDistributionPoint ::= SEQUENCE {
-				//   distributionPoint [0] DistributionPointName (CHOICE, so EXPLICIT)
-				//     fullName [0] IMPLICIT GeneralNames
-				//       uniformResourceIdentifier [6] IMPLICIT IA5String ... }
-				ext(b, oidExtIssuingDistPoint, true, func(b *cryptobyte.Builder) {
+			if len(tmpl.FreshestCRL) > 0 {
+				// FreshestCRL ::= CRLDistributionPoints ::= SEQUENCE OF DistributionPoint
+				// DistributionPoint ::= SEQUENCE { distributionPoint [0] DistributionPointName }
+				//   (a CHOICE, so EXPLICIT) fullName [0] IMPLICIT GeneralNames
+				//     uniformResourceIdentifier [6] IMPLICIT IA5String
+				ext(b, oidExtFreshestCRL, false, func(b *cryptobyte.Builder) {
 					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 							b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
-								for _, uri := range tmpl.IssuingDistributionPoint {
-									b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(uri)) })
-								}
+								b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+									for _, uri := range tmpl.FreshestCRL {
+										b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(uri)) })
+									}
+								})
 							})
 						})
 					})

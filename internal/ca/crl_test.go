@@ -3,10 +3,8 @@ package ca
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -72,12 +70,7 @@ func newTestIssuer(t testing.TB, name string, key crypto.Signer) *testIssuer {
 func getTestIssuers(t testing.TB) map[string]*testIssuer {
 	t.Helper()
 	testIssuersOnce.Do(func() {
-		p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-		rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p256, p384, rsaKey := mustECKey(t, elliptic.P256()), mustECKey(t, elliptic.P384()), mustRSAKey(t, 2048)
 		testIssuers = map[string]*testIssuer{
 			"P256": newTestIssuer(t, "P256", p256),
 			"P384": newTestIssuer(t, "P384", p384),
@@ -404,47 +397,6 @@ func TestWriteCRLDelta(t *testing.T) {
 	}
 }
 
-func TestWriteCRLIssuingDistributionPoint(t *testing.T) {
-	iss := getTestIssuers(t)["P256"]
-	uris := []string{"http://crl.example.com/ca.crl", "ldap://ldap.example.com/cn=CA?certificateRevocationList"}
-	tmpl := CRLTemplate{Number: big.NewInt(5), ThisUpdate: testThisUpdate, NextUpdate: testNextUpdate, IssuingDistributionPoint: uris}
-	der := writeTestCRL(t, tmpl, genEntries(3, true, false), iss)
-	crl, err := x509.ParseRevocationList(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var value []byte
-	for _, ext := range crl.Extensions {
-		if ext.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 28}) {
-			if !ext.Critical {
-				t.Error("IDP is not critical")
-			}
-			value = ext.Value
-		}
-	}
-	if value == nil {
-		t.Fatal("IDP extension missing")
-	}
-	s := cryptobyte.String(value)
-	var idp, dpName, fullName cryptobyte.String
-	if !s.ReadASN1(&idp, cbasn1.SEQUENCE) || !s.Empty() ||
-		!idp.ReadASN1(&dpName, cbasn1.Tag(0).ContextSpecific().Constructed()) || !idp.Empty() ||
-		!dpName.ReadASN1(&fullName, cbasn1.Tag(0).ContextSpecific().Constructed()) || !dpName.Empty() {
-		t.Fatalf("malformed IDP %x", value)
-	}
-	var got []string
-	for !fullName.Empty() {
-		var uri cryptobyte.String
-		if !fullName.ReadASN1(&uri, cbasn1.Tag(6).ContextSpecific()) {
-			t.Fatalf("malformed GeneralName in %x", value)
-		}
-		got = append(got, string(uri))
-	}
-	if strings.Join(got, " ") != strings.Join(uris, " ") {
-		t.Errorf("IDP URIs = %q, want %q", got, uris)
-	}
-}
-
 func TestWriteCRLTimeEncoding(t *testing.T) {
 	cases := []struct {
 		t    time.Time
@@ -487,7 +439,10 @@ func TestWriteCRLSerialEncoding(t *testing.T) {
 		if !bytes.Equal(b[2:2+len(tc.want)], tc.want) {
 			t.Errorf("serial %v encoded as %x, want %x", tc.serial, b[2:2+len(tc.want)], tc.want)
 		}
-		wantSerial, _ := asn1.Marshal(tc.serial)
+		wantSerial, err := asn1.Marshal(tc.serial)
+		if err != nil {
+			t.Fatalf("asn1.Marshal(%v): %v", tc.serial, err)
+		}
 		if !bytes.Equal(wantSerial, tc.want) {
 			t.Errorf("test case for %v disagrees with encoding/asn1: %x", tc.serial, wantSerial)
 		}
@@ -527,8 +482,12 @@ func TestWriteCRLErrors(t *testing.T) {
 		{name: "base >= number", tmpl: func(c CRLTemplate) CRLTemplate { c.BaseNumber = big.NewInt(1); return c }, want: "less than Number"},
 		{name: "no next update", tmpl: func(c CRLTemplate) CRLTemplate { c.NextUpdate = time.Time{}; return c }, want: "NextUpdate is required"},
 		{name: "next before this", tmpl: func(c CRLTemplate) CRLTemplate { c.NextUpdate = c.ThisUpdate.Add(-1); return c }, want: "after ThisUpdate"},
-		{name: "non-ascii idp", tmpl: func(c CRLTemplate) CRLTemplate {
-			c.IssuingDistributionPoint = []string{"http://ex\u00e4mple/"}
+		{name: "freshest on delta", tmpl: func(c CRLTemplate) CRLTemplate {
+			c.Number, c.BaseNumber, c.FreshestCRL = big.NewInt(5), big.NewInt(1), []string{"http://crl.example.com/ca-delta.crl"}
+			return c
+		}, want: "cannot carry FreshestCRL"},
+		{name: "non-ascii freshest", tmpl: func(c CRLTemplate) CRLTemplate {
+			c.FreshestCRL = []string{"http://ex\u00e4mple/"}
 			return c
 		}, want: "IA5String"},
 		{name: "reason 7", entries: []RevokedEntry{okEntry, {Serial: big.NewInt(2), RevokedAt: okEntry.RevokedAt, Reason: 7}}, want: "entry 1 (serial 2): reason code 7"},
@@ -543,6 +502,8 @@ func TestWriteCRLErrors(t *testing.T) {
 			}
 			return sourceErr
 		}, wantIs: sourceErr},
+		// The source under test ignores yield's errors on purpose: WriteCRL
+		// must report the first one anyway.
 		{name: "source swallows yield error", source: func(yield func(RevokedEntry) error) error {
 			_ = yield(RevokedEntry{Serial: big.NewInt(9), RevokedAt: okEntry.RevokedAt, Reason: 7})
 			_ = yield(okEntry)
@@ -589,17 +550,16 @@ func TestWriteCRLErrors(t *testing.T) {
 
 func TestWriteCRLOpenSSL(t *testing.T) {
 	testtool.Need(t, "openssl")
-	openssl, _ := exec.LookPath("openssl")
+	const openssl = "openssl"
 	issuers := getTestIssuers(t)
 	for _, name := range []string{"P256", "P384", "RSA"} {
 		t.Run(name, func(t *testing.T) {
 			iss := issuers[name]
 			tmpl := CRLTemplate{
-				Number:                   big.NewInt(77),
-				BaseNumber:               big.NewInt(70),
-				ThisUpdate:               testThisUpdate,
-				NextUpdate:               testNextUpdate,
-				IssuingDistributionPoint: []string{"http://crl.example.com/ca.crl"},
+				Number:     big.NewInt(77),
+				BaseNumber: big.NewInt(70),
+				ThisUpdate: testThisUpdate,
+				NextUpdate: testNextUpdate,
 			}
 			entries := genEntries(12, true, true)
 			der := writeTestCRL(t, tmpl, entries, iss)
@@ -615,7 +575,6 @@ func TestWriteCRLOpenSSL(t *testing.T) {
 			text := string(out)
 			for _, want := range []string{
 				"Version 2", "CRL Number", "77", "Delta CRL Indicator", "70",
-				"Issuing Distribution Point", "URI:http://crl.example.com/ca.crl",
 				"Authority Key Identifier", "Key Compromise", "CA Compromise", "Superseded",
 				"Cessation Of Operation", "Certificate Hold", "Invalidity Date", "Mar  1 11:59:00 2026 GMT",
 			} {
@@ -660,7 +619,9 @@ func TestWriteCRLZlint(t *testing.T) {
 		{"empty", CRLTemplate{Number: big.NewInt(1)}, nil, true},
 		{"br-entries", CRLTemplate{Number: big.NewInt(2)}, brEntries, true},
 		{"all-reasons", CRLTemplate{Number: big.NewInt(2)}, genEntries(50, true, true), false},
-		{"delta-idp", CRLTemplate{Number: big.NewInt(3), BaseNumber: big.NewInt(2), IssuingDistributionPoint: []string{"http://crl.example.com/ca.crl"}}, genEntries(20, true, false), false},
+		{"delta", CRLTemplate{Number: big.NewInt(3), BaseNumber: big.NewInt(2)}, genEntries(20, true, false), false},
+		// The BR lints flag freshestCRL (NOT RECOMMENDED): only with deltas.
+		{"full-freshest", CRLTemplate{Number: big.NewInt(4), FreshestCRL: []string{"http://crl.example.com/ca-delta.crl"}}, brEntries, false},
 	}
 	for _, issName := range []string{"P256", "P384", "RSA"} {
 		for _, tc := range cases {

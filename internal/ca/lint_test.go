@@ -127,7 +127,22 @@ func TestSelfSignedLint(t *testing.T) {
 
 func mustP256(t *testing.T) crypto.Signer {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return mustECKey(t, elliptic.P256())
+}
+
+// mustECKey and mustRSAKey generate a test key or fail the test.
+func mustECKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(c, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustRSAKey(t testing.TB, bits int) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,9 +233,7 @@ func TestProfilesLintCatches(t *testing.T) {
 
 func TestCheckCSRKeys(t *testing.T) {
 	p := DefaultProfiles()[0]
-	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
-	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	p224, p521, rsa1024 := mustECKey(t, elliptic.P224()), mustECKey(t, elliptic.P521()), mustRSAKey(t, 1024)
 	cases := []struct {
 		name string
 		key  crypto.Signer

@@ -82,7 +82,11 @@ func parseFilter(states, kinds []string, limit int) (store.RequestFilter, error)
 
 func reviewRun(ctx context.Context, o *ReviewOptions) error {
 	f := o.F
-	api, err := f.API(ctx)
+	open := f.ReadAPI // review only reads; --interactive decides
+	if o.Interactive {
+		open = f.API
+	}
+	api, err := open(ctx)
 	if err != nil {
 		return err
 	}
@@ -127,9 +131,9 @@ func reviewRun(ctx context.Context, o *ReviewOptions) error {
 		f.Printf("No requests in state %s.\n", strings.Join(o.States, ", "))
 		return nil
 	}
-	t := newTable(f, "REF", "KIND", "STATE", "NAME", "USAGE", "STORAGE", "POINT", "SUBMITTED")
+	t := newTable(f, "REF", "KIND", "STATE", "NAME", "USAGE", "STORAGE", "POINT", "SUBMITTED", "TARGET")
 	for _, r := range rs {
-		t.row(r.Ref, string(r.Kind), string(r.State), r.Applicant.Name, r.UsageType, string(r.Storage), r.AcceptancePoint, r.CreatedAt.Local().Format("2006-01-02 15:04"))
+		t.row(r.Ref, string(r.Kind), string(r.State), r.Applicant.Name, r.UsageType, string(r.Storage), r.AcceptancePoint, r.CreatedAt.Local().Format("2006-01-02 15:04"), targetStatus(r))
 	}
 	return t.flush()
 }
@@ -153,7 +157,7 @@ func printRequestDetail(f *Factory, d *service.RequestDetail, admin bool) {
 		f.Printf("  agreement:        version %s accepted\n", r.AgreementVersion)
 	}
 	if r.TargetSerial != "" {
-		f.Printf("  certificate:      %s\n", r.TargetSerial)
+		f.Printf("  certificate:      %s (%s)\n", r.TargetSerial, targetStatus(r))
 	}
 	if r.Reason != "" {
 		f.Printf("  reason:           %s\n", r.Reason)
@@ -178,6 +182,19 @@ func printRequestDetail(f *Factory, d *service.RequestDetail, admin bool) {
 		}
 		f.Printf("  %s  %-10s %s %s\n", e.At.Local().Format("2006-01-02 15:04:05"), e.Operator, move, e.Detail)
 	}
+}
+
+// targetStatus is what review shows of the certificate a renew, revoke or
+// reissue request acts on: its status now, with the reason if revoked
+// ("revoked: keyCompromise"); "-" for a new application.
+func targetStatus(r *ra.Request) string {
+	switch {
+	case r.TargetSerial == "":
+		return "-"
+	case r.TargetStatus == ra.CertRevoked && r.TargetRevocationReason != "":
+		return string(r.TargetStatus) + ": " + r.TargetRevocationReason
+	}
+	return orDash(string(r.TargetStatus))
 }
 
 func orDash(s string) string {
@@ -436,12 +453,16 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 	if o.Check != "" && (o.Out != "" || o.Delta || o.Force) {
 		return &usageError{msg: "--check verifies a CRL and signs nothing; it cannot be combined with --out, --delta or --force"}
 	}
+	if o.Check != "" {
+		api, err := f.ReadAPI(ctx)
+		if err != nil {
+			return err
+		}
+		return crlCheckRun(ctx, o, api)
+	}
 	api, err := f.API(ctx)
 	if err != nil {
 		return err
-	}
-	if o.Check != "" {
-		return crlCheckRun(ctx, o, api)
 	}
 	res, err := api.CRL(ctx, service.CRLOptions{Delta: o.Delta, Force: o.Force})
 	if err != nil {

@@ -43,33 +43,34 @@ type Config struct {
 // configKeys documents every key with its default (docs/operations.md
 // lists the same table; a test keeps the two in step).
 var configDefaults = map[string]any{
-	"home":                     "",
-	"operator":                 "",
-	"output":                   "text",
-	"quiet":                    false,
-	"accessible":               false,
-	"insecure":                 false,
-	"token.module":             "",
-	"passcode.ttl":             "14d",
-	"passcode.max_attempts":    5,
-	"renew.window":             "30d",
-	"renew.proof_max_age":      "10m",
-	"crl.validity":             "7d",
-	"crl.distribution_points":  []string{},
-	"aia.ocsp":                 []string{},
-	"aia.ca_issuers":           []string{},
-	"ca.policy_oid":            "",
-	"agreement.version":        "",
-	"agreement.text":           "",
-	"agreement.file":           "",
-	"policy.four_eyes":         false,
-	"counter.acceptance_point": "",
-	"counter.issuers":          []string{},
-	"usage.allowed":            []string{"*"},
-	"login":                    "",
-	"login_password_file":      "",
-	"profiles":                 nil,
-	"acceptance_points":        nil,
+	"home":                          "",
+	"operator":                      "",
+	"output":                        "text",
+	"quiet":                         false,
+	"accessible":                    false,
+	"insecure":                      false,
+	"token.module":                  "",
+	"passcode.ttl":                  "14d",
+	"passcode.max_attempts":         5,
+	"renew.window":                  "30d",
+	"renew.proof_max_age":           "10m",
+	"crl.validity":                  "7d",
+	"crl.distribution_points":       []string{},
+	"crl.delta_distribution_points": []string{},
+	"aia.ocsp":                      []string{},
+	"aia.ca_issuers":                []string{},
+	"ca.policy_oid":                 "",
+	"agreement.version":             "",
+	"agreement.text":                "",
+	"agreement.file":                "",
+	"policy.four_eyes":              false,
+	"counter.acceptance_point":      "",
+	"counter.issuers":               []string{},
+	"usage.allowed":                 []string{"*"},
+	"login":                         "",
+	"login_password_file":           "",
+	"profiles":                      nil,
+	"acceptance_points":             nil,
 }
 
 func newViper() *viper.Viper {
@@ -145,6 +146,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 		}
 	}
 	s.CRLDistributionPoint = v.GetStringSlice("crl.distribution_points")
+	s.DeltaCRLDistributionPoint = v.GetStringSlice("crl.delta_distribution_points")
 	s.OCSPServers = v.GetStringSlice("aia.ocsp")
 	s.CAIssuersURL = v.GetStringSlice("aia.ca_issuers")
 	s.PolicyOID = v.GetString("ca.policy_oid")

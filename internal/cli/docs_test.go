@@ -145,7 +145,7 @@ func TestDocsMan(t *testing.T) {
 			}
 		}
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, "cmca-apply.1"))
+	b := readTestFile(t, filepath.Join(dir, "cmca-apply.1"))
 	for _, s := range []string{
 		"cmca\\-apply \\- Apply for a personal certificate (个人证书申请)\n",
 		"\\fB\\-\\-counter\\fR\n",
@@ -159,7 +159,7 @@ func TestDocsMan(t *testing.T) {
 			t.Errorf("cmca-apply.1 does not contain %q", s)
 		}
 	}
-	b, _ = os.ReadFile(filepath.Join(dir, "cmca-docs.1"))
+	b = readTestFile(t, filepath.Join(dir, "cmca-docs.1"))
 	if s := ".SH SEE ALSO\n.BR cmca (1),\n.BR cmca\\-docs\\-man (1),\n.BR cmca\\-docs\\-markdown (1)\n"; !bytes.HasSuffix(b, []byte(s)) {
 		t.Errorf("cmca-docs.1 does not end with %q", s)
 	}
@@ -177,8 +177,8 @@ func TestDocsMan(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, page := range want {
-		b1, _ := os.ReadFile(filepath.Join(dir, page))
-		b2, _ := os.ReadFile(filepath.Join(again, page))
+		b1 := readTestFile(t, filepath.Join(dir, page))
+		b2 := readTestFile(t, filepath.Join(again, page))
 		if !bytes.Equal(b1, b2) {
 			t.Errorf("cmca docs man is not reproducible: %s differs:\n%s\n---\n%s", page, b1, b2)
 		}
@@ -194,7 +194,7 @@ func TestDocsManDate(t *testing.T) {
 	if _, _, err := runRoot(t, "docs", "man", dir); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, "cmca-apply.1"))
+	b := readTestFile(t, filepath.Join(dir, "cmca-apply.1"))
 	if want := `.TH "CMCA" "1" "2027\-03\-04" `; !bytes.Contains(b, []byte(want)) {
 		t.Errorf("cmca-apply.1 with build date %s: %q; want %q", buildDate, b[:min(len(b), 80)], want)
 	}
@@ -244,7 +244,7 @@ func TestDocsMarkdown(t *testing.T) {
 	link := regexp.MustCompile(`\]\(([^)]*)\)`)
 	linked := map[string]bool{}
 	for _, page := range want {
-		b, _ := os.ReadFile(filepath.Join(dir, page))
+		b := readTestFile(t, filepath.Join(dir, page))
 		for _, m := range link.FindAllSubmatch(b, -1) {
 			target := string(m[1])
 			linked[target] = true
@@ -265,4 +265,15 @@ func TestDocsNeedsDir(t *testing.T) {
 	if ExitCode(err) != ExitUsage {
 		t.Errorf("cmca docs man without DIR: exit %d (%v); want %d", ExitCode(err), err, ExitUsage)
 	}
+}
+
+// readTestFile reads a file the test wrote (or had written), failing the
+// test if it cannot.
+func readTestFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

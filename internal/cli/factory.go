@@ -81,6 +81,28 @@ func (f *Factory) Config() (*Config, error) {
 // Local opens the home's service in-process (also for maintenance commands
 // that only make sense next to the database).
 func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
+	return f.local(ctx, service.Open)
+}
+
+// ReadLocal opens the home's service with its store read-only, for
+// commands that only read (review, status, certs, cert, audit list, audit
+// verify, doctor, backup): they work on a read-only home and cannot write
+// by mistake.
+func (f *Factory) ReadLocal(ctx context.Context) (*service.Service, error) {
+	return f.local(ctx, service.OpenReadOnly)
+}
+
+// ReadAPI is API for commands that only read (see ReadLocal).
+func (f *Factory) ReadAPI(ctx context.Context) (API, error) { return f.ReadLocal(ctx) }
+
+// DiagnoseLocal opens the home for `cmca doctor`: read-only, and a store
+// that does not match ca/ca.crt is opened anyway, for doctor to report it
+// with everything else it finds.
+func (f *Factory) DiagnoseLocal(ctx context.Context) (*service.Service, error) {
+	return f.local(ctx, service.OpenToDiagnose)
+}
+
+func (f *Factory) local(ctx context.Context, open func(context.Context, string, service.Config, service.CALoader) (*service.Service, error)) (*service.Service, error) {
 	if f.svc != nil {
 		return f.svc, nil
 	}
@@ -91,7 +113,7 @@ func (f *Factory) Local(ctx context.Context) (*service.Service, error) {
 	if _, err := f.Caller(); err != nil && c.Operator != "" {
 		return nil, err
 	}
-	svc, err := service.Open(ctx, c.Home, c.Service, nil)
+	svc, err := open(ctx, c.Home, c.Service, nil)
 	if err != nil {
 		return nil, err
 	}

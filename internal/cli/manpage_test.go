@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"github.com/cmca/cmca/internal/testtool"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -22,7 +21,7 @@ import (
 func groff(t *testing.T, page string, args ...string) (text, warnings string) {
 	t.Helper()
 	testtool.Need(t, "groff")
-	bin, _ := exec.LookPath("groff")
+	const bin = "groff"
 	// -K utf8: the pages are UTF-8, as man-db reads them; -P-cbou: plain
 	// text, no overstriking or colour.
 	args = append([]string{"-K", "utf8", "-man", "-T", "utf8", "-P-cbou", "-rLL=400n", "-rHY=0"}, args...)
@@ -37,7 +36,8 @@ func groff(t *testing.T, page string, args ...string) (text, warnings string) {
 
 // trickyTree is a command tree whose help texts hold everything roff would
 // misread if it were not escaped.
-func trickyTree() *cobra.Command {
+func trickyTree(t testing.TB) *cobra.Command {
+	t.Helper()
 	run := func(*cobra.Command, []string) error { return nil }
 	root := &cobra.Command{Use: "cmca", Short: "The root"}
 	tricky := &cobra.Command{
@@ -60,7 +60,9 @@ Back to prose.`,
 	tricky.Flags().String("from-file", "", "read `FILE`; a backslash \\ and 中文")
 	tricky.Flags().BoolP("yes", "y", false, ".starts with a dot")
 	tricky.Flags().String("hidden-flag", "", "not documented")
-	_ = tricky.Flags().MarkHidden("hidden-flag")
+	if err := tricky.Flags().MarkHidden("hidden-flag"); err != nil {
+		t.Fatal(err)
+	}
 	root.PersistentFlags().StringP("output", "o", "text", "output format")
 	hidden := &cobra.Command{Use: "secret", Short: "Not documented", Hidden: true, RunE: run}
 	old := &cobra.Command{Use: "old", Short: "Not documented", Deprecated: "use tricky", RunE: run}
@@ -76,7 +78,7 @@ Back to prose.`,
 func TestManPageRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	h := manHeader{Title: "CMCA", Section: "1", Date: time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC), Source: "cmca v1.0.0", Manual: "cmca manual"}
-	if err := writeManPages(trickyTree(), h, dir); err != nil {
+	if err := writeManPages(trickyTree(t), h, dir); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := dirFiles(t, dir), []string{"cmca-group-leaf.1", "cmca-group.1", "cmca-tricky.1", "cmca.1"}; !slices.Equal(got, want) {
@@ -135,7 +137,7 @@ func TestManPageRoundTrip(t *testing.T) {
 		t.Errorf("indented block misplaced:\n%s", text)
 	}
 
-	group, _ := os.ReadFile(filepath.Join(dir, "cmca-group.1"))
+	group := readTestFile(t, filepath.Join(dir, "cmca-group.1"))
 	for _, s := range []string{".SH SYNOPSIS\n\\fBcmca group\\fR [command]\n", ".SH SEE ALSO\n.BR cmca (1),\n.BR cmca\\-group\\-leaf (1)\n"} {
 		if !bytes.Contains(group, []byte(s)) {
 			t.Errorf("cmca-group.1 has no %q:\n%s", s, group)

@@ -10,7 +10,7 @@ import (
 
 func TestMarkdownPage(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeMarkdownPages(trickyTree(), dir); err != nil {
+	if err := writeMarkdownPages(trickyTree(t), dir); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := dirFiles(t, dir), []string{"cmca.md", "cmca_group.md", "cmca_group_leaf.md", "cmca_tricky.md"}; !slices.Equal(got, want) {
@@ -41,7 +41,7 @@ func TestMarkdownPage(t *testing.T) {
 	if strings.Contains(page, "hidden-flag") {
 		t.Errorf("cmca_tricky.md documents a hidden flag:\n%s", page)
 	}
-	root, _ := os.ReadFile(filepath.Join(dir, "cmca.md"))
+	root := readTestFile(t, filepath.Join(dir, "cmca.md"))
 	if want := "### SEE ALSO\n\n* [cmca group](cmca_group.md) - Only groups commands\n* [cmca tricky](cmca_tricky.md) - Tricky: a \\\\ backslash, \"quotes\" and 中文\n"; !strings.HasSuffix(string(root), want) {
 		t.Errorf("cmca.md does not end with %q:\n%s", want, root)
 	}

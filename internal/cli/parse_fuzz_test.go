@@ -57,7 +57,9 @@ func FuzzParseApplications(f *testing.F) {
 		for name, i := range csvColumns {
 			cols, idx = append(cols, name), append(idx, i)
 		}
-		_ = w.Write(cols)
+		if err := w.Write(cols); err != nil {
+			t.Fatal(err)
+		}
 		for _, r := range recs {
 			v := reflect.ValueOf(r)
 			row := make([]string, len(idx))
@@ -69,9 +71,14 @@ func FuzzParseApplications(f *testing.F) {
 					row[k] = strconv.FormatBool(fv.Bool())
 				}
 			}
-			_ = w.Write(row)
+			if err := w.Write(row); err != nil {
+				t.Fatal(err)
+			}
 		}
 		w.Flush()
+		if err := w.Error(); err != nil {
+			t.Fatal(err)
+		}
 		back, err = parseApplications(buf.Bytes(), ".csv")
 		if err != nil {
 			t.Fatalf("re-parsing our own CSV %q: %v", buf.Bytes(), err)

@@ -22,7 +22,7 @@ func NewCmdStatus(f *Factory, runF func(string) error) *cobra.Command {
 				return runF(args[0])
 			}
 			ctx := cmd.Context()
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}
@@ -62,7 +62,7 @@ func NewCmdCerts(f *Factory) *cobra.Command {
 			default:
 				return &usageError{msg: fmt.Sprintf("--state must be valid, revoked, expired or all, got %q", state)}
 			}
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}
@@ -108,7 +108,7 @@ func NewCmdCert(f *Factory) *cobra.Command {
 		Args:    needArgs(1, "a serial number"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}
@@ -171,7 +171,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 				}
 				*p.dst = t
 			}
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}
@@ -208,7 +208,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			api, err := f.API(ctx)
+			api, err := f.ReadAPI(ctx)
 			if err != nil {
 				return err
 			}

@@ -93,6 +93,8 @@ func (e *cmcaEnv) tmux(args ...string) *pane {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		e.t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
+	// The server exits by itself when its last pane closes; kill-server
+	// then fails, which is fine: the cleanup only makes sure it is gone.
 	e.t.Cleanup(func() { _ = exec.Command("tmux", "-S", e.sock, "kill-server").Run() })
 	return &pane{t: e.t, sock: e.sock}
 }

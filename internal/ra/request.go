@@ -130,18 +130,25 @@ type Request struct {
 	Storage          Storage   `json:"storage"`
 	AgreementVersion string    `json:"agreement_version,omitempty"`
 	TargetSerial     string    `json:"target_serial,omitempty"` // the certificate a renew/revoke/reissue acts on
-	Reason           string    `json:"reason,omitempty"`        // revocation/reissue reason
-	Comment          string    `json:"comment,omitempty"`       // applicant's or operator's justification
-	DecisionReason   string    `json:"decision_reason,omitempty"`
-	SubmittedBy      string    `json:"submitted_by"`
-	DecidedBy        string    `json:"decided_by,omitempty"`
-	IssuedBy         string    `json:"issued_by,omitempty"`
-	CertSerial       string    `json:"cert_serial,omitempty"` // the certificate this request produced
-	PasscodeExpires  time.Time `json:"passcode_expires,omitzero"`
-	PasscodeAttempts int       `json:"passcode_attempts,omitempty"`
-	PasscodeUsed     bool      `json:"passcode_used,omitempty"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	// TargetStatus is the status of the target certificate when the
+	// request was read (valid, revoked, expired): filled in by the service
+	// for review and status, never stored.
+	TargetStatus CertStatus `json:"target_status,omitempty"`
+	// TargetRevocationReason is the target's revocation reason, if revoked;
+	// like TargetStatus it is read, not stored.
+	TargetRevocationReason string    `json:"target_revocation_reason,omitempty"`
+	Reason                 string    `json:"reason,omitempty"`  // revocation/reissue reason
+	Comment                string    `json:"comment,omitempty"` // applicant's or operator's justification
+	DecisionReason         string    `json:"decision_reason,omitempty"`
+	SubmittedBy            string    `json:"submitted_by"`
+	DecidedBy              string    `json:"decided_by,omitempty"`
+	IssuedBy               string    `json:"issued_by,omitempty"`
+	CertSerial             string    `json:"cert_serial,omitempty"` // the certificate this request produced
+	PasscodeExpires        time.Time `json:"passcode_expires,omitzero"`
+	PasscodeAttempts       int       `json:"passcode_attempts,omitempty"`
+	PasscodeUsed           bool      `json:"passcode_used,omitempty"`
+	CreatedAt              time.Time `json:"created_at"`
+	UpdatedAt              time.Time `json:"updated_at"`
 }
 
 // Event is one entry of a request's history (a row of the audit log).

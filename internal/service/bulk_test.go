@@ -50,7 +50,10 @@ func TestCRLFromLargeStoreMatchesStdlib(t *testing.T) {
 	}
 	entries := make([]x509.RevocationListEntry, len(certs))
 	for i, c := range certs {
-		n, _ := new(big.Int).SetString(c.Serial, 16)
+		n, ok := new(big.Int).SetString(c.Serial, 16)
+		if !ok {
+			t.Fatalf("certificate serial %q is not hex", c.Serial)
+		}
 		entries[i] = x509.RevocationListEntry{SerialNumber: n, RevocationTime: c.RevokedAt, ReasonCode: ra.RevocationReason(c.RevocationReason).Code()}
 	}
 	refDER, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(res.Number), ThisUpdate: res.ThisUpdate,

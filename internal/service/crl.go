@@ -89,10 +89,15 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 			if err != nil {
 				return err
 			}
-			// After a restore, newer CRLs than the store's were published:
-			// sign one above them rather than republish an older number.
+			// After a restore, or when the store lost commits, newer CRLs
+			// than the store's were published: sign one above them rather
+			// than republish an older number.
 			floor, err := tx.CRLFloor()
-			fresh = fresh && latest.Number > floor
+			if err != nil {
+				return err
+			}
+			published, err := highestPublishedCRL(filepath.Join(s.home, CRLDir))
+			fresh = fresh && latest.Number > floor && latest.Number >= published
 			return err
 		})
 		if err != nil {
@@ -105,6 +110,11 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 				return res, err
 			}
 			warning = bad.Error() + "; signing a new CRL"
+		}
+	}
+	if o.Delta {
+		if err := s.waitPastBase(ctx); err != nil {
+			return nil, err
 		}
 	}
 	authority, err := s.CA(ctx)
@@ -131,6 +141,14 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 		if err != nil {
 			return err
 		}
+		// Never below a number already published under crl/, even if the
+		// store does not know it (it lost commits, or is an older copy):
+		// a relying party must never see one number on two CRLs.
+		published, err := highestPublishedCRL(dir)
+		if err != nil {
+			return err
+		}
+		num = max(num, published+1)
 		now := tx.Now().UTC().Truncate(time.Second)
 		rec = store.CRL{Number: num, ThisUpdate: now, NextUpdate: now.Add(s.cfg.CRLValidity), Operator: operator}
 		if rec.RevokedTotal, err = tx.RevokedCount(); err != nil {
@@ -146,9 +164,20 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 				return fmt.Errorf("a delta CRL needs a full CRL first; run `cmca crl`: %w", ra.ErrConflict)
 			}
 			rec.BaseNumber, since = base.Number, base.ThisUpdate
+			// A delta's thisUpdate is strictly after its base's: openssl
+			// -use_deltas ignores a delta no newer than its base (and may
+			// take it for the full CRL). waitPastBase makes this a no-op
+			// with a real clock.
+			if !rec.ThisUpdate.After(base.ThisUpdate) {
+				rec.ThisUpdate = base.ThisUpdate.Add(time.Second)
+				rec.NextUpdate = rec.ThisUpdate.Add(s.cfg.CRLValidity)
+			}
 		}
-		tmpl := ca.CRLTemplate{Number: big.NewInt(num), ThisUpdate: rec.ThisUpdate, NextUpdate: rec.NextUpdate,
-			IssuingDistributionPoint: s.cfg.CRLDistributionPoint}
+		// No issuing distribution point: see ca.WriteCRL.
+		tmpl := ca.CRLTemplate{Number: big.NewInt(num), ThisUpdate: rec.ThisUpdate, NextUpdate: rec.NextUpdate}
+		if !o.Delta {
+			tmpl.FreshestCRL = s.cfg.DeltaCRLDistributionPoint
+		}
 		if o.Delta {
 			tmpl.BaseNumber = big.NewInt(rec.BaseNumber)
 		}
@@ -210,6 +239,33 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 	res := crlResult(&rec)
 	res.Warning = warning
 	return res, s.publish(ctx, res, o.Delta, crlBody{path: hist})
+}
+
+// waitPastBase waits, at most a second, until the clock has left the second
+// of the newest full CRL's thisUpdate, so that a delta signed right after
+// its base gets a later thisUpdate that is not in the future.
+func (s *Service) waitPastBase(ctx context.Context) error {
+	var base *store.CRL
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		base, err = tx.LatestCRL(false)
+		return err
+	})
+	if err != nil || base == nil {
+		return err
+	}
+	wait := base.ThisUpdate.Add(time.Second).Sub(s.Now())
+	if wait <= 0 || wait > time.Second {
+		return nil // past it, or a clock set back: the signing bumps thisUpdate
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // republish publishes the stored CRL number again. A *crlBodyError means

@@ -291,7 +291,10 @@ func TestParseSerialInto(t *testing.T) {
 		if err := parseSerialInto(n, raw[:], s); err != nil {
 			t.Fatalf("parseSerialInto(%q) = %v", s, err)
 		}
-		want, _ := new(big.Int).SetString(s, 16)
+		want, ok := new(big.Int).SetString(s, 16)
+		if !ok {
+			t.Fatalf("bad test serial %q", s)
+		}
 		if n.Cmp(want) != 0 {
 			t.Errorf("parseSerialInto(%q) = %x; want %x", s, n, want)
 		}
@@ -300,5 +303,84 @@ func TestParseSerialInto(t *testing.T) {
 		if err := parseSerialInto(n, raw[:], bad); err == nil {
 			t.Errorf("parseSerialInto(%q) accepted", bad)
 		}
+	}
+}
+
+// TestCRLRelyingPartyExtensions (issue 11 item 11): with a CRL distribution
+// point configured, neither the full nor the delta CRL carries an issuing
+// distribution point (NSS refuses a CRL with a critical one it does not
+// handle, and cmca's CRLs cover every certificate of the CA, so none is
+// needed); the only critical extension is a delta's indicator. Both pass
+// the RFC 5280 lints.
+func TestCRLRelyingPartyExtensions(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newTestService(t)
+	s.cfg.CRLDistributionPoint = []string{"http://pki.example.com/crl/ca.crl"}
+	a := downloaded(t, s, "张三", "11010519491231002X")
+	revokeDirect(t, s, a, "keyCompromise")
+	full, err := s.CRL(as(ctx, "alice"), CRLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	revokeDirect(t, s, downloaded(t, s, "李四", "110105198001010016"), "superseded")
+	delta, err := s.CRL(as(ctx, "alice"), CRLOptions{Delta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp := asn1.ObjectIdentifier{2, 5, 29, 28}
+	for _, res := range []*CRLResult{full, delta} {
+		der := crlDER(t, res)
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range crl.Extensions {
+			if x.Id.Equal(idp) {
+				t.Errorf("CRL %d has an issuing distribution point (critical=%v)", res.Number, x.Critical)
+			}
+			if x.Critical && !x.Id.Equal(oidDeltaCRLIndicator) {
+				t.Errorf("CRL %d has critical extension %v", res.Number, x.Id)
+			}
+		}
+		lintCRL(t, der)
+	}
+}
+
+// TestDeltaThisUpdateAfterBase (issue 11 item 12): a delta CRL signed in
+// the same second as its base gets a thisUpdate strictly after the base's,
+// so that relying parties (openssl -use_deltas) take the base as the full
+// CRL and the delta as newer; it lists a revocation made in that second.
+func TestDeltaThisUpdateAfterBase(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestService(t) // the clock stands still: everything in one second
+	a := downloaded(t, s, "张三", "11010519491231002X")
+	b := downloaded(t, s, "李四", "110105198001010016")
+	revokeDirect(t, s, a, "keyCompromise")
+	full, err := s.CRL(as(ctx, "alice"), CRLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokeDirect(t, s, b, "superseded")
+	delta, err := s.CRL(as(ctx, "alice"), CRLOptions{Delta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !delta.ThisUpdate.After(full.ThisUpdate) {
+		t.Errorf("delta thisUpdate %v, base thisUpdate %v; want the delta strictly later", delta.ThisUpdate, full.ThisUpdate)
+	}
+	crl, err := x509.ParseRevocationList(crlDER(t, delta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crl.ThisUpdate.Equal(delta.ThisUpdate) || !crl.NextUpdate.Equal(delta.NextUpdate) {
+		t.Errorf("delta CRL says %v..%v; its record %v..%v", crl.ThisUpdate, crl.NextUpdate, delta.ThisUpdate, delta.NextUpdate)
+	}
+	listed := map[string]bool{}
+	for _, e := range crl.RevokedCertificateEntries {
+		listed[ra.SerialString(e.SerialNumber)] = true
+	}
+	if !listed[b] {
+		t.Errorf("delta lists %v; want %s, revoked in the base's second", listed, b)
 	}
 }

@@ -81,6 +81,9 @@ func (s *Service) approve(tx *store.Tx, p principal.Principal, r *ra.Request, de
 	}
 	d := &Decision{Ref: r.Ref, Kind: r.Kind}
 	now := tx.Now()
+	if err := checkTarget(tx, r, now); err != nil {
+		return nil, err
+	}
 	switch r.Kind {
 	case ra.KindRevoke:
 		reason, err := ra.ParseRevocationReason(r.Reason)
@@ -238,6 +241,9 @@ func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resen
 		pol := s.Policy()
 		if pol.FourEyes && p.Same(r.DecidedBy) {
 			return fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy)
+		}
+		if err := checkTarget(tx, r, tx.Now()); err != nil {
+			return err
 		}
 		code, hash := ra.NewPasscode()
 		if err := tx.SetPasscodeHash(ref, hash); err != nil {

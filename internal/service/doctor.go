@@ -22,7 +22,7 @@ import (
 
 // Problem is one inconsistency `cmca doctor` found.
 type Problem struct {
-	Check   string `json:"check"`   // files, integrity, audit, requests, certificates, crls
+	Check   string `json:"check"`   // files, store, integrity, audit, requests, certificates, crls
 	Subject string `json:"subject"` // what is wrong: a file, a reference, a serial, "CRL 7"
 	Problem string `json:"problem"`
 	Fix     string `json:"fix,omitempty"`
@@ -75,8 +75,11 @@ func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
 	d := &doctor{home: s.home, rep: &DoctorReport{Home: s.home, Checked: map[string]int{}, Problems: []Problem{}}}
 	d.checkFiles()
 	d.loadCA()
+	if errors.Is(s.identityErr, ErrOtherCA) { // a missing ca/ca.crt is reported by loadCA
+		d.add("store", filepath.Join(s.home, DBFile), s.identityErr.Error(), "put this home's store back (`cmca restore`), or this store's CA certificate back in ca/ca.crt; every other command refuses the home meanwhile")
+	}
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
-		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs} {
+		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs, d.checkLostRevocations} {
 			if err := step(tx); err != nil {
 				return err
 			}
@@ -440,7 +443,7 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 		case !ok && n <= floor:
 			// published before a restore from an older backup; numbering continues above it
 		case !ok:
-			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: its number could be used again", n), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
+			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: %s; `cmca crl` numbers above it", n, lostCommitsHint), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
 		case legacy[n] || e.Name() != crlFileBase(n, isDelta[n]):
 			// (a file of the record's own name was checked above)
 			got, err := fileDigest(path)
@@ -473,7 +476,7 @@ func (d *doctor) checkPublished(path string, latest *store.CRL, stored map[int64
 		what := "an older or different CRL"
 		if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil {
 			if rl.Number.IsInt64() && rl.Number.Int64() > maxNum {
-				d.add("crls", path, fmt.Sprintf("holds CRL %s, newer than the newest stored (%d): the store was restored from an older backup", rl.Number, maxNum), "run `cmca crl` to sign a CRL numbered above it")
+				d.add("crls", path, fmt.Sprintf("holds CRL %s, newer than the newest stored (%d): %s", rl.Number, maxNum, lostCommitsHint), "run `cmca crl` to sign a CRL numbered above it")
 				return
 			}
 			what = "CRL " + rl.Number.String()

@@ -166,6 +166,10 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	if in.Storage != "" && in.Storage != r.Storage {
 		return nil, nil, nil, fmt.Errorf("request %s asked for %s storage; download with --storage %s: %w", r.Ref, r.Storage, r.Storage, ra.ErrInvalid)
 	}
+	// After the passcode: only its holder learns about the target.
+	if err := checkTarget(tx, r, now); err != nil {
+		return nil, nil, nil, err
+	}
 	job, err = s.prepareSign(tx, r, csr, csrVerified)
 	return nil, job, nil, err
 }

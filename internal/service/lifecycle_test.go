@@ -124,7 +124,10 @@ func TestDownloadIssuesFromApplicationNotCSR(t *testing.T) {
 	if cert.SerialNumber.Sign() <= 0 || cert.SerialNumber.BitLen() < 120 {
 		t.Errorf("serial %x: want a positive ~128-bit random serial", cert.SerialNumber)
 	}
-	authority, _ := s.CA(ctx)
+	authority, err := s.CA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cert.CheckSignatureFrom(authority.Cert); err != nil {
 		t.Errorf("certificate does not verify against the CA: %v", err)
 	}
@@ -136,7 +139,10 @@ func TestDownloadIssuesFromApplicationNotCSR(t *testing.T) {
 			t.Error("the raw ID number is in the certificate")
 		}
 	}
-	d, _ := s.Status(ctx, ref)
+	d, err := s.Status(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d.Request.State != ra.StateCompleted || d.Request.CertSerial != got.Serial {
 		t.Errorf("request after download = %s/%s; want completed/%s", d.Request.State, d.Request.CertSerial, got.Serial)
 	}
@@ -151,30 +157,46 @@ func contains(s, sub string) bool {
 	return false
 }
 
+// TestDownloadPasscodeRules: unknown references, wrong, locked, expired and
+// used passcodes, each with its error class; a wrong passcode is counted in
+// the store at once, malformed input costs no attempt, and a used passcode
+// gives the same key its certificate again but no other key a second one.
 func TestDownloadPasscodeRules(t *testing.T) {
 	ctx := context.Background()
+	download := func(s *Service, ref, code string, key crypto.Signer) (*Issued, error) {
+		return s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
+	}
+	t.Run("unknown reference", func(t *testing.T) {
+		s, _ := newTestService(t)
+		_, code := issued(t, s)
+		if _, err := download(s, "20260101-ZZZZZZZZ", code, newKey(t)); !errors.Is(err, ra.ErrNotFound) {
+			t.Fatalf("unknown ref: %v; want ErrNotFound", err)
+		}
+	})
 	t.Run("wrong then locked then resend", func(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
 		wrong := "AAAA-AAAA-AAAA-AAAA-AAAA"
-		for i := range s.Policy().MaxPasscodeAttempts {
-			_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: wrong, CSR: csrFor(t, newKey(t))})
-			if !errors.Is(err, ra.ErrAuth) {
-				t.Fatalf("attempt %d: %v; want ErrAuth", i+1, err)
+		for i := 1; i <= s.Policy().MaxPasscodeAttempts; i++ {
+			if _, err := download(s, ref, wrong, newKey(t)); !errors.Is(err, ra.ErrAuth) {
+				t.Fatalf("attempt %d: %v; want ErrAuth", i, err)
+			}
+			if got := requestSnapshot(t, s, ref).attempts; got != i {
+				t.Fatalf("after %d wrong passcodes the store counts %d", i, got)
 			}
 		}
 		// Locked: even the right passcode fails now.
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "locked") {
+		if _, err := download(s, ref, code, newKey(t)); !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "locked") {
 			t.Fatalf("right passcode after lock: %v; want locked", err)
 		}
 		a, err := s.Issue(as(ctx, "bob"), ref, true)
 		if err != nil {
 			t.Fatalf("resend: %v", err)
 		}
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrAuth) {
+		if _, err := download(s, ref, code, newKey(t)); !errors.Is(err, ra.ErrAuth) {
 			t.Fatalf("old passcode after resend: %v; want ErrAuth", err)
 		}
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: a.Passcode, CSR: csrFor(t, newKey(t))}); err != nil {
+		if _, err := download(s, ref, a.Passcode, newKey(t)); err != nil {
 			t.Fatalf("new passcode: %v", err)
 		}
 	})
@@ -182,7 +204,7 @@ func TestDownloadPasscodeRules(t *testing.T) {
 		s, clk := newTestService(t)
 		ref, code := issued(t, s)
 		clk.Add(s.Policy().PasscodeTTL + time.Minute)
-		_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))})
+		_, err := download(s, ref, code, newKey(t))
 		if !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "expired") || !contains(err.Error(), "--resend") {
 			t.Fatalf("expired passcode: %v", err)
 		}
@@ -190,31 +212,35 @@ func TestDownloadPasscodeRules(t *testing.T) {
 	t.Run("malformed input costs no attempt", func(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: "short", CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrInvalid) {
+		before := requestSnapshot(t, s, ref)
+		if _, err := download(s, ref, "short", newKey(t)); !errors.Is(err, ra.ErrInvalid) {
 			t.Fatalf("short passcode: %v; want ErrInvalid", err)
 		}
 		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: []byte("garbage")}); !errors.Is(err, ra.ErrInvalid) {
 			t.Fatalf("garbage CSR: %v; want ErrInvalid", err)
 		}
-		d, _ := s.Status(ctx, ref)
-		if d.Request.PasscodeAttempts != 0 || d.Request.State != ra.StateIssued {
-			t.Fatalf("after malformed input: attempts=%d state=%s; want 0, issued", d.Request.PasscodeAttempts, d.Request.State)
+		if after := requestSnapshot(t, s, ref); after != before || after.state != ra.StateIssued {
+			t.Fatalf("after malformed input: %+v; want %+v, issued", after, before)
 		}
 	})
 	t.Run("single use, idempotent for the same key", func(t *testing.T) {
 		s, _ := newTestService(t)
 		ref, code := issued(t, s)
 		key := newKey(t)
-		first, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
+		first, err := download(s, ref, code, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, key)})
+		again, err := download(s, ref, code, key)
 		if err != nil || again.Serial != first.Serial || !again.Retrieved {
 			t.Fatalf("same key again = %+v, %v; want the recorded certificate", again, err)
 		}
-		if _, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}); !errors.Is(err, ra.ErrConflict) {
+		if _, err := download(s, ref, code, newKey(t)); !errors.Is(err, ra.ErrConflict) {
 			t.Fatalf("other key: %v; want ErrConflict (already used)", err)
+		}
+		rep, err := s.Doctor(as(ctx, "auditor"))
+		if err != nil || !rep.OK {
+			t.Errorf("Doctor() = %+v, %v; want a consistent store", rep, err)
 		}
 	})
 }
@@ -329,7 +355,10 @@ func TestRevokeAndReissue(t *testing.T) {
 	if err != nil || d.RevokedSerial != got.Serial {
 		t.Fatalf("approve reissue = %+v, %v; want the old certificate revoked", d, err)
 	}
-	c, _ := s.Certificate(ctx, got.Serial)
+	c, err := s.Certificate(ctx, got.Serial)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.Status != ra.CertRevoked || c.Certificate.RevocationReason != "keyCompromise" {
 		t.Fatalf("old certificate = %s/%s; want revoked keyCompromise", c.Status, c.Certificate.RevocationReason)
 	}
@@ -407,7 +436,10 @@ func TestApplyBatchAllOrNothing(t *testing.T) {
 	if _, err := s.Apply(as(ctx, "clerk"), []Application{good, bad}, false); !errors.Is(err, ra.ErrInvalid) {
 		t.Fatalf("batch with a bad item: %v; want ErrInvalid", err)
 	}
-	rs, _ := s.Requests(ctx, store.RequestFilter{})
+	rs, err := s.Requests(ctx, store.RequestFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(rs) != 0 {
 		t.Fatalf("%d requests stored after a rejected batch; want 0", len(rs))
 	}
@@ -415,7 +447,9 @@ func TestApplyBatchAllOrNothing(t *testing.T) {
 	if err != nil || res[0].Ref == "" || res[1].Error == nil {
 		t.Fatalf("partial batch = %+v, %v", res, err)
 	}
-	rs, _ = s.Requests(ctx, store.RequestFilter{})
+	if rs, err = s.Requests(ctx, store.RequestFilter{}); err != nil {
+		t.Fatal(err)
+	}
 	if len(rs) != 1 {
 		t.Fatalf("%d requests stored after a partial batch; want 1", len(rs))
 	}

@@ -17,11 +17,15 @@ type RequestDetail struct {
 }
 
 // ForApplicant returns a copy fit for `status`, which anyone holding the
-// reference number may run: without the ID numbers, mobile and address.
+// reference number may run: without the ID numbers, mobile and address, and
+// with the e-mail masked (z***@example.com). An application that reused a
+// stored profile must not show the profile's full e-mail to whoever filed
+// it with someone else's ID number.
 func (d *RequestDetail) ForApplicant() *RequestDetail {
 	out := *d
 	r := *d.Request
 	r.Applicant.IDNumber, r.Applicant.Mobile, r.Applicant.Address = "", "", ""
+	r.Applicant.Email = ra.MaskEmail(r.Applicant.Email)
 	if r.Agent != nil {
 		ag := *r.Agent
 		ag.IDNumber = ""
@@ -50,7 +54,7 @@ func (s *Service) Status(ctx context.Context, ref string) (*RequestDetail, error
 				return err
 			}
 		}
-		return nil
+		return withTargets(tx, s.Now(), d.Request)
 	})
 	if err != nil {
 		return nil, err
@@ -63,8 +67,10 @@ func (s *Service) Requests(ctx context.Context, f store.RequestFilter) ([]*ra.Re
 	var out []*ra.Request
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		out, err = tx.Requests(f)
-		return err
+		if out, err = tx.Requests(f); err != nil {
+			return err
+		}
+		return withTargets(tx, s.Now(), out...)
 	})
 	return out, err
 }

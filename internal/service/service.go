@@ -13,6 +13,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,12 +46,15 @@ type Config struct {
 	Policy               Policy        // seed of the home's policy; never read after
 	CRLValidity          time.Duration // nextUpdate - thisUpdate
 	CRLDistributionPoint []string
-	OCSPServers          []string
-	CAIssuersURL         []string
-	PolicyOID            string // the CA's certificate policy, in every certificate (config ca.policy_oid)
-	Profiles             []ca.Profile
-	AcceptancePoints     []AcceptancePoint
-	Agreement            Agreement
+	// DeltaCRLDistributionPoint: where delta CRLs are published, named in
+	// every full CRL's freshestCRL extension.
+	DeltaCRLDistributionPoint []string
+	OCSPServers               []string
+	CAIssuersURL              []string
+	PolicyOID                 string // the CA's certificate policy, in every certificate (config ca.policy_oid)
+	Profiles                  []ca.Profile
+	AcceptancePoints          []AcceptancePoint
+	Agreement                 Agreement
 }
 
 // DefaultConfig is what a fresh home runs with.
@@ -88,6 +93,11 @@ func (c *Config) Validate() error {
 	if err := (&ca.Profile{}).CheckExtras(c.Extras()); err != nil { // URL syntax and ca.policy_oid
 		return err
 	}
+	for _, u := range c.DeltaCRLDistributionPoint {
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "ldap") || !isASCII(u) {
+			return &ra.FieldError{Field: "crl.delta_distribution_points", Msg: fmt.Sprintf("%q is not an absolute http, https or ldap URL in ASCII", u)}
+		}
+	}
 	seen := map[string]bool{}
 	for i := range c.Profiles {
 		if err := c.Profiles[i].Validate(); err != nil {
@@ -102,6 +112,15 @@ func (c *Config) Validate() error {
 		return &ra.FieldError{Field: "acceptance_points", Msg: "at least one acceptance point is needed"}
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Profile returns the profile of a usage type.
@@ -152,6 +171,10 @@ type Service struct {
 	cfg    Config
 	loadCA CALoader
 
+	// identityErr is why the store does not match ca/ca.crt, for a
+	// service opened by OpenToDiagnose; Doctor reports it.
+	identityErr error
+
 	caOnce sync.Once
 	ca     *ca.CA
 	caErr  error
@@ -175,16 +198,41 @@ const (
 // ErrNoHome means the home has not been initialised.
 var ErrNoHome = errors.New("home not initialised")
 
-// Open opens an initialised home.
+// Open opens an initialised home for reading and writing. The store must
+// exist (only Init creates one) and belong to the home's CA (see
+// checkIdentity); a store of an older schema is migrated.
 func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	return openHome(ctx, home, cfg, loadCA, false, false)
+}
+
+// OpenReadOnly opens an initialised home whose store is only read: the
+// store is opened read-only (store.OpenReadOnly), so commands that only
+// read work on a read-only home and write nothing. Methods that write fail.
+func OpenReadOnly(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	return openHome(ctx, home, cfg, loadCA, true, false)
+}
+
+// OpenToDiagnose opens a home read-only for Doctor: a store that does not
+// match the home's CA certificate (checkIdentity) is opened anyway and the
+// mismatch is one of the problems Doctor reports. Store files that are not
+// a usable store (missing, empty, foreign, newer schema) are still refused.
+func OpenToDiagnose(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	return openHome(ctx, home, cfg, loadCA, true, true)
+}
+
+func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, readOnly, diagnose bool) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	db := filepath.Join(home, DBFile)
-	if _, err := os.Stat(db); err != nil {
-		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first: %w", home, home, ErrNoHome)
+	if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
 	}
-	st, err := store.Open(ctx, db)
+	open := store.Open
+	if readOnly {
+		open = store.OpenReadOnly
+	}
+	st, err := open(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +240,15 @@ func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Servi
 	st.Now = func() time.Time { return s.Now() }
 	if loadCA == nil {
 		s.loadCA = s.FileCA
+	}
+	// The store must be this home's before anything is read from it or
+	// written to it (loadPolicy may seed an older home's policy).
+	if err := s.checkIdentity(ctx); err != nil {
+		if !diagnose || !(errors.Is(err, ErrOtherCA) || errors.Is(err, ra.ErrNotFound)) {
+			st.Close()
+			return nil, err
+		}
+		s.identityErr = err // Doctor reports it
 	}
 	if err := s.loadPolicy(ctx, cfg.Policy); err != nil {
 		st.Close()

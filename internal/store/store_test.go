@@ -15,7 +15,7 @@ import (
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "ra.db"))
+	s, err := Create(context.Background(), filepath.Join(t.TempDir(), "ra.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +44,12 @@ func insertTestRequest(t *testing.T, s *Store) *ra.Request {
 
 func TestOpenIsIdempotentAndPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ra.db")
-	for range 2 {
-		s, err := Open(context.Background(), path)
+	for i := range 2 {
+		open := Open
+		if i == 0 {
+			open = Create
+		}
+		s, err := open(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +85,9 @@ func TestUpdateRequestGuardedByState(t *testing.T) {
 		t.Fatalf("stale update = %v; want ErrConflict", err)
 	}
 	var got *ra.Request
-	_ = s.Read(ctx, func(tx *Tx) error { got, err = tx.Request(r.Ref); return err })
+	if err := s.Read(ctx, func(tx *Tx) error { got, err = tx.Request(r.Ref); return err }); err != nil {
+		t.Fatal(err)
+	}
 	if got.State != ra.StateApproved {
 		t.Fatalf("state = %s; want approved (the stale write changed it)", got.State)
 	}
@@ -100,7 +106,9 @@ func TestTxRollsBackOnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	var evs []ra.Event
-	_ = s.Read(context.Background(), func(tx *Tx) error { evs, err = tx.AuditRecords(AuditFilter{}); return err })
+	if err := s.Read(context.Background(), func(tx *Tx) error { evs, err = tx.AuditRecords(AuditFilter{}); return err }); err != nil {
+		t.Fatal(err)
+	}
 	if len(evs) != 0 {
 		t.Fatalf("%d audit records after rollback; want 0", len(evs))
 	}
@@ -203,7 +211,7 @@ func TestCRLNumberNeverReused(t *testing.T) {
 func TestOpenCurrentStoreTakesNoWriteLock(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ra.db")
-	first, err := Open(ctx, path)
+	first, err := Create(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,10 +48,8 @@ var softHSMModules = []string{
 // at it and returns the module path.
 func softHSM(t *testing.T, labels ...string) string {
 	t.Helper()
-	util, err := exec.LookPath("softhsm2-util")
-	if err != nil {
-		testtool.Absent(t, "softhsm2-util")
-	}
+	const util = "softhsm2-util"
+	testtool.Need(t, util)
 	module := ""
 	for _, m := range softHSMModules {
 		if _, err := os.Stat(m); err == nil {
@@ -261,7 +259,10 @@ func TestKeys(t *testing.T) {
 			if err := s.ImportCertificate(ctx, tt.id, label, cert); err != nil {
 				t.Fatalf("ImportCertificate again: %v", err)
 			}
-			other, _ := GenerateSoftKey(ECDSAP256)
+			other, err := GenerateSoftKey(ECDSAP256)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := s.ImportCertificate(ctx, tt.id, label, selfSigned(t, other, 0)); !errors.Is(err, ra.ErrConflict) {
 				t.Errorf("ImportCertificate of another key's certificate = %v, want ra.ErrConflict", err)
 			}
@@ -396,10 +397,8 @@ func selfSigned(t *testing.T, key crypto.Signer, sigAlg x509.SignatureAlgorithm)
 // sign-only, and shares its ID with a certificate.
 func checkPKCS11Tool(t *testing.T, module string, id []byte) {
 	t.Helper()
-	tool, err := exec.LookPath("pkcs11-tool")
-	if err != nil {
-		testtool.Absent(t, "pkcs11-tool")
-	}
+	const tool = "pkcs11-tool"
+	testtool.Need(t, tool)
 	out, err := exec.Command(tool, "--module", module, "--token-label", "L", "--login", "--pin", testUserPIN, "--list-objects").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pkcs11-tool --list-objects: %v\n%s", err, out)
