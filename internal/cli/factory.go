@@ -138,6 +138,7 @@ func (f *Factory) local(ctx context.Context, open func(context.Context, string, 
 		return nil, err
 	}
 	svc.SetCALoader(func(ctx context.Context) (*ca.CA, error) { return f.loadCA(ctx, svc) })
+	svc.Warn = func(msg string) { f.Warnf("warning: %s\n", msg) }
 	f.svc = svc
 	return svc, nil
 }

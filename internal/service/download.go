@@ -71,6 +71,9 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	if authErr != nil {
 		return nil, authErr
 	}
+	if !out.Retrieved {
+		s.checkpoint(ctx, authority) // a certificate was signed: anchor the log
+	}
 	return out, nil
 }
 
@@ -256,7 +259,7 @@ func (j *signJob) issue(authority *ca.CA, ex ca.Extras) error {
 // recordCert stores a signed job's certificate.
 func (s *Service) recordCert(tx *store.Tx, j *signJob) (*ra.Certificate, error) {
 	r, cert := j.r, j.cert
-	rec := &ra.Certificate{Serial: ra.SerialString(cert.SerialNumber), RequestRef: r.Ref, Subject: cert.Subject.String(),
+	rec := &ra.Certificate{Serial: ra.SerialString(cert.SerialNumber), RequestRef: r.Ref, Subject: ca.DistinguishedName(cert.RawSubject),
 		Name: r.Applicant.Name, Email: r.Applicant.Email, UsageType: r.UsageType, Storage: r.Storage, KeyAlgo: j.keyDesc,
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Status: ra.CertValid, SPKISHA256: spkiHash(cert.RawSubjectPublicKeyInfo), DER: cert.Raw}
 	if err := tx.InsertCertificate(rec); err != nil {

@@ -138,6 +138,7 @@ func (s *Service) AddOperator(ctx context.Context, in OperatorInput) (*OperatorR
 	if err != nil {
 		return nil, err
 	}
+	s.checkpoint(ctx, authority) // a certificate was signed: anchor the log
 	return out, nil
 }
 
@@ -193,7 +194,11 @@ func (s *Service) RevokeOperator(ctx context.Context, name string, reason ra.Rev
 		out = o
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	s.checkpointAfterRevocation(ctx)
+	return out, nil
 }
 
 // IssueServerCertificate issues and records the TLS server certificate of
@@ -218,6 +223,7 @@ func (s *Service) IssueServerCertificate(ctx context.Context, pub crypto.PublicK
 	if err != nil {
 		return nil, nil, err
 	}
+	s.checkpoint(ctx, authority)
 	return cert, append([]*x509.Certificate{authority.Cert}, authority.Chain...), nil
 }
 

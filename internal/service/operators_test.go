@@ -2,7 +2,10 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -79,6 +82,7 @@ func TestOperatorRoles(t *testing.T) {
 	if res.Operator.CreatedBy != "ada" || !slices.Equal(res.Operator.Roles, in.Roles) {
 		t.Errorf("operator = %+v; want created by ada with roles %v", res.Operator, in.Roles)
 	}
+	checkpointAtHead(t, s, "operator-add")
 	if _, err := s.AddOperator(admin, in); !errors.Is(err, ra.ErrConflict) {
 		t.Errorf("AddOperator(alice again) = %v; want ErrConflict", err)
 	}
@@ -88,6 +92,7 @@ func TestOperatorRoles(t *testing.T) {
 	if _, err := s.RevokeOperator(admin, "alice", ""); err != nil {
 		t.Fatalf("RevokeOperator: %v", err)
 	}
+	checkpointAtHead(t, s, "operator-revoke")
 	if _, err := s.RevokeOperator(admin, "alice", ""); !errors.Is(err, ra.ErrNotFound) {
 		t.Errorf("RevokeOperator(twice) = %v; want ErrNotFound", err)
 	}
@@ -114,6 +119,32 @@ func TestOperatorRoles(t *testing.T) {
 			t.Errorf("audit = %+v; want operator-add and operator-revoke by ada", ev)
 		}
 		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkpointAtHead: the signed audit checkpoint names the newest record, so
+// cutting the records of what just happened would be found.
+func checkpointAtHead(t *testing.T, s *Service, after string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(s.Home(), CheckpointFile))
+	if err != nil {
+		t.Fatalf("after %s: %v", after, err)
+	}
+	var cp struct {
+		Seq int64 `json:"seq"`
+	}
+	if err := json.Unmarshal(data, &cp); err != nil {
+		t.Fatal(err)
+	}
+	err = s.store.Read(context.Background(), func(tx *store.Tx) error {
+		head, _, err := tx.AuditHead()
+		if err == nil && head != cp.Seq {
+			t.Errorf("after %s the checkpoint signs record %d; the log ends at %d", after, cp.Seq, head)
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
