@@ -21,7 +21,8 @@ type CopyReport struct {
 
 // copyOrder lists the tables parents first (foreign keys); tables of later
 // migrations not named here follow in name order.
-var copyOrder = []string{"meta", "store_identity", "policy", "applicants", "requests", "certificates", "crls", "audit"}
+var copyOrder = []string{"meta", "store_identity", "policy", "applicants", "requests", "certificates", "crls", "audit",
+	"service_certificates", "operators"}
 
 // CopyTo copies this SQLite store into the empty PostgreSQL database at u,
 // in one verified pass and one PostgreSQL transaction: the schema is made,

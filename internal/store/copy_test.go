@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/pgtest"
+	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 )
 
@@ -54,6 +55,13 @@ func fillForCopy(t *testing.T, s *Store) {
 				return err
 			}
 		}
+		if err := tx.InsertServiceCert(&ServiceCert{Serial: "0d", Purpose: "operator", Subject: "CN=alice", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0),
+			SPKISHA256: "k2", DER: []byte{0x30, 0x00}}); err != nil {
+			return err
+		}
+		if err := tx.InsertOperator(&Operator{Name: "alice", Roles: []principal.Role{principal.Reviewer}, Serial: "0d", CreatedAt: confNow, CreatedBy: "admin"}); err != nil {
+			return err
+		}
 		return tx.SetCRLNumberFloor(7)
 	})
 	if err != nil {
@@ -86,6 +94,9 @@ func TestCopyTo(t *testing.T) {
 	rep, err := src.CopyTo(ctx, u, ra.Event{Operator: "admin", Action: "store-migrate", Detail: "from test"})
 	if err != nil {
 		t.Fatalf("CopyTo: %v", err)
+	}
+	if rep.Rows["operators"] != 1 || rep.Rows["service_certificates"] != 1 {
+		t.Errorf("report = %+v; want the operator and its certificate", rep)
 	}
 	if rep.Rows["requests"] != 2 || rep.Rows["certificates"] != 1 || rep.Rows["crls"] != 3 || rep.Rows["audit"] != 7 || rep.NextCRLNumber != 8 {
 		t.Errorf("report = %+v; want 2 requests, 1 certificate, 3 CRLs, 7 audit records, next CRL 8", rep)
