@@ -137,6 +137,10 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 	}()
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		removeStaleTemps(dir)
+		if tmp != "" { // a retried transaction (PostgreSQL): sign afresh
+			os.Remove(tmp)
+			tmp = ""
+		}
 		num, err := tx.NextCRLNumber()
 		if err != nil {
 			return err
