@@ -65,9 +65,12 @@ func (t *Tx) Certificate(serial string) (*ra.Certificate, error) {
 }
 
 // CertificateAsStored reads a certificate without checking it against the
-// audit log: for display only (status, cert).
+// audit log: for display only (status, cert). In a write transaction on
+// PostgreSQL the row stays locked until commit (forUpdate), so the check
+// against the audit log that Certificate makes next reads the record of
+// the same version of the row.
 func (t *Tx) CertificateAsStored(serial string) (*ra.Certificate, error) {
-	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.serial = ?`, serial))
+	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.serial = ?`+t.forUpdateOf("c"), serial))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate with serial %s: %w", serial, ra.ErrNotFound), "serial", serial)
 	}
@@ -80,7 +83,7 @@ func (t *Tx) CertificateAsStored(serial string) (*ra.Certificate, error) {
 // CertificateByKey finds the newest certificate for a public key (SHA-256
 // of its SubjectPublicKeyInfo, hex), or ra.ErrNotFound.
 func (t *Tx) CertificateByKey(spki string) (*ra.Certificate, error) {
-	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.spki_sha256 = ? ORDER BY c.not_before DESC LIMIT 1`, spki))
+	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.spki_sha256 = ? ORDER BY c.not_before DESC LIMIT 1`+t.forUpdateOf("c"), spki))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate for that key: %w", ra.ErrNotFound))
 	}

@@ -87,6 +87,7 @@ func TestConformance(t *testing.T) {
 		{"audit tampering detected", confAuditTamper},
 		{"CRL numbers racing", confCRLRace},
 		{"certificates", confCertificates},
+		{"revocation racing", confRevokeRace},
 		{"meta and policy", confMetaPolicy},
 		{"bulk item savepoint", confItem},
 	}
@@ -562,6 +563,54 @@ func confCertificates(t *testing.T, loc string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// confRevokeRace: one certificate revoked from several instances at once,
+// each reading it (checked against the audit record that binds it) first:
+// one wins, the others see it revoked, and none finds the row and its
+// audit record at different versions.
+func confRevokeRace(t *testing.T, loc string) {
+	hs := handles(t, loc, 4)
+	ctx := context.Background()
+	confInsert(t, hs[0], confRequest("20261125-CONF0001"))
+	err := hs[0].Tx(ctx, func(tx *Tx) error {
+		if err := tx.InsertCertificate(&ra.Certificate{Serial: "0e", RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com",
+			UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k", DER: []byte{0x30, 0x00}}); err != nil {
+			return err
+		}
+		return tx.Audit(ra.Event{Operator: "bob", Action: "download", Ref: "20261125-CONF0001", Serial: "0e"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	errs := race(n, func(i int) error {
+		return hs[i%len(hs)].Tx(ctx, func(tx *Tx) error {
+			c, err := tx.Certificate("0e")
+			if err != nil {
+				return err
+			}
+			if c.Status == ra.CertRevoked {
+				return fmt.Errorf("already revoked: %w", ra.ErrConflict)
+			}
+			if err := tx.RevokeCertificate("0e", confNow, 1, time.Time{}); err != nil {
+				return err
+			}
+			return tx.Audit(ra.Event{Operator: fmt.Sprint("op", i), Action: "revoke", Serial: "0e"})
+		})
+	})
+	wins := 0
+	for _, err := range errs {
+		if err == nil {
+			wins++
+		} else if !errors.Is(err, ra.ErrConflict) {
+			t.Errorf("racing revocation: %v; want success or ErrConflict", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d of %d racing revocations won; want exactly 1", wins, n)
+	}
+	checkAudit(t, hs[1], 3)
 }
 
 func confMetaPolicy(t *testing.T, loc string) {

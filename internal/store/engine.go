@@ -419,6 +419,15 @@ func (t *Tx) forUpdate() string {
 	return ""
 }
 
+// forUpdateOf is forUpdate for a query that joins: only the rows of table
+// alias are locked.
+func (t *Tx) forUpdateOf(alias string) string {
+	if t.engine == Postgres && t.write {
+		return " FOR UPDATE OF " + alias
+	}
+	return ""
+}
+
 // savepoint runs fn under a savepoint on PostgreSQL, where a failed
 // statement (a unique violation the caller handles, say) otherwise aborts
 // the whole transaction. SQLite keeps the transaction usable after a failed
