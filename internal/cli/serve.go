@@ -109,6 +109,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		if err != nil {
 			return err
 		}
+		server.RequestClientCertificates(tc) // EST simplereenroll
 		h := server.NewServer(svc, server.Options{
 			Logger: log, Auth: f.serverAuth(svc), Ready: func(ctx context.Context) error { return ready(ctx, svc) },
 			ApplyLimit: server.DefaultApplyLimit, PasscodeLimit: server.DefaultPasscodeLimit,
