@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -28,6 +29,18 @@ type RenewInput struct {
 	SignedAt time.Time
 	Proof    []byte
 	Comment  string
+
+	// cmp is set for a CMP kur: the message was signed with the current
+	// key (checked against the stored certificate) and the new key's POP
+	// verified; CSR and Proof are unused.
+	cmp *cmpPossession
+}
+
+// cmpPossession is proof by a CMP message's signature: csr carries the
+// new public key, signer the certificate whose key signed the message.
+type cmpPossession struct {
+	csr    *x509.CertificateRequest
+	signer *x509.Certificate
 }
 
 // isHolder reports whether p is the holder of certificate serial,
@@ -77,8 +90,10 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	if err != nil {
 		return nil, err
 	}
-	csr, err := x509.ParseCertificateRequest(in.CSR)
-	if err != nil {
+	var csr *x509.CertificateRequest
+	if in.cmp != nil {
+		csr = in.cmp.csr
+	} else if csr, err = x509.ParseCertificateRequest(in.CSR); err != nil {
 		return nil, fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
 	}
 	comment, err := ra.ValidateText("comment", in.Comment, 500, false)
@@ -109,10 +124,16 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	}
 	pol := s.Policy()
 	possession := "proof of possession verified"
-	if len(in.Proof) == 0 && isHolder(p, serial) {
+	switch {
+	case in.cmp != nil:
+		if !bytes.Equal(in.cmp.signer.Raw, cur.DER) {
+			return nil, fmt.Errorf("the message is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
+		}
+		possession = "CMP kur signed by the current key; proof of possession of the new key verified"
+	case len(in.Proof) == 0 && isHolder(p, serial):
 		possession = "possession proven by TLS client authentication with the certificate"
 		operator = serial
-	} else {
+	default:
 		if len(in.Proof) == 0 {
 			return nil, fmt.Errorf("renewing %s needs a proof of possession of its key: sign one with that key, or authenticate with the certificate itself (EST simplereenroll over TLS): %w", serial, ra.ErrAuth)
 		}
@@ -177,7 +198,7 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		if _, err := s.approve(tx, principal.SystemPrincipal(), r, "inside the renewal window"); err != nil {
 			return err
 		}
-		c, err := s.sign(tx, authority, r, csr)
+		c, err := s.signVerified(tx, authority, r, csr, in.cmp != nil)
 		if err != nil {
 			return err
 		}
@@ -276,6 +297,9 @@ type RevokeInput struct {
 	// []byte(Reason)): the holder proved possession, which the reviewer sees.
 	Proof    []byte
 	SignedAt time.Time
+	// cmp is set for a CMP rr: the message was signed with the key of
+	// the certificate to revoke (compared with the stored certificate).
+	cmp *cmpPossession
 	// Direct is passive revocation by an operator (seed 2.4): the request is
 	// recorded and approved at once. It needs a Comment as justification.
 	Direct bool
@@ -338,6 +362,11 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 				return fmt.Errorf("%v: %w", err, ra.ErrAuth)
 			}
 			detail += " possession=proven"
+		} else if in.cmp != nil {
+			if !bytes.Equal(in.cmp.signer.Raw, c.DER) {
+				return fmt.Errorf("the revocation request is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
+			}
+			detail += " possession=proven (CMP rr signed by the certificate's key)"
 		}
 		if open, err := tx.OpenRequestFor(serial, ra.KindRevoke); err != nil {
 			return err
