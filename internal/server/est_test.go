@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -257,6 +258,7 @@ func TestESTBadInput(t *testing.T) {
 		{"PEM", estReq{body: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))}, 400, "PEM"},
 		{"base64 junk", estReq{body: "AAAA"}, 400, "not a DER PKCS#10"},
 		{"bad CSR signature", estReq{body: base64.StdEncoding.EncodeToString(tamper(der))}, 400, ""},
+		{"RSA-1024 key", estReq{body: rsaCSR(t, 1024)}, 403, "at least 2048 bits"},
 		{"GET simpleenroll", estReq{method: "GET"}, 405, "use POST"},
 		{"POST cacerts", estReq{path: est.PathCACerts}, 405, "use GET"},
 		{"unknown operation", estReq{path: est.PathPrefix + "serverkeygen"}, 404, "no EST operation"},
@@ -385,6 +387,15 @@ func TestESTSimpleReenroll(t *testing.T) {
 	if res.StatusCode != 409 || !strings.Contains(out, "revoked") {
 		t.Fatalf("renewal of a revoked certificate = %d %s; want 409 revoked", res.StatusCode, out)
 	}
+}
+
+func rsaCSR(t *testing.T, bits int) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return estCSR(t, key)
 }
 
 func mustDecode(t *testing.T, s string) []byte {
