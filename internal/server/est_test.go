@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -456,5 +457,51 @@ func TestESTRateLimits(t *testing.T) {
 	}
 	if !strings.Contains(ts.log.String(), `"operation":"est-simpleenroll"`) {
 		t.Fatalf("log %s; want the EST operation named", ts.log.String())
+	}
+}
+
+// TestESTReenrollOverTLS: through a real TLS handshake, a configuration
+// made by RequestClientCertificates hands the client certificate to
+// simplereenroll; one that already verifies client certificates is left
+// alone.
+func TestESTReenrollOverTLS(t *testing.T) {
+	verifying := &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven}
+	RequestClientCertificates(verifying)
+	if verifying.ClientAuth != tls.VerifyClientCertIfGiven {
+		t.Fatalf("RequestClientCertificates changed ClientAuth %v", verifying.ClientAuth)
+	}
+	RequestClientCertificates(nil) // no TLS: nothing to do, no panic
+
+	ts := newTestServer(t, Options{})
+	ref, code := ts.issuedRef()
+	key := estKey(t)
+	got, err := ts.svc.Download(context.Background(), service.DownloadInput{Ref: ref, Passcode: code, CSR: mustDecode(t, estCSR(t, key))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(ts.h)
+	srv.TLS = &tls.Config{}
+	RequestClientCertificates(srv.TLS)
+	srv.StartTLS()
+	defer srv.Close()
+	post := func(certs []tls.Certificate) (int, string) {
+		tr := srv.Client().Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Certificates = certs
+		c := &http.Client{Transport: tr}
+		res, err := c.Post(srv.URL+est.PathReenroll, est.MediaPKCS10, strings.NewReader(estCSR(t, estKey(t))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, res.Body)
+		return res.StatusCode, b.String()
+	}
+	if status, out := post(nil); status != 403 || !strings.Contains(out, "no client certificate") {
+		t.Fatalf("reenroll without a client certificate = %d %s; want 403", status, out)
+	}
+	status, out := post([]tls.Certificate{{Certificate: [][]byte{got.Certificate}, PrivateKey: key}})
+	if status != 202 {
+		t.Fatalf("reenroll with the certificate = %d %s; want 202 (outside the renewal window)", status, out)
 	}
 }
