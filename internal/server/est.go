@@ -8,14 +8,16 @@ package server
 //	POST /.well-known/est/simplereenroll  TLS client certificate being renewed: `cmca renew`
 //	GET  /.well-known/est/csrattrs        204: no CSR attributes are asked for
 //
-// EST authenticates by its own rules, so its paths are routed ahead of the
-// API's authentication (withEST) and answer errors as text/plain, which is
-// what EST clients show (RFC 7030 §4.2.3), not as the API's JSON. The wire
+// EST authenticates by its own rules (simpleenroll the passcode in HTTP
+// Basic; simplereenroll a subscriber's certificate through the server's
+// authenticator, never an operator's; cacerts and simpleenroll ignore any
+// client certificate), so its paths are routed ahead of the API's
+// authentication (withEST) and answer errors as text/plain, which is what
+// EST clients show (RFC 7030 §4.2.3), not as the API's JSON. The wire
 // formats are in internal/est; docs/protocols.md says why cmca writes these
 // handlers instead of using github.com/globalsign/est.
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -58,17 +60,6 @@ func (s *server) withEST(apiHandler http.Handler) http.Handler {
 		infoFrom(r.Context()).principal = "anonymous"
 		mux.ServeHTTP(w, r)
 	})
-}
-
-// RequestClientCertificates makes tc ask TLS clients for a certificate
-// without requiring one, so that EST simplereenroll can authenticate the
-// holder of the certificate being renewed (estHolder verifies it). A
-// configuration that already asks for or verifies client certificates is
-// left as it is.
-func RequestClientCertificates(tc *tls.Config) {
-	if tc != nil && tc.ClientAuth == tls.NoClientCert {
-		tc.ClientAuth = tls.RequestClientCert
-	}
 }
 
 // estCACerts is /cacerts: the CA certificate and any chain above it.
@@ -118,19 +109,29 @@ func (s *server) estEnroll(w http.ResponseWriter, r *http.Request) {
 }
 
 // estReenroll is /simplereenroll: `cmca renew` over EST, authenticated by
-// the TLS client certificate being renewed. The handshake proved possession
-// of its key, so the service is called as that certificate's holder (the
+// the TLS client certificate being renewed, with the server's client
+// certificate authenticator (s.auth, CertAuthenticator in auth.go: issued
+// by the home's CA for client authentication, unexpired, the very
+// certificate on record, not revoked). The handshake proved possession of
+// its key, so the service is called as that certificate's holder (the
 // Subscriber principal named by its serial) without a signed proof; the
 // renewal rules are the service's.
 func (s *server) estReenroll(w http.ResponseWriter, r *http.Request) {
 	info := infoFrom(r.Context())
 	info.op = "est-simplereenroll"
-	cert, err := s.estHolder(r)
-	if err != nil {
-		s.estText(w, r, http.StatusForbidden, api.CodeAuthFailed, err.Error())
+	const how = "simplereenroll is authenticated by TLS with the certificate being renewed (curl --cert cert.pem --key key.pem)"
+	p, err := s.auth(r)
+	switch {
+	case err != nil:
+		s.estText(w, r, http.StatusForbidden, api.CodeAuthFailed, fmt.Sprintf("the client certificate was not accepted: %v; %s", err, how))
+		return
+	case p.Kind == principal.Anonymous || p.Kind == "":
+		s.estText(w, r, http.StatusForbidden, api.CodeAuthRequired, "no client certificate was presented; "+how)
+		return
+	case p.Kind != principal.Subscriber:
+		s.estText(w, r, http.StatusForbidden, api.CodeAuthFailed, fmt.Sprintf("the client certificate is the credential of %s, not a subscriber's certificate; %s", p.String(), how))
 		return
 	}
-	p := principal.Principal{Kind: principal.Subscriber, Name: ra.SerialString(cert.SerialNumber)}
 	info.principal = p.String()
 	if !s.estAllow(w, r, s.apply) {
 		return
@@ -170,36 +171,6 @@ func (s *server) estPending(w http.ResponseWriter, r *http.Request, ref string) 
 	s.estText(w, r, http.StatusAccepted, "ok", fmt.Sprintf(
 		"renewal request %s is waiting for an operator's review (the certificate is outside the renewal window, where renewals are issued at once); once it is approved and issued, collect the certificate with simpleenroll, the reference number %s and the download passcode the acceptance point gives you",
 		ref, ref))
-}
-
-// estHolder returns the certificate the TLS client authenticated with: it
-// must chain to the home's CA and be valid now; the service then checks it
-// in the store (known, not revoked, not renewed twice). Any extended key
-// usage will do: the handshake proves possession of the key whatever the
-// certificate is for. (The TLS client authentication of internal/server's
-// authenticator may take this over.)
-func (s *server) estHolder(r *http.Request) (*x509.Certificate, error) {
-	const how = "simplereenroll is authenticated by TLS with the certificate being renewed (curl --cert cert.pem --key key.pem)"
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return nil, errors.New("no client certificate was presented; " + how)
-	}
-	cas, err := s.caCerts()
-	if err != nil {
-		return nil, err
-	}
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	roots.AddCert(cas[0])
-	for _, c := range r.TLS.PeerCertificates[1:] {
-		inter.AddCert(c)
-	}
-	leaf := r.TLS.PeerCertificates[0]
-	if leaf.IsCA {
-		return nil, errors.New("the client certificate is a CA certificate; " + how)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return nil, fmt.Errorf("the client certificate was not accepted (%v); %s, issued by this CA and not expired", err, how)
-	}
-	return leaf, nil
 }
 
 // caCerts is the home's CA certificate, then any chain above it.

@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -45,6 +46,17 @@ func estCSR(t *testing.T, key crypto.Signer) string {
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(der)
+}
+
+// newESTServer is a test server whose callers are authenticated by their
+// TLS client certificates, as under `cmca serve` (CertAuthenticator).
+func newESTServer(t *testing.T, o Options) *testServer {
+	t.Helper()
+	ts := &testServer{t: t, svc: newTestService(t), log: &syncBuffer{}}
+	o.Logger = slog.New(slog.NewJSONHandler(ts.log, nil))
+	o.Auth = CertAuthenticator(ts.svc, []*x509.Certificate{ts.caCert()}, nil)
+	ts.h = NewServer(ts.svc, o)
+	return ts
 }
 
 func operatorCtx() context.Context {
@@ -292,7 +304,7 @@ func tamper(der []byte) []byte {
 // TestESTSimpleReenroll: authenticated by the TLS client certificate being
 // renewed; the renewal rules are the service's.
 func TestESTSimpleReenroll(t *testing.T) {
-	ts := newTestServer(t, Options{})
+	ts := newESTServer(t, Options{})
 	ref, code := ts.issuedRef()
 	oldKey := estKey(t)
 	got, err := ts.svc.Download(context.Background(), service.DownloadInput{Ref: ref, Passcode: code, CSR: mustDecode(t, estCSR(t, oldKey))})
@@ -312,15 +324,29 @@ func TestESTSimpleReenroll(t *testing.T) {
 	// of this CA the store does not know: 403, nothing changes.
 	stranger := selfSigned(t, "Stranger", false)
 	unknown := ts.issueOutsideStore()
-	for name, peer := range map[string][]*x509.Certificate{
-		"none":             nil,
-		"another CA's":     {stranger},
-		"the CA itself":    {ts.caCert()},
-		"unknown to store": {unknown},
+	opRes, err := ts.svc.AddOperator(operatorCtx(), service.OperatorInput{Name: "olga", Roles: []principal.Role{principal.Reviewer}, PublicKey: estKey(t).Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opCert, err := x509.ParseCertificate(opRes.Certificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = ts.snapshot()
+	for _, tt := range []struct {
+		name string
+		peer []*x509.Certificate
+		want string
+	}{
+		{"no", nil, "no client certificate"},
+		{"another CA's", []*x509.Certificate{stranger}, "not issued by this CA"},
+		{"the CA's own", []*x509.Certificate{ts.caCert()}, "not accepted"},
+		{"an unrecorded", []*x509.Certificate{unknown}, "neither an operator credential nor a subscriber certificate"},
+		{"an operator's", []*x509.Certificate{opCert}, "not a subscriber's certificate"},
 	} {
-		res, out := reenroll(peer, estCSR(t, estKey(t)))
-		if res.StatusCode != 403 {
-			t.Errorf("reenroll with %s certificate = %d %s; want 403", name, res.StatusCode, out)
+		res, out := reenroll(tt.peer, estCSR(t, estKey(t)))
+		if res.StatusCode != 403 || !strings.Contains(out, tt.want) {
+			t.Errorf("reenroll with %s certificate = %d %s; want 403 saying %q", tt.name, res.StatusCode, out, tt.want)
 		}
 	}
 	if after := ts.snapshot(); after != before {
@@ -385,8 +411,8 @@ func TestESTSimpleReenroll(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, out = reenroll([]*x509.Certificate{second}, estCSR(t, estKey(t)))
-	if res.StatusCode != 409 || !strings.Contains(out, "revoked") {
-		t.Fatalf("renewal of a revoked certificate = %d %s; want 409 revoked", res.StatusCode, out)
+	if res.StatusCode != 403 || !strings.Contains(out, "revoked") {
+		t.Fatalf("renewal of a revoked certificate = %d %s; want 403 revoked", res.StatusCode, out)
 	}
 }
 
@@ -460,19 +486,11 @@ func TestESTRateLimits(t *testing.T) {
 	}
 }
 
-// TestESTReenrollOverTLS: through a real TLS handshake, a configuration
-// made by RequestClientCertificates hands the client certificate to
-// simplereenroll; one that already verifies client certificates is left
-// alone.
+// TestESTReenrollOverTLS: through a real TLS handshake with the server's
+// TLS configuration (TLSConfig asks for client certificates without
+// requiring one), the client certificate reaches simplereenroll.
 func TestESTReenrollOverTLS(t *testing.T) {
-	verifying := &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven}
-	RequestClientCertificates(verifying)
-	if verifying.ClientAuth != tls.VerifyClientCertIfGiven {
-		t.Fatalf("RequestClientCertificates changed ClientAuth %v", verifying.ClientAuth)
-	}
-	RequestClientCertificates(nil) // no TLS: nothing to do, no panic
-
-	ts := newTestServer(t, Options{})
+	ts := newESTServer(t, Options{})
 	ref, code := ts.issuedRef()
 	key := estKey(t)
 	got, err := ts.svc.Download(context.Background(), service.DownloadInput{Ref: ref, Passcode: code, CSR: mustDecode(t, estCSR(t, key))})
@@ -480,8 +498,7 @@ func TestESTReenrollOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(ts.h)
-	srv.TLS = &tls.Config{}
-	RequestClientCertificates(srv.TLS)
+	srv.TLS = TLSConfig(nil, []*x509.Certificate{ts.caCert()})
 	srv.StartTLS()
 	defer srv.Close()
 	post := func(certs []tls.Certificate) (int, string) {
