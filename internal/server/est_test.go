@@ -522,3 +522,34 @@ func TestESTReenrollOverTLS(t *testing.T) {
 		t.Fatalf("reenroll with the certificate = %d %s; want 202 (outside the renewal window)", status, out)
 	}
 }
+
+// TestAPIRenewByTLSHolder: the API's renew takes the same holder path as
+// simplereenroll: without a proof, only a caller authenticated with the
+// certificate being renewed is accepted.
+func TestAPIRenewByTLSHolder(t *testing.T) {
+	ts := newESTServer(t, Options{})
+	ref, code := ts.issuedRef()
+	key := estKey(t)
+	got, err := ts.svc.Download(context.Background(), service.DownloadInput{Ref: ref, Passcode: code, CSR: mustDecode(t, estCSR(t, key))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, _ := x509.ParseCertificate(got.Certificate)
+	renew := func(peer []*x509.Certificate) (int, string) {
+		body := `{"csr": "` + estCSR(t, estKey(t)) + `"}`
+		req := httptest.NewRequest("POST", "/api/v1/certificates/"+got.Serial+"/renew", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if peer != nil {
+			req.TLS = &tls.ConnectionState{HandshakeComplete: true, PeerCertificates: peer}
+		}
+		rec := httptest.NewRecorder()
+		ts.h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	if status, out := renew(nil); status != 403 || !strings.Contains(out, "proof of possession") {
+		t.Fatalf("anonymous renew without proof = %d %s; want 403 asking for a proof", status, out)
+	}
+	if status, out := renew([]*x509.Certificate{holder}); status != 200 || !strings.Contains(out, `"state":"submitted"`) {
+		t.Fatalf("holder renew without proof = %d %s; want a submitted renewal", status, out)
+	}
+}
