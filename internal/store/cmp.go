@@ -63,11 +63,14 @@ func (t *Tx) UpdateCMPTransaction(c *CMPTransaction) error {
 	return err
 }
 
-// CMPTransaction reads a transaction.
+// CMPTransaction reads a transaction. In a write transaction on
+// PostgreSQL the row stays locked until commit (forUpdate): two certConf
+// messages of one transaction on two instances update it one after the
+// other.
 func (t *Tx) CMPTransaction(id []byte) (*CMPTransaction, error) {
 	c := &CMPTransaction{}
 	var created int64
-	err := t.queryRow(`SELECT transaction_id, kind, ref, serial, signer_serial, state, passcode_box, created_at FROM cmp_transactions WHERE transaction_id = ?`, id).
+	err := t.queryRow(`SELECT transaction_id, kind, ref, serial, signer_serial, state, passcode_box, created_at FROM cmp_transactions WHERE transaction_id = ?`+t.forUpdate(), id).
 		Scan(&c.ID, &c.Kind, &c.Ref, &c.Serial, &c.SignerSerial, &c.State, &c.PasscodeBox, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("no CMP transaction with this transactionID: %w", ra.ErrNotFound)
