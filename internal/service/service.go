@@ -51,17 +51,26 @@ type Config struct {
 	OCSPServers               []string
 	CAIssuersURL              []string
 	PolicyOID                 string // the CA's certificate policy, in every certificate (config ca.policy_oid)
-	Profiles                  []ca.Profile
-	AcceptancePoints          []AcceptancePoint
-	Agreement                 Agreement
+	// OCSP responses: nextUpdate - thisUpdate (ocsp.validity), the HTTP
+	// max-age (ocsp.max_age) and the delegated signer's lifetime
+	// (ocsp.signer_validity); see ocsp.go.
+	OCSPValidity       time.Duration
+	OCSPMaxAge         time.Duration
+	OCSPSignerValidity time.Duration
+	Profiles           []ca.Profile
+	AcceptancePoints   []AcceptancePoint
+	Agreement          Agreement
 }
 
 // DefaultConfig is what a fresh home runs with.
 func DefaultConfig() Config {
 	return Config{
-		Policy:      DefaultPolicy(),
-		CRLValidity: 7 * 24 * time.Hour,
-		Profiles:    ca.DefaultProfiles(),
+		Policy:             DefaultPolicy(),
+		CRLValidity:        7 * 24 * time.Hour,
+		OCSPValidity:       DefaultOCSPValidity,
+		OCSPMaxAge:         DefaultOCSPMaxAge,
+		OCSPSignerValidity: DefaultOCSPSignerValidity,
+		Profiles:           ca.DefaultProfiles(),
 		AcceptancePoints: []AcceptancePoint{
 			{Name: "online", Label: "Online service"},
 			{Name: "head-office", Label: "Head office counter"},
