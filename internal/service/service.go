@@ -95,6 +95,11 @@ func (c *Config) Validate() error {
 	if c.CRLValidity <= 0 {
 		return &ra.FieldError{Field: "crl.validity", Msg: "must be positive"}
 	}
+	if c.OCSPValidity > 0 && c.OCSPSignerValidity > 0 && c.OCSPSignerValidity < 3*c.OCSPValidity {
+		// the signer is replaced with a third of its life left, which
+		// must cover a response signed just before
+		return &ra.FieldError{Field: "ocsp.signer_validity", Msg: fmt.Sprintf("must be at least three times ocsp.validity (%s)", c.OCSPValidity)}
+	}
 	if len(c.Profiles) == 0 {
 		return &ra.FieldError{Field: "profiles", Msg: "at least one usage type is needed"}
 	}
