@@ -29,6 +29,8 @@ type memStore struct {
 
 func (m *memStore) OCSPRevision(context.Context) (int64, error) { return m.rev, nil }
 
+func (m *memStore) LocalRevocations() int64 { return 0 }
+
 func (m *memStore) OCSPCertificate(_ context.Context, serial, hash string) (*store.OCSPCertificate, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

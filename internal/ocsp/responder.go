@@ -34,6 +34,8 @@ type Store interface {
 	PutOCSPResponse(ctx context.Context, r *store.OCSPResponse) error
 	// OCSPStale lists certificates whose responses need signing.
 	OCSPStale(ctx context.Context, hash string, now, due time.Time, limit int) ([]store.OCSPCertificate, error)
+	// LocalRevocations counts revocations committed by this process.
+	LocalRevocations() int64
 }
 
 // Options configure a Responder.
@@ -48,6 +50,12 @@ type Options struct {
 	MaxAge time.Duration
 	// CacheEntries bounds the responses kept in memory (default 100000).
 	CacheEntries int
+	// RevisionPoll: how often the store's revocation revision is read.
+	// Zero reads it for every request (requests arriving together share
+	// one read), so a revocation by any process shows at once. Above zero,
+	// revocations by this process still show at once (LocalRevocations);
+	// those by other processes within RevisionPoll.
+	RevisionPoll time.Duration
 	Now          func() time.Time
 	Logger       *slog.Logger
 }
@@ -60,8 +68,14 @@ type Responder struct {
 	gate    revisionGate
 	cacheMu sync.RWMutex
 	cache   map[cacheKey]*entry
-	cacheAt int64 // the revision the cache holds responses of
+	cacheAt revision // the revision the cache holds responses of
 }
+
+// revision is the revocation state a cached response was read at: the
+// store's revision and this process's count of revocations.
+type revision struct{ db, local int64 }
+
+func (a revision) before(b revision) bool { return a.db < b.db || (a.db == b.db && a.local < b.local) }
 
 type issuerID struct{ name, key []byte }
 
@@ -110,7 +124,7 @@ func New(o Options) (*Responder, error) {
 	if _, err := asn1.Unmarshal(o.Issuer.RawSubjectPublicKeyInfo, &spki); err != nil {
 		return nil, fmt.Errorf("ocsp: issuer public key: %w", err)
 	}
-	r := &Responder{o: o, hashes: map[crypto.Hash]issuerID{}, cache: map[cacheKey]*entry{}, cacheAt: -1}
+	r := &Responder{o: o, hashes: map[crypto.Hash]issuerID{}, cache: map[cacheKey]*entry{}, cacheAt: revision{-1, -1}}
 	for h := range hashNames {
 		hn := h.New()
 		hn.Write(o.Issuer.RawSubject)
@@ -119,7 +133,7 @@ func New(o Options) (*Responder, error) {
 		hn.Write(spki.PublicKey.RightAlign())
 		r.hashes[h] = issuerID{name: name, key: hn.Sum(nil)}
 	}
-	r.gate.read = o.Store.OCSPRevision
+	r.gate.read, r.gate.every, r.gate.now = o.Store.OCSPRevision, o.RevisionPoll, o.Now
 	return r, nil
 }
 
@@ -173,10 +187,12 @@ func (r *Responder) respond(ctx context.Context, der []byte) (answer, error) {
 		der, _, err := r.sign(req.SerialNumber, req.HashAlgorithm, c, now, nonce)
 		return answer{der: der, fresh: true}, err
 	}
-	rev, err := r.gate.revision(ctx)
+	local := r.o.Store.LocalRevocations() // before the store read: never newer than what it sees
+	db, err := r.gate.revision(ctx)
 	if err != nil {
 		return answer{}, err
 	}
+	rev := revision{db, local}
 	key := cacheKey{serial, req.HashAlgorithm}
 	r.cacheMu.RLock()
 	e, hit := r.cache[key]
@@ -222,11 +238,11 @@ func newEntry(der []byte, thisUpdate, nextUpdate, refreshAt time.Time) *entry {
 
 // put caches e if the cache still holds revision rev (a revocation
 // meanwhile empties it instead).
-func (r *Responder) put(key cacheKey, e *entry, rev int64) {
+func (r *Responder) put(key cacheKey, e *entry, rev revision) {
 	r.cacheMu.Lock()
 	defer r.cacheMu.Unlock()
 	if r.cacheAt != rev {
-		if rev < r.cacheAt {
+		if rev.before(r.cacheAt) {
 			return
 		}
 		clear(r.cache)
@@ -288,7 +304,10 @@ func hasNonceOID(der []byte) bool { return bytes.Contains(der, nonceOID) }
 // during the previous one.
 type revisionGate struct {
 	read     func(context.Context) (int64, error)
+	every    time.Duration // above zero: reuse a read this recent
+	now      func() time.Time
 	mu       sync.Mutex
+	readAt   time.Time
 	running  bool
 	started  uint64
 	finished uint64
@@ -302,6 +321,11 @@ func (g *revisionGate) revision(ctx context.Context) (int64, error) {
 	if g.wake == nil {
 		g.wake = make(chan struct{})
 	}
+	if g.every > 0 && g.finished > 0 && g.err == nil && g.now().Sub(g.readAt) < g.every {
+		rev := g.rev
+		g.mu.Unlock()
+		return rev, nil
+	}
 	need := g.started + 1
 	for {
 		if g.finished >= need {
@@ -314,11 +338,12 @@ func (g *revisionGate) revision(ctx context.Context) (int64, error) {
 			g.started++
 			mine := g.started
 			g.mu.Unlock()
+			at := g.now()
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			rev, err := g.read(rctx)
 			cancel()
 			g.mu.Lock()
-			g.rev, g.err, g.finished, g.running = rev, err, mine, false
+			g.rev, g.err, g.finished, g.running, g.readAt = rev, err, mine, false, at
 			close(g.wake)
 			g.wake = make(chan struct{})
 			continue

@@ -24,6 +24,11 @@ const (
 	DefaultOCSPValidity       = 24 * time.Hour
 	DefaultOCSPSignerValidity = 30 * 24 * time.Hour
 	DefaultOCSPMaxAge         = 5 * time.Minute
+	// OCSPRevisionPoll bounds how long a revocation made by another
+	// process (`cmca revoke` on the home, another `cmca serve` on the
+	// store) can go unseen by a responder's cache; one made through the
+	// responder's own service shows at the next request.
+	OCSPRevisionPoll = time.Second
 )
 
 // ocspStore adapts the store to what the responder needs.
@@ -65,7 +70,7 @@ func (s *Service) NewOCSP(logger *slog.Logger) (*OCSP, error) {
 		return nil, fmt.Errorf("%s: %w", CACertFile, err)
 	}
 	r, err := ocsp.New(ocsp.Options{Issuer: certs[0], Store: ocspStore{s.store}, Validity: s.cfg.OCSPValidity,
-		MaxAge: s.cfg.OCSPMaxAge, Now: func() time.Time { return s.Now() }, Logger: logger})
+		MaxAge: s.cfg.OCSPMaxAge, RevisionPoll: OCSPRevisionPoll, Now: func() time.Time { return s.Now() }, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

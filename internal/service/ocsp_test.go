@@ -36,15 +36,18 @@ type ocspHome struct {
 	issuer *x509.Certificate
 }
 
-func newOCSPHome(t *testing.T) *ocspHome {
+func newOCSPHome(t testing.TB) *ocspHome {
 	t.Helper()
 	ctx := context.Background()
 	home := t.TempDir()
-	clk := &clock{t: time.Now()}
-	if _, err := Init(ctx, home, InitOptions{CAName: "OCSP Test CA", KeyAlgo: token.ECDSAP256, Validity: 365 * 24 * time.Hour, Now: clk.Now()}); err != nil {
+	if _, err := Init(ctx, home, InitOptions{CAName: "OCSP Test CA", KeyAlgo: token.ECDSAP256, Validity: 365 * 24 * time.Hour, Now: time.Now()}); err != nil {
 		t.Fatalf("Init: %v", err)
 	}
-	s := openTestService(t, home, clk)
+	s, err := Open(ctx, home, DefaultConfig(), nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
 	s.Now = time.Now
 	o, err := s.NewOCSP(nil)
 	if err != nil {

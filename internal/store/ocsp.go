@@ -34,16 +34,20 @@ type OCSPCertificate struct {
 // with every revocation. A plain read outside any transaction, so it
 // never waits for a writer.
 func (s *Store) OCSPRevision(ctx context.Context) (int64, error) {
+	st, err := s.ocspPrepared(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var n int64
-	if err := s.db.QueryRowContext(ctx, `SELECT revision FROM ocsp_revision WHERE id = 1`).Scan(&n); err != nil {
+	if err := st.revision.QueryRowContext(ctx).Scan(&n); err != nil {
 		return 0, fmt.Errorf("read OCSP revision: %w", err)
 	}
 	return n, nil
 }
 
 // OCSPCertificate reads a certificate's status and its stored response for
-// hash, or ra.ErrNotFound-free (nil, nil) when no certificate has the
-// serial. A plain read outside any transaction.
+// hash; (nil, nil) when no certificate has the serial. A plain read
+// outside any transaction.
 func (s *Store) OCSPCertificate(ctx context.Context, serial, hash string) (*OCSPCertificate, error) {
 	var c OCSPCertificate
 	var revokedAt, reason sql.NullInt64
@@ -51,10 +55,11 @@ func (s *Store) OCSPCertificate(ctx context.Context, serial, hash string) (*OCSP
 	var oStatus sql.NullString
 	var oThis, oNext sql.NullInt64
 	var der []byte
-	err := s.db.QueryRowContext(ctx, `SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after,
-  o.status, o.this_update, o.next_update, o.der
-FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial AND o.hash = ?
-WHERE c.serial = ?`, hash, serial).Scan(&c.Serial, &c.Status, &revokedAt, &reason, &notAfter, &oStatus, &oThis, &oNext, &der)
+	st, err := s.ocspPrepared(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = st.certificate.QueryRowContext(ctx, hash, serial).Scan(&c.Serial, &c.Status, &revokedAt, &reason, &notAfter, &oStatus, &oThis, &oNext, &der)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -124,5 +129,36 @@ func (t *Tx) invalidateOCSP(serial string) error {
 	if _, err := t.exec(`UPDATE ocsp_revision SET revision = revision + 1 WHERE id = 1`); err != nil {
 		return fmt.Errorf("count OCSP revision: %w", err)
 	}
+	t.revoked++
 	return nil
+}
+
+// LocalRevocations counts the revocations committed through this Store
+// (this process): a responder sharing the Store sees them at once without
+// reading the database.
+func (s *Store) LocalRevocations() int64 { return s.revocations.Load() }
+
+// ocspStmts are the statements of every OCSP request, prepared once: an
+// OCSP responder answers thousands a second, and parsing the SQL each
+// time cost more than running it.
+type ocspStmts struct {
+	revision, certificate *sql.Stmt
+	err                   error
+}
+
+func (s *Store) ocspPrepared(ctx context.Context) (*ocspStmts, error) {
+	s.ocspOnce.Do(func() {
+		st := &s.ocspStmts
+		if st.revision, st.err = s.db.PrepareContext(ctx, `SELECT revision FROM ocsp_revision WHERE id = 1`); st.err != nil {
+			return
+		}
+		st.certificate, st.err = s.db.PrepareContext(ctx, `SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after,
+  o.status, o.this_update, o.next_update, o.der
+FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial AND o.hash = ?
+WHERE c.serial = ?`)
+	})
+	if s.ocspStmts.err != nil {
+		return nil, fmt.Errorf("prepare OCSP statements: %w", s.ocspStmts.err)
+	}
+	return &s.ocspStmts, nil
 }
