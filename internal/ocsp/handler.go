@@ -28,11 +28,15 @@ func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var der []byte
 	switch req.Method {
 	case http.MethodPost:
-		ct, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
-		if err != nil || ct != "application/ocsp-request" {
+		ct := req.Header.Get("Content-Type")
+		if ct != "application/ocsp-request" {
+			ct, _, _ = mime.ParseMediaType(ct)
+		}
+		if ct != "application/ocsp-request" {
 			r.fail(w, req, http.StatusUnsupportedMediaType, xocsp.MalformedRequestErrorResponse, "content type is not application/ocsp-request")
 			return
 		}
+		var err error
 		der, err = io.ReadAll(io.LimitReader(req.Body, MaxRequestSize+1))
 		if err != nil {
 			r.fail(w, req, http.StatusBadRequest, xocsp.MalformedRequestErrorResponse, "read body: "+err.Error())
@@ -74,28 +78,34 @@ func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, http.StatusOK, body, err.Error())
 		return
 	}
+	// Header values are set directly in canonical form (no per-request
+	// canonicalisation); the entry's are formatted once when cached.
 	h := w.Header()
-	h.Set("Content-Type", "application/ocsp-response")
+	h["Content-Type"] = ctResponse
 	if a.e == nil { // a nonce or an unknown serial: signed for this request only
-		h.Set("Cache-Control", "no-store")
+		h["Cache-Control"] = noStore
 	} else {
-		now := r.o.Now()
-		maxAge := min(r.o.MaxAge, a.e.nextUpdate.Sub(now))
-		h.Set("Cache-Control", "max-age="+strconv.Itoa(max(0, int(maxAge/time.Second)))+", public, no-transform, must-revalidate")
-		h.Set("Last-Modified", a.e.thisUpdate.UTC().Format(http.TimeFormat))
-		h.Set("Expires", a.e.nextUpdate.UTC().Format(http.TimeFormat))
-		h.Set("ETag", a.e.etag)
+		maxAge := min(r.o.MaxAge, a.e.nextUpdate.Sub(r.o.Now()))
+		h["Cache-Control"] = []string{"max-age=" + strconv.Itoa(max(0, int(maxAge/time.Second))) + ", public, no-transform, must-revalidate"}
+		h["Last-Modified"] = a.e.lastModified
+		h["Expires"] = a.e.expires
+		h["Etag"] = a.e.etagHeader
 		if req.Method != http.MethodPost && req.Header.Get("If-None-Match") == a.e.etag {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(a.der)))
+	h["Content-Length"] = []string{strconv.Itoa(len(a.der))}
 	if req.Method == http.MethodHead {
 		return
 	}
 	_, _ = w.Write(a.der)
 }
+
+var (
+	ctResponse = []string{"application/ocsp-response"}
+	noStore    = []string{"no-store"}
+)
 
 // fail sends an OCSP error response (unsigned, RFC 6960 §2.3).
 func (r *Responder) fail(w http.ResponseWriter, req *http.Request, code int, body []byte, why string) {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,8 @@ type entry struct {
 	nextUpdate time.Time
 	refreshAt  time.Time // after this, look in the store for a newer one
 	etag       string
+	// header values, formatted once
+	etagHeader, lastModified, expires []string
 }
 
 // hashNames are the CertID hashes accepted, by their store names.
@@ -233,7 +236,11 @@ func (r *Responder) refreshAt(thisUpdate, nextUpdate time.Time) time.Time {
 
 func newEntry(der []byte, thisUpdate, nextUpdate, refreshAt time.Time) *entry {
 	sum := sha256.Sum256(der)
-	return &entry{der: der, thisUpdate: thisUpdate, nextUpdate: nextUpdate, refreshAt: refreshAt, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	return &entry{der: der, thisUpdate: thisUpdate, nextUpdate: nextUpdate, refreshAt: refreshAt, etag: etag,
+		etagHeader:   []string{etag},
+		lastModified: []string{thisUpdate.UTC().Format(http.TimeFormat)},
+		expires:      []string{nextUpdate.UTC().Format(http.TimeFormat)}}
 }
 
 // put caches e if the cache still holds revision rev (a revocation
