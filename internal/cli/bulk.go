@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/cmca/cmca/internal/client"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/spf13/cobra"
@@ -30,7 +31,10 @@ type bulkAPI interface {
 	DownloadMany(ctx context.Context, ins []service.DownloadInput) ([]service.DownloadOutcome, error)
 }
 
-var _ bulkAPI = (*service.Service)(nil)
+var (
+	_ bulkAPI = (*service.Service)(nil)
+	_ bulkAPI = (*client.Client)(nil)
+)
 
 func bulk(ctx context.Context, f *Factory) (bulkAPI, error) {
 	api, err := f.API(ctx)
@@ -89,6 +93,7 @@ func approveManyRun(ctx context.Context, o *ApproveOptions) error {
 		}
 	} else {
 		w := bufio.NewWriter(f.IO.Out)
+		revoked := 0
 		for _, d := range done {
 			if f.Quiet() {
 				fmt.Fprintf(w, "%s\n", d.Ref)
@@ -97,8 +102,12 @@ func approveManyRun(ctx context.Context, o *ApproveOptions) error {
 			fmt.Fprintf(w, "%s (%s): %s", d.Ref, d.Kind, d.State)
 			if d.RevokedSerial != "" {
 				fmt.Fprintf(w, "; certificate %s revoked", d.RevokedSerial)
+				revoked++
 			}
 			fmt.Fprintln(w)
+		}
+		if revoked > 0 {
+			fmt.Fprintf(w, "Publish the %d revocation(s): `cmca crl` signs a new CRL; relying parties see it once they fetch it.\n", revoked)
 		}
 		if err := w.Flush(); err != nil {
 			return err

@@ -23,7 +23,7 @@ where one exists, the command that fixes it. Exit 4 if any problem is found.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			svc, err := f.Local(ctx)
+			svc, err := f.DiagnoseLocal(ctx)
 			if err != nil {
 				return err
 			}
@@ -74,13 +74,16 @@ hold the CA key (ca/ca.key, or the key on its token): back that up separately.`,
 				return &usageError{msg: "--out FILE is required"}
 			}
 			ctx := cmd.Context()
-			svc, err := f.Local(ctx)
+			svc, err := f.ReadLocal(ctx)
 			if err != nil {
 				return err
 			}
 			res, err := svc.Backup(ctx, out, force)
 			if err != nil {
 				return err
+			}
+			if res.Warning != "" {
+				f.Warnf("warning: %s\n", res.Warning)
 			}
 			if f.JSON() {
 				return f.PrintJSON(res)
@@ -119,6 +122,13 @@ after the backup was made are listed: they are not in the restored store.`,
 			res, err := service.Restore(cmd.Context(), service.RestoreOptions{Home: c.Home, File: args[0], Force: force})
 			if err != nil {
 				return err
+			}
+			// A checkpoint of the restored log (the replaced one's was kept
+			// aside). Without the CA key, say how to sign one later.
+			if svc, err := f.Local(cmd.Context()); err != nil {
+				f.Warnf("warning: no audit checkpoint signed for the restored store (%v); run `cmca crl --force`\n", err)
+			} else if err := svc.SignCheckpoint(cmd.Context()); err != nil {
+				f.Warnf("warning: no audit checkpoint signed for the restored store (%v); run `cmca crl --force`\n", err)
 			}
 			if f.JSON() {
 				return f.PrintJSON(res)

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,10 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
-	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
@@ -26,6 +23,10 @@ type BackupResult struct {
 	Path   string `json:"path"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
+	// Audited is false when the home was read-only and the backup could
+	// not be recorded in the audit log; Warning says why.
+	Audited bool   `json:"audited"`
+	Warning string `json:"warning,omitempty"`
 	store.StoreSummary
 }
 
@@ -71,12 +72,29 @@ func (s *Service) Backup(ctx context.Context, out string, force bool) (*BackupRe
 		return nil, fmt.Errorf("back up store: %w", err)
 	}
 	syncDir(filepath.Dir(out))
-	res := &BackupResult{Path: out, Bytes: size, SHA256: digest, StoreSummary: sum}
+	res := &BackupResult{Path: out, Bytes: size, SHA256: digest, StoreSummary: sum, Audited: true}
 	// A copy of every applicant's data left the home: that is worth a record.
-	err = s.store.Tx(ctx, func(tx *store.Tx) error {
-		return tx.Audit(ra.Event{Operator: operator, Action: "backup", Detail: fmt.Sprintf("sha256=%s requests=%d certificates=%d crl=%d", digest, sum.Requests, sum.Certificates, sum.LastCRLNumber)})
-	})
-	return res, err
+	rec := ra.Event{Operator: operator, Action: "backup", Detail: fmt.Sprintf("sha256=%s requests=%d certificates=%d crl=%d", digest, sum.Requests, sum.Certificates, sum.LastCRLNumber)}
+	if !s.store.ReadOnly() {
+		return res, s.store.Tx(ctx, func(tx *store.Tx) error { return tx.Audit(rec) })
+	}
+	// The backup read the store read-only (a read-only home can be backed
+	// up); the record needs a write, which such a home refuses: then the
+	// backup stands and the result says it is not in the audit log.
+	err = func() error {
+		rw, err := store.Open(ctx, s.store.Path())
+		if err != nil {
+			return err
+		}
+		defer rw.Close()
+		rw.Now = s.store.Now
+		return rw.Tx(ctx, func(tx *store.Tx) error { return tx.Audit(rec) })
+	}()
+	if err != nil {
+		res.Audited = false
+		res.Warning = fmt.Sprintf("the backup is not recorded in the audit log (the home is read-only: %v); record it by hand", err)
+	}
+	return res, nil
 }
 
 // checkStoreFile opens a store file (applying pending migrations) and
@@ -142,11 +160,14 @@ type RestoreOptions struct {
 
 // RestoreResult describes a restored store.
 type RestoreResult struct {
-	Home          string `json:"home"`
-	From          string `json:"from"`
-	SHA256        string `json:"sha256"`
-	Replaced      string `json:"replaced,omitempty"` // where the previous store was kept
-	NextCRLNumber int64  `json:"next_crl_number"`
+	Home     string `json:"home"`
+	From     string `json:"from"`
+	SHA256   string `json:"sha256"`
+	Replaced string `json:"replaced,omitempty"` // where the previous store was kept
+	// ReplacedCheckpoint is where the audit checkpoint of the replaced store
+	// was kept.
+	ReplacedCheckpoint string `json:"replaced_checkpoint,omitempty"`
+	NextCRLNumber      int64  `json:"next_crl_number"`
 	// LostCertificates are certificates the replaced store knew and the
 	// backup does not: they were issued after the backup and can no longer
 	// be revoked through cmca.
@@ -220,32 +241,41 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
 	}
 
-	floor := maxPublishedCRL(filepath.Join(o.Home, CRLDir))
+	floor, err := highestPublishedCRL(filepath.Join(o.Home, CRLDir))
+	if err != nil {
+		return nil, err
+	}
 	oldSerials := map[string]bool{}
 	if exists {
+		res.Replaced = dst + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
+		for i := 2; ; i++ {
+			if _, serr := os.Lstat(res.Replaced); serr != nil {
+				break
+			}
+			res.Replaced = fmt.Sprintf("%s.pre-restore-%s-%d", dst, o.Now().UTC().Format("20060102T150405Z"), i)
+		}
 		old, err := store.Open(ctx, dst)
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotStore), errors.Is(err, store.ErrNewerSchema):
+			// An emptied, damaged or foreign file, or a newer cmca's
+			// store: what a restore is for. It is kept byte for byte.
+			err = copyFile(dst, res.Replaced)
+		case err != nil:
 			return nil, fmt.Errorf("open the store being replaced: %w", err)
-		}
-		err = old.Read(ctx, func(tx *store.Tx) error {
-			s, err := tx.Summary()
-			if err != nil {
-				return err
-			}
-			floor = max(floor, s.LastCRLNumber)
-			return tx.EachCertFacts(func(c store.CertFacts) error { oldSerials[c.Serial] = true; return nil })
-		})
-		if err == nil {
-			res.Replaced = dst + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
-			for i := 2; ; i++ {
-				if _, serr := os.Lstat(res.Replaced); serr != nil {
-					break
+		default:
+			err = old.Read(ctx, func(tx *store.Tx) error {
+				s, err := tx.Summary()
+				if err != nil {
+					return err
 				}
-				res.Replaced = fmt.Sprintf("%s.pre-restore-%s-%d", dst, o.Now().UTC().Format("20060102T150405Z"), i)
+				floor = max(floor, s.LastCRLNumber)
+				return tx.EachCertFacts(func(c store.CertFacts) error { oldSerials[c.Serial] = true; return nil })
+			})
+			if err == nil {
+				err = old.BackupTo(ctx, res.Replaced)
 			}
-			err = old.BackupTo(ctx, res.Replaced)
+			old.Close()
 		}
-		old.Close()
 		if err != nil {
 			return nil, fmt.Errorf("keep the store being replaced: %w", err)
 		}
@@ -287,28 +317,46 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	syncDir(o.Home)
+	// The published checkpoint anchors the replaced store's log, which may
+	// reach beyond the backup's: keep it aside; `cmca restore` then signs
+	// one for the restored log (Service.SignCheckpoint).
+	cp := filepath.Join(o.Home, CheckpointFile)
+	if _, err := os.Stat(cp); err == nil {
+		res.ReplacedCheckpoint = cp + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(cp, res.ReplacedCheckpoint); err != nil {
+			return nil, fmt.Errorf("restore: keep the audit checkpoint aside: %w", err)
+		}
+	}
 	return res, nil
 }
 
 // checkSameCA refuses a backup made by another CA than the home's: its
-// first audit record (init) names the CA certificate's serial.
+// recorded identity (schema version 4 on) names another CA certificate
+// fingerprint, or, for an older backup, its first audit record (init)
+// names another CA certificate serial.
 func checkSameCA(tx *store.Tx, home string) error {
-	data, err := os.ReadFile(filepath.Join(home, CACertFile))
-	if errors.Is(err, fs.ErrNotExist) {
+	cert, fp, err := homeCACert(home)
+	if errors.Is(err, ra.ErrNotFound) {
 		return nil // a bare home: the CA files are restored separately
 	}
 	if err != nil {
 		return err
 	}
-	certs, err := ca.ParseCertificatesPEM(data)
+	id, err := tx.Identity()
 	if err != nil {
 		return err
+	}
+	if id != nil {
+		if id.CACertSHA256 != fp {
+			return fmt.Errorf("the backup belongs to another CA (certificate SHA-256 %s) than %s (SHA-256 %s): %w", id.CACertSHA256, filepath.Join(home, CACertFile), fp, ra.ErrConflict)
+		}
+		return nil
 	}
 	evs, err := tx.AuditRecords(store.AuditFilter{Limit: 1})
 	if err != nil {
 		return err
 	}
-	want := ra.SerialString(certs[0].SerialNumber)
+	want := ra.SerialString(cert.SerialNumber)
 	if len(evs) == 0 || evs[0].Action != "init" || evs[0].Serial != want {
 		got := "(none)"
 		if len(evs) > 0 {
@@ -317,27 +365,6 @@ func checkSameCA(tx *store.Tx, home string) error {
 		return fmt.Errorf("the backup belongs to another CA (certificate serial %s) than %s (serial %s): %w", got, filepath.Join(home, CACertFile), want, ra.ErrConflict)
 	}
 	return nil
-}
-
-// maxPublishedCRL is the highest CRL number published under dir, from the
-// numbered history files and the current CRLs.
-func maxPublishedCRL(dir string) int64 {
-	var n int64
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if m := crlFileName.FindStringSubmatch(e.Name()); m != nil {
-			v, _ := strconv.ParseInt(m[2], 10, 64)
-			n = max(n, v)
-		}
-	}
-	for _, name := range []string{"ca.crl", "ca-delta.crl"} {
-		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-			if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil && rl.Number.IsInt64() {
-				n = max(n, rl.Number.Int64())
-			}
-		}
-	}
-	return n
 }
 
 func copyFile(src, dst string) error {

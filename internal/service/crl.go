@@ -89,10 +89,15 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 			if err != nil {
 				return err
 			}
-			// After a restore, newer CRLs than the store's were published:
-			// sign one above them rather than republish an older number.
+			// After a restore, or when the store lost commits, newer CRLs
+			// than the store's were published: sign one above them rather
+			// than republish an older number.
 			floor, err := tx.CRLFloor()
-			fresh = fresh && latest.Number > floor
+			if err != nil {
+				return err
+			}
+			published, err := highestPublishedCRL(filepath.Join(s.home, CRLDir))
+			fresh = fresh && latest.Number > floor && latest.Number >= published
 			return err
 		})
 		if err != nil {
@@ -136,6 +141,14 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 		if err != nil {
 			return err
 		}
+		// Never below a number already published under crl/, even if the
+		// store does not know it (it lost commits, or is an older copy):
+		// a relying party must never see one number on two CRLs.
+		published, err := highestPublishedCRL(dir)
+		if err != nil {
+			return err
+		}
+		num = max(num, published+1)
 		now := tx.Now().UTC().Truncate(time.Second)
 		rec = store.CRL{Number: num, ThisUpdate: now, NextUpdate: now.Add(s.cfg.CRLValidity), Operator: operator}
 		if rec.RevokedTotal, err = tx.RevokedCount(); err != nil {
@@ -225,7 +238,11 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 	testhook.Point("crl:committed")
 	res := crlResult(&rec)
 	res.Warning = warning
-	return res, s.publish(ctx, res, o.Delta, crlBody{path: hist})
+	if err := s.publish(ctx, res, o.Delta, crlBody{path: hist}); err != nil {
+		return res, err
+	}
+	s.checkpoint(ctx, authority) // published beside the CRL
+	return res, nil
 }
 
 // waitPastBase waits, at most a second, until the clock has left the second

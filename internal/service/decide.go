@@ -37,6 +37,9 @@ func (s *Service) Approve(ctx context.Context, ref string) (*Decision, error) {
 		d, err = s.approve(tx, p, r, "")
 		return err
 	})
+	if err == nil && d.RevokedSerial != "" {
+		s.checkpointAfterRevocation(ctx)
+	}
 	return d, err
 }
 
@@ -72,7 +75,7 @@ func (s *Service) approve(tx *store.Tx, p principal.Principal, r *ra.Request, de
 	}
 	fourEyes := s.Policy().FourEyes
 	if fourEyes && p.Same(r.SubmittedBy) {
-		return nil, fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy)
+		return nil, ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
 	}
 	if fourEyes && p.Kind != principal.System {
 		if err := checkNotApplicant(operator, r); err != nil { // policy.go
@@ -240,13 +243,22 @@ func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resen
 		}
 		pol := s.Policy()
 		if pol.FourEyes && p.Same(r.DecidedBy) {
-			return fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy)
+			return ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy), "ref", ref)
 		}
 		if err := checkTarget(tx, r, tx.Now()); err != nil {
 			return err
 		}
 		code, hash := ra.NewPasscode()
 		if err := tx.SetPasscodeHash(ref, hash); err != nil {
+			return err
+		}
+		// The passcode encrypted for the CMP server, which needs it to
+		// check a password-based MAC (docs/security.md).
+		box, err := s.sealPasscode(ref, code)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetPasscodeBox(ref, box); err != nil {
 			return err
 		}
 		now := tx.Now()

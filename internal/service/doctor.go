@@ -22,7 +22,7 @@ import (
 
 // Problem is one inconsistency `cmca doctor` found.
 type Problem struct {
-	Check   string `json:"check"`   // files, integrity, audit, requests, certificates, crls
+	Check   string `json:"check"`   // files, store, integrity, audit, requests, certificates, crls
 	Subject string `json:"subject"` // what is wrong: a file, a reference, a serial, "CRL 7"
 	Problem string `json:"problem"`
 	Fix     string `json:"fix,omitempty"`
@@ -49,8 +49,13 @@ type DoctorReport struct {
 //
 //   - files: home 0700; database, its -wal/-shm and the CA key 0600
 //   - integrity: SQLite's integrity and foreign-key checks
-//   - audit: the hash chain is unbroken; every request's state is where its
-//     audit trail left it, and every transition starts where the last ended
+//   - audit: the hash chain is unbroken and reaches the published, CA-signed
+//     checkpoint of its head (crl/audit-checkpoint.json) with the hash it
+//     signed; every request and certificate matches the digest its last
+//     audit record bound (named by field group: identity, usage, storage,
+//     passcode, state; certificate, revocation); every request's state is
+//     where its audit trail left it, and every transition starts where the
+//     last ended
 //   - requests: a used passcode has a certificate that can still be fetched;
 //     a completed request has its certificate (or, for a revocation, its
 //     revoked target); an outstanding passcode has a hash and an expiry
@@ -75,8 +80,11 @@ func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
 	d := &doctor{home: s.home, rep: &DoctorReport{Home: s.home, Checked: map[string]int{}, Problems: []Problem{}}}
 	d.checkFiles()
 	d.loadCA()
+	if errors.Is(s.identityErr, ErrOtherCA) { // a missing ca/ca.crt is reported by loadCA
+		d.add("store", filepath.Join(s.home, DBFile), s.identityErr.Error(), "put this home's store back (`cmca restore`), or this store's CA certificate back in ca/ca.crt; every other command refuses the home meanwhile")
+	}
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
-		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs} {
+		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.checkCheckpoint, d.checkBindings, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs, d.checkLostRevocations} {
 			if err := step(tx); err != nil {
 				return err
 			}
@@ -131,6 +139,7 @@ func (d *doctor) checkFiles() {
 	perm(DBFile+"-shm", 0o600, false)
 	perm(CADir, 0o700, true)
 	perm(CAKeyFile, 0o600, false)
+	perm(PasscodeKEKFile, 0o600, false)
 	perm(CACertFile, 0o644, true)
 	// crl/ may be published (0755), but nobody else may write there: a
 	// replaced CRL would hide revocations from relying parties.
@@ -201,6 +210,28 @@ func (d *doctor) checkAuditChain(tx *store.Tx) error {
 		d.add("audit", fmt.Sprintf("audit record %d", p.Seq), p.Problem, "the log was tampered with; compare with a backup (`cmca audit verify`)")
 	}
 	return nil
+}
+
+func (d *doctor) checkCheckpoint(tx *store.Tx) error {
+	seq, problem, err := checkpointProblem(tx, filepath.Join(d.home, CheckpointFile), false, d.caCert)
+	if err != nil || problem == "" {
+		return err
+	}
+	subject := "audit checkpoint"
+	if seq != 0 {
+		subject = fmt.Sprintf("audit record %d", seq)
+	}
+	d.add("audit", subject, problem, "records after the checkpoint were removed or the log was rewritten; compare with a backup (`cmca audit verify`)")
+	return nil
+}
+
+func (d *doctor) checkBindings(tx *store.Tx) error {
+	n, err := tx.CheckBindings(func(e *store.IntegrityError) error {
+		d.add("audit", e.Kind+" "+e.Key, e.Problem()+"; it was changed outside cmca", "compare with a backup; cmca refuses to act on this row")
+		return nil
+	})
+	d.rep.Checked["bound_rows"] = n
+	return err
 }
 
 var crlNumberDetail = regexp.MustCompile(`\bnumber=(\d+)\b`)
@@ -440,7 +471,7 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 		case !ok && n <= floor:
 			// published before a restore from an older backup; numbering continues above it
 		case !ok:
-			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: its number could be used again", n), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
+			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: %s; `cmca crl` numbers above it", n, lostCommitsHint), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
 		case legacy[n] || e.Name() != crlFileBase(n, isDelta[n]):
 			// (a file of the record's own name was checked above)
 			got, err := fileDigest(path)
@@ -473,7 +504,7 @@ func (d *doctor) checkPublished(path string, latest *store.CRL, stored map[int64
 		what := "an older or different CRL"
 		if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil {
 			if rl.Number.IsInt64() && rl.Number.Int64() > maxNum {
-				d.add("crls", path, fmt.Sprintf("holds CRL %s, newer than the newest stored (%d): the store was restored from an older backup", rl.Number, maxNum), "run `cmca crl` to sign a CRL numbered above it")
+				d.add("crls", path, fmt.Sprintf("holds CRL %s, newer than the newest stored (%d): %s", rl.Number, maxNum, lostCommitsHint), "run `cmca crl` to sign a CRL numbered above it")
 				return
 			}
 			what = "CRL " + rl.Number.String()

@@ -306,7 +306,11 @@ func (s *Service) loadPolicy(ctx context.Context, seed Policy) error {
 	if err != nil {
 		return err
 	}
-	if n == 0 {
+	if n == 0 && s.store.ReadOnly() {
+		// A read-only open writes nothing: the seed is in force until a
+		// command that writes stores it.
+		p = seed
+	} else if n == 0 {
 		err = s.store.Tx(ctx, func(tx *store.Tx) error {
 			if p, n, err = readPolicy(tx); err != nil || n > 0 { // another process seeded it meanwhile
 				return err

@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -50,6 +52,9 @@ type InitResult struct {
 	CertPath  string    `json:"ca_cert_path"`
 	Imported  bool      `json:"imported"`
 	SchemaVer int       `json:"schema_version"`
+	// StoreID is the new store's random ID (store_identity, migration
+	// 0004); a backup carries it, a new `cmca init` makes another.
+	StoreID string `json:"store_id"`
 }
 
 // Init creates a home: directories (0700), the store, and the CA.
@@ -150,23 +155,30 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 	if err := ca.WritePEM(filepath.Join(home, CACertFile), 0o644, blocks...); err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, dbPath)
+	// The only place a store is created. It records which CA it belongs
+	// to; every later open compares that with ca/ca.crt.
+	st, err := store.Create(ctx, dbPath)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
 	st.Now = func() time.Time { return o.Now }
+	fingerprint := sha256.Sum256(cert.Raw)
 	keyRef := "file:" + CAKeyFile
 	if o.KeyURI != "" {
 		keyRef = o.KeyURI
 	}
+	storeID := store.NewStoreID()
 	err = st.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.SetIdentity(store.Identity{StoreID: storeID, CACertSHA256: hex.EncodeToString(fingerprint[:]), CreatedAt: o.Now}); err != nil {
+			return err
+		}
 		for k, v := range map[string]string{"pseudonym_key": newSecretHex(32), "ca_key": keyRef, "created_at": o.Now.UTC().Format(time.RFC3339)} {
 			if err := tx.SetMeta(k, v); err != nil {
 				return err
 			}
 		}
-		if err := tx.Audit(ra.Event{Operator: "system", Action: "init", Serial: ra.SerialString(cert.SerialNumber), Detail: "CA " + cert.Subject.String()}); err != nil {
+		if err := tx.Audit(ra.Event{Operator: "system", Action: "init", Serial: ra.SerialString(cert.SerialNumber), Detail: "CA " + ca.DistinguishedName(cert.RawSubject)}); err != nil {
 			return err
 		}
 		return seedPolicy(tx, pol, "system", "cmca init")
@@ -175,8 +187,8 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 		return nil, err
 	}
 	v, _ := st.SchemaVersion(ctx)
-	return &InitResult{Home: home, Subject: cert.Subject.String(), Serial: ra.SerialString(cert.SerialNumber), KeyAlgo: ca.KeyDescription(cert.PublicKey),
-		KeyURI: o.KeyURI, NotAfter: cert.NotAfter, CertPath: filepath.Join(home, CACertFile), Imported: imported, SchemaVer: v}, nil
+	return &InitResult{Home: home, Subject: ca.DistinguishedName(cert.RawSubject), Serial: ra.SerialString(cert.SerialNumber), KeyAlgo: ca.KeyDescription(cert.PublicKey),
+		KeyURI: o.KeyURI, NotAfter: cert.NotAfter, CertPath: filepath.Join(home, CACertFile), Imported: imported, SchemaVer: v, StoreID: storeID}, nil
 }
 
 // CAKeyRef reads where the home's CA key lives: "file:ca/ca.key" or a

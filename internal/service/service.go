@@ -7,17 +7,20 @@ package service
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -184,6 +187,10 @@ type Service struct {
 	cfg    Config
 	loadCA CALoader
 
+	// identityErr is why the store does not match ca/ca.crt, for a
+	// service opened by OpenToDiagnose; Doctor reports it.
+	identityErr error
+
 	caOnce sync.Once
 	ca     *ca.CA
 	caErr  error
@@ -191,8 +198,17 @@ type Service struct {
 	polMu sync.RWMutex
 	pol   Policy // the home's policy, loaded from the store
 
+	kekMu sync.Mutex
+	kek   cipher.AEAD // passcode key-encryption key, loaded on first need
+
+	cmpSweptAt atomic.Int64 // Unix time of the last CMP sweep
+
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
+	// Warn receives what went wrong after an operation committed (e.g. the
+	// audit checkpoint could not be published); the CLI prints it on
+	// stderr. Nil discards.
+	Warn func(msg string)
 }
 
 // Home layout.
@@ -207,16 +223,41 @@ const (
 // ErrNoHome means the home has not been initialised.
 var ErrNoHome = errors.New("home not initialised")
 
-// Open opens an initialised home.
+// Open opens an initialised home for reading and writing. The store must
+// exist (only Init creates one) and belong to the home's CA (see
+// checkIdentity); a store of an older schema is migrated.
 func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	return openHome(ctx, home, cfg, loadCA, false, false)
+}
+
+// OpenReadOnly opens an initialised home whose store is only read: the
+// store is opened read-only (store.OpenReadOnly), so commands that only
+// read work on a read-only home and write nothing. Methods that write fail.
+func OpenReadOnly(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	return openHome(ctx, home, cfg, loadCA, true, false)
+}
+
+// OpenToDiagnose opens a home read-only for Doctor: a store that does not
+// match the home's CA certificate (checkIdentity) is opened anyway and the
+// mismatch is one of the problems Doctor reports. Store files that are not
+// a usable store (missing, empty, foreign, newer schema) are still refused.
+func OpenToDiagnose(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Service, error) {
+	return openHome(ctx, home, cfg, loadCA, true, true)
+}
+
+func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, readOnly, diagnose bool) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	db := filepath.Join(home, DBFile)
-	if _, err := os.Stat(db); err != nil {
-		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first: %w", home, home, ErrNoHome)
+	if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
 	}
-	st, err := store.Open(ctx, db)
+	open := store.Open
+	if readOnly {
+		open = store.OpenReadOnly
+	}
+	st, err := open(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +265,15 @@ func Open(ctx context.Context, home string, cfg Config, loadCA CALoader) (*Servi
 	st.Now = func() time.Time { return s.Now() }
 	if loadCA == nil {
 		s.loadCA = s.FileCA
+	}
+	// The store must be this home's before anything is read from it or
+	// written to it (loadPolicy may seed an older home's policy).
+	if err := s.checkIdentity(ctx); err != nil {
+		if !diagnose || !(errors.Is(err, ErrOtherCA) || errors.Is(err, ra.ErrNotFound)) {
+			st.Close()
+			return nil, err
+		}
+		s.identityErr = err // Doctor reports it
 	}
 	if err := s.loadPolicy(ctx, cfg.Policy); err != nil {
 		st.Close()

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cmca/cmca/internal/ra"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -33,8 +34,9 @@ var migrations embed.FS
 
 // Store is an open RA database.
 type Store struct {
-	db   *sql.DB
-	path string
+	db       *sql.DB
+	path     string
+	readOnly bool
 	// Now is the clock; tests replace it instead of sleeping.
 	Now func() time.Time
 	// OCSP's hot reads, prepared once (ocsp.go)
@@ -44,39 +46,249 @@ type Store struct {
 	revocations atomic.Int64
 }
 
-// Open opens (creating if needed) the store at path and applies pending
-// migrations. The file is created 0600.
-func Open(ctx context.Context, path string) (*Store, error) {
-	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	} else {
-		f.Close()
+// ApplicationID marks a SQLite file as a cmca store (PRAGMA
+// application_id): "CMCA" in ASCII. A file carrying another non-zero
+// application_id is refused; 0 is a store made before version 4.
+const ApplicationID = 0x434D4341
+
+// Errors opening a store. The first wraps ra.ErrNotFound (exit 3), the
+// others ra.ErrConflict (exit 4): the file is there but cannot be trusted
+// as this home's store, and nothing was written to it.
+var (
+	// ErrNoStore: there is no store file.
+	ErrNoStore = fmt.Errorf("no cmca store: %w", ra.ErrNotFound)
+	// ErrNotStore: the file is empty, not SQLite, another application's,
+	// or has no cmca schema.
+	ErrNotStore = fmt.Errorf("not a cmca store: %w", ra.ErrConflict)
+	// ErrNewerSchema: the store was migrated by a newer cmca.
+	ErrNewerSchema = fmt.Errorf("store schema newer than this cmca: %w", ra.ErrConflict)
+	// ErrReadOnly: a read-only open found a store that needs migrating and
+	// could not migrate it.
+	ErrReadOnly = fmt.Errorf("store needs migrating: %w", ra.ErrConflict)
+)
+
+// errNeedsMigration: a read-only open found an older schema.
+var errNeedsMigration = errors.New("store schema is older than this cmca's")
+
+// Create makes a new store at path (which must not exist), mode 0600, with
+// the current schema. Only `cmca init` (and tests) create stores; every
+// other open goes through Open or OpenReadOnly and refuses a missing one.
+func Create(ctx context.Context, path string) (*Store, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create store: %w", err)
 	}
+	f.Close()
+	s, err := openDB(path, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.useWAL(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx, 0); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	s.chmodSidecars()
+	return s, nil
+}
+
+// Open opens the existing store at path for reading and writing and applies
+// pending migrations. It refuses (see the Err variables) a missing or empty
+// file, a file that is not a cmca store, and a store of a newer schema.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+	s, err := openDB(path, false)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.check(ctx)
+	if err == nil {
+		err = s.useWAL(ctx)
+	}
+	if err == nil && cur < LatestVersion() {
+		err = s.migrate(ctx, cur)
+	}
+	if err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	s.chmodSidecars()
+	return s, nil
+}
+
+// OpenReadOnly opens the existing store at path read-only (SQLite
+// mode=ro): commands that only read work on a read-only
+// home and cannot write by mistake. A store of an older schema is first
+// migrated by a read-write open; if that fails (a read-only home), the
+// error says so.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	s, err := openReadOnly(ctx, path)
+	if !errors.Is(err, errNeedsMigration) {
+		return s, err
+	}
+	rw, err := Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("%s must be migrated to schema version %d before it can be read, and that needs write access: %v: %w", path, LatestVersion(), err, ErrReadOnly)
+	}
+	rw.Close()
+	return openReadOnly(ctx, path)
+}
+
+func openReadOnly(ctx context.Context, path string) (*Store, error) {
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+	s, err := openDB(path, true)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.check(ctx)
+	if err != nil && isCantOpen(err) {
+		// A WAL store's reader needs its -wal and -shm files; in a home
+		// this user cannot write they cannot be created. With no -wal
+		// file there is nothing but the store file to read: open it
+		// immutable (no locks, no -shm). This assumes no one writes the
+		// store meanwhile (docs/security.md).
+		if _, werr := os.Stat(path + "-wal"); errors.Is(werr, fs.ErrNotExist) {
+			s.db.Close()
+			if s, err = openDB(path, true, "immutable"); err != nil {
+				return nil, err
+			}
+			cur, err = s.check(ctx)
+		}
+	}
+	if err == nil && cur < LatestVersion() {
+		err = errNeedsMigration
+	}
+	if err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkFile refuses a missing, empty or non-regular store file before
+// SQLite sees it (SQLite would take an empty file for a new database).
+func checkFile(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s does not exist: %w", path, ErrNoStore)
+	}
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file: %w", path, ErrNotStore)
+	}
+	if fi.Size() == 0 {
+		return fmt.Errorf("%s is empty (0 bytes); only `cmca init` makes a new store: put the store back from a backup (`cmca restore`): %w", path, ErrNotStore)
+	}
+	return nil
+}
+
+// openDB opens the SQLite handle. SQLite never creates the file here
+// (mode=rw or mode=ro): Create makes it first.
+func openDB(path string, readOnly bool, flags ...string) (*Store, error) {
 	q := url.Values{}
+	for _, f := range flags {
+		q.Set(f, "1")
+	}
 	q.Add("_pragma", "busy_timeout(30000)")
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	// FULL: a transaction reported committed survives power loss. A CA must
-	// not forget a serial it handed out or a passcode it consumed.
-	q.Add("_pragma", "synchronous(FULL)")
 	// Savepoint sub-journals (one per item of a bulk command) in memory,
 	// not in temporary files: they only serve a rollback inside the open
 	// transaction, never recovery after a crash (the WAL does that).
 	q.Add("_pragma", "temp_store(MEMORY)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if readOnly {
+		// SQLite opens the file O_RDONLY and refuses every write. (Not
+		// also query_only: it refuses VACUUM INTO, which backup needs.)
+		q.Set("mode", "ro")
+	} else {
+		q.Set("mode", "rw")
+		// No journal_mode here: it would write to a file not yet known to
+		// be a cmca store. Create and Open switch a checked store to WAL
+		// (useWAL); the mode is kept in the file.
+		// FULL: a transaction reported committed survives power loss. A
+		// CA must not forget a serial it handed out or a passcode it
+		// consumed.
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+	}
+	db, err := sql.Open("sqlite", "file:"+uriPath(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, Now: time.Now}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
+	return &Store{db: db, path: path, readOnly: readOnly, Now: time.Now}, nil
+}
+
+// uriPath escapes the characters that end or escape a path in an SQLite URI.
+func uriPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// useWAL puts the store in WAL mode unless it is already (a store copied
+// from a backup may not be): readers never wait for the writer.
+func (s *Store) useWAL(ctx context.Context) error {
+	var mode string
+	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("open store %s: %w", s.path, err)
 	}
+	if strings.EqualFold(mode, "wal") {
+		return nil
+	}
+	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		return fmt.Errorf("open store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) chmodSidecars() {
 	for _, suffix := range []string{"-wal", "-shm"} {
-		_ = os.Chmod(path+suffix, 0o600)
+		_ = os.Chmod(s.path+suffix, 0o600)
 	}
-	return s, nil
+}
+
+// check reads the SQLite header and the schema version without writing:
+// the file must be SQLite, not another application's, hold a cmca schema,
+// and not a newer one than this binary's. It returns the version applied.
+func (s *Store) check(ctx context.Context) (int, error) {
+	var appID int64
+	if err := s.db.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&appID); err != nil {
+		if isCantOpen(err) {
+			return 0, fmt.Errorf("open store %s: %w", s.path, err)
+		}
+		return 0, fmt.Errorf("%s: %v: %w", s.path, err, ErrNotStore)
+	}
+	if appID != 0 && appID != ApplicationID {
+		return 0, fmt.Errorf("%s: its SQLite application_id 0x%08x is not cmca's (0x%08x): %w", s.path, uint32(appID), ApplicationID, ErrNotStore)
+	}
+	var tables int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('schema_migrations', 'meta')`).Scan(&tables); err != nil {
+		return 0, fmt.Errorf("%s: %v: %w", s.path, err, ErrNotStore)
+	}
+	if tables < 2 {
+		return 0, fmt.Errorf("%s has no cmca schema; only `cmca init` makes a new store: put the store back from a backup (`cmca restore`): %w", s.path, ErrNotStore)
+	}
+	cur, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v: %w", s.path, err, ErrNotStore)
+	}
+	var marked int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&marked); err != nil {
+		return 0, err
+	}
+	if cur == 0 {
+		return 0, fmt.Errorf("%s has no cmca schema (no migration recorded): %w", s.path, ErrNotStore)
+	}
+	if v := max(cur, marked); v > LatestVersion() {
+		return 0, fmt.Errorf("%s: store schema version %d is newer than this cmca's (version %d); use the cmca release that migrated it, or a newer one: %w", s.path, v, LatestVersion(), ErrNewerSchema)
+	}
+	return cur, nil
 }
 
 // Close closes the database.
@@ -90,30 +302,25 @@ func (s *Store) Path() string { return s.path }
 // DB exposes the handle for benchmarks and the backup command.
 func (s *Store) DB() *sql.DB { return s.db }
 
-func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+// migrate applies the migrations above version cur in one transaction and
+// marks the file (application_id, user_version). Version cur was read
+// before the write lock: inside it, a version another process migrated to
+// meanwhile is skipped, and a newer one than this binary's is refused.
+func (s *Store) migrate(ctx context.Context, cur int) error {
+	names, err := migrationNames()
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
-	// Most opens find the schema current: check that with a read, so that
-	// opening a store takes no write lock and writes nothing.
-	if len(names) > 0 {
-		latest, err := migrationVersion(names[len(names)-1])
-		if err != nil {
-			return err
-		}
-		if cur, err := s.SchemaVersion(ctx); err == nil && cur >= latest {
-			return nil
-		}
-	}
+	latest := LatestVersion()
 	return s.Tx(ctx, func(tx *Tx) error {
 		if _, err := tx.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		var cur int
 		if err := tx.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
 			return fmt.Errorf("migrate: %w", err)
+		}
+		if cur > latest {
+			return fmt.Errorf("%s: store schema version %d is newer than this cmca's (version %d): %w", s.path, cur, latest, ErrNewerSchema)
 		}
 		for _, name := range names {
 			v, err := migrationVersion(name)
@@ -130,13 +337,52 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
+			if after := afterMigration[v]; after != nil {
+				if err := after(tx); err != nil {
+					return fmt.Errorf("migration %s: %w", name, err)
+				}
+			}
 			if _, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.Now().Unix()); err != nil {
 				return err
 			}
 		}
+		// Header marks, in the same transaction: a future cmca compares
+		// user_version with its own version before reading any table.
+		if _, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA application_id = %d`, ApplicationID)); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if _, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, latest)); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 		return nil
 	})
 }
+
+func migrationNames() ([]string, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// LatestVersion is the schema version this binary migrates stores to: the
+// number of its newest migration.
+func LatestVersion() int {
+	names, err := migrationNames()
+	if err != nil || len(names) == 0 {
+		panic("store: no embedded migrations")
+	}
+	v, err := migrationVersion(names[len(names)-1])
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// ReadOnly reports whether the store was opened read-only.
+func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // migrationVersion is the number a migration file's name starts with.
 func migrationVersion(name string) (int, error) {
@@ -213,6 +459,14 @@ func (t *Tx) Meta(key string) (string, error) {
 func (t *Tx) SetMeta(key, value string) error {
 	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
+}
+
+// isCantOpen: SQLite could not open or create a file it needs beside the
+// store (SQLITE_CANTOPEN, or SQLITE_READONLY_DIRECTORY and the like for a
+// WAL reader in a directory it cannot write).
+func isCantOpen(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_CANTOPEN || se.Code()&0xff == sqlite3.SQLITE_READONLY)
 }
 
 func isUnique(err error) bool {

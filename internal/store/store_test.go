@@ -15,7 +15,7 @@ import (
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "ra.db"))
+	s, err := Create(context.Background(), filepath.Join(t.TempDir(), "ra.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,10 @@ func insertTestRequest(t *testing.T, s *Store) *ra.Request {
 		if err != nil {
 			return err
 		}
-		return tx.InsertRequest(r, id)
+		if err := tx.InsertRequest(r, id); err != nil {
+			return err
+		}
+		return tx.Audit(ra.Event{Operator: "clerk", Action: "apply", Ref: r.Ref, To: r.State})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +47,12 @@ func insertTestRequest(t *testing.T, s *Store) *ra.Request {
 
 func TestOpenIsIdempotentAndPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ra.db")
-	for range 2 {
-		s, err := Open(context.Background(), path)
+	for i := range 2 {
+		open := Open
+		if i == 0 {
+			open = Create
+		}
+		s, err := open(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +75,10 @@ func TestUpdateRequestGuardedByState(t *testing.T) {
 	// First writer moves it on.
 	err := s.Tx(ctx, func(tx *Tx) error {
 		r.State = ra.StateApproved
-		return tx.UpdateRequest(r, ra.StateSubmitted)
+		if err := tx.UpdateRequest(r, ra.StateSubmitted); err != nil {
+			return err
+		}
+		return tx.Audit(ra.Event{Operator: "bob", Action: "approve", Ref: r.Ref, From: ra.StateSubmitted, To: r.State})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +217,7 @@ func TestCRLNumberNeverReused(t *testing.T) {
 func TestOpenCurrentStoreTakesNoWriteLock(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ra.db")
-	first, err := Open(ctx, path)
+	first, err := Create(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/cmp"
+	"github.com/cmca/cmca/internal/server"
+	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/store"
+	"github.com/spf13/cobra"
+)
+
+// ServeOptions are the flags of `cmca serve`.
+type ServeOptions struct {
+	Listen     string
+	ListenHTTP string
+	Names      []string
+	AddrFile   string
+	// TLSCert and TLSKey serve a given certificate instead of one the
+	// home's CA issues and renews.
+	TLSCert, TLSKey string
+}
+
+// ServeAddrs are the bound addresses, written to --addr-file as JSON.
+type ServeAddrs struct {
+	HTTPS string `json:"https,omitempty"` // host:port of the API
+	HTTP  string `json:"http,omitempty"`  // host:port of the public endpoints
+}
+
+// NewCmdServe is `cmca serve`.
+func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
+	o := &ServeOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve (--listen ADDR | --listen-http ADDR)",
+		Short: "Serve the API over HTTPS and the CA certificate and CRLs over HTTP",
+		Long: `Serve the home: the JSON API v1 (docs/api.yaml) over HTTPS on --listen for
+every role, and the public endpoints relying parties fetch without TLS (the CA
+certificate at /ca.crt and /ca.pem, CRLs at /crl/ca.crl and /crl/ca-delta.crl
+and at the paths of crl.distribution_points and aia.ca_issuers) on
+--listen-http. Both listeners also answer CMP at /.well-known/cmp, for
+stock clients such as openssl cmp (docs/protocols.md). Either or both may
+be given; port 0 picks a free port, and --addr-file FILE receives the bound
+addresses as JSON.
+
+The server certificate is issued by the home's CA for --name (config
+server.names; default localhost, 127.0.0.1 and ::1), kept in HOME/server
+(key 0600) and renewed while serving when a third of its lifetime is left;
+--tls-cert and --tls-key serve a given certificate instead. Clients may log
+in with a certificate of the home's CA (--login): an operator credential
+(cmca operator add) or, for renewal, the subscriber's own certificate.
+One JSON log line per request goes to stderr. SIGTERM or SIGINT stops
+accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.Config()
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("listen") {
+				o.Listen = c.Listen
+			}
+			if !cmd.Flags().Changed("listen-http") {
+				o.ListenHTTP = c.ListenHTTP
+			}
+			if !cmd.Flags().Changed("name") {
+				o.Names = c.Names
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return runServe(cmd.Context(), f, o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Listen, "listen", "", "serve the API over HTTPS on ADDR (host:port; config server.listen)")
+	fl.StringVar(&o.ListenHTTP, "listen-http", "", "serve the CA certificate and CRLs over plain HTTP on ADDR (config server.listen_http)")
+	fl.StringSliceVar(&o.Names, "name", nil, "DNS name or IP address of the server certificate, repeatable (config server.names)")
+	fl.StringVar(&o.AddrFile, "addr-file", "", "write the bound addresses to FILE as JSON ({\"https\": ..., \"http\": ...})")
+	fl.StringVar(&o.TLSCert, "tls-cert", "", "serve this PEM certificate (with its chain) instead of one issued by the home's CA; needs --tls-key")
+	fl.StringVar(&o.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	return cmd
+}
+
+func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
+	if f.Remote() {
+		return &usageError{msg: "cmca serve serves the home; drop --server (CMCA_SERVER, server.url)"}
+	}
+	if o.Listen == "" && o.ListenHTTP == "" {
+		return &usageError{msg: "nothing to serve: pass --listen ADDR (HTTPS API) and/or --listen-http ADDR (CA certificate and CRLs)"}
+	}
+	svc, err := f.Local(ctx)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(f.IO.ErrOut, nil))
+	var ls []server.Listener
+	var addrs ServeAddrs
+	defer func() {
+		for _, l := range ls {
+			l.Ln.Close()
+		}
+	}()
+	if o.Listen != "" {
+		tc, err := serverTLS(ctx, svc, o, log)
+		if err != nil {
+			return err
+		}
+		auth, err := serverAuth(svc)
+		if err != nil {
+			return err
+		}
+		h := server.NewServer(svc, server.Options{
+			Logger: log, Auth: auth, Ready: func(ctx context.Context) error { return ready(ctx, svc) },
+			ApplyLimit: server.DefaultApplyLimit, PasscodeLimit: server.DefaultPasscodeLimit,
+		})
+		ln, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			return &usageError{msg: fmt.Sprintf("--listen: %v", err)}
+		}
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), tc, log), Ln: ln, TLS: true})
+		addrs.HTTPS = ln.Addr().String()
+	}
+	if o.ListenHTTP != "" {
+		h := server.NewPublicHandler(server.PublicOptions{Home: svc.Home(), Config: svc.Config(), Logger: log})
+		ln, err := net.Listen("tcp", o.ListenHTTP)
+		if err != nil {
+			return &usageError{msg: fmt.Sprintf("--listen-http: %v", err)}
+		}
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), nil, log), Ln: ln})
+		addrs.HTTP = ln.Addr().String()
+	}
+	if o.AddrFile != "" {
+		data, _ := json.Marshal(addrs)
+		if err := writeFileAtomic(o.AddrFile, append(data, '\n')); err != nil {
+			return err
+		}
+	}
+	log.Info("serving", "https", addrs.HTTPS, "http", addrs.HTTP, "home", svc.Home())
+	return server.Serve(ctx, log, ls...)
+}
+
+// withCMP serves CMP (internal/cmp, docs/protocols.md) at
+// /.well-known/cmp on a listener beside h. CMP authenticates each message
+// itself (passcode MAC or signature), so it sits outside the API's
+// authentication.
+func withCMP(h http.Handler, svc *service.Service, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(cmp.Path, cmp.NewHandler(svc.CMP(), cmp.Options{Logger: log, Now: svc.Now}))
+	mux.Handle("/", h)
+	return mux
+}
+
+// writeFileAtomic writes data to a temporary file and renames it, so a
+// reader polling for path never sees it half written.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".addr-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ready is /readyz: the store answers and the CA key signs.
+func ready(ctx context.Context, svc *service.Service) error {
+	if err := svc.Store().Read(ctx, func(*store.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	authority, err := svc.CA(ctx)
+	if err != nil {
+		return fmt.Errorf("CA key: %w", err)
+	}
+	digest := sha256.Sum256([]byte("cmca readyz"))
+	if _, err := authority.Signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+		return fmt.Errorf("CA key: %w", err)
+	}
+	return nil
+}
+
+// homeCA reads the home's CA certificate and any chain after it.
+func homeCA(svc *service.Service) ([]*x509.Certificate, error) {
+	data, err := svc.CACertificate()
+	if err != nil {
+		return nil, err
+	}
+	return ca.ParseCertificatesPEM(data)
+}
+
+// serverAuth says who calls the API: the TLS client certificate's operator
+// (roles from the store) or subscriber, or anonymous without one
+// (internal/server/auth.go).
+func serverAuth(svc *service.Service) (server.AuthFunc, error) {
+	cas, err := homeCA(svc)
+	if err != nil {
+		return nil, err
+	}
+	return server.CertAuthenticator(svc, cas, func() time.Time { return svc.Now() }), nil
+}
+
+// serverTLS is the HTTPS configuration (internal/server/tls.go): TLS 1.2+,
+// client certificates requested, the server certificate from --tls-cert and
+// --tls-key, or issued by the home's CA for names and renewed while serving.
+func serverTLS(ctx context.Context, svc *service.Service, o *ServeOptions, log *slog.Logger) (*tls.Config, error) {
+	cas, err := homeCA(svc)
+	if err != nil {
+		return nil, err
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return nil, &usageError{msg: "--tls-cert and --tls-key go together: the certificate and its key"}
+	}
+	if o.TLSCert != "" {
+		c, err := server.LoadCertificateFiles(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return nil, &usageError{msg: err.Error()}
+		}
+		return server.TLSConfig(server.StaticCertificate(c), cas), nil
+	}
+	names := o.Names
+	if len(names) == 0 {
+		names = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	m, err := server.NewCertManager(ctx, svc, svc.Home(), names, func() time.Time { return svc.Now() }, log)
+	if err != nil {
+		return nil, err
+	}
+	return server.TLSConfig(m.GetCertificate, cas), nil
+}
