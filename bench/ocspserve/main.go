@@ -114,7 +114,11 @@ func run(anchor, home, listen string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "pre-signed %d responses in %s; serving on %s\n", n, time.Since(t0).Round(time.Millisecond), listen)
+	w, err := o.Responder.Warm(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "pre-signed %d responses in %s, %d cached; serving on %s\n", n, time.Since(t0).Round(time.Millisecond), w, listen)
 	srv := &http.Server{Addr: listen, Handler: o.Responder.Wrap(http.NotFoundHandler()), ReadHeaderTimeout: 10 * time.Second}
 	return srv.ListenAndServe()
 }

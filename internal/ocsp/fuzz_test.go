@@ -31,6 +31,10 @@ func (m *memStore) OCSPRevision(context.Context) (int64, error) { return m.rev, 
 
 func (m *memStore) LocalRevocations() int64 { return 0 }
 
+func (m *memStore) EachOCSPResponse(context.Context, string, time.Time, func(store.OCSPResponse) error) error {
+	return nil
+}
+
 func (m *memStore) OCSPCertificate(_ context.Context, serial, hash string) (*store.OCSPCertificate, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

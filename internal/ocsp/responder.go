@@ -37,6 +37,8 @@ type Store interface {
 	OCSPStale(ctx context.Context, hash string, now, due time.Time, limit int) ([]store.OCSPCertificate, error)
 	// LocalRevocations counts revocations committed by this process.
 	LocalRevocations() int64
+	// EachOCSPResponse streams the current stored responses for hash.
+	EachOCSPResponse(ctx context.Context, hash string, now time.Time, fn func(store.OCSPResponse) error) error
 }
 
 // Options configure a Responder.
@@ -384,3 +386,36 @@ func storeResponse(serial, hash, certStatus string, st status, der []byte) store
 	return store.OCSPResponse{Serial: serial, Hash: hash, Status: statusWord(certStatus), ThisUpdate: st.thisUpdate, NextUpdate: st.nextUpdate, DER: der}
 }
 func ptr[T any](v T) *T { return &v }
+
+// Warm fills the cache with the stored SHA-1 responses (what clients ask
+// for by default), up to its size, so that the first request for each
+// certificate needs no store read. It reports how many it loaded.
+func (r *Responder) Warm(ctx context.Context) (int, error) {
+	local := r.o.Store.LocalRevocations()
+	db, err := r.gate.revision(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rev, now, n := revision{db, local}, r.o.Now(), 0
+	errFull := errors.New("cache full")
+	err = r.o.Store.EachOCSPResponse(ctx, "sha1", now, func(s store.OCSPResponse) error {
+		if n >= r.o.CacheEntries {
+			return errFull
+		}
+		at := r.refreshAt(s.ThisUpdate, s.NextUpdate)
+		if !now.Before(at) {
+			return nil // due: the next request fetches a fresh one
+		}
+		serial, ok := parseSerial(s.Serial)
+		if !ok {
+			return nil
+		}
+		r.put(cacheKey{ra.SerialString(serial), crypto.SHA1}, newEntry(s.DER, s.ThisUpdate, s.NextUpdate, at), rev)
+		n++
+		return nil
+	})
+	if errors.Is(err, errFull) {
+		err = nil
+	}
+	return n, err
+}

@@ -54,6 +54,7 @@ type OCSP struct {
 	Responder *ocsp.Responder
 	File      ocsp.SignerFile
 	Issue     ocsp.IssueFunc
+	log       *slog.Logger
 }
 
 // NewOCSP makes the responder for the home's CA. It reads the CA
@@ -78,7 +79,10 @@ func (s *Service) NewOCSP(logger *slog.Logger) (*OCSP, error) {
 	if validity <= 0 {
 		validity = DefaultOCSPSignerValidity
 	}
-	o := &OCSP{Responder: r, File: ocsp.SignerFile{Path: filepath.Join(s.home, OCSPSignerFile), Validity: validity}}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	o := &OCSP{Responder: r, File: ocsp.SignerFile{Path: filepath.Join(s.home, OCSPSignerFile), Validity: validity}, log: logger}
 	o.Issue = func(ctx context.Context, pub crypto.PublicKey) (*x509.Certificate, error) {
 		authority, err := s.CA(ctx)
 		if err != nil {
@@ -95,6 +99,7 @@ func (s *Service) NewOCSP(logger *slog.Logger) (*OCSP, error) {
 		}); err != nil {
 			return nil, err
 		}
+		s.checkpoint(ctx, authority) // the CA key signed: anchor the log
 		return cert, nil
 	}
 	return o, nil
@@ -107,6 +112,11 @@ func (o *OCSP) Start(ctx context.Context, interval time.Duration) error {
 	if _, err := o.Responder.EnsureSigner(ctx, o.File, o.Issue); err != nil {
 		return err
 	}
-	go o.Responder.Run(ctx, o.File, o.Issue, interval)
+	go func() {
+		if _, err := o.Responder.Warm(ctx); err != nil && ctx.Err() == nil {
+			o.log.Warn("ocsp: warm the cache", "err", err)
+		}
+		o.Responder.Run(ctx, o.File, o.Issue, interval)
+	}()
 	return nil
 }

@@ -128,6 +128,9 @@ func TestOCSPOpenSSL(t *testing.T) {
 	if err := h.s.Store().DB().QueryRow(`SELECT COUNT(*) FROM ocsp_responses WHERE hash = 'sha1'`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("pre-signed responses = %d, %v; want 2", n, err)
 	}
+	if w, err := h.o.Responder.Warm(context.Background()); err != nil || w != 2 {
+		t.Fatalf("Warm = %d, %v; want both responses cached", w, err)
+	}
 
 	for _, nonce := range []bool{false, true} {
 		var extra []string

@@ -162,3 +162,28 @@ WHERE c.serial = ?`)
 	}
 	return &s.ocspStmts, nil
 }
+
+// EachOCSPResponse calls fn for every stored response for hash whose
+// nextUpdate is after now and whose status is the certificate's (a
+// responder's cache warm-up), streaming from the database.
+func (s *Store) EachOCSPResponse(ctx context.Context, hash string, now time.Time, fn func(OCSPResponse) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT o.serial, o.status, o.this_update, o.next_update, o.der
+FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial
+WHERE o.hash = ? AND o.next_update > ? AND (o.status = 'good') = (c.status = 'valid')`, hash, now.Unix())
+	if err != nil {
+		return fmt.Errorf("read OCSP responses: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r := OCSPResponse{Hash: hash}
+		var this, next int64
+		if err := rows.Scan(&r.Serial, &r.Status, &this, &next, &r.DER); err != nil {
+			return err
+		}
+		r.ThisUpdate, r.NextUpdate = time.Unix(this, 0).UTC(), time.Unix(next, 0).UTC()
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
