@@ -312,11 +312,14 @@ func hasNonceOID(der []byte) bool { return bytes.Contains(der, nonceOID) }
 // seen, while under load one read serves every request that queued
 // during the previous one.
 type revisionGate struct {
-	read     func(context.Context) (int64, error)
-	every    time.Duration // above zero: reuse a read this recent
-	now      func() time.Time
-	mu       sync.Mutex
-	readAt   time.Time
+	read   func(context.Context) (int64, error)
+	every  time.Duration // above zero: reuse a read this recent
+	now    func() time.Time
+	mu     sync.Mutex
+	readAt time.Time
+	// the last good read, for the lock-free path when every > 0
+	lastRev  atomic.Int64
+	lastAt   atomic.Int64 // UnixNano; 0: none
 	running  bool
 	started  uint64
 	finished uint64
@@ -326,6 +329,11 @@ type revisionGate struct {
 }
 
 func (g *revisionGate) revision(ctx context.Context) (int64, error) {
+	if g.every > 0 {
+		if at := g.lastAt.Load(); at != 0 && g.now().UnixNano()-at < int64(g.every) {
+			return g.lastRev.Load(), nil
+		}
+	}
 	g.mu.Lock()
 	if g.wake == nil {
 		g.wake = make(chan struct{})
@@ -353,6 +361,13 @@ func (g *revisionGate) revision(ctx context.Context) (int64, error) {
 			cancel()
 			g.mu.Lock()
 			g.rev, g.err, g.finished, g.running, g.readAt = rev, err, mine, false, at
+			if err == nil {
+				g.lastAt.Store(0) // never a new revision with an old time
+				g.lastRev.Store(rev)
+				g.lastAt.Store(at.UnixNano())
+			} else {
+				g.lastAt.Store(0)
+			}
 			close(g.wake)
 			g.wake = make(chan struct{})
 			continue
