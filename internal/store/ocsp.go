@@ -75,11 +75,12 @@ func (s *Store) OCSPCertificate(ctx context.Context, serial, hash string) (*OCSP
 }
 
 // PutOCSPResponse stores (or replaces) a pre-signed response. A response
-// that states "good" for a certificate revoked meanwhile is not stored:
-// the status is checked in the same statement.
+// whose status is not the certificate's (signed "good" just before a
+// revocation committed) is not stored: the status is checked in the same
+// statement.
 func (t *Tx) PutOCSPResponse(r *OCSPResponse) error {
 	_, err := t.exec(`INSERT INTO ocsp_responses (serial, hash, status, this_update, next_update, der)
-SELECT ?, ?, ?, ?, ?, ? FROM certificates WHERE serial = ? AND (status = 'revoked' OR ? = 'good')
+SELECT ?, ?, ?, ?, ?, ? FROM certificates WHERE serial = ? AND (status = 'revoked') = (? = 'revoked')
 ON CONFLICT (serial, hash) DO UPDATE SET status = excluded.status, this_update = excluded.this_update,
   next_update = excluded.next_update, der = excluded.der`,
 		r.Serial, r.Hash, r.Status, r.ThisUpdate.Unix(), r.NextUpdate.Unix(), r.DER, r.Serial, r.Status)
