@@ -221,8 +221,7 @@ func (r *Responder) respond(ctx context.Context, der []byte) (answer, error) {
 		if err != nil {
 			return answer{}, err
 		}
-		if err := r.o.Store.PutOCSPResponse(ctx, &store.OCSPResponse{Serial: serial, Hash: hashName, Status: statusWord(c.Status),
-			ThisUpdate: st.thisUpdate, NextUpdate: st.nextUpdate, DER: der}); err != nil {
+		if err := r.o.Store.PutOCSPResponse(ctx, storeResponse(serial, hashName, c.Status, st, der)); err != nil {
 			r.o.Logger.Warn("ocsp: store response", "serial", serial, "err", err)
 		}
 		e = newEntry(der, st.thisUpdate, st.nextUpdate, r.refreshAt(st.thisUpdate, st.nextUpdate))
@@ -397,10 +396,9 @@ func parseSerial(s string) (*big.Int, bool) {
 	return n, ok && n.Sign() > 0
 }
 
-func storeResponse(serial, hash, certStatus string, st status, der []byte) store.OCSPResponse {
-	return store.OCSPResponse{Serial: serial, Hash: hash, Status: statusWord(certStatus), ThisUpdate: st.thisUpdate, NextUpdate: st.nextUpdate, DER: der}
+func storeResponse(serial, hash, certStatus string, st status, der []byte) *store.OCSPResponse {
+	return &store.OCSPResponse{Serial: serial, Hash: hash, Status: statusWord(certStatus), ThisUpdate: st.thisUpdate, NextUpdate: st.nextUpdate, DER: der}
 }
-func ptr[T any](v T) *T { return &v }
 
 // Warm fills the cache with the stored SHA-1 responses (what clients ask
 // for by default), up to its size, so that the first request for each

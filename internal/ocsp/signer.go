@@ -28,8 +28,7 @@ type IssueFunc func(ctx context.Context, pub crypto.PublicKey) (*x509.Certificat
 // file (mode 0600), written atomically, so that key and certificate never
 // disagree after a crash.
 type SignerFile struct {
-	Path     string
-	Validity time.Duration // the signer certificate's lifetime
+	Path string
 }
 
 // LoadSigner reads the signer file. A missing file gives fs.ErrNotExist.
@@ -147,7 +146,7 @@ func (r *Responder) Refresh(ctx context.Context) (int, error) {
 			if err != nil {
 				return n, err
 			}
-			if err := r.o.Store.PutOCSPResponse(ctx, ptr(storeResponse(c.Serial, c.Response.Hash, c.Status, st, der))); err != nil {
+			if err := r.o.Store.PutOCSPResponse(ctx, storeResponse(c.Serial, c.Response.Hash, c.Status, st, der)); err != nil {
 				return n, err
 			}
 			n++

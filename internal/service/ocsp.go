@@ -82,7 +82,7 @@ func (s *Service) NewOCSP(logger *slog.Logger) (*OCSP, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	o := &OCSP{Responder: r, File: ocsp.SignerFile{Path: filepath.Join(s.home, OCSPSignerFile), Validity: validity}, log: logger}
+	o := &OCSP{Responder: r, File: ocsp.SignerFile{Path: filepath.Join(s.home, OCSPSignerFile)}, log: logger}
 	o.Issue = func(ctx context.Context, pub crypto.PublicKey) (*x509.Certificate, error) {
 		authority, err := s.CA(ctx)
 		if err != nil {
