@@ -54,8 +54,9 @@ and at the paths of crl.distribution_points and aia.ca_issuers) on
 --listen-http, with the OCSP responder at /ocsp (GET and POST; responses
 signed ahead by a delegated signer in HOME/ocsp, issued at start if needed
 and replaced when a third of its lifetime is left). Both listeners also
-answer CMP at /.well-known/cmp, for stock clients such as openssl cmp
-(docs/protocols.md). Either or both may
+answer CMP at /.well-known/cmp, for stock clients such as openssl cmp; the
+HTTPS listener also answers EST (RFC 7030) at /.well-known/est/ for curl
+and EST clients (docs/protocols.md). Either or both may
 be given; port 0 picks a free port, and --addr-file FILE receives the bound
 addresses as JSON.
 
