@@ -184,8 +184,12 @@ func (t *Tx) count(table string) (int64, error) {
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // copyTable copies every row of table from src to dst, column by column
-// by name, and returns how many.
+// by name, and returns how many. Rows the migrations seeded in the new
+// database (ocsp_revision's one row) give way to the source's.
 func copyTable(src, dst *Tx, table string) (int64, error) {
+	if _, err := dst.exec(`DELETE FROM ` + quoteIdent(table)); err != nil {
+		return 0, err
+	}
 	rows, err := src.query(`SELECT * FROM ` + quoteIdent(table))
 	if err != nil {
 		return 0, err

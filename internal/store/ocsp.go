@@ -150,13 +150,13 @@ type ocspStmts struct {
 func (s *Store) ocspPrepared(ctx context.Context) (*ocspStmts, error) {
 	s.ocspOnce.Do(func() {
 		st := &s.ocspStmts
-		if st.revision, st.err = s.db.PrepareContext(ctx, `SELECT revision FROM ocsp_revision WHERE id = 1`); st.err != nil {
+		if st.revision, st.err = s.db.PrepareContext(ctx, s.engine.rebind(`SELECT revision FROM ocsp_revision WHERE id = 1`)); st.err != nil {
 			return
 		}
-		st.certificate, st.err = s.db.PrepareContext(ctx, `SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after,
+		st.certificate, st.err = s.db.PrepareContext(ctx, s.engine.rebind(`SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after,
   o.status, o.this_update, o.next_update, o.der
 FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial AND o.hash = ?
-WHERE c.serial = ?`)
+WHERE c.serial = ?`))
 	})
 	if s.ocspStmts.err != nil {
 		return nil, fmt.Errorf("prepare OCSP statements: %w", s.ocspStmts.err)
@@ -168,9 +168,9 @@ WHERE c.serial = ?`)
 // nextUpdate is after now and whose status is the certificate's (a
 // responder's cache warm-up), streaming from the database.
 func (s *Store) EachOCSPResponse(ctx context.Context, hash string, now time.Time, fn func(OCSPResponse) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT o.serial, o.status, o.this_update, o.next_update, o.der
+	rows, err := s.db.QueryContext(ctx, s.engine.rebind(`SELECT o.serial, o.status, o.this_update, o.next_update, o.der
 FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial
-WHERE o.hash = ? AND o.next_update > ? AND (o.status = 'good') = (c.status = 'valid')`, hash, now.Unix())
+WHERE o.hash = ? AND o.next_update > ? AND (o.status = 'good') = (c.status = 'valid')`), hash, now.Unix())
 	if err != nil {
 		return fmt.Errorf("read OCSP responses: %w", err)
 	}
