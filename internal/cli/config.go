@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/spf13/viper"
@@ -24,6 +25,7 @@ type Config struct {
 	Quiet       bool
 	Accessible  bool
 	Insecure    bool
+	Lang        string // ui.lang: the language of messages and help; "" follows the locale
 	TokenModule string
 	Service     service.Config
 	// Counter mode (cmca apply --counter): the acceptance point of this
@@ -44,6 +46,7 @@ var configDefaults = map[string]any{
 	"quiet":                         false,
 	"accessible":                    false,
 	"insecure":                      false,
+	"ui.lang":                       "",
 	"token.module":                  "",
 	"passcode.ttl":                  "14d",
 	"passcode.max_attempts":         5,
@@ -124,6 +127,11 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	c := &Config{File: file, Home: v.GetString("home"), Operator: v.GetString("operator"), Output: v.GetString("output"),
 		Quiet: v.GetBool("quiet"), Accessible: v.GetBool("accessible"), Insecure: v.GetBool("insecure"), TokenModule: v.GetString("token.module")}
 	c.CounterPoint = v.GetString("counter.acceptance_point")
+	if c.Lang = v.GetString("ui.lang"); c.Lang != "" {
+		if _, err := msg.Parse(c.Lang); err != nil {
+			return nil, &usageError{msg: fmt.Sprintf("--lang or config ui.lang: %v", err)}
+		}
+	}
 	if c.Home == "" {
 		c.Home = DefaultHome()
 	}

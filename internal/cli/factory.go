@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -64,6 +65,9 @@ type Factory struct {
 
 	caller    *principal.Principal // resolved once by Caller
 	callerErr error
+
+	printer       *msg.Printer // the user's language, resolved once by P
+	helpLocalized bool
 }
 
 // Config resolves the configuration once.
@@ -242,13 +246,18 @@ func (f *Factory) PrintJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// Printf writes human text on stdout. Text arguments (strings, string
-// types, errors) are sanitized: control and format characters from stored
-// text are shown as escapes, never sent to the terminal.
-func (f *Factory) Printf(format string, a ...any) { fmt.Fprintf(f.IO.Out, format, safeArgs(a)...) }
+// Printf writes human text on stdout, its format translated into the
+// user's language (a message ID of internal/msg). Text arguments (strings,
+// string types, errors) are sanitized: control and format characters from
+// stored text are shown as escapes, never sent to the terminal.
+func (f *Factory) Printf(format string, a ...any) {
+	fmt.Fprintf(f.IO.Out, f.T(format), safeArgs(a)...)
+}
 
-// Warnf writes a notice on stderr, its text arguments sanitized as Printf's.
-func (f *Factory) Warnf(format string, a ...any) { fmt.Fprintf(f.IO.ErrOut, format, safeArgs(a)...) }
+// Warnf writes a notice on stderr, translated and sanitized as Printf's.
+func (f *Factory) Warnf(format string, a ...any) {
+	fmt.Fprintf(f.IO.ErrOut, f.T(format), safeArgs(a)...)
+}
 
 // caChain parses the DER chain returned by a download.
 func parseChain(ders [][]byte) ([]*x509.Certificate, error) {

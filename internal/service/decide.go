@@ -72,7 +72,7 @@ func (s *Service) approve(tx *store.Tx, p principal.Principal, r *ra.Request, de
 	}
 	fourEyes := s.Policy().FourEyes
 	if fourEyes && p.Same(r.SubmittedBy) {
-		return nil, fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy)
+		return nil, ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
 	}
 	if fourEyes && p.Kind != principal.System {
 		if err := checkNotApplicant(operator, r); err != nil { // policy.go
@@ -240,7 +240,7 @@ func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resen
 		}
 		pol := s.Policy()
 		if pol.FourEyes && p.Same(r.DecidedBy) {
-			return fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy)
+			return ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy), "ref", ref)
 		}
 		if err := checkTarget(tx, r, tx.Now()); err != nil {
 			return err

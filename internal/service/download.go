@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -104,14 +105,14 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	}
 	if r.State == ra.StateCompleted && r.PasscodeUsed {
 		if !ra.CheckPasscode(hash, in.Passcode) {
-			return nil, nil, nil, fmt.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth)
+			return nil, nil, nil, ra.WithCode("passcode.wrong", fmt.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
 		}
 		c, err := tx.Certificate(r.CertSerial)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		if c.SPKISHA256 != spki {
-			return nil, nil, nil, fmt.Errorf("the passcode of %s was already used to download certificate %s; if you lost it, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", r.Ref, c.Serial, r.Ref, ra.ErrConflict)
+			return nil, nil, nil, ra.WithCode("passcode.used", fmt.Errorf("the passcode of %s was already used to download certificate %s; if you lost it, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", r.Ref, c.Serial, r.Ref, ra.ErrConflict), "ref", r.Ref, "serial", c.Serial)
 		}
 		out = issuedFrom(r, c, authority)
 		out.Retrieved = true
@@ -134,11 +135,11 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 		return nil, nil, nil, err
 	}
 	if locked || r.PasscodeAttempts >= maxAttempts {
-		return nil, nil, nil, fmt.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth)
+		return nil, nil, nil, ra.WithCode("passcode.locked", fmt.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth), "ref", r.Ref)
 	}
 	now := tx.Now()
 	if now.After(r.PasscodeExpires) {
-		return nil, nil, nil, fmt.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth)
+		return nil, nil, nil, ra.WithCode("passcode.expired", fmt.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth), "ref", r.Ref)
 	}
 	if !ra.CheckPasscode(hash, in.Passcode) {
 		r.PasscodeAttempts++
@@ -153,13 +154,13 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 			if err := tx.LockPasscode(r.Ref); err != nil {
 				return nil, nil, nil, err
 			}
-			authErr = fmt.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth)
+			authErr = ra.WithCode("passcode.wrong", fmt.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
 		} else {
 			plural := "s"
 			if left == 1 {
 				plural = ""
 			}
-			authErr = fmt.Errorf("wrong passcode for %s (%d attempt%s left); check the passcode the acceptance point gave you, or ask it for a new one (`cmca issue --resend %s`): %w", r.Ref, left, plural, r.Ref, ra.ErrAuth)
+			authErr = ra.WithCode("passcode.wrong", fmt.Errorf("wrong passcode for %s (%d attempt%s left); check the passcode the acceptance point gave you, or ask it for a new one (`cmca issue --resend %s`): %w", r.Ref, left, plural, r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", strconv.Itoa(left))
 		}
 		return nil, nil, authErr, nil // commit the attempt count, then report
 	}

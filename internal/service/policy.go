@@ -31,10 +31,10 @@ func checkNotApplicant(operator string, r *ra.Request) error {
 		return nil
 	}
 	if op == nameKey(r.Applicant.Name) {
-		return fmt.Errorf("four-eyes rule: operator %s is the applicant of request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy)
+		return ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: operator %s is the applicant of request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
 	}
 	if r.Agent != nil && op == nameKey(r.Agent.Name) {
-		return fmt.Errorf("four-eyes rule: operator %s is the agent who applied for request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy)
+		return ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: operator %s is the agent who applied for request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ func scanCert(sc scanner) (*ra.Certificate, error) {
 func (t *Tx) Certificate(serial string) (*ra.Certificate, error) {
 	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.serial = ?`, serial))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no certificate with serial %s: %w", serial, ra.ErrNotFound)
+		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate with serial %s: %w", serial, ra.ErrNotFound), "serial", serial)
 	}
 	return c, err
 }
@@ -61,7 +61,7 @@ func (t *Tx) Certificate(serial string) (*ra.Certificate, error) {
 func (t *Tx) CertificateByKey(spki string) (*ra.Certificate, error) {
 	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.spki_sha256 = ? ORDER BY c.not_before DESC LIMIT 1`, spki))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no certificate for that key: %w", ra.ErrNotFound)
+		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate for that key: %w", ra.ErrNotFound))
 	}
 	return c, err
 }

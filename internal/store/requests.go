@@ -17,7 +17,7 @@ func (t *Tx) LookupApplicant(idType ra.IDType, idNumber string) (ra.Applicant, e
 	err := t.queryRow(`SELECT id_type, id_number, name, mobile, email, address FROM applicants WHERE id_type = ? AND id_number = ?`,
 		string(idType), idNumber).Scan(&a.IDType, &a.IDNumber, &a.Name, &a.Mobile, &a.Email, &a.Address)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && a.Name == "") {
-		return ra.Applicant{}, fmt.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound)
+		return ra.Applicant{}, ra.WithCode("applicant.not_found", fmt.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound))
 	}
 	return a, err
 }
@@ -121,7 +121,7 @@ func scanRequest(sc scanner) (*ra.Request, error) {
 func (t *Tx) Request(ref string) (*ra.Request, error) {
 	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE ref = ?`, ref))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound)
+		return nil, ra.WithCode("request.not_found", fmt.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read request %s: %w", ref, err)

@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"errors"
+	"maps"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/charmbracelet/huh"
+	"github.com/cmca/cmca/internal/errcode"
+	"github.com/cmca/cmca/internal/msg"
+	"github.com/cmca/cmca/internal/token"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// P is the printer of the user's language: --lang > CMCA_UI_LANG > config
+// key ui.lang > LC_ALL > LC_MESSAGES > LANG. Only called once flags are
+// parsed (help, run, error); a broken config leaves the flag and locale.
+func (f *Factory) P() msg.Printer {
+	if f.printer != nil {
+		return *f.printer
+	}
+	tag := msg.FromEnv(os.Getenv)
+	if f.v == nil { // a bare Factory of a unit test
+		return msg.For(tag)
+	}
+	name := f.v.GetString("ui.lang")
+	if c, err := f.Config(); err == nil {
+		name = c.Lang
+	}
+	if name != "" {
+		if t, err := msg.Parse(name); err == nil {
+			tag = t
+		}
+	}
+	p := msg.For(tag)
+	f.printer = &p
+	return p
+}
+
+// T translates a text of the catalogue into the user's language.
+func (f *Factory) T(s string) string { return f.P().T(s) }
+
+// Tf translates a format of the catalogue and formats it.
+func (f *Factory) Tf(format string, a ...any) string { return f.P().Sprintf(format, a...) }
+
+// errorCode is the stable code of a failure (errcode; the JSON envelope's
+// `code`) and its parameters.
+func errorCode(err error) (string, map[string]string) {
+	var ue *usageError
+	var amb *token.AmbiguousTokenError
+	switch {
+	case errors.Is(err, errCancelled), errors.Is(err, huh.ErrUserAborted):
+		return errcode.Cancelled, nil
+	case errors.As(err, &ue):
+		return errcode.Usage, nil
+	case errors.As(err, &amb):
+		return errcode.Invalid, nil
+	}
+	return errcode.Of(err)
+}
+
+var unfilled = regexp.MustCompile(`\{[a-z_]+\}`)
+
+// errorText is the message of a failure in the user's language. English
+// keeps the error's own text (it carries the detail); Chinese renders the
+// catalogue's text of the code from its parameters, and where a parameter
+// is missing, the class's text around the English detail.
+func (f *Factory) errorText(err error, code string, params map[string]string) string {
+	p := f.P()
+	if p.Tag() == msg.English {
+		if code == errcode.Cancelled {
+			return "cancelled"
+		}
+		return err.Error()
+	}
+	all := map[string]string{"detail": err.Error()}
+	maps.Copy(all, params)
+	if s, ok := p.Error(code, all); ok && !unfilled.MatchString(s) {
+		return s
+	}
+	for _, generic := range []string{genericOf(err), errcode.Failed} {
+		if s, ok := p.Error(generic, all); ok && !unfilled.MatchString(s) {
+			return s
+		}
+	}
+	return err.Error()
+}
+
+// genericOf is the class code of err, ignoring any specific code.
+func genericOf(err error) string {
+	switch ExitCode(err) {
+	case ExitUsage:
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return errcode.Usage
+		}
+		return errcode.Invalid
+	case ExitNotFound:
+		return errcode.NotFound
+	case ExitConflict:
+		return errcode.Conflict
+	case ExitAuth:
+		return errcode.AuthFailed
+	case ExitPolicy:
+		return errcode.Policy
+	case ExitCancelled:
+		return errcode.Cancelled
+	}
+	return errcode.Failed
+}
+
+// localizeHelp translates the command tree's help (Short, Long, Example
+// stays as it is, flag usage, group titles, cobra's templates) into the
+// user's language, once, just before help is shown.
+func (f *Factory) localizeHelp(root *cobra.Command) {
+	p := f.P()
+	if p.Tag() == msg.English || f.helpLocalized {
+		return
+	}
+	f.helpLocalized = true
+	root.SetUsageTemplate(translateTemplate(p, root.UsageTemplate()))
+	for _, g := range root.Groups() {
+		g.Title = p.T(g.Title)
+	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.InitDefaultHelpFlag()
+		c.InitDefaultVersionFlag()
+		c.Short = p.T(c.Short)
+		c.Long = p.T(c.Long)
+		tr := func(fl *pflag.Flag) { fl.Usage = translateFlagUsage(p, fl.Usage) }
+		c.LocalFlags().VisitAll(tr)
+		c.PersistentFlags().VisitAll(tr)
+		c.Flags().VisitAll(tr)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// translateFlagUsage translates a flag's usage, including cobra's own
+// "help for X" and "version for X".
+func translateFlagUsage(p msg.Printer, usage string) string {
+	for _, prefix := range []string{"help for ", "version for "} {
+		if rest, ok := strings.CutPrefix(usage, prefix); ok && !msg.Has(usage) {
+			return p.Sprintf(prefix+"%s", rest)
+		}
+	}
+	return p.T(usage)
+}
+
+// templateWords are the headings of cobra's usage template.
+var templateWords = []string{"Usage:", "Aliases:", "Examples:", "Available Commands:", "Additional Commands:",
+	"Global Flags:", "Flags:", "Additional help topics:"}
+
+func translateTemplate(p msg.Printer, tmpl string) string {
+	tmpl = strings.Replace(tmpl, `Use "{{.CommandPath}} [command] --help" for more information about a command.`,
+		p.T(`Use "{{.CommandPath}} [command] --help" for more information about a command.`), 1)
+	for _, w := range templateWords {
+		tmpl = strings.ReplaceAll(tmpl, "\n"+w, "\n"+p.T(w))
+		if strings.HasPrefix(tmpl, w) {
+			tmpl = p.T(w) + tmpl[len(w):]
+		}
+	}
+	return tmpl
+}
+
+// verbPattern matches a fmt verb.
+var verbPattern = regexp.MustCompile(`%(\[\d+\])?[-+# 0]*(\*|\d+)?(\.(\*|\d+)?)?[a-zA-Z%]`)
