@@ -111,7 +111,7 @@ func reviewRun(ctx context.Context, o *ReviewOptions) error {
 	}
 	if o.Interactive {
 		if !f.IO.CanPrompt() {
-			return &usageError{msg: "--interactive needs a terminal; use `cmca approve REF` in scripts"}
+			return usagef("--interactive needs a terminal; use `cmca approve REF` in scripts")
 		}
 		return reviewInteractive(ctx, f, api, rs)
 	}
@@ -230,19 +230,19 @@ changes nothing, and the others are approved.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Refs = args
 			if len(args) == 0 && !o.AllSubmitted {
-				return &usageError{msg: "approve needs at least one reference number (or --all-submitted)"}
+				return usagef("approve needs at least one reference number (or --all-submitted)")
 			}
 			if len(args) > 0 && o.AllSubmitted {
-				return &usageError{msg: "--all-submitted takes no reference numbers"}
+				return usagef("--all-submitted takes no reference numbers")
 			}
 			if o.AllSubmitted && o.Reject {
-				return &usageError{msg: "--all-submitted cannot be combined with --reject; reject requests one by one"}
+				return usagef("--all-submitted cannot be combined with --reject; reject requests one by one")
 			}
 			if o.Reject && strings.TrimSpace(o.Reason) == "" {
-				return &usageError{msg: "--reject needs --reason TEXT: the applicant is told why"}
+				return usagef("--reject needs --reason TEXT: the applicant is told why")
 			}
 			if !o.Reject && o.Reason != "" {
-				return &usageError{msg: "--reason goes with --reject"}
+				return usagef("--reason goes with --reject")
 			}
 			if runF != nil {
 				return runF(o)
@@ -341,10 +341,10 @@ working at once.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Refs = args
 			if len(args) == 0 && !o.AllApproved {
-				return &usageError{msg: "issue needs at least one reference number (or --all-approved)"}
+				return usagef("issue needs at least one reference number (or --all-approved)")
 			}
 			if len(args) > 0 && o.AllApproved {
-				return &usageError{msg: "--all-approved takes no reference numbers"}
+				return usagef("--all-approved takes no reference numbers")
 			}
 			if runF != nil {
 				return runF(o)
@@ -451,7 +451,7 @@ the number of entries. Exit 2 if the file is not a good CRL of this CA,
 func crlRun(ctx context.Context, o *CRLOptions) error {
 	f := o.F
 	if o.Check != "" && (o.Out != "" || o.Delta || o.Force) {
-		return &usageError{msg: "--check verifies a CRL and signs nothing; it cannot be combined with --out, --delta or --force"}
+		return usagef("--check verifies a CRL and signs nothing; it cannot be combined with --out, --delta or --force")
 	}
 	if o.Check != "" {
 		api, err := f.ReadAPI(ctx)

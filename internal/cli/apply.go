@@ -200,7 +200,7 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 	var fileRecs []applicationRecord // to name CSV lines in errors
 	if o.FromFile != "" {
 		if len(o.Set) > 0 {
-			return &usageError{msg: "--from-file cannot be combined with field flags; put every field in the file"}
+			return usagef("--from-file cannot be combined with field flags; put every field in the file")
 		}
 		recs, err := readApplications(f, o.FromFile)
 		if err != nil {
@@ -230,7 +230,7 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 				for _, m := range miss {
 					flags = append(flags, fieldFlags[m])
 				}
-				return &usageError{msg: fmt.Sprintf("missing %s (no terminal to prompt on: pass them as flags, or use --from-file)", strings.Join(flags, ", "))}
+				return usagef("missing %s (no terminal to prompt on: pass them as flags, or use --from-file)", strings.Join(flags, ", "))
 			}
 			if err := runApplyForm(ctx, f, api, &rec, o); err != nil {
 				return err
@@ -313,7 +313,7 @@ func prefill(ctx context.Context, f *Factory, api API, rec *applicationRecord, s
 				rec.reused = map[string]string{}
 			}
 			rec.reused[field] = masked
-			used = append(used, field+" "+masked)
+			used = append(used, f.T(field)+" "+masked)
 		}
 	}
 	fill("name", rec.Name, a.Name)
@@ -337,7 +337,7 @@ func readApplications(f *Factory, path string) ([]applicationRecord, error) {
 		data, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, &usageError{msg: fmt.Sprintf("read %s: %v", path, err)}
+		return nil, usagef("read %s: %v", path, err)
 	}
 	recs, err := parseApplications(data, strings.ToLower(filepath.Ext(path)))
 	if err != nil {

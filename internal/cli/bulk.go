@@ -207,7 +207,7 @@ others go on. With -o json, one result object per line; without
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.From == "" || (o.OutDir == "" && !f.JSON()) {
-				return &usageError{msg: "download-batch needs --from FILE, and --out-dir DIR for the certificates (or -o json to receive them in the output)"}
+				return usagef("download-batch needs --from FILE, and --out-dir DIR for the certificates (or -o json to receive them in the output)")
 			}
 			if runF != nil {
 				return runF(o)

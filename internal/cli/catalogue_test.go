@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/cmca/cmca/internal/msg"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -24,7 +26,8 @@ func helpIDs(t *testing.T) []string {
 	f := &Factory{IO: &IOStreams{}, v: newViper()}
 	root := NewCmdRoot(f)
 	ids := append([]string(nil), templateWords...)
-	ids = append(ids, `Use "{{.CommandPath}} [command] --help" for more information about a command.`, "help for %s", "version for %s")
+	ids = append(ids, `Use "{{.CommandPath}} [command] --help" for more information about a command.`, "help for %s", "version for %s",
+		"Help about any command", "Generate the autocompletion script for the specified shell") // cobra's own commands
 	for _, g := range root.Groups() {
 		ids = append(ids, g.Title)
 	}
@@ -66,6 +69,14 @@ func sourceIDs(t *testing.T) []string {
 			t.Fatal(err)
 		}
 		ast.Inspect(file, func(n ast.Node) bool {
+			if kv, ok := n.(*ast.KeyValueExpr); ok { // secret{What: "download passcode"}
+				if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "What" {
+					if bl, ok := kv.Value.(*ast.BasicLit); ok {
+						s, _ := strconv.Unquote(bl.Value)
+						ids = append(ids, s, capitalise(s))
+					}
+				}
+			}
 			call, ok := n.(*ast.CallExpr)
 			if !ok || len(call.Args) == 0 {
 				return true
@@ -91,7 +102,12 @@ func sourceIDs(t *testing.T) []string {
 					}
 				}
 			case *ast.Ident:
-				if fn.Name == "newTable" {
+				switch fn.Name {
+				case "newTable":
+					lits(call.Args[1:])
+				case "usagef":
+					lits(call.Args[:1])
+				case "needArgs":
 					lits(call.Args[1:])
 				}
 			}
@@ -114,7 +130,20 @@ func needsText(id string) bool {
 func TestCatalogueComplete(t *testing.T) {
 	seen := map[string]bool{}
 	var missing []string
-	for _, id := range append(helpIDs(t), sourceIDs(t)...) {
+	// Texts from data the forms show: ID types, the default usage types
+	// and acceptance points, the names of reused fields.
+	extra := []string{"name", "mobile", "email", "address"}
+	for _, it := range ra.IDTypes {
+		extra = append(extra, it.Label())
+	}
+	def := service.DefaultConfig()
+	for _, p := range def.Profiles {
+		extra = append(extra, p.Label)
+	}
+	for _, p := range def.AcceptancePoints {
+		extra = append(extra, p.Label)
+	}
+	for _, id := range append(append(helpIDs(t), sourceIDs(t)...), extra...) {
 		id = strings.TrimSpace(id)
 		if id == "" || seen[id] || !needsText(id) {
 			continue

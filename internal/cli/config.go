@@ -113,13 +113,13 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	if file != "" {
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("read config %s: %v", file, err)}
+			return nil, usagef("read config %s: %v", file, err)
 		}
 	} else if def := DefaultConfigFile(); def != "" {
 		if _, err := os.Stat(def); err == nil {
 			v.SetConfigFile(def)
 			if err := v.ReadInConfig(); err != nil {
-				return nil, &usageError{msg: fmt.Sprintf("read config %s: %v", def, err)}
+				return nil, usagef("read config %s: %v", def, err)
 			}
 			file = def
 		}
@@ -129,20 +129,20 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	c.CounterPoint = v.GetString("counter.acceptance_point")
 	if c.Lang = v.GetString("ui.lang"); c.Lang != "" {
 		if _, err := msg.Parse(c.Lang); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("--lang or config ui.lang: %v", err)}
+			return nil, usagef("--lang or config ui.lang: %v", err)
 		}
 	}
 	if c.Home == "" {
 		c.Home = DefaultHome()
 	}
 	if c.Output != "text" && c.Output != "json" {
-		return nil, &usageError{msg: fmt.Sprintf("--output must be text or json, got %q", c.Output)}
+		return nil, usagef("--output must be text or json, got %q", c.Output)
 	}
 	s := service.DefaultConfig()
 	var err error
 	for _, k := range durationKeys {
 		if *k.dst(&s), err = parseDurationKey(k, v.GetString(k.key)); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config %s: %v", k.key, err)}
+			return nil, usagef("config %s: %v", k.key, err)
 		}
 	}
 	s.CRLDistributionPoint = v.GetStringSlice("crl.distribution_points")
@@ -156,14 +156,14 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	if v.IsSet("profiles") {
 		var ps []ca.Profile
 		if err := v.UnmarshalKey("profiles", &ps); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config profiles: %v", err)}
+			return nil, usagef("config profiles: %v", err)
 		}
 		s.Profiles = ps
 	}
 	if v.IsSet("acceptance_points") {
 		var aps []service.AcceptancePoint
 		if err := v.UnmarshalKey("acceptance_points", &aps); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config acceptance_points: %v", err)}
+			return nil, usagef("config acceptance_points: %v", err)
 		}
 		s.AcceptancePoints = aps
 	}
@@ -176,7 +176,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	if f := v.GetString("agreement.file"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config agreement.file: %v", err)}
+			return nil, usagef("config agreement.file: %v", err)
 		}
 		s.Agreement.Text = string(b)
 	}

@@ -50,20 +50,20 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 	if !c.active {
 		for _, name := range []string{"documents-checked", "issue", "out", "password-file", "key-algo", "token-label", "token-serial", "token", "module", "pin-file"} {
 			if cmd.Flags().Changed(name) {
-				return &usageError{msg: fmt.Sprintf("--%s goes with --counter (a walk-in application at an acceptance point)", name)}
+				return usagef("--%s goes with --counter (a walk-in application at an acceptance point)", name)
 			}
 		}
 		return nil
 	}
 	if o.FromFile != "" {
-		return &usageError{msg: "--counter takes one walk-in applicant at a time; submit files without --counter"}
+		return usagef("--counter takes one walk-in applicant at a time; submit files without --counter")
 	}
 	c.point = o.Record.AcceptancePoint
 	if !o.Set["acceptance_point"] && cfg.CounterPoint != "" {
 		c.point = cfg.CounterPoint
 	}
 	if c.point == "" {
-		return &usageError{msg: "counter mode needs the acceptance point of this counter: pass --acceptance-point NAME or set counter.acceptance_point in the config"}
+		return usagef("counter mode needs the acceptance point of this counter: pass --acceptance-point NAME or set counter.acceptance_point in the config")
 	}
 	o.Record.AcceptancePoint = c.point
 	o.Set["acceptance_point"] = true
@@ -93,16 +93,16 @@ func (c *counterOptions) confirmDocuments(ctx context.Context, f *Factory, api A
 	c.point = a.AcceptancePoint // the form may have changed it
 	if !c.DocumentsChecked {
 		if !f.IO.CanPrompt() {
-			return &usageError{msg: "counter mode: confirm you checked the identity documents in person with --documents-checked (no terminal to ask on)"}
+			return usagef("counter mode: confirm you checked the identity documents in person with --documents-checked (no terminal to ask on)")
 		}
-		what := fmt.Sprintf("%s, %s %s", a.Applicant.Name, a.Applicant.IDType.Label(), a.Applicant.IDNumber)
+		what := fmt.Sprintf("%s, %s %s", a.Applicant.Name, f.T(a.Applicant.IDType.Label()), a.Applicant.IDNumber)
 		if a.Agent != nil {
-			what += fmt.Sprintf("; agent %s, %s %s", a.Agent.Name, a.Agent.IDType.Label(), a.Agent.IDNumber)
+			what += f.Tf("; agent %s, %s %s", a.Agent.Name, f.T(a.Agent.IDType.Label()), a.Agent.IDNumber)
 		}
 		checked := false
 		if err := f.runForm(ctx, huh.NewGroup(
-			huh.NewConfirm().Title("Have you checked the original identity documents in person?").Description(what).
-				Affirmative("Checked").Negative("Not checked").Value(&checked),
+			huh.NewConfirm().Title(f.T("Have you checked the original identity documents in person?")).Description(what).
+				Affirmative("Checked").Negative(f.T("Not checked")).Value(&checked),
 		)); err != nil {
 			return err
 		}
@@ -183,9 +183,9 @@ func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref str
 	d := &DownloadOptions{F: f, Ref: ref, Passcode: auth.Passcode, Out: c.Out, PasswordFile: c.PasswordFile, KeyAlgo: c.KeyAlgo, Token: c.Token, WithCA: true}
 	in := service.DownloadInput{Ref: ref, Passcode: auth.Passcode, Storage: st.Request.Storage}
 	if !f.JSON() && f.IO.CanPrompt() {
-		what := "choose the password of their certificate file, twice"
+		what := f.T("choose the password of their certificate file, twice")
 		if st.Request.Storage == ra.StorageUSBKey {
-			what = "insert their USB key and type its PIN"
+			what = f.T("insert their USB key and type its PIN")
 		}
 		f.Warnf("Request %s approved and issued. Hand the keyboard to the applicant to %s.\n", ref, what)
 	}

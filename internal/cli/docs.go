@@ -33,7 +33,7 @@ Packagers run it at build time; install the man pages with
 			RunE: func(cmd *cobra.Command, args []string) error {
 				dir := args[0]
 				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return &usageError{msg: fmt.Sprintf("cannot create %s: %v", dir, err)}
+					return usagef("cannot create %s: %v", dir, err)
 				}
 				if err := write(cmd.Root(), dir); err != nil {
 					return fmt.Errorf("write %s pages into %s: %w", kind, dir, err)

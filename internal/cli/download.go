@@ -77,7 +77,7 @@ again and the recorded certificate is delivered.`,
 func downloadRun(ctx context.Context, o *DownloadOptions) error {
 	f := o.F
 	if o.Ref == "" {
-		return &usageError{msg: "--ref is required: the reference number (业务受理号) you got when applying"}
+		return usagef("--ref is required: the reference number (业务受理号) you got when applying")
 	}
 	algo, err := token.ParseKeyAlgo(o.KeyAlgo)
 	if err != nil {

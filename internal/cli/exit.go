@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/ra"
@@ -23,7 +24,11 @@ const (
 )
 
 // usageError is a command-line mistake.
-type usageError struct{ msg string }
+type usageError struct {
+	msg    string
+	format string // the catalogue format of msg (usagef), if any
+	args   []any
+}
 
 func (e *usageError) Error() string { return e.msg }
 
@@ -51,4 +56,10 @@ func ExitCode(err error) int {
 		return ExitPolicy
 	}
 	return ExitError
+}
+
+// usagef is a usage error whose message is a catalogue format
+// (internal/msg), shown in the user's language.
+func usagef(format string, a ...any) *usageError {
+	return &usageError{msg: fmt.Sprintf(format, a...), format: format, args: a}
 }

@@ -207,13 +207,13 @@ func (f *Factory) resolveCaller() (principal.Principal, error) {
 	if name == "" {
 		u, err := user.Current()
 		if err != nil {
-			return principal.Principal{}, &usageError{msg: fmt.Sprintf("cannot tell who you are (%v); pass --operator NAME or set CMCA_OPERATOR", err)}
+			return principal.Principal{}, usagef("cannot tell who you are (%v); pass --operator NAME or set CMCA_OPERATOR", err)
 		}
 		name, from = u.Username, "the OS user name"
 	}
 	v, err := ra.ValidateOperator(name)
 	if err != nil {
-		return principal.Principal{}, &usageError{msg: fmt.Sprintf("%v (the operator name comes from %s)", err, from)}
+		return principal.Principal{}, usagef("%v (the operator name comes from %s)", err, from)
 	}
 	return principal.LocalOperator(v), nil
 }

@@ -79,7 +79,7 @@ func (l *lineReader) Read(p []byte) (int, error) {
 func (f *Factory) input(title string, dst *string, check func(string) error) *huh.Input {
 	accessible := f.accessible()
 	if accessible && *dst != "" {
-		title = fmt.Sprintf("%s [%s; Enter keeps it]", title, *dst)
+		title = f.Tf("%s [%s; Enter keeps it]", title, *dst)
 	}
 	return huh.NewInput().Title(title).Value(dst).Validate(func(s string) error {
 		if accessible && strings.TrimSpace(s) == "" && *dst != "" {
@@ -103,15 +103,15 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	cfg := api.Config()
 	idTypes := make([]huh.Option[string], 0, len(ra.IDTypes))
 	for _, t := range ra.IDTypes {
-		idTypes = append(idTypes, huh.NewOption(t.Label(), string(t)))
+		idTypes = append(idTypes, huh.NewOption(f.T(t.Label()), string(t)))
 	}
 	if rec.IDType == "" {
 		rec.IDType = string(ra.IDResident)
 	}
 	if err := f.runForm(ctx, huh.NewGroup(
-		huh.NewNote().Title("Personal certificate application (个人证书申请)").Description("Look-up first: a returning applicant's stored data is filled in for you."),
-		huh.NewSelect[string]().Title("ID document type").Options(idTypes...).Value(&rec.IDType),
-		f.input("ID number", &rec.IDNumber, func(s string) error {
+		huh.NewNote().Title(f.T("Personal certificate application (个人证书申请)")).Description(f.T("Look-up first: a returning applicant's stored data is filled in for you.")),
+		huh.NewSelect[string]().Title(f.T("ID document type")).Options(idTypes...).Value(&rec.IDType),
+		f.input(f.T("ID number"), &rec.IDNumber, func(s string) error {
 			return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.IDType), s) })(s)
 		}),
 	)); err != nil {
@@ -122,13 +122,13 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	}
 	usages := make([]huh.Option[string], 0, len(cfg.Profiles))
 	for _, p := range cfg.Profiles {
-		usages = append(usages, huh.NewOption(fmt.Sprintf("%s (%s)", p.Label, p.Name), p.Name))
+		usages = append(usages, huh.NewOption(fmt.Sprintf("%s (%s)", f.T(p.Label), p.Name), p.Name))
 	}
 	points := make([]huh.Option[string], 0, len(cfg.AcceptancePoints))
 	for _, p := range cfg.AcceptancePoints {
-		points = append(points, huh.NewOption(fmt.Sprintf("%s (%s)", p.Label, p.Name), p.Name))
+		points = append(points, huh.NewOption(fmt.Sprintf("%s (%s)", f.T(p.Label), p.Name), p.Name))
 	}
-	storages := []huh.Option[string]{huh.NewOption("USB key token (PKCS#11)", string(ra.StorageUSBKey)), huh.NewOption("Software certificate (PKCS#12 file)", string(ra.StorageSoft))}
+	storages := []huh.Option[string]{huh.NewOption(f.T("USB key token (PKCS#11)"), string(ra.StorageUSBKey)), huh.NewOption(f.T("Software certificate (PKCS#12 file)"), string(ra.StorageSoft))}
 	if rec.Storage == "" {
 		rec.Storage = string(ra.StorageUSBKey)
 	}
@@ -139,32 +139,32 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if len(rec.reused) > 0 {
 		var lines []string
 		for _, field := range rec.reuse() {
-			lines = append(lines, field+": "+noteText(rec.reused[field]))
+			lines = append(lines, f.T(field)+": "+noteText(rec.reused[field]))
 		}
-		contact = append(contact, huh.NewNote().Title("Returning applicant: reusing your stored data").Description(strings.Join(lines, "\n")))
+		contact = append(contact, huh.NewNote().Title(f.T("Returning applicant: reusing your stored data")).Description(strings.Join(lines, "\n")))
 	}
 	for _, in := range []struct {
 		field, title string
 		dst          *string
 		check        func(string) error
 	}{
-		{"name", "Full name", &rec.Name, validator(func(s string) (string, error) { return ra.ValidateName("name", s) })},
-		{"mobile", "Mobile", &rec.Mobile, validator(ra.ValidateMobile)},
-		{"email", "Email (goes into the certificate)", &rec.Email, validator(ra.ValidateEmail)},
-		{"address", "Address (optional)", &rec.Address, validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })},
+		{"name", f.T("Full name"), &rec.Name, validator(func(s string) (string, error) { return ra.ValidateName("name", s) })},
+		{"mobile", f.T("Mobile"), &rec.Mobile, validator(ra.ValidateMobile)},
+		{"email", f.T("Email (goes into the certificate)"), &rec.Email, validator(ra.ValidateEmail)},
+		{"address", f.T("Address (optional)"), &rec.Address, validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })},
 	} {
 		if _, ok := rec.reused[in.field]; !ok {
 			contact = append(contact, f.input(in.title, in.dst, in.check))
 		}
 	}
 	if err := f.runForm(ctx,
-		huh.NewGroup(contact...).Title("Contact"),
+		huh.NewGroup(contact...).Title(f.T("Contact")),
 		huh.NewGroup(
-			huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType),
-			huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint),
-			huh.NewSelect[string]().Title("Key storage (证书存储方式)").Options(storages...).Value(&rec.Storage),
-			huh.NewConfirm().Title("Is an agent (经办人) applying on the applicant's behalf?").Value(&withAgent),
-		).Title("Certificate"),
+			huh.NewSelect[string]().Title(f.T("Certificate usage type (证书使用类型)")).Options(usages...).Value(&rec.UsageType),
+			huh.NewSelect[string]().Title(f.T("Acceptance point (申请受理点)")).Options(points...).Value(&rec.AcceptancePoint),
+			huh.NewSelect[string]().Title(f.T("Key storage (证书存储方式)")).Options(storages...).Value(&rec.Storage),
+			huh.NewConfirm().Title(f.T("Is an agent (经办人) applying on the applicant's behalf?")).Affirmative(f.T("Yes")).Negative(f.T("No")).Value(&withAgent),
+		).Title(f.T("Certificate")),
 	); err != nil {
 		return err
 	}
@@ -173,45 +173,45 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 			rec.AgentIDType = string(ra.IDResident)
 		}
 		if err := f.runForm(ctx, huh.NewGroup(
-			f.input("Agent's name", &rec.AgentName, validator(func(s string) (string, error) { return ra.ValidateName("agent_name", s) })),
-			huh.NewSelect[string]().Title("Agent's ID document type").Options(idTypes...).Value(&rec.AgentIDType),
-			f.input("Agent's ID number", &rec.AgentIDNumber, func(s string) error {
+			f.input(f.T("Agent's name"), &rec.AgentName, validator(func(s string) (string, error) { return ra.ValidateName("agent_name", s) })),
+			huh.NewSelect[string]().Title(f.T("Agent's ID document type")).Options(idTypes...).Value(&rec.AgentIDType),
+			f.input(f.T("Agent's ID number"), &rec.AgentIDNumber, func(s string) error {
 				return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.AgentIDType), s) })(s)
 			}),
-		).Title("Agent")); err != nil {
+		).Title(f.T("Agent"))); err != nil {
 			return err
 		}
 	} else {
 		rec.AgentName, rec.AgentIDNumber = "", ""
 	}
-	summary := fmt.Sprintf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
+	summary := f.Tf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
 		noteText(rec.shown("name", rec.Name)), rec.IDType, rec.IDNumber, noteText(rec.shown("mobile", rec.Mobile)), noteText(rec.shown("email", rec.Email)), rec.UsageType, rec.AcceptancePoint, rec.Storage)
 	if rec.AgentName != "" {
-		summary += fmt.Sprintf("\nAgent: %s (%s)", rec.AgentName, rec.AgentIDNumber)
+		summary += "\n" + f.Tf("Agent: %s (%s)", rec.AgentName, rec.AgentIDNumber)
 	}
 	submit := true // the page is shown in full; Enter submits, n or Cancel stops
 	if err := f.runForm(ctx,
 		huh.NewGroup(
-			huh.NewNote().Title(fmt.Sprintf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
-			huh.NewConfirm().Title("Do you accept the subscriber agreement?").Affirmative("I accept").Negative("I do not").Value(&rec.AgreementAccepted).
+			huh.NewNote().Title(f.Tf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
+			huh.NewConfirm().Title(f.T("Do you accept the subscriber agreement?")).Affirmative(f.T("I accept")).Negative(f.T("I do not")).Value(&rec.AgreementAccepted).
 				Validate(func(b bool) error {
 					if !b {
-						return errors.New("the agreement must be accepted to apply")
+						return errors.New(f.T("the agreement must be accepted to apply"))
 					}
 					return nil
 				}),
-		).Title("Agreement"),
+		).Title(f.T("Agreement")),
 	); err != nil {
 		return err
 	}
 	if !rec.AgreementAccepted { // accessible mode does not run confirm validators
-		return &ra.FieldError{Field: "agreement_accepted", Msg: "the subscriber agreement must be accepted to apply; read it with `cmca agreement`"}
+		return &ra.FieldError{Field: "agreement_accepted", Msg: f.T("the subscriber agreement must be accepted to apply; read it with `cmca agreement`")}
 	}
 	if err := f.runForm(ctx,
 		huh.NewGroup(
-			huh.NewNote().Title("Check your application").Description(summary),
-			huh.NewConfirm().Title("Submit the application?").Affirmative("Submit").Negative("Cancel").Value(&submit),
-		).Title("Confirm"),
+			huh.NewNote().Title(f.T("Check your application")).Description(summary),
+			huh.NewConfirm().Title(f.T("Submit the application?")).Affirmative(f.T("Submit")).Negative(f.T("Cancel")).Value(&submit),
+		).Title(f.T("Confirm")),
 	); err != nil {
 		return err
 	}
@@ -239,9 +239,9 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 		var dec *service.Decision
 		var action, reason string
 		if err := f.runForm(ctx, huh.NewGroup(
-			huh.NewSelect[string]().Title("Decision for "+r.Ref).Options(
-				huh.NewOption("Approve", "approve"), huh.NewOption("Reject", "reject"),
-				huh.NewOption("Skip", "skip"), huh.NewOption("Stop reviewing", "stop")).Value(&action),
+			huh.NewSelect[string]().Title(f.Tf("Decision for %s", r.Ref)).Options(
+				huh.NewOption(f.T("Approve"), "approve"), huh.NewOption(f.T("Reject"), "reject"),
+				huh.NewOption(f.T("Skip"), "skip"), huh.NewOption(f.T("Stop reviewing"), "stop")).Value(&action),
 		)); err != nil {
 			return err
 		}
@@ -253,10 +253,10 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 			continue
 		case "reject":
 			reason = ""
-			if err := f.runForm(ctx, huh.NewGroup(huh.NewText().Title("Reason (the applicant sees it)").Value(&reason).
+			if err := f.runForm(ctx, huh.NewGroup(huh.NewText().Title(f.T("Reason (the applicant sees it)")).Value(&reason).
 				Validate(func(s string) error {
 					if strings.TrimSpace(s) == "" {
-						return errors.New("a rejection needs a reason")
+						return errors.New(f.T("a rejection needs a reason"))
 					}
 					return nil
 				}))); err != nil {

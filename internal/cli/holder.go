@@ -106,7 +106,7 @@ func (f *Factory) openTokenLogin(ctx context.Context, t *tokenFlags, pinSrc *sec
 				src, ok = uri.PINSource, true
 			}
 			if !ok {
-				return nil, &usageError{msg: fmt.Sprintf("pin-source %q in the PKCS#11 URI is not supported; use pin-source=file:/path", uri.PINSource)}
+				return nil, usagef("pin-source %q in the PKCS#11 URI is not supported; use pin-source=file:/path", uri.PINSource)
 			}
 			pinFile = src
 		}

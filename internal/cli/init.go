@@ -79,7 +79,7 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	opts := service.InitOptions{CAName: o.CAName, Organization: o.Organization, Country: o.Country, KeyAlgo: algo, Validity: validity, Force: o.Force}
 	if o.ImportCert != "" {
 		if opts.ImportCertPEM, err = os.ReadFile(o.ImportCert); err != nil {
-			return &usageError{msg: fmt.Sprintf("--import-cert: %v", err)}
+			return usagef("--import-cert: %v", err)
 		}
 	}
 	undoKey := func() {}
@@ -92,10 +92,10 @@ func initRun(ctx context.Context, o *InitOptions) error {
 		}
 	} else if o.CAKey != "" {
 		if o.ImportCert == "" {
-			return &usageError{msg: "--ca-key FILE needs --import-cert: a key file is imported together with its certificate"}
+			return usagef("--ca-key FILE needs --import-cert: a key file is imported together with its certificate")
 		}
 		if opts.ImportKeyPEM, err = os.ReadFile(o.CAKey); err != nil {
-			return &usageError{msg: fmt.Sprintf("--ca-key: %v", err)}
+			return usagef("--ca-key: %v", err)
 		}
 	}
 	opts.Policy = &c.Service.Policy // the home's policy, seeded from this configuration

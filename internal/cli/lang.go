@@ -76,7 +76,19 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 		}
 		return err.Error()
 	}
-	all := map[string]string{"detail": err.Error()}
+	detail := err.Error()
+	var ue *usageError
+	if errors.As(err, &ue) && ue.format != "" && ue.Error() == detail {
+		args := make([]any, len(ue.args))
+		for i, a := range ue.args {
+			if s, ok := a.(string); ok {
+				a = p.T(s) // "a reference number" of needArgs
+			}
+			args[i] = a
+		}
+		detail = p.Sprintf(ue.format, args...)
+	}
+	all := map[string]string{"detail": detail}
 	maps.Copy(all, params)
 	if s, ok := p.Error(code, all); ok && !unfilled.MatchString(s) {
 		return s
@@ -86,7 +98,7 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 			return s
 		}
 	}
-	return err.Error()
+	return detail
 }
 
 // genericOf is the class code of err, ignoring any specific code.

@@ -71,7 +71,7 @@ hold the CA key (ca/ca.key, or the key on its token): back that up separately.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return &usageError{msg: "--out FILE is required"}
+				return usagef("--out FILE is required")
 			}
 			ctx := cmd.Context()
 			svc, err := f.ReadLocal(ctx)

@@ -54,7 +54,7 @@ again and the recorded certificate is delivered.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.P12 == "" && !o.Token.named() && o.Token.Module == "" && f.cfgTokenModule() == "" {
-				return &usageError{msg: "name the certificate to renew: --p12 FILE, or a token with --token-label/--token-serial/--token"}
+				return usagef("name the certificate to renew: --p12 FILE, or a token with --token-label/--token-serial/--token")
 			}
 			if runF != nil {
 				return runF(o)
@@ -244,7 +244,7 @@ Reasons (RFC 5280): ` + reasonList(),
 				return &usageError{msg: "--reason is required; one of " + reasonList()}
 			}
 			if o.Serial == "" && o.P12 == "" && !o.Token.named() {
-				return &usageError{msg: "name the certificate: --serial S, --p12 FILE, or --token-label L"}
+				return usagef("name the certificate: --serial S, --p12 FILE, or --token-label L")
 			}
 			if runF != nil {
 				return runF(o)
@@ -340,10 +340,10 @@ a new passcode, a new key, a new serial, the same identity data.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (o.Serial == "") == (o.Ref == "") {
-				return &usageError{msg: "name the certificate with exactly one of --serial or --ref"}
+				return usagef("name the certificate with exactly one of --serial or --ref")
 			}
 			if o.Reason == "" {
-				return &usageError{msg: "--reason is required: lost or damaged"}
+				return usagef("--reason is required: lost or damaged")
 			}
 			if runF != nil {
 				return runF(o)

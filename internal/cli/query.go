@@ -60,7 +60,7 @@ func NewCmdCerts(f *Factory) *cobra.Command {
 			case "valid", "revoked", "expired":
 				st = ra.CertStatus(state)
 			default:
-				return &usageError{msg: fmt.Sprintf("--state must be valid, revoked, expired or all, got %q", state)}
+				return usagef("--state must be valid, revoked, expired or all, got %q", state)
 			}
 			api, err := f.ReadAPI(ctx)
 			if err != nil {
@@ -166,7 +166,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 				t, err := time.ParseInLocation(time.DateOnly, p.s, time.Local)
 				if err != nil {
 					if t, err = time.Parse(time.RFC3339, p.s); err != nil {
-						return &usageError{msg: fmt.Sprintf("%q is not a date (2026-11-25 or RFC 3339)", p.s)}
+						return usagef("%q is not a date (2026-11-25 or RFC 3339)", p.s)
 					}
 				}
 				*p.dst = t

@@ -168,7 +168,7 @@ func usageArgs(c *cobra.Command) {
 func needArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return &usageError{msg: fmt.Sprintf("%s needs %s", cmd.CommandPath(), what)}
+			return usagef("%s needs %s", cmd.CommandPath(), what)
 		}
 		return nil
 	}
