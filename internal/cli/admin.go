@@ -95,6 +95,9 @@ func reviewRun(ctx context.Context, o *ReviewOptions) error {
 		if err != nil {
 			return err
 		}
+		for _, p := range d.Integrity {
+			f.Warnf("warning: %s\n", p)
+		}
 		if f.JSON() {
 			return f.PrintJSON(d)
 		}

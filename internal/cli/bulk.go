@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/cmca/cmca/internal/client"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/spf13/cobra"
@@ -30,7 +31,10 @@ type bulkAPI interface {
 	DownloadMany(ctx context.Context, ins []service.DownloadInput) ([]service.DownloadOutcome, error)
 }
 
-var _ bulkAPI = (*service.Service)(nil)
+var (
+	_ bulkAPI = (*service.Service)(nil)
+	_ bulkAPI = (*client.Client)(nil)
+)
 
 func bulk(ctx context.Context, f *Factory) (bulkAPI, error) {
 	api, err := f.API(ctx)

@@ -35,6 +35,16 @@ type Config struct {
 	// config file) to where it came from. After init such a key may only
 	// repeat the home's stored value (checkPolicyOverrides).
 	PolicyGiven map[string]string
+	// Remote mode: the server the commands talk to instead of the home
+	// (server.url, --server, CMCA_SERVER) and the CA file that authenticates
+	// it (server.ca, --server-ca, CMCA_SERVER_CA).
+	ServerURL string
+	ServerCA  string
+	// cmca serve: the HTTPS and plain-HTTP listen addresses and the names of
+	// the server certificate.
+	Listen     string
+	ListenHTTP string
+	Names      []string
 }
 
 // configKeys documents every key with its default (docs/operations.md
@@ -65,6 +75,11 @@ var configDefaults = map[string]any{
 	"counter.acceptance_point":      "",
 	"counter.issuers":               []string{},
 	"usage.allowed":                 []string{"*"},
+	"server.url":                    "",
+	"server.ca":                     "",
+	"server.listen":                 "",
+	"server.listen_http":            "",
+	"server.names":                  []string{},
 	"profiles":                      nil,
 	"acceptance_points":             nil,
 }
@@ -131,6 +146,17 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 		if _, err := msg.Parse(c.Lang); err != nil {
 			return nil, usagef("--lang or config ui.lang: %v", err)
 		}
+	}
+	c.ServerURL, c.ServerCA = v.GetString("server.url"), v.GetString("server.ca")
+	c.Listen, c.ListenHTTP, c.Names = v.GetString("server.listen"), v.GetString("server.listen_http"), v.GetStringSlice("server.names")
+	if u := os.Getenv("CMCA_SERVER"); u != "" && !v.IsSet("server_flag") {
+		c.ServerURL = u // beside CMCA_SERVER_URL, which viper reads for server.url
+	}
+	if u := v.GetString("server_flag"); u != "" {
+		c.ServerURL = u
+	}
+	if c.ServerURL != "" && v.GetString("operator") != "" {
+		return nil, usagef("--operator, CMCA_OPERATOR and config operator are refused against a server (--server, CMCA_SERVER, server.url): the server names you from your login credential")
 	}
 	if c.Home == "" {
 		c.Home = DefaultHome()

@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/user"
 	"strings"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/client"
 	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
@@ -48,7 +51,10 @@ type API interface {
 	PolicySet(ctx context.Context, key, value string) (*service.PolicyChange, error)
 }
 
-var _ API = (*service.Service)(nil)
+var (
+	_ API = (*service.Service)(nil)
+	_ API = (*client.Client)(nil)
+)
 
 // Factory hands out dependencies lazily, so `cmca version` never opens a
 // database and `cmca apply` never asks for a CA PIN.
@@ -62,6 +68,10 @@ type Factory struct {
 	svc        *service.Service
 	closers    []func()
 	caPINFile  string
+	remote     *client.Client
+	// clientTLS adds the client credential (--login) to the TLS
+	// configuration of remote mode; nil presents none.
+	clientTLS func(ctx context.Context, tc *tls.Config) error
 
 	caller    *principal.Principal // resolved once by Caller
 	callerErr error
@@ -96,8 +106,11 @@ func (f *Factory) ReadLocal(ctx context.Context) (*service.Service, error) {
 	return f.local(ctx, service.OpenReadOnly)
 }
 
-// ReadAPI is API for commands that only read (see ReadLocal).
-func (f *Factory) ReadAPI(ctx context.Context) (API, error) { return f.ReadLocal(ctx) }
+// ReadAPI is API for commands that only read (see ReadLocal); against a
+// server it is the same client as API.
+func (f *Factory) ReadAPI(ctx context.Context) (API, error) {
+	return f.api(ctx, func(ctx context.Context) (API, error) { return f.ReadLocal(ctx) })
+}
 
 // DiagnoseLocal opens the home for `cmca doctor`: read-only, and a store
 // that does not match ca/ca.crt is opened anyway, for doctor to report it
@@ -114,6 +127,9 @@ func (f *Factory) local(ctx context.Context, open func(context.Context, string, 
 	if err != nil {
 		return nil, err
 	}
+	if c.ServerURL != "" {
+		return nil, usagef("this command works on the home on the CA's machine, not against a server: drop --server (CMCA_SERVER, server.url)")
+	}
 	if _, err := f.Caller(); err != nil && c.Operator != "" {
 		return nil, err
 	}
@@ -126,12 +142,58 @@ func (f *Factory) local(ctx context.Context, open func(context.Context, string, 
 		return nil, err
 	}
 	svc.SetCALoader(func(ctx context.Context) (*ca.CA, error) { return f.loadCA(ctx, svc) })
+	svc.Warn = func(msg string) { f.Warnf("warning: %s\n", msg) }
 	f.svc = svc
 	return svc, nil
 }
 
-// API is the RA/CA the commands talk to.
-func (f *Factory) API(ctx context.Context) (API, error) { return f.Local(ctx) }
+// API is the RA/CA the commands talk to: the home's service in-process, or
+// with --server / CMCA_SERVER / server.url the HTTP client of that server.
+func (f *Factory) API(ctx context.Context) (API, error) {
+	return f.api(ctx, func(ctx context.Context) (API, error) { return f.Local(ctx) })
+}
+
+// api is the client of the configured server, or local when there is none.
+func (f *Factory) api(ctx context.Context, local func(context.Context) (API, error)) (API, error) {
+	c, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	if c.ServerURL == "" {
+		return local(ctx)
+	}
+	if f.remote != nil {
+		return f.remote, nil
+	}
+	if c.ServerCA == "" {
+		return nil, usagef("a server needs the CA certificate that authenticates it: pass --server-ca FILE or set CMCA_SERVER_CA (server.ca)")
+	}
+	caPEM, err := os.ReadFile(c.ServerCA)
+	if err != nil {
+		return nil, usagef("read the server CA: %v", err)
+	}
+	tc, err := client.TLSConfig(caPEM)
+	if err != nil {
+		return nil, err
+	}
+	if f.clientTLS != nil {
+		if err := f.clientTLS(ctx, tc); err != nil {
+			return nil, err
+		}
+	}
+	cl, err := client.New(c.ServerURL, tc)
+	if err != nil {
+		return nil, err
+	}
+	f.remote = cl
+	return cl, nil
+}
+
+// Remote reports whether the commands talk to a server.
+func (f *Factory) Remote() bool {
+	c, err := f.Config()
+	return err == nil && c.ServerURL != ""
+}
 
 // loadCA finds the CA key where `cmca init` recorded it.
 func (f *Factory) loadCA(ctx context.Context, svc *service.Service) (*ca.CA, error) {

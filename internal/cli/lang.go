@@ -8,8 +8,9 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/huh"
-	"github.com/cmca/cmca/internal/errcode"
+	"github.com/cmca/cmca/internal/api"
 	"github.com/cmca/cmca/internal/msg"
+	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -46,20 +47,42 @@ func (f *Factory) T(s string) string { return f.P().T(s) }
 // Tf translates a format of the catalogue and formats it.
 func (f *Factory) Tf(format string, a ...any) string { return f.P().Sprintf(format, a...) }
 
-// errorCode is the stable code of a failure (errcode; the JSON envelope's
-// `code`) and its parameters.
+// The error codes only the command line has; the others are the serve
+// API's catalogue (internal/api), the same locally and against a server.
+const (
+	codeUsage  = "cli.usage"      // a command-line mistake: flag, argument, config value
+	codeFailed = "cli.failed"     // an unexpected local failure (I/O, database); exit 1
+	codeNoHome = "home.not_found" // the home has no store
+)
+
+// cliCodes lists the command line's own codes.
+var cliCodes = []string{codeUsage, codeFailed, codeNoHome}
+
+// errorCode is the stable code of a failure (the JSON envelope's `code`,
+// the key of its translated message) and its parameters: the code a
+// server sent, the code an error of the service carries (ra.WithCode,
+// principal.AuthError), the command line's own, else its class's.
 func errorCode(err error) (string, map[string]string) {
 	var ue *usageError
 	var amb *token.AmbiguousTokenError
+	var remote *api.Error
 	switch {
+	case errors.As(err, &remote):
+		return remote.Code, remote.Params
 	case errors.Is(err, errCancelled), errors.Is(err, huh.ErrUserAborted):
-		return errcode.Cancelled, nil
+		return api.CodeCancelled, nil
 	case errors.As(err, &ue):
-		return errcode.Usage, nil
+		return codeUsage, nil
 	case errors.As(err, &amb):
-		return errcode.Invalid, nil
+		return api.CodeInvalid, nil
+	case errors.Is(err, service.ErrNoHome):
+		return codeNoHome, nil
 	}
-	return errcode.Of(err)
+	e := api.FromError(err)
+	if e.Code == api.CodeInternal {
+		return codeFailed, nil // local: the detail is the user's to see
+	}
+	return e.Code, e.Params
 }
 
 var unfilled = regexp.MustCompile(`\{[a-z_]+\}`)
@@ -71,7 +94,7 @@ var unfilled = regexp.MustCompile(`\{[a-z_]+\}`)
 func (f *Factory) errorText(err error, code string, params map[string]string) string {
 	p := f.P()
 	if p.Tag() == msg.English {
-		if code == errcode.Cancelled {
+		if code == api.CodeCancelled {
 			return "cancelled"
 		}
 		return err.Error()
@@ -93,7 +116,7 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 	if s, ok := p.Error(code, all); ok && !unfilled.MatchString(s) {
 		return s
 	}
-	for _, generic := range []string{genericOf(err), errcode.Failed} {
+	for _, generic := range []string{genericOf(err), codeFailed} {
 		if s, ok := p.Error(generic, all); ok && !unfilled.MatchString(s) {
 			return s
 		}
@@ -107,21 +130,21 @@ func genericOf(err error) string {
 	case ExitUsage:
 		var ue *usageError
 		if errors.As(err, &ue) {
-			return errcode.Usage
+			return codeUsage
 		}
-		return errcode.Invalid
+		return api.CodeInvalid
 	case ExitNotFound:
-		return errcode.NotFound
+		return api.CodeNotFound
 	case ExitConflict:
-		return errcode.Conflict
+		return api.CodeConflict
 	case ExitAuth:
-		return errcode.AuthFailed
+		return api.CodeAuthFailed
 	case ExitPolicy:
-		return errcode.Policy
+		return api.CodePolicy
 	case ExitCancelled:
-		return errcode.Cancelled
+		return api.CodeCancelled
 	}
-	return errcode.Failed
+	return codeFailed
 }
 
 // localizeHelp translates the command tree's help (Short, Long, Example

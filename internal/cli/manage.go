@@ -201,11 +201,11 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 }
 
 func (f *Factory) renewWindow() string {
-	svc, err := f.Local(context.Background())
+	api, err := f.ReadAPI(context.Background()) // the server's policy in remote mode
 	if err != nil {
 		return "the renewal window"
 	}
-	return fmt.Sprintf("%d days", int(svc.Policy().RenewWindow.Hours()/24))
+	return fmt.Sprintf("%d days", int(api.Policy().RenewWindow.Hours()/24))
 }
 
 // RevokeOptions are the inputs of `cmca revoke`.

@@ -109,10 +109,14 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit, poli
 	pf.Bool("accessible", false, "accessible forms for screen readers (env CMCA_ACCESSIBLE)")
 	pf.Bool("insecure", false, "allow a CA key file readable by others")
 	pf.StringVar(&f.caPINFile, "ca-pin-file", "", "read the PIN of a CA key on a PKCS#11 token from FILE (env CMCA_CA_PIN)")
+	pf.String("server", "", "talk to the cmca server at URL (https://HOST:PORT) instead of the home (env CMCA_SERVER; config server.url)")
+	pf.String("server-ca", "", "CA certificate FILE that authenticates the server (env CMCA_SERVER_CA; config server.ca)")
 	for _, name := range []string{"home", "output", "operator", "quiet", "accessible", "insecure"} {
 		_ = f.v.BindPFlag(name, pf.Lookup(name))
 	}
 	_ = f.v.BindPFlag("ui.lang", pf.Lookup("lang"))
+	_ = f.v.BindPFlag("server_flag", pf.Lookup("server"))
+	_ = f.v.BindPFlag("server.ca", pf.Lookup("server-ca"))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
 	root.AddGroup(&cobra.Group{ID: "user", Title: "Subscriber commands:"}, &cobra.Group{ID: "admin", Title: "Operator commands:"})
 
@@ -125,7 +129,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit, poli
 	}
 	for _, c := range []*cobra.Command{
 		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
-		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdPolicy(f, nil), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f),
+		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdPolicy(f, nil), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f), NewCmdServe(f, nil),
 	} {
 		c.GroupID = "admin"
 		root.AddCommand(c)

@@ -37,6 +37,9 @@ func (s *Service) Approve(ctx context.Context, ref string) (*Decision, error) {
 		d, err = s.approve(tx, p, r, "")
 		return err
 	})
+	if err == nil && d.RevokedSerial != "" {
+		s.checkpointAfterRevocation(ctx)
+	}
 	return d, err
 }
 

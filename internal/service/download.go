@@ -71,6 +71,9 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	if authErr != nil {
 		return nil, authErr
 	}
+	if !out.Retrieved {
+		s.checkpoint(ctx, authority) // a certificate was signed: anchor the log
+	}
 	return out, nil
 }
 

@@ -166,6 +166,9 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	if err != nil {
 		return nil, err
 	}
+	if out.Issued != nil && !out.Issued.Retrieved {
+		s.checkpoint(ctx, authority)
+	}
 	return out, nil
 }
 

@@ -184,6 +184,10 @@ type Service struct {
 
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
+	// Warn receives what went wrong after an operation committed (e.g. the
+	// audit checkpoint could not be published); the CLI prints it on
+	// stderr. Nil discards.
+	Warn func(msg string)
 }
 
 // Home layout.

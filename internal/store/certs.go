@@ -49,11 +49,29 @@ func scanCert(sc scanner) (*ra.Certificate, error) {
 
 // Certificate reads one certificate by canonical serial, or ra.ErrNotFound.
 func (t *Tx) Certificate(serial string) (*ra.Certificate, error) {
+	c, err := t.CertificateAsStored(serial)
+	if err != nil {
+		return nil, err
+	}
+	// Whatever revocation, renewal or download relies on must be what the
+	// audit log bound.
+	if err := t.CheckCertificate(serial); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// CertificateAsStored reads a certificate without checking it against the
+// audit log: for display only (status, cert).
+func (t *Tx) CertificateAsStored(serial string) (*ra.Certificate, error) {
 	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.serial = ?`, serial))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate with serial %s: %w", serial, ra.ErrNotFound), "serial", serial)
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // CertificateByKey finds the newest certificate for a public key (SHA-256
@@ -63,7 +81,13 @@ func (t *Tx) CertificateByKey(spki string) (*ra.Certificate, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate for that key: %w", ra.ErrNotFound))
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	if err := t.CheckCertificate(c.Serial); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // CertFilter selects certificates.

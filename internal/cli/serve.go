@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/server"
+	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/store"
+	"github.com/spf13/cobra"
+)
+
+// ServeOptions are the flags of `cmca serve`.
+type ServeOptions struct {
+	Listen     string
+	ListenHTTP string
+	Names      []string
+	AddrFile   string
+}
+
+// ServeAddrs are the bound addresses, written to --addr-file as JSON.
+type ServeAddrs struct {
+	HTTPS string `json:"https,omitempty"` // host:port of the API
+	HTTP  string `json:"http,omitempty"`  // host:port of the public endpoints
+}
+
+// NewCmdServe is `cmca serve`.
+func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
+	o := &ServeOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve (--listen ADDR | --listen-http ADDR)",
+		Short: "Serve the API over HTTPS and the CA certificate and CRLs over HTTP",
+		Long: `Serve the home: the JSON API v1 (docs/api.yaml) over HTTPS on --listen for
+every role, and the public endpoints relying parties fetch without TLS (the CA
+certificate at /ca.crt and /ca.pem, CRLs at /crl/ca.crl and /crl/ca-delta.crl
+and at the paths of crl.distribution_points and aia.ca_issuers) on
+--listen-http. Either or both may be given; port 0 picks a free port, and
+--addr-file FILE receives the bound addresses as JSON.
+
+The server certificate is issued by the home's CA for --name (config
+server.names; default localhost, 127.0.0.1 and ::1) when serve starts.
+One JSON log line per request goes to stderr. SIGTERM or SIGINT stops
+accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.Config()
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("listen") {
+				o.Listen = c.Listen
+			}
+			if !cmd.Flags().Changed("listen-http") {
+				o.ListenHTTP = c.ListenHTTP
+			}
+			if !cmd.Flags().Changed("name") {
+				o.Names = c.Names
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return runServe(cmd.Context(), f, o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Listen, "listen", "", "serve the API over HTTPS on ADDR (host:port; config server.listen)")
+	fl.StringVar(&o.ListenHTTP, "listen-http", "", "serve the CA certificate and CRLs over plain HTTP on ADDR (config server.listen_http)")
+	fl.StringSliceVar(&o.Names, "name", nil, "DNS name or IP address of the server certificate, repeatable (config server.names)")
+	fl.StringVar(&o.AddrFile, "addr-file", "", "write the bound addresses to FILE as JSON ({\"https\": ..., \"http\": ...})")
+	return cmd
+}
+
+func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
+	if f.Remote() {
+		return usagef("cmca serve serves the home; drop --server (CMCA_SERVER, server.url)")
+	}
+	if o.Listen == "" && o.ListenHTTP == "" {
+		return usagef("nothing to serve: pass --listen ADDR (HTTPS API) and/or --listen-http ADDR (CA certificate and CRLs)")
+	}
+	svc, err := f.Local(ctx)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(f.IO.ErrOut, nil))
+	var ls []server.Listener
+	var addrs ServeAddrs
+	defer func() {
+		for _, l := range ls {
+			l.Ln.Close()
+		}
+	}()
+	if o.Listen != "" {
+		tc, err := f.serverTLS(ctx, svc, o.Names)
+		if err != nil {
+			return err
+		}
+		h := server.NewServer(svc, server.Options{
+			Logger: log, Auth: f.serverAuth(svc), Ready: func(ctx context.Context) error { return ready(ctx, svc) },
+			ApplyLimit: server.DefaultApplyLimit, PasscodeLimit: server.DefaultPasscodeLimit,
+		})
+		ln, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			return usagef("--listen: %v", err)
+		}
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(h, tc, log), Ln: ln, TLS: true})
+		addrs.HTTPS = ln.Addr().String()
+	}
+	if o.ListenHTTP != "" {
+		h := server.NewPublicHandler(server.PublicOptions{Home: svc.Home(), Config: svc.Config(), Logger: log})
+		ln, err := net.Listen("tcp", o.ListenHTTP)
+		if err != nil {
+			return usagef("--listen-http: %v", err)
+		}
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(h, nil, log), Ln: ln})
+		addrs.HTTP = ln.Addr().String()
+	}
+	if o.AddrFile != "" {
+		data, _ := json.Marshal(addrs)
+		if err := writeFileAtomic(o.AddrFile, append(data, '\n')); err != nil {
+			return err
+		}
+	}
+	log.Info("serving", "https", addrs.HTTPS, "http", addrs.HTTP, "home", svc.Home())
+	return server.Serve(ctx, log, ls...)
+}
+
+// writeFileAtomic writes data to a temporary file and renames it, so a
+// reader polling for path never sees it half written.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".addr-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ready is /readyz: the store answers and the CA key signs.
+func ready(ctx context.Context, svc *service.Service) error {
+	if err := svc.Store().Read(ctx, func(*store.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	authority, err := svc.CA(ctx)
+	if err != nil {
+		return fmt.Errorf("CA key: %w", err)
+	}
+	digest := sha256.Sum256([]byte("cmca readyz"))
+	if _, err := authority.Signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+		return fmt.Errorf("CA key: %w", err)
+	}
+	return nil
+}
+
+// serverAuth says who calls the API. Until operator credentials land
+// (internal/server/auth.go), every caller is anonymous: subscriber
+// operations work, operator operations are refused with exit 5.
+func (f *Factory) serverAuth(*service.Service) server.AuthFunc { return server.Anonymous }
+
+// serverTLS is the HTTPS configuration: a server certificate issued by the
+// home's CA for names at start, valid 7 days, its key only in memory. (The
+// server certificate manager in internal/server/tls.go replaces this.)
+func (f *Factory) serverTLS(ctx context.Context, svc *service.Service, names []string) (*tls.Config, error) {
+	authority, err := svc.CA(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		names = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	cert, err := issueServerCert(authority, names, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func issueServerCert(authority *ca.CA, names []string, now time.Time) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := ca.NewSerial()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: names[0]},
+		NotBefore:    now.Add(-5 * time.Minute),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, authority.Cert, key.Public(), authority.Signer)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("issue the server certificate: %w", err)
+	}
+	chain := [][]byte{der}
+	for _, c := range authority.Chain {
+		chain = append(chain, c.Raw)
+	}
+	return tls.Certificate{Certificate: chain, PrivateKey: key}, nil
+}

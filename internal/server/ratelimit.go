@@ -1,0 +1,60 @@
+package server
+
+import (
+	"sync"
+	"time"
+)
+
+// limiter is a token bucket per key (client address): Burst tokens, one
+// more every Every. Idle buckets are forgotten, so memory stays bounded by
+// the addresses active within Burst*Every.
+type limiter struct {
+	lim     Limit
+	now     func() time.Time
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+func newLimiter(l Limit, now func() time.Time) *limiter {
+	return &limiter{lim: l, now: now, buckets: map[string]*bucket{}}
+}
+
+// allow takes a token for key; when there is none it says how long until
+// there is.
+func (l *limiter) allow(key string) (time.Duration, bool) {
+	if l == nil || l.lim.Burst <= 0 || l.lim.Every <= 0 {
+		return 0, true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	full := time.Duration(l.lim.Burst) * l.lim.Every
+	if now.Sub(l.swept) > full {
+		for k, b := range l.buckets {
+			if now.Sub(b.at) > full {
+				delete(l.buckets, k)
+			}
+		}
+		l.swept = now
+	}
+	b, ok := l.buckets[key]
+	if !ok {
+		b = &bucket{tokens: float64(l.lim.Burst), at: now}
+		l.buckets[key] = b
+	}
+	if elapsed := now.Sub(b.at); elapsed > 0 {
+		b.tokens = min(float64(l.lim.Burst), b.tokens+float64(elapsed)/float64(l.lim.Every))
+		b.at = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) * float64(l.lim.Every)), false
+}
