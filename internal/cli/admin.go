@@ -486,9 +486,9 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 		f.Printf("%d\n", res.Number)
 		return nil
 	}
-	state := "signed"
+	state := f.T("signed")
 	if res.Reused {
-		state = "up to date (not re-signed)"
+		state = f.T("up to date (not re-signed)")
 	}
 	f.Printf("CRL %d %s: %d revoked certificates, next update %s\n  %s\n  %s\n", res.Number, state, res.Entries,
 		res.NextUpdate.Local().Format(time.DateTime), res.DERPath, res.PEMPath)

@@ -130,9 +130,9 @@ func downloadRun(ctx context.Context, o *DownloadOptions) error {
 		f.Printf("%s\n", issued.Serial)
 		return nil
 	}
-	verb := "issued"
+	verb := f.T("issued")
 	if issued.Retrieved {
-		verb = "retrieved (it was issued by an earlier, interrupted download)"
+		verb = f.T("retrieved (it was issued by an earlier, interrupted download)")
 	}
 	f.Printf("Certificate %s\n  serial:   %s\n  subject:  %s\n  valid:    %s to %s\n  stored in: %s\n", verb, issued.Serial, issued.Subject,
 		issued.NotBefore.Local().Format(time.DateOnly), issued.NotAfter.Local().Format(time.DateOnly), where)

@@ -187,9 +187,9 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		return nil
 	}
 	if res.Issued != nil {
-		head := "Renewed inside the renewal window"
+		head := f.T("Renewed inside the renewal window")
 		if res.Issued.Retrieved {
-			head = "Renewal finished: issued by an earlier, interrupted run"
+			head = f.T("Renewal finished: issued by an earlier, interrupted run")
 		}
 		f.Printf("%s (request %s).\n  new serial: %s\n  valid to:   %s\n  stored in:  %s\n  The old certificate %s stays valid until it expires.\n",
 			head, res.Ref, res.Issued.Serial, res.Issued.NotAfter.Local().Format(time.DateOnly), where, res.OldSerial)
