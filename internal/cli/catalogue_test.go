@@ -132,7 +132,7 @@ func TestCatalogueComplete(t *testing.T) {
 	var missing []string
 	// Texts from data the forms show: ID types, the default usage types
 	// and acceptance points, the names of reused fields.
-	extra := []string{"name", "mobile", "email", "address"}
+	extra := []string{"name", "mobile", "email", "address", newP12Password("").Rule}
 	for _, it := range ra.IDTypes {
 		extra = append(extra, it.Label())
 	}

@@ -93,6 +93,9 @@ var unfilled = regexp.MustCompile(`\{[a-z_]+\}`)
 // is missing, the class's text around the English detail.
 func (f *Factory) errorText(err error, code string, params map[string]string) string {
 	p := f.P()
+	if errors.Is(err, errInputEnded) {
+		return p.T(err.Error())
+	}
 	if p.Tag() == msg.English {
 		if code == api.CodeCancelled {
 			return "cancelled"

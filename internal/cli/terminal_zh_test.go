@@ -48,7 +48,7 @@ func TestTerminalChinese(t *testing.T) {
 	p.focus("是否由经办人代申请人办理？")
 	p.keys("Enter") // no agent
 	p.waitFor("您是否接受数字证书订户协议？")
-	p.keys("y")
+	p.keys("y", "Enter") // y chooses 我接受, Enter submits
 	s = p.waitFor("提交申请？")
 	for _, want := range []string{"请核对您的申请", "姓名：张三", "证书使用类型：auth", "申请受理点：online", "证书存储方式：soft"} {
 		if !strings.Contains(s, want) {
