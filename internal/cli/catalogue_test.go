@@ -143,7 +143,7 @@ func TestCatalogueComplete(t *testing.T) {
 	for _, p := range def.AcceptancePoints {
 		extra = append(extra, p.Label)
 	}
-	for _, id := range append(append(helpIDs(t), sourceIDs(t)...), extra...) {
+	for _, id := range append(append(append(helpIDs(t), sourceIDs(t)...), extra...), fieldErrorIDs(t)...) {
 		id = strings.TrimSpace(id)
 		if id == "" || seen[id] || !needsText(id) {
 			continue
@@ -169,4 +169,37 @@ func TestCatalogueComplete(t *testing.T) {
 	if len(seen) < 100 {
 		t.Errorf("found only %d message IDs; the scan is broken", len(seen))
 	}
+}
+
+// fieldErrorIDs lists the formats of the field validators in internal/ra
+// (the literal first argument of idErr and of their bad helpers): the
+// form shows their messages as the user types.
+func fieldErrorIDs(t *testing.T) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	file, err := parser.ParseFile(fset, "../ra/identity.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	ast.Inspect(file, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || len(call.Args) == 0 {
+			return true
+		}
+		if id, ok := call.Fun.(*ast.Ident); ok && (id.Name == "idErr" || id.Name == "bad") {
+			if bl, ok := call.Args[0].(*ast.BasicLit); ok && bl.Kind == token.STRING {
+				s, err := strconv.Unquote(bl.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, s)
+			}
+		}
+		return true
+	})
+	if len(ids) < 10 {
+		t.Fatalf("found %d validator messages in internal/ra/identity.go; the scan is broken", len(ids))
+	}
+	return ids
 }

@@ -19,12 +19,12 @@ import (
 
 // validator adapts a field validator to huh's func(string) error, so the
 // form checks exactly what the flags and files are checked with.
-func validator(fn func(string) (string, error)) func(string) error {
+func (f *Factory) validator(fn func(string) (string, error)) func(string) error {
 	return func(s string) error {
 		_, err := fn(s)
 		var fe *ra.FieldError
 		if errors.As(err, &fe) {
-			return errors.New(fe.Msg)
+			return errors.New(f.fieldMsg(fe))
 		}
 		return err
 	}
@@ -297,7 +297,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 		huh.NewNote().Title(f.T("Personal certificate application (个人证书申请)")).Description(f.T("Look-up first: a returning applicant's stored data is filled in for you.")),
 		huh.NewSelect[string]().Title(f.T("ID document type")).Options(idTypes...).Value(&rec.IDType),
 		f.input(f.T("ID number"), &rec.IDNumber, func(s string) error {
-			return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.IDType), s) })(s)
+			return f.validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.IDType), s) })(s)
 		}),
 	)); err != nil {
 		return err
@@ -352,10 +352,10 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 		dst          *string
 		check        func(string) error
 	}{
-		{"name", f.T("Full name"), &rec.Name, validator(func(s string) (string, error) { return ra.ValidateName("name", s) })},
-		{"mobile", f.T("Mobile"), &rec.Mobile, validator(ra.ValidateMobile)},
-		{"email", f.T("Email (goes into the certificate)"), &rec.Email, validator(ra.ValidateEmail)},
-		{"address", f.T("Address (optional)"), &rec.Address, validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })},
+		{"name", f.T("Full name"), &rec.Name, f.validator(func(s string) (string, error) { return ra.ValidateName("name", s) })},
+		{"mobile", f.T("Mobile"), &rec.Mobile, f.validator(ra.ValidateMobile)},
+		{"email", f.T("Email (goes into the certificate)"), &rec.Email, f.validator(ra.ValidateEmail)},
+		{"address", f.T("Address (optional)"), &rec.Address, f.validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })},
 	} {
 		if _, ok := rec.reused[in.field]; !ok {
 			contact = append(contact, f.input(in.title, in.dst, in.check))
@@ -372,10 +372,10 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 			rec.AgentIDType = string(ra.IDResident)
 		}
 		if err := f.runForm(ctx, huh.NewGroup(
-			f.input(f.T("Agent's name"), &rec.AgentName, validator(func(s string) (string, error) { return ra.ValidateName("agent_name", s) })),
+			f.input(f.T("Agent's name"), &rec.AgentName, f.validator(func(s string) (string, error) { return ra.ValidateName("agent_name", s) })),
 			huh.NewSelect[string]().Title(f.T("Agent's ID document type")).Options(idTypes...).Value(&rec.AgentIDType),
 			f.input(f.T("Agent's ID number"), &rec.AgentIDNumber, func(s string) error {
-				return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.AgentIDType), s) })(s)
+				return f.validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.AgentIDType), s) })(s)
 			}),
 		).Title(f.T("Agent"))); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/api"
 	"github.com/cmca/cmca/internal/msg"
+	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
@@ -116,6 +117,10 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 	}
 	all := map[string]string{"detail": detail}
 	maps.Copy(all, params)
+	var fe *ra.FieldError
+	if errors.As(err, &fe) {
+		all["msg"] = f.fieldMsg(fe)
+	}
 	if s, ok := p.Error(code, all); ok && !unfilled.MatchString(s) {
 		return s
 	}
@@ -125,6 +130,15 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 		}
 	}
 	return detail
+}
+
+// fieldMsg is a field error's message in the user's language: its format
+// from the catalogue when it has one, else its English text.
+func (f *Factory) fieldMsg(fe *ra.FieldError) string {
+	if fe.Format != "" && msg.Has(fe.Format) {
+		return f.Tf(fe.Format, fe.Args...)
+	}
+	return f.T(fe.Msg)
 }
 
 // genericOf is the class code of err, ignoring any specific code.

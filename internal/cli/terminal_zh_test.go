@@ -32,7 +32,14 @@ func TestTerminalChinese(t *testing.T) {
 	p.fill("证件号码", "11010519491231002X")
 	p.fill("姓名", "张三")
 	p.fill("手机号码", "13812345678")
-	p.fill("电子邮件", "zhang@example.com")
+	// The validator's message is Chinese too, shown as the field is left.
+	p.fill("电子邮件", "not-an-email")
+	p.waitFor("不是有效的电子邮件地址")
+	for range len("not-an-email") {
+		p.keys("BSpace")
+	}
+	p.text("zhang@example.com")
+	p.keys("Enter")
 	p.fill("地址", "")
 	s = p.waitFor("┃ 证书使用类型")
 	for _, want := range []string{"身份认证 (auth)", "申请受理点", "证书存储方式", "USB Key 令牌（PKCS#11）", "软证书（PKCS#12 文件）"} {
