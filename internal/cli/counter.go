@@ -101,11 +101,11 @@ func (c *counterOptions) storageFromFlags(cmd *cobra.Command, o *ApplyOptions) e
 	usb := changed("token-label", "token-serial", "token", "module", "pin-file")
 	switch {
 	case soft != "" && usb != "":
-		return &usageError{msg: fmt.Sprintf("%s is for a PKCS#12 file and %s for a USB key; give one kind of storage", soft, usb)}
+		return usagef("%s is for a PKCS#12 file and %s for a USB key; give one kind of storage", soft, usb)
 	case o.Set["storage"] && soft != "" && o.Record.Storage != string(ra.StorageSoft):
-		return &usageError{msg: fmt.Sprintf("%s writes a PKCS#12 file, but --storage is %s", soft, o.Record.Storage)}
+		return usagef("%s writes a PKCS#12 file, but --storage is %s", soft, o.Record.Storage)
 	case o.Set["storage"] && usb != "" && o.Record.Storage != string(ra.StorageUSBKey):
-		return &usageError{msg: fmt.Sprintf("%s names a USB key, but --storage is %s", usb, o.Record.Storage)}
+		return usagef("%s names a USB key, but --storage is %s", usb, o.Record.Storage)
 	case o.Set["storage"]:
 	case soft != "":
 		o.Record.Storage, o.Set["storage"] = string(ra.StorageSoft), true
