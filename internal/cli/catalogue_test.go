@@ -2,6 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"reflect"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/huh"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -143,6 +147,8 @@ func TestCatalogueComplete(t *testing.T) {
 	for _, p := range def.AcceptancePoints {
 		extra = append(extra, p.Label)
 	}
+	// The help line of huh's keys (f.keyMap).
+	eachBinding(reflect.ValueOf(huh.NewDefaultKeyMap()).Elem(), func(b *key.Binding) { extra = append(extra, b.Help().Desc) })
 	for _, id := range append(append(append(helpIDs(t), sourceIDs(t)...), extra...), fieldErrorIDs(t)...) {
 		id = strings.TrimSpace(id)
 		if id == "" || seen[id] || !needsText(id) {

@@ -36,7 +36,7 @@ func (f *Factory) accessible() bool {
 }
 
 func (f *Factory) runForm(ctx context.Context, groups ...*huh.Group) error {
-	form := huh.NewForm(groups...).WithInput(f.IO.In).WithOutput(f.IO.ErrOut)
+	form := huh.NewForm(groups...).WithInput(f.IO.In).WithOutput(f.IO.ErrOut).WithKeyMap(f.keyMap())
 	var lines *lineReader
 	if f.accessible() {
 		// Accessible mode reads each answer with a fresh bufio.Scanner; a

@@ -27,7 +27,10 @@ func TestTerminalChinese(t *testing.T) {
 			t.Errorf("the first page lacks %q:\n%s", want, s)
 		}
 	}
-	p.focus("证件类型")
+	s = p.waitFor("┃ 证件类型")
+	if !strings.Contains(s, "上移") { // huh's key help line, translated (f.keyMap)
+		t.Errorf("the key help line is not Chinese:\n%s", s)
+	}
 	p.keys("Enter") // 居民身份证
 	p.fill("证件号码", "11010519491231002X")
 	p.fill("姓名", "张三")
