@@ -101,7 +101,7 @@ func sourceIDs(t *testing.T) []string {
 				recv, ok := fn.X.(*ast.Ident)
 				if ok && (recv.Name == "f" || recv.Name == "p") {
 					switch fn.Sel.Name {
-					case "T", "Tf", "Printf", "Warnf", "Sprintf":
+					case "T", "Tf", "Printf", "Warnf", "Sprintf", "yesNo":
 						lits(call.Args[:1])
 					}
 				}
@@ -136,7 +136,7 @@ func TestCatalogueComplete(t *testing.T) {
 	var missing []string
 	// Texts from data the forms show: ID types, the default usage types
 	// and acceptance points, the names of reused fields.
-	extra := []string{"name", "mobile", "email", "address", newP12Password("").Rule}
+	extra := []string{"name", "mobile", "email", "address", newP12Password("").Rule, "choose", "Yes", "No"}
 	for _, it := range ra.IDTypes {
 		extra = append(extra, it.Label())
 	}

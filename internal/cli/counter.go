@@ -135,7 +135,7 @@ func (c *counterOptions) confirmDocuments(ctx context.Context, f *Factory, api A
 		}
 		checked := false
 		if err := f.runForm(ctx, huh.NewGroup(
-			withConfirm(newYesNo(f.T("Have you checked the original identity documents in person?"), &checked), func(c *huh.Confirm) {
+			withConfirm(f.yesNo("Have you checked the original identity documents in person?", &checked), func(c *huh.Confirm) {
 				c.Description(what).Affirmative(f.T("Checked")).Negative(f.T("Not checked"))
 			}),
 		)); err != nil {

@@ -239,10 +239,19 @@ func (f *Factory) input(title string, dst *string, check func(string) error) *hu
 type yesNo struct {
 	*huh.Confirm
 	dst *bool
+	tr  func(string) string // translates the key help; nil keeps English
 }
 
 func newYesNo(title string, dst *bool) *yesNo {
 	return &yesNo{Confirm: huh.NewConfirm().Title(title).Value(dst), dst: dst}
+}
+
+// yesNo is newYesNo in the user's language: title, Yes/No and key help.
+func (f *Factory) yesNo(title string, dst *bool) *yesNo {
+	c := newYesNo(f.T(title), dst)
+	c.Affirmative(f.T("Yes")).Negative(f.T("No"))
+	c.tr = f.T
+	return c
 }
 
 func (c *yesNo) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -267,10 +276,14 @@ func withConfirm(c *yesNo, set func(*huh.Confirm)) *yesNo {
 }
 
 func (c *yesNo) KeyBinds() []key.Binding {
+	tr := c.tr
+	if tr == nil {
+		tr = func(s string) string { return s }
+	}
 	return []key.Binding{
-		key.NewBinding(key.WithKeys("y", "n"), key.WithHelp("y/n", "choose")),
-		key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "toggle")),
-		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
+		key.NewBinding(key.WithKeys("y", "n"), key.WithHelp("y/n", tr("choose"))),
+		key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", tr("toggle"))),
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", tr("submit"))),
 	}
 }
 
@@ -336,7 +349,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if !o.Set["storage"] {
 		certFields = append(certFields, huh.NewSelect[string]().Title(f.T("Key storage (证书存储方式)")).Options(storages...).Value(&rec.Storage))
 	}
-	certFields = append(certFields, newYesNo(f.T("Is an agent (经办人) applying on the applicant's behalf?"), &withAgent))
+	certFields = append(certFields, f.yesNo("Is an agent (经办人) applying on the applicant's behalf?", &withAgent))
 	// Fields reused from a stored profile are not asked for: the form shows
 	// them masked and the service fills them in.
 	var contact []huh.Field
@@ -397,7 +410,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if err := f.runForm(ctx,
 		huh.NewGroup(
 			huh.NewNote().Title(f.Tf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
-			withConfirm(newYesNo(f.T("Do you accept the subscriber agreement?"), &rec.AgreementAccepted), func(c *huh.Confirm) {
+			withConfirm(f.yesNo("Do you accept the subscriber agreement?", &rec.AgreementAccepted), func(c *huh.Confirm) {
 				c.Affirmative(f.T("I accept")).Negative(f.T("I do not")).Validate(func(b bool) error {
 					if !b {
 						return errors.New(f.T("the agreement must be accepted to apply"))
@@ -415,7 +428,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if err := f.runForm(ctx,
 		huh.NewGroup(
 			huh.NewNote().Title(f.T("Check your application")).Description(summary),
-			withConfirm(newYesNo(f.T("Submit the application?"), &submit), func(c *huh.Confirm) { c.Affirmative(f.T("Submit")).Negative(f.T("Cancel")) }),
+			withConfirm(f.yesNo("Submit the application?", &submit), func(c *huh.Confirm) { c.Affirmative(f.T("Submit")).Negative(f.T("Cancel")) }),
 		).Title(f.T("Confirm")),
 	); err != nil {
 		return err

@@ -55,7 +55,10 @@ func TestTerminalChinese(t *testing.T) {
 	p.keys("Enter") // online
 	p.focus("证书存储方式")
 	p.keys("Down", "Enter") // soft
-	p.focus("是否由经办人代申请人办理？")
+	s = p.waitFor("┃ 是否由经办人代申请人办理？")
+	if !strings.Contains(s, "是") || !strings.Contains(s, "否") || !strings.Contains(s, "y/n 选择") {
+		t.Errorf("the yes/no question is not Chinese:\n%s", s)
+	}
 	p.keys("Enter") // no agent
 	p.waitFor("您是否接受数字证书订户协议？")
 	p.keys("y", "Enter") // y chooses 我接受, Enter submits
