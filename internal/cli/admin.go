@@ -316,7 +316,7 @@ func approveRun(ctx context.Context, o *ApproveOptions) error {
 		}
 	}
 	if failed > 1 {
-		return fmt.Errorf("%d of %d requests failed; first: %w", failed, len(o.Refs), firstErr)
+		return errorf("%d of %d requests failed; first: %w", failed, len(o.Refs), firstErr)
 	}
 	return firstErr
 }
@@ -404,7 +404,7 @@ func issueRun(ctx context.Context, o *IssueOptions) error {
 		if len(errs) == 1 {
 			return errs[0]
 		}
-		return fmt.Errorf("%d of %d requests failed; first: %w", len(errs), len(o.Refs), errs[0])
+		return errorf("%d of %d requests failed; first: %w", len(errs), len(o.Refs), errs[0])
 	}
 	return nil
 }
@@ -517,13 +517,13 @@ func crlCheckRun(ctx context.Context, o *CRLOptions, api API) error {
 	data, err := os.ReadFile(o.Check)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("CRL file %s does not exist: %w", o.Check, ra.ErrNotFound)
+			return errorf("CRL file %s does not exist: %w", o.Check, ra.ErrNotFound)
 		}
-		return fmt.Errorf("read CRL: %w", err)
+		return errorf("read CRL: %w", err)
 	}
 	res, err := api.CheckCRL(ctx, data)
 	if err != nil && res == nil {
-		return fmt.Errorf("%s: %w", o.Check, err)
+		return errorf("%s: %w", o.Check, err)
 	}
 	switch {
 	case f.JSON():
@@ -551,7 +551,7 @@ func crlCheckRun(ctx context.Context, o *CRLOptions, api API) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", o.Check, err)
+		return errorf("%s: %w", o.Check, err)
 	}
 	return nil
 }

@@ -213,7 +213,7 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 				if len(recs) == 1 {
 					return err
 				}
-				return fmt.Errorf("application #%d%s: %w", i+1, r.where(), err)
+				return errorf("application #%d%s: %w", i+1, r.where(), err)
 			}
 			apps = append(apps, a)
 		}
@@ -395,7 +395,7 @@ func readApplications(f *Factory, path string) ([]applicationRecord, error) {
 	}
 	recs, err := parseApplications(data, strings.ToLower(filepath.Ext(path)))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, errorf("%s: %w", path, err)
 	}
 	if len(recs) == 0 {
 		return nil, &ra.FieldError{Field: "from-file", Msg: path + " holds no application"}
@@ -462,7 +462,7 @@ func parseApplicationsAs(data []byte, ext string) ([]applicationRecord, error) {
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				if k := n.Content[i]; fieldFlags[k.Value] == "" {
-					return fmt.Errorf("line %d: unknown field %q", k.Line, k.Value)
+					return errorf("line %d: unknown field %q", k.Line, k.Value)
 				}
 			}
 		}

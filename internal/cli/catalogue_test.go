@@ -109,7 +109,7 @@ func sourceIDs(t *testing.T) []string {
 				switch fn.Name {
 				case "newTable":
 					lits(call.Args[1:])
-				case "usagef":
+				case "usagef", "errorf":
 					lits(call.Args[:1])
 				case "needArgs":
 					lits(call.Args[1:])

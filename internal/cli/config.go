@@ -227,7 +227,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 		s.Agreement.Text = string(b)
 	}
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return nil, errorf("configuration: %w", err)
 	}
 	c.Service = s
 	return c, nil
@@ -327,7 +327,7 @@ func policySeed(v *viper.Viper, p *service.Policy) (map[string]string, error) {
 			val = v.GetString(k.Key)
 		}
 		if err := p.Set(k.Key, val); err != nil {
-			return nil, fmt.Errorf("configuration: %w", err)
+			return nil, errorf("configuration: %w", err)
 		}
 		env := "CMCA_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.Key))
 		switch {
@@ -353,7 +353,7 @@ func checkPolicyOverrides(c *Config, stored service.Policy) error {
 		want, _ := c.Service.Policy.Get(k.Key)
 		have, _ := stored.Get(k.Key)
 		if want != have {
-			return fmt.Errorf("%s sets %s to %s, but the home's policy says %s and a caller cannot change it: change it with `cmca policy set %s %s` (admin role), or remove the setting from %s: %w",
+			return errorf("%s sets %s to %s, but the home's policy says %s and a caller cannot change it: change it with `cmca policy set %s %s` (admin role), or remove the setting from %s: %w",
 				from, k.Key, want, have, k.Key, want, from, ra.ErrPolicy)
 		}
 	}

@@ -76,10 +76,10 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 	op := f.Operator()
 	pol := api.Policy()
 	if pol.FourEyes {
-		return fmt.Errorf("the four-eyes rule (policy.four_eyes) forbids one operator approving and issuing a request; submit without --issue and ask another operator to approve it: %w", ra.ErrPolicy)
+		return errorf("the four-eyes rule (policy.four_eyes) forbids one operator approving and issuing a request; submit without --issue and ask another operator to approve it: %w", ra.ErrPolicy)
 	}
 	if !pol.MayIssueAtCounter(op) {
-		return fmt.Errorf("operator %q may not issue at the counter (not in policy counter.issuers; see `cmca policy show`); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
+		return errorf("operator %q may not issue at the counter (not in policy counter.issuers; see `cmca policy show`); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
 	}
 	return nil
 }
@@ -142,7 +142,7 @@ func (c *counterOptions) confirmDocuments(ctx context.Context, f *Factory, api A
 			return err
 		}
 		if !checked {
-			return fmt.Errorf("a counter application needs the identity documents checked in person; nothing was submitted: %w", ra.ErrPolicy)
+			return errorf("a counter application needs the identity documents checked in person; nothing was submitted: %w", ra.ErrPolicy)
 		}
 	}
 	a.DocumentsChecked = true
@@ -201,11 +201,11 @@ func (c *counterOptions) finish(ctx context.Context, f *Factory, api API, res se
 
 func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref string) (*service.Issued, string, error) {
 	if _, err := api.Approve(ctx, ref); err != nil {
-		return nil, "", fmt.Errorf("request %s was submitted but not approved (%w); it waits in `cmca review`", ref, err)
+		return nil, "", errorf("request %s was submitted but not approved (%w); it waits in `cmca review`", ref, err)
 	}
 	auth, err := api.Issue(ctx, ref, false)
 	if err != nil {
-		return nil, "", fmt.Errorf("request %s was approved but not issued (%w); run `cmca issue %s`", ref, err, ref)
+		return nil, "", errorf("request %s was approved but not issued (%w); run `cmca issue %s`", ref, err, ref)
 	}
 	st, err := api.Status(ctx, ref)
 	if err != nil {
@@ -232,7 +232,7 @@ func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref str
 		issued, where, err = downloadToken(ctx, f, api, d, in, algo, st.Request)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("request %s is issued but the certificate was not collected (%w); to collect it later, run `cmca issue --resend %s` and give the applicant the new passcode",
+		return nil, "", errorf("request %s is issued but the certificate was not collected (%w); to collect it later, run `cmca issue --resend %s` and give the applicant the new passcode",
 			ref, err, ref)
 	}
 	return issued, where, nil

@@ -75,10 +75,10 @@ func runKeepingKeys(ctx context.Context, form *huh.Form, in io.Reader, out io.Wr
 		return huh.ErrUserAborted
 	}
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-		return fmt.Errorf("%w: %w", errCancelled, ctx.Err())
+		return errorf("%w: %w", errCancelled, ctx.Err())
 	}
 	if err != nil {
-		return fmt.Errorf("form: %w", err)
+		return errorf("form: %w", err)
 	}
 	return nil
 }
@@ -149,7 +149,7 @@ func (k *keepKeys) release() tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-var errInputEnded = fmt.Errorf("input ended before the form was complete: %w", errCancelled)
+var errInputEnded = errorf("input ended before the form was complete: %w", errCancelled)
 
 // runAccessible runs an accessible form so that neither of huh's two gaps
 // reaches the user: its line prompts do not watch the context, so Ctrl-C
@@ -170,14 +170,14 @@ func runAccessible(ctx context.Context, run func(context.Context) error, lines *
 	}()
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", errCancelled, ctx.Err())
+		return errorf("%w: %w", errCancelled, ctx.Err())
 	case err := <-done:
 		var fp *formPanic
 		if errors.As(err, &fp) {
 			if lines.ended() {
 				return errInputEnded
 			}
-			return fmt.Errorf("the accessible form failed on an answer it could not use (%v); run again without --accessible or answer with flags", fp.value)
+			return errorf("the accessible form failed on an answer it could not use (%v); run again without --accessible or answer with flags", fp.value)
 		}
 		return err
 	}

@@ -175,7 +175,7 @@ func caSubject(ctx context.Context, f *Factory, c *Config, o *InitOptions) error
 // checkCountry accepts a two-letter ISO 3166 country code.
 func checkCountry(s string) error {
 	if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
-		return fmt.Errorf("%q is not a two-letter country code (ISO 3166), e.g. CN", s)
+		return errorf("%q is not a two-letter country code (ISO 3166), e.g. CN", s)
 	}
 	return nil
 }

@@ -105,15 +105,16 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 	}
 	detail := err.Error()
 	var ue *usageError
-	if errors.As(err, &ue) && ue.format != "" && ue.Error() == detail {
-		args := make([]any, len(ue.args))
-		for i, a := range ue.args {
-			if s, ok := a.(string); ok {
-				a = p.T(s) // "a reference number" of needArgs
-			}
-			args[i] = a
+	var ce *cliError
+	switch {
+	case errors.As(err, &ue) && ue.format != "" && ue.Error() == detail:
+		detail = p.Sprintf(ue.format, translateArgs(p, ue.args)...)
+	case errors.As(err, &ce) && ce.Error() == detail:
+		if msg.Has(ce.format) && code != api.CodeCancelled {
+			// The whole message is translated, ending in its class
+			// (the wrapped sentinel): no class prefix needed.
+			return p.Sprintf(ce.format, translateArgs(p, ce.args)...)
 		}
-		detail = p.Sprintf(ue.format, args...)
 	}
 	all := map[string]string{"detail": detail}
 	maps.Copy(all, params)
@@ -130,6 +131,25 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 		}
 	}
 	return detail
+}
+
+// translateArgs translates the text arguments of a message: strings
+// ("a reference number" of needArgs) and the messages of wrapped errors
+// (the sentinels' "not allowed by policy") when the catalogue has them.
+func translateArgs(p msg.Printer, args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			a = p.T(v)
+		case error:
+			if msg.Has(v.Error()) {
+				a = errors.New(p.T(v.Error()))
+			}
+		}
+		out[i] = a
+	}
+	return out
 }
 
 // fieldMsg is a field error's message in the user's language: its format

@@ -49,7 +49,7 @@ where one exists, the command that fixes it. Exit 4 if any problem is found.`,
 				}
 			}
 			if !rep.OK {
-				return fmt.Errorf("%s is inconsistent: %w", rep.Home, &service.ProblemsError{N: len(rep.Problems)})
+				return errorf("%s is inconsistent: %w", rep.Home, &service.ProblemsError{N: len(rep.Problems)})
 			}
 			return nil
 		},

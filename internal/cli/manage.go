@@ -134,7 +134,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 	proof, err := ca.SignPossession(h.Signer, "renew", h.Serial, at, csr)
 	if err != nil {
 		nk.discardUnsent(ctx, f)
-		return fmt.Errorf("sign the proof of possession with the current key: %w", err)
+		return errorf("sign the proof of possession with the current key: %w", err)
 	}
 	res, err := api.Renew(ctx, service.RenewInput{Serial: h.Serial, CSR: csr, SignedAt: at, Proof: proof, Comment: o.Comment})
 	if err != nil {
@@ -157,7 +157,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		if h.Session != nil {
 			label := fmt.Sprintf("%s %s %s", h.Cert.Subject.CommonName, res.Issued.UsageType, res.Ref)
 			if err := h.Session.ImportCertificate(ctx, nk.id, label, cert); err != nil {
-				return fmt.Errorf("the renewed certificate %s was issued but could not be stored on the token (run the same command again to retry): %w", res.Issued.Serial, err)
+				return errorf("the renewed certificate %s was issued but could not be stored on the token (run the same command again to retry): %w", res.Issued.Serial, err)
 			}
 			where = fmt.Sprintf("token %q", h.Session.Info().Label)
 		} else {
@@ -291,7 +291,7 @@ func revokeRun(ctx context.Context, o *RevokeOptions) error {
 		}
 		in.Serial, in.SignedAt = h.Serial, testhook.Clock()().UTC().Truncate(time.Second)
 		if in.Proof, err = ca.SignPossession(h.Signer, "revoke", h.Serial, in.SignedAt, []byte(reason)); err != nil {
-			return fmt.Errorf("sign the revocation request: %w", err)
+			return errorf("sign the revocation request: %w", err)
 		}
 	}
 	api, err := f.API(ctx)

@@ -255,9 +255,9 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 			}
 			if !rep.OK {
 				if p := rep.Problems[0]; p.Seq == 0 {
-					return fmt.Errorf("audit check failed: %s (%d problems in %d records): %w", p.Problem, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
+					return errorf("audit check failed: %s (%d problems in %d records): %w", p.Problem, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
 				}
-				return fmt.Errorf("audit log broken at record %d (%d problems in %d records): %w", rep.Problems[0].Seq, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
+				return errorf("audit log broken at record %d (%d problems in %d records): %w", rep.Problems[0].Seq, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
 			}
 			return nil
 		},

@@ -79,7 +79,7 @@ func (f *Factory) readSecret(s secret) ([]byte, error) {
 	for {
 		a, err := f.IO.ReadSecretLine(prompt + ": ")
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", s.What, errCancelled)
+			return nil, errorf("read %s: %w", s.What, errCancelled)
 		}
 		if !s.New {
 			return a, nil
@@ -98,7 +98,7 @@ func (f *Factory) readSecret(s secret) ([]byte, error) {
 		}
 		b, err := f.IO.ReadSecretLine(f.Tf("Repeat %s: ", f.T(s.What)))
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", s.What, errCancelled)
+			return nil, errorf("read %s: %w", s.What, errCancelled)
 		}
 		if subtle.ConstantTimeCompare(a, b) == 1 {
 			return a, nil

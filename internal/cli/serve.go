@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -186,15 +185,15 @@ func writeFileAtomic(path string, data []byte) error {
 // ready is /readyz: the store answers and the CA key signs.
 func ready(ctx context.Context, svc *service.Service) error {
 	if err := svc.Store().Read(ctx, func(*store.Tx) error { return nil }); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return errorf("store: %w", err)
 	}
 	authority, err := svc.CA(ctx)
 	if err != nil {
-		return fmt.Errorf("CA key: %w", err)
+		return errorf("CA key: %w", err)
 	}
 	digest := sha256.Sum256([]byte("cmca readyz"))
 	if _, err := authority.Signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
-		return fmt.Errorf("CA key: %w", err)
+		return errorf("CA key: %w", err)
 	}
 	return nil
 }

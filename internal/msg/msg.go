@@ -61,9 +61,10 @@ func (p Printer) T(s string) string {
 	return s[:i] + t + s[i+len(core):]
 }
 
-// Sprintf translates format, then formats it with fmt.
+// Sprintf translates format, then formats it with fmt. The %w of an
+// fmt.Errorf format prints as %v.
 func (p Printer) Sprintf(format string, a ...any) string {
-	return fmt.Sprintf(p.T(format), a...)
+	return fmt.Sprintf(strings.ReplaceAll(p.T(format), "%w", "%v"), a...)
 }
 
 // Has reports whether the catalogue has a zh-Hans text for the ID.

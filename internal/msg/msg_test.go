@@ -1,6 +1,7 @@
 package msg
 
 import (
+	"errors"
 	"regexp"
 	"slices"
 	"sort"
@@ -102,6 +103,9 @@ func TestPrinter(t *testing.T) {
 	}
 	if got := For(English).Sprintf("Run '%s --help' for usage.\n", "cmca x"); got != "Run 'cmca x --help' for usage.\n" {
 		t.Errorf("en Sprintf = %q", got)
+	}
+	if got := zh.Sprintf("read %s: %w", "x.pem", errors.New("not found")); got != "读取 x.pem：not found" {
+		t.Errorf("zh Sprintf with %%w = %q", got)
 	}
 	if got := zh.T("no such message"); got != "no such message" {
 		t.Errorf("zh T of an unknown ID = %q; want it unchanged", got)
