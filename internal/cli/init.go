@@ -76,7 +76,7 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	}
 	validity, err := ParseDuration(o.Validity)
 	if err != nil {
-		return &usageError{msg: "--validity: " + err.Error()}
+		return usagef("--validity: %v", err)
 	}
 	if o.ImportCert == "" {
 		if err := caSubject(ctx, f, c, o); err != nil {
@@ -164,10 +164,10 @@ func caSubject(ctx context.Context, f *Factory, c *Config, o *InitOptions) error
 		missing = append(missing, "--ca-country (config ca.country, env CMCA_CA_COUNTRY)")
 	}
 	if len(missing) > 0 {
-		return &usageError{msg: "a self-signed CA needs its organisation and country: pass " + strings.Join(missing, " and ")}
+		return usagef("a self-signed CA needs its organisation and country: pass %s", strings.Join(missing, " and "))
 	}
 	if err := checkCountry(o.Country); err != nil {
-		return &usageError{msg: "--ca-country: " + err.Error()}
+		return usagef("--ca-country: %v", err)
 	}
 	return nil
 }

@@ -241,7 +241,7 @@ Reasons (RFC 5280): ` + reasonList(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Reason == "" {
-				return &usageError{msg: "--reason is required; one of " + reasonList()}
+				return usagef("--reason is required; one of %s", reasonList())
 			}
 			if o.Serial == "" && o.P12 == "" && !o.Token.named() {
 				return usagef("name the certificate: --serial S, --p12 FILE, or --token-label L")
