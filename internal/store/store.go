@@ -406,7 +406,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now())}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -428,8 +428,14 @@ func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now})
+	return fn(&Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now())})
 }
+
+// fixedAt is a transaction's clock: read once when the transaction begins,
+// so every record one transaction writes (state change, audit record,
+// certificate dates, passcode expiry) carries the same instant, and no
+// check inside it sees the time move.
+func fixedAt(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 // Tx is a transaction in progress. Its methods are the only SQL in cmca.
 type Tx struct {
@@ -442,7 +448,7 @@ type Tx struct {
 	revoked int
 }
 
-// Now is the transaction's clock.
+// Now is the transaction's clock, fixed when it began.
 func (t *Tx) Now() time.Time { return t.now() }
 
 // Meta reads a key of the meta table ("" if absent).
