@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -31,6 +32,7 @@ type ServeOptions struct {
 	ListenHTTP string
 	Names      []string
 	AddrFile   string
+	CPUProfile string // write a CPU profile of the whole run to this file (off by default)
 }
 
 // ServeAddrs are the bound addresses, written to --addr-file as JSON.
@@ -82,6 +84,7 @@ accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
 	fl.StringVar(&o.ListenHTTP, "listen-http", "", "serve the CA certificate and CRLs over plain HTTP on ADDR (config server.listen_http)")
 	fl.StringSliceVar(&o.Names, "name", nil, "DNS name or IP address of the server certificate, repeatable (config server.names)")
 	fl.StringVar(&o.AddrFile, "addr-file", "", "write the bound addresses to FILE as JSON ({\"https\": ..., \"http\": ...})")
+	fl.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the server to FILE, from start until it stops; off by default")
 	return cmd
 }
 
@@ -111,7 +114,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		}
 		h := server.NewServer(svc, server.Options{
 			Logger: log, Auth: f.serverAuth(svc), Ready: func(ctx context.Context) error { return ready(ctx, svc) },
-			ApplyLimit: server.DefaultApplyLimit, PasscodeLimit: server.DefaultPasscodeLimit,
+			LimitsFromPolicy: true, // ratelimit.apply, ratelimit.passcode
 		})
 		ln, err := net.Listen("tcp", o.Listen)
 		if err != nil {
@@ -135,8 +138,33 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 			return err
 		}
 	}
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log.Info("serving", "https", addrs.HTTPS, "http", addrs.HTTP, "home", svc.Home())
 	return server.Serve(ctx, log, ls...)
+}
+
+// startCPUProfile profiles the process into path until stop is called
+// (`cmca serve --cpuprofile`, for benchmarks: docs/performance.md). The
+// profile is a file on the server's machine, never served over HTTP.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, &usageError{msg: fmt.Sprintf("--cpuprofile: %v", err)}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, &usageError{msg: fmt.Sprintf("--cpuprofile: %v", err)}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // writeFileAtomic writes data to a temporary file and renames it, so a
