@@ -182,6 +182,8 @@ type Service struct {
 	polMu sync.RWMutex
 	pol   Policy // the home's policy, loaded from the store
 
+	dl downloadGroup // concurrent Downloads, committed together
+
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
 }
