@@ -172,7 +172,7 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 		return nil, fmt.Errorf("load CA: %w", err)
 	}
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
-		return s.downloadItems(tx, authority, ins, csrs, spkis, out)
+		return s.downloadItems(tx, authority, ins, csrs, spkis, nil, out)
 	})
 	if err != nil {
 		return nil, err
@@ -187,8 +187,11 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 // cores, records one by one. A reference that appears twice is handled
 // after the others, one item at a time, so the second sees what the first
 // did. An error that is not one item's own is returned: the caller rolls
-// the whole transaction back.
-func (s *Service) downloadItems(tx *store.Tx, authority *ca.CA, ins []DownloadInput, csrs []*x509.CertificateRequest, spkis []string, out []DownloadOutcome) error {
+// the whole transaction back. signed (nil, or nil items) holds certificates
+// signed before the transaction (presign); one is used only if the check
+// in this transaction asks for exactly that certificate, else it is
+// dropped unrecorded and the item signed here.
+func (s *Service) downloadItems(tx *store.Tx, authority *ca.CA, ins []DownloadInput, csrs []*x509.CertificateRequest, spkis []string, signed []*signJob, out []DownloadOutcome) error {
 	ex := s.cfg.Extras()
 	// item records one item's result; an error that is not the item's own
 	// stops the batch and rolls it back.
@@ -230,6 +233,9 @@ func (s *Service) downloadItems(tx *store.Tx, authority *ca.CA, ins []DownloadIn
 			return err
 		})
 		if job != nil && err == nil {
+			if signed != nil && signed[i].sameAs(job) {
+				job.cert, job.now = signed[i].cert, signed[i].now
+			}
 			jobs = append(jobs, pending{i, job})
 			continue
 		}
@@ -238,7 +244,11 @@ func (s *Service) downloadItems(tx *store.Tx, authority *ca.CA, ins []DownloadIn
 		}
 	}
 	signErrs := make([]error, len(jobs))
-	parallel(len(jobs), func(k int) { signErrs[k] = jobs[k].job.issue(authority, ex) })
+	parallel(len(jobs), func(k int) {
+		if jobs[k].job.cert == nil {
+			signErrs[k] = jobs[k].job.issue(authority, ex)
+		}
+	})
 	for k, p := range jobs {
 		var issued *Issued
 		err := signErrs[k]

@@ -62,7 +62,8 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
 	}
-	return s.downloadGrouped(ctx, authority, &groupItem{in: in, csr: csr, spki: spkiHash(csr.RawSubjectPublicKeyInfo)})
+	it := &groupItem{in: in, csr: csr, spki: spkiHash(csr.RawSubjectPublicKeyInfo), signed: s.presign(ctx, authority, in, csr)}
+	return s.downloadGrouped(ctx, authority, it)
 }
 
 // downloadTx is Download's work inside the caller's transaction (Download,

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
 
@@ -33,11 +34,12 @@ type downloadGroup struct {
 }
 
 type groupItem struct {
-	in   DownloadInput
-	csr  *x509.CertificateRequest
-	spki string
-	out  DownloadOutcome
-	done chan struct{}
+	in     DownloadInput
+	csr    *x509.CertificateRequest
+	spki   string
+	signed *signJob // presign's certificate, or nil
+	out    DownloadOutcome
+	done   chan struct{}
 }
 
 // downloadGrouped queues one checked item and returns its outcome once it
@@ -120,13 +122,14 @@ func (s *Service) commitGroup(ctx context.Context, authority *ca.CA, items []*gr
 	ins := make([]DownloadInput, len(items))
 	csrs := make([]*x509.CertificateRequest, len(items))
 	spkis := make([]string, len(items))
+	signed := make([]*signJob, len(items))
 	for i, it := range items {
-		ins[i], csrs[i], spkis[i] = it.in, it.csr, it.spki
+		ins[i], csrs[i], spkis[i], signed[i] = it.in, it.csr, it.spki, it.signed
 	}
 	var out []DownloadOutcome
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
 		out = make([]DownloadOutcome, len(items)) // afresh if the transaction is retried
-		return s.downloadItems(tx, authority, ins, csrs, spkis, out)
+		return s.downloadItems(tx, authority, ins, csrs, spkis, signed, out)
 	})
 	if err != nil {
 		return err
@@ -138,4 +141,43 @@ func (s *Service) commitGroup(ctx context.Context, authority *ca.CA, items []*gr
 	s.dl.commits++
 	s.dl.mu.Unlock()
 	return nil
+}
+
+// presign signs the certificate of a download before its transaction,
+// outside the store's write lock, so the many callers of a group sign at
+// once on all cores while the group before them commits. It reads, in a
+// read-only snapshot, what the check in the transaction will read, and
+// signs only for the holder of the right passcode of a request waiting for
+// download; anything else (a wrong passcode, whose attempt must be
+// counted; a request in another state) returns nil and is left to the
+// transaction. The transaction checks everything again (downloadItems):
+// a certificate it does not ask for exactly is dropped, never recorded or
+// returned.
+func (s *Service) presign(ctx context.Context, authority *ca.CA, in DownloadInput, csr *x509.CertificateRequest) *signJob {
+	var job *signJob
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		r, err := tx.Request(in.Ref)
+		if err != nil || r.State != ra.StateIssued || r.PasscodeAttempts >= s.Policy().MaxPasscodeAttempts ||
+			tx.Now().After(r.PasscodeExpires) || (in.Storage != "" && in.Storage != r.Storage) {
+			return err
+		}
+		hash, err := tx.PasscodeHash(r.Ref)
+		if err != nil || !ra.CheckPasscode(hash, in.Passcode) {
+			return err
+		}
+		job, err = s.prepareSign(tx, r, csr, true)
+		return err
+	})
+	if err != nil || job == nil || job.issue(authority, s.cfg.Extras()) != nil {
+		return nil
+	}
+	return job
+}
+
+// sameAs reports whether j, signed before the transaction, is the
+// certificate the transaction's own check (job) asks for: same request,
+// CSR, profile, key and subject.
+func (j *signJob) sameAs(job *signJob) bool {
+	return j != nil && j.cert != nil && job != nil && j.r.Ref == job.r.Ref && j.r.UsageType == job.r.UsageType &&
+		j.csr == job.csr && j.prof == job.prof && j.keyDesc == job.keyDesc && j.subj == job.subj
 }

@@ -143,3 +143,52 @@ func prepareSubmitted(t *testing.T, s *Service) string {
 	}
 	return res[0].Ref
 }
+
+// TestPresignedCertificateRechecked: a certificate signed before the
+// transaction is recorded and returned only if the transaction's own check
+// still asks for it. Here the passcode is replaced (issue --resend) between
+// presign and commit: the old passcode is wrong, an attempt is counted and
+// the presigned certificate is dropped, never recorded.
+func TestPresignedCertificateRechecked(t *testing.T) {
+	s := benchService(t)
+	ctx := context.Background()
+	refs, codes := prepare(t, s, 2, ra.StateIssued)
+	csrs := benchCSRs(t, 2)
+	authority, err := s.CA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := func(i int) *groupItem {
+		csr, err := x509.ParseCertificateRequest(csrs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := DownloadInput{Ref: refs[i], Passcode: codes[i], CSR: csrs[i]}
+		it := &groupItem{in: in, csr: csr, spki: spkiHash(csr.RawSubjectPublicKeyInfo), signed: s.presign(ctx, authority, in, csr)}
+		if it.signed == nil || it.signed.cert == nil {
+			t.Fatalf("presign(%s) signed nothing", refs[i])
+		}
+		return it
+	}
+
+	used := item(0)
+	got, err := s.downloadGrouped(ctx, authority, used)
+	if err != nil || got.Serial != ra.SerialString(used.signed.cert.SerialNumber) {
+		t.Fatalf("download with a presigned certificate = %+v, %v; want that certificate", got, err)
+	}
+
+	stale := item(1)
+	if _, err := s.Issue(as(ctx, "issuer"), refs[1], true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.downloadGrouped(ctx, authority, stale); !errors.Is(err, ra.ErrAuth) || got != nil {
+		t.Fatalf("download after --resend with the old passcode = %+v, %v; want ErrAuth", got, err)
+	}
+	d, err := s.Status(ctx, refs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Request.State != ra.StateIssued || len(d.Certificates) != 0 || d.Request.PasscodeAttempts != 1 {
+		t.Errorf("after the stale download: %s, %d certificates, %d attempts; want issued, none, 1", d.Request.State, len(d.Certificates), d.Request.PasscodeAttempts)
+	}
+}

@@ -216,6 +216,9 @@ func openDB(path string, readOnly bool, flags ...string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Keep connections for concurrent readers (cmca serve): database/sql
+	// keeps 2 by default and would open and close one per request beyond.
+	db.SetMaxIdleConns(16)
 	return &Store{db: db, path: path, readOnly: readOnly, Now: time.Now}, nil
 }
 
