@@ -96,12 +96,12 @@ func run(addr, caFile, batch string, skip, n, conc int) error {
 					fail(err.Error())
 					continue
 				}
-				var out api.Issued
-				err = json.NewDecoder(res.Body).Decode(&out)
-				io.Copy(io.Discard, res.Body)
+				// As the step-ca load generator checks its answers: the
+				// status and the certificate's presence, no full decode.
+				rb, err := io.ReadAll(res.Body)
 				res.Body.Close()
-				if res.StatusCode != http.StatusOK || err != nil || len(out.Certificate) == 0 {
-					fail(fmt.Sprintf("%s: %d %v", jobs[i].ref, res.StatusCode, err))
+				if res.StatusCode != http.StatusOK || err != nil || !bytes.Contains(rb, []byte(`"certificate_pem":"-----BEGIN CERTIFICATE`)) {
+					fail(fmt.Sprintf("%s: %d %v %.200s", jobs[i].ref, res.StatusCode, err, rb))
 					continue
 				}
 				mine = append(mine, time.Since(t0))

@@ -99,6 +99,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	svc.Store().KeepStatements() // many small transactions: parse each statement once per connection
 	log := slog.New(slog.NewJSONHandler(f.IO.ErrOut, nil))
 	var ls []server.Listener
 	var addrs ServeAddrs

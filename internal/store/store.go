@@ -35,6 +35,7 @@ type Store struct {
 	db       *sql.DB
 	path     string
 	readOnly bool
+	shared   *stmtCache // KeepStatements
 	// Now is the clock; tests replace it instead of sleeping.
 	Now func() time.Time
 }
@@ -397,7 +398,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now, shared: s.shared}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -416,7 +417,7 @@ func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now})
+	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now, shared: s.shared})
 }
 
 // Tx is a transaction in progress. Its methods are the only SQL in cmca.
@@ -425,7 +426,8 @@ type Tx struct {
 	ctx context.Context
 	now func() time.Time
 	// statements prepared on this transaction's connection (bulk_stmt.go)
-	stmts map[string]*sql.Stmt
+	stmts  map[string]*sql.Stmt
+	shared *stmtCache
 }
 
 // Now is the transaction's clock.
