@@ -57,6 +57,9 @@ func (e *Error) Unwrap() []error {
 	if s := e.Class.sentinel(); s != nil {
 		out = append(out, s)
 	}
+	if e.Code == CodeIntegrity {
+		out = append(out, ra.ErrIntegrity)
+	}
 	if e.Code == CodeInvalidField && e.Field != "" {
 		out = append(out, &ra.FieldError{Field: e.Field, Msg: e.Params["msg"]})
 	}
@@ -102,6 +105,7 @@ const (
 	CodeRouteNotFound    = "route.not_found"          // no such API endpoint
 	CodeMethod           = "route.method_not_allowed" // params: allow
 	CodeConflict         = "state.conflict"           // wrong state for the operation
+	CodeIntegrity        = "state.integrity"          // a row edited outside cmca, or the audit log cut behind its checkpoint
 	CodePasscodeWrong    = "passcode.wrong"           // params: ref, attempts_left
 	CodePasscodeLocked   = "passcode.locked"          // params: ref
 	CodePasscodeExpired  = "passcode.expired"         // params: ref
@@ -138,6 +142,7 @@ var catalogue = map[string]codeInfo{
 	CodeRouteNotFound:    {ClassNotFound, http.StatusNotFound},
 	CodeMethod:           {ClassInvalid, http.StatusMethodNotAllowed},
 	CodeConflict:         {ClassConflict, http.StatusConflict},
+	CodeIntegrity:        {ClassConflict, http.StatusConflict},
 	CodePasscodeWrong:    {ClassAuth, http.StatusForbidden},
 	CodePasscodeLocked:   {ClassAuth, http.StatusForbidden},
 	CodePasscodeExpired:  {ClassAuth, http.StatusForbidden},
@@ -226,6 +231,8 @@ func FromError(err error) *Error {
 		return New(CodeInvalid, err.Error())
 	case errors.Is(err, ra.ErrNotFound), errors.Is(err, service.ErrNoHome):
 		return New(CodeNotFound, err.Error())
+	case errors.Is(err, ra.ErrIntegrity):
+		return New(CodeIntegrity, err.Error())
 	case errors.Is(err, ra.ErrConflict):
 		return New(CodeConflict, err.Error())
 	case errors.Is(err, ra.ErrAuth):

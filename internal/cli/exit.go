@@ -16,7 +16,7 @@ const (
 	ExitError     = 1   // unexpected failure (I/O, database, bug)
 	ExitUsage     = 2   // bad flags or invalid input; nothing changed
 	ExitNotFound  = 3   // no such request, certificate, token or home
-	ExitConflict  = 4   // wrong state: already approved, passcode already used, already revoked
+	ExitConflict  = 4   // wrong state: already approved, passcode already used, already revoked; or an integrity check failed
 	ExitAuth      = 5   // wrong/expired/locked passcode, wrong PIN or password
 	ExitPolicy    = 6   // forbidden by policy (four-eyes, weak key)
 	ExitCancelled = 130 // cancelled at a prompt or by Ctrl-C
@@ -43,7 +43,7 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, ra.ErrNotFound), errors.Is(err, service.ErrNoHome):
 		return ExitNotFound
-	case errors.Is(err, ra.ErrConflict):
+	case errors.Is(err, ra.ErrConflict), errors.Is(err, ra.ErrIntegrity):
 		return ExitConflict
 	case errors.Is(err, ra.ErrAuth):
 		return ExitAuth

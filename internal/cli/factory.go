@@ -138,6 +138,7 @@ func (f *Factory) local(ctx context.Context, open func(context.Context, string, 
 		return nil, err
 	}
 	svc.SetCALoader(func(ctx context.Context) (*ca.CA, error) { return f.loadCA(ctx, svc) })
+	svc.Warn = func(msg string) { f.Warnf("warning: %s\n", msg) }
 	f.svc = svc
 	return svc, nil
 }
@@ -175,6 +176,13 @@ func (f *Factory) api(ctx context.Context, local func(context.Context) (API, err
 		if err := f.clientTLS(ctx, tc); err != nil {
 			return nil, err
 		}
+	}
+	login, err := f.Login(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if login != nil {
+		login.Configure(tc)
 	}
 	cl, err := client.New(c.ServerURL, tc)
 	if err != nil {

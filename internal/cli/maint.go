@@ -123,6 +123,13 @@ after the backup was made are listed: they are not in the restored store.`,
 			if err != nil {
 				return err
 			}
+			// A checkpoint of the restored log (the replaced one's was kept
+			// aside). Without the CA key, say how to sign one later.
+			if svc, err := f.Local(cmd.Context()); err != nil {
+				f.Warnf("warning: no audit checkpoint signed for the restored store (%v); run `cmca crl --force`\n", err)
+			} else if err := svc.SignCheckpoint(cmd.Context()); err != nil {
+				f.Warnf("warning: no audit checkpoint signed for the restored store (%v); run `cmca crl --force`\n", err)
+			}
 			if f.JSON() {
 				return f.PrintJSON(res)
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/testhook"
 	"github.com/spf13/cobra"
@@ -29,6 +30,9 @@ func NewCmdStatus(f *Factory, runF func(string) error) *cobra.Command {
 			d, err := api.Status(ctx, args[0])
 			if err != nil {
 				return err
+			}
+			for _, p := range d.Integrity {
+				f.Warnf("warning: %s\n", p)
 			}
 			d = d.ForApplicant()
 			if f.JSON() {
@@ -116,6 +120,9 @@ func NewCmdCert(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, p := range d.Integrity {
+				f.Warnf("warning: %s\n", p)
+			}
 			if pemOut {
 				return pem.Encode(f.IO.Out, &pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate.DER})
 			}
@@ -125,7 +132,8 @@ func NewCmdCert(f *Factory) *cobra.Command {
 					Certificate any    `json:"certificate"`
 					PEM         string `json:"pem"`
 					Requests    any    `json:"requests"`
-				}{d.Certificate, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate.DER})), d.Requests})
+					Integrity   any    `json:"integrity,omitempty"`
+				}{d.Certificate, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate.DER})), d.Requests, d.Integrity})
 			}
 			c := d.Certificate
 			f.Printf("Certificate %s\n  status:   %s\n  subject:  %s\n  email:    %s\n  usage:    %s\n  key:      %s (%s)\n  valid:    %s to %s\n  request:  %s\n",
@@ -149,6 +157,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read and verify the hash-chained audit log"}
 	var flt store.AuditFilter
 	var since, until string
+	var checkpoints []string
 	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List audit records",
@@ -204,17 +213,32 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 	list.Flags().IntVar(&flt.Limit, "limit", 0, "at most N records")
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Verify the audit hash chain; exit 4 if any record was modified, deleted or reordered",
+		Short: "Verify the audit hash chain, its signed checkpoint and the rows it binds; exit 4 if anything was modified, deleted or reordered",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			api, err := f.ReadAPI(ctx)
-			if err != nil {
-				return err
-			}
-			rep, err := api.VerifyAudit(ctx)
-			if err != nil {
-				return err
+			var rep *service.AuditReport
+			if len(checkpoints) > 0 {
+				// The files are read where the store is: local only.
+				if f.Remote() {
+					return &usageError{"--checkpoint reads the store beside the file: run it on the CA host, without --server"}
+				}
+				svc, err := f.ReadLocal(ctx)
+				if err != nil {
+					return err
+				}
+				rep, err = svc.VerifyAuditWith(ctx, checkpoints...)
+				if err != nil {
+					return err
+				}
+			} else {
+				api, err := f.ReadAPI(ctx)
+				if err != nil {
+					return err
+				}
+				if rep, err = api.VerifyAudit(ctx); err != nil {
+					return err
+				}
 			}
 			if f.JSON() {
 				_ = f.PrintJSON(rep)
@@ -222,15 +246,23 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 				f.Printf("Audit log intact: %d records verified.\n", rep.Checked)
 			} else {
 				for _, p := range rep.Problems {
-					f.Printf("record %d: %s\n", p.Seq, p.Problem)
+					if p.Seq == 0 {
+						f.Printf("%s\n", p.Problem)
+					} else {
+						f.Printf("record %d: %s\n", p.Seq, p.Problem)
+					}
 				}
 			}
 			if !rep.OK {
-				return fmt.Errorf("audit log broken at record %d (%d problems in %d records): %w", rep.Problems[0].Seq, len(rep.Problems), rep.Checked, ra.ErrConflict)
+				if p := rep.Problems[0]; p.Seq == 0 {
+					return fmt.Errorf("audit check failed: %s (%d problems in %d records): %w", p.Problem, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
+				}
+				return fmt.Errorf("audit log broken at record %d (%d problems in %d records): %w", rep.Problems[0].Seq, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
 			}
 			return nil
 		},
 	}
+	verify.Flags().StringSliceVar(&checkpoints, "checkpoint", nil, "also check the audit log against this checkpoint file (a copy of crl/audit-checkpoint.json fetched from where CRLs are published)")
 	cmd.AddCommand(list, verify)
 	return cmd
 }

@@ -3,23 +3,22 @@ package cli
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/cmp"
 	"github.com/cmca/cmca/internal/server"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/store"
@@ -32,7 +31,10 @@ type ServeOptions struct {
 	ListenHTTP string
 	Names      []string
 	AddrFile   string
-	CPUProfile string // write a CPU profile of the whole run to this file (off by default)
+	// TLSCert and TLSKey serve a given certificate instead of one the
+	// home's CA issues and renews.
+	TLSCert, TLSKey string
+	CPUProfile      string // write a CPU profile of the whole run to this file (off by default)
 }
 
 // ServeAddrs are the bound addresses, written to --addr-file as JSON.
@@ -51,11 +53,17 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 every role, and the public endpoints relying parties fetch without TLS (the CA
 certificate at /ca.crt and /ca.pem, CRLs at /crl/ca.crl and /crl/ca-delta.crl
 and at the paths of crl.distribution_points and aia.ca_issuers) on
---listen-http. Either or both may be given; port 0 picks a free port, and
---addr-file FILE receives the bound addresses as JSON.
+--listen-http. Both listeners also answer CMP at /.well-known/cmp, for
+stock clients such as openssl cmp (docs/protocols.md). Either or both may
+be given; port 0 picks a free port, and --addr-file FILE receives the bound
+addresses as JSON.
 
 The server certificate is issued by the home's CA for --name (config
-server.names; default localhost, 127.0.0.1 and ::1) when serve starts.
+server.names; default localhost, 127.0.0.1 and ::1), kept in HOME/server
+(key 0600) and renewed while serving when a third of its lifetime is left;
+--tls-cert and --tls-key serve a given certificate instead. Clients may log
+in with a certificate of the home's CA (--login): an operator credential
+(cmca operator add) or, for renewal, the subscriber's own certificate.
 One JSON log line per request goes to stderr. SIGTERM or SIGINT stops
 accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
 		Args: cobra.NoArgs,
@@ -84,6 +92,8 @@ accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
 	fl.StringVar(&o.ListenHTTP, "listen-http", "", "serve the CA certificate and CRLs over plain HTTP on ADDR (config server.listen_http)")
 	fl.StringSliceVar(&o.Names, "name", nil, "DNS name or IP address of the server certificate, repeatable (config server.names)")
 	fl.StringVar(&o.AddrFile, "addr-file", "", "write the bound addresses to FILE as JSON ({\"https\": ..., \"http\": ...})")
+	fl.StringVar(&o.TLSCert, "tls-cert", "", "serve this PEM certificate (with its chain) instead of one issued by the home's CA; needs --tls-key")
+	fl.StringVar(&o.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fl.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the server to FILE, from start until it stops; off by default")
 	return cmd
 }
@@ -109,19 +119,23 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		}
 	}()
 	if o.Listen != "" {
-		tc, err := f.serverTLS(ctx, svc, o.Names)
+		tc, err := serverTLS(ctx, svc, o, log)
+		if err != nil {
+			return err
+		}
+		auth, err := serverAuth(svc)
 		if err != nil {
 			return err
 		}
 		h := server.NewServer(svc, server.Options{
-			Logger: log, Auth: f.serverAuth(svc), Ready: func(ctx context.Context) error { return ready(ctx, svc) },
+			Logger: log, Auth: auth, Ready: func(ctx context.Context) error { return ready(ctx, svc) },
 			LimitsFromPolicy: true, // ratelimit.apply, ratelimit.passcode
 		})
 		ln, err := net.Listen("tcp", o.Listen)
 		if err != nil {
 			return &usageError{msg: fmt.Sprintf("--listen: %v", err)}
 		}
-		ls = append(ls, server.Listener{Server: server.NewHTTPServer(h, tc, log), Ln: ln, TLS: true})
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), tc, log), Ln: ln, TLS: true})
 		addrs.HTTPS = ln.Addr().String()
 	}
 	if o.ListenHTTP != "" {
@@ -130,7 +144,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		if err != nil {
 			return &usageError{msg: fmt.Sprintf("--listen-http: %v", err)}
 		}
-		ls = append(ls, server.Listener{Server: server.NewHTTPServer(h, nil, log), Ln: ln})
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), nil, log), Ln: ln})
 		addrs.HTTP = ln.Addr().String()
 	}
 	if o.AddrFile != "" {
@@ -148,6 +162,17 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	}
 	log.Info("serving", "https", addrs.HTTPS, "http", addrs.HTTP, "home", svc.Home())
 	return server.Serve(ctx, log, ls...)
+}
+
+// withCMP serves CMP (internal/cmp, docs/protocols.md) at
+// /.well-known/cmp on a listener beside h. CMP authenticates each message
+// itself (passcode MAC or signature), so it sits outside the API's
+// authentication.
+func withCMP(h http.Handler, svc *service.Service, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(cmp.Path, cmp.NewHandler(svc.CMP(), cmp.Options{Logger: log, Now: svc.Now}))
+	mux.Handle("/", h)
+	return mux
 }
 
 // startCPUProfile profiles the process into path until stop is called
@@ -203,60 +228,51 @@ func ready(ctx context.Context, svc *service.Service) error {
 	return nil
 }
 
-// serverAuth says who calls the API. Until operator credentials land
-// (internal/server/auth.go), every caller is anonymous: subscriber
-// operations work, operator operations are refused with exit 5.
-func (f *Factory) serverAuth(*service.Service) server.AuthFunc { return server.Anonymous }
-
-// serverTLS is the HTTPS configuration: a server certificate issued by the
-// home's CA for names at start, valid 7 days, its key only in memory. (The
-// server certificate manager in internal/server/tls.go replaces this.)
-func (f *Factory) serverTLS(ctx context.Context, svc *service.Service, names []string) (*tls.Config, error) {
-	authority, err := svc.CA(ctx)
+// homeCA reads the home's CA certificate and any chain after it.
+func homeCA(svc *service.Service) ([]*x509.Certificate, error) {
+	data, err := svc.CACertificate()
 	if err != nil {
 		return nil, err
 	}
+	return ca.ParseCertificatesPEM(data)
+}
+
+// serverAuth says who calls the API: the TLS client certificate's operator
+// (roles from the store) or subscriber, or anonymous without one
+// (internal/server/auth.go).
+func serverAuth(svc *service.Service) (server.AuthFunc, error) {
+	cas, err := homeCA(svc)
+	if err != nil {
+		return nil, err
+	}
+	return server.CertAuthenticator(svc, cas, func() time.Time { return svc.Now() }), nil
+}
+
+// serverTLS is the HTTPS configuration (internal/server/tls.go): TLS 1.2+,
+// client certificates requested, the server certificate from --tls-cert and
+// --tls-key, or issued by the home's CA for names and renewed while serving.
+func serverTLS(ctx context.Context, svc *service.Service, o *ServeOptions, log *slog.Logger) (*tls.Config, error) {
+	cas, err := homeCA(svc)
+	if err != nil {
+		return nil, err
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return nil, &usageError{msg: "--tls-cert and --tls-key go together: the certificate and its key"}
+	}
+	if o.TLSCert != "" {
+		c, err := server.LoadCertificateFiles(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return nil, &usageError{msg: err.Error()}
+		}
+		return server.TLSConfig(server.StaticCertificate(c), cas), nil
+	}
+	names := o.Names
 	if len(names) == 0 {
 		names = []string{"localhost", "127.0.0.1", "::1"}
 	}
-	cert, err := issueServerCert(authority, names, time.Now())
+	m, err := server.NewCertManager(ctx, svc, svc.Home(), names, func() time.Time { return svc.Now() }, log)
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
-func issueServerCert(authority *ca.CA, names []string, now time.Time) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	serial, err := ca.NewSerial()
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     now.Add(7 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, authority.Cert, key.Public(), authority.Signer)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("issue the server certificate: %w", err)
-	}
-	chain := [][]byte{der}
-	for _, c := range authority.Chain {
-		chain = append(chain, c.Raw)
-	}
-	return tls.Certificate{Certificate: chain, PrivateKey: key}, nil
+	return server.TLSConfig(m.GetCertificate, cas), nil
 }

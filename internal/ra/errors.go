@@ -21,6 +21,10 @@ var (
 	// ErrPolicy: the action is well-formed but policy forbids it (four-eyes
 	// rule, key too weak for the profile).
 	ErrPolicy = errors.New("not allowed by policy")
+	// ErrIntegrity: a stored row does not match what the audit log bound
+	// (edited outside cmca), or the audit log does not match its signed
+	// checkpoint. Nothing is changed; the CLI exits 4 like a wrong state.
+	ErrIntegrity = errors.New("integrity check failed")
 )
 
 // FieldError names the input field that failed validation, so a form can

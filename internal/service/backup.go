@@ -160,11 +160,14 @@ type RestoreOptions struct {
 
 // RestoreResult describes a restored store.
 type RestoreResult struct {
-	Home          string `json:"home"`
-	From          string `json:"from"`
-	SHA256        string `json:"sha256"`
-	Replaced      string `json:"replaced,omitempty"` // where the previous store was kept
-	NextCRLNumber int64  `json:"next_crl_number"`
+	Home     string `json:"home"`
+	From     string `json:"from"`
+	SHA256   string `json:"sha256"`
+	Replaced string `json:"replaced,omitempty"` // where the previous store was kept
+	// ReplacedCheckpoint is where the audit checkpoint of the replaced store
+	// was kept.
+	ReplacedCheckpoint string `json:"replaced_checkpoint,omitempty"`
+	NextCRLNumber      int64  `json:"next_crl_number"`
 	// LostCertificates are certificates the replaced store knew and the
 	// backup does not: they were issued after the backup and can no longer
 	// be revoked through cmca.
@@ -314,6 +317,16 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	syncDir(o.Home)
+	// The published checkpoint anchors the replaced store's log, which may
+	// reach beyond the backup's: keep it aside; `cmca restore` then signs
+	// one for the restored log (Service.SignCheckpoint).
+	cp := filepath.Join(o.Home, CheckpointFile)
+	if _, err := os.Stat(cp); err == nil {
+		res.ReplacedCheckpoint = cp + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(cp, res.ReplacedCheckpoint); err != nil {
+			return nil, fmt.Errorf("restore: keep the audit checkpoint aside: %w", err)
+		}
+	}
 	return res, nil
 }
 

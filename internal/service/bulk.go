@@ -27,7 +27,7 @@ type RefError struct {
 // database). Item failures are reported and the batch goes on; anything
 // else rolls the whole batch back.
 func itemFailure(err error) bool {
-	for _, class := range []error{ra.ErrInvalid, ra.ErrNotFound, ra.ErrConflict, ra.ErrAuth, ra.ErrPolicy} {
+	for _, class := range []error{ra.ErrInvalid, ra.ErrNotFound, ra.ErrConflict, ra.ErrAuth, ra.ErrPolicy, ra.ErrIntegrity} {
 		if errors.Is(err, class) {
 			return true
 		}
@@ -78,6 +78,12 @@ func (s *Service) ApproveMany(ctx context.Context, refs []string, allSubmitted b
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, d := range done {
+		if d.RevokedSerial != "" { // once per batch
+			s.checkpointAfterRevocation(ctx)
+			break
+		}
 	}
 	return done, failed, nil
 }
@@ -176,6 +182,13 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 	})
 	if err != nil {
 		return nil, err
+	}
+	// One checkpoint for the whole batch, not one signature per item.
+	for _, o := range out {
+		if o.Issued != nil && !o.Issued.Retrieved {
+			s.checkpoint(ctx, authority)
+			break
+		}
 	}
 	return out, nil
 }

@@ -238,7 +238,11 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 	testhook.Point("crl:committed")
 	res := crlResult(&rec)
 	res.Warning = warning
-	return res, s.publish(ctx, res, o.Delta, crlBody{path: hist})
+	if err := s.publish(ctx, res, o.Delta, crlBody{path: hist}); err != nil {
+		return res, err
+	}
+	s.checkpoint(ctx, authority) // published beside the CRL
+	return res, nil
 }
 
 // waitPastBase waits, at most a second, until the clock has left the second

@@ -37,6 +37,9 @@ func (s *Service) Approve(ctx context.Context, ref string) (*Decision, error) {
 		d, err = s.approve(tx, p, r, "")
 		return err
 	})
+	if err == nil && d.RevokedSerial != "" {
+		s.checkpointAfterRevocation(ctx)
+	}
 	return d, err
 }
 
@@ -247,6 +250,15 @@ func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resen
 		}
 		code, hash := ra.NewPasscode()
 		if err := tx.SetPasscodeHash(ref, hash); err != nil {
+			return err
+		}
+		// The passcode encrypted for the CMP server, which needs it to
+		// check a password-based MAC (docs/security.md).
+		box, err := s.sealPasscode(ref, code)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetPasscodeBox(ref, box); err != nil {
 			return err
 		}
 		now := tx.Now()

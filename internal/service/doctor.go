@@ -49,8 +49,13 @@ type DoctorReport struct {
 //
 //   - files: home 0700; database, its -wal/-shm and the CA key 0600
 //   - integrity: SQLite's integrity and foreign-key checks
-//   - audit: the hash chain is unbroken; every request's state is where its
-//     audit trail left it, and every transition starts where the last ended
+//   - audit: the hash chain is unbroken and reaches the published, CA-signed
+//     checkpoint of its head (crl/audit-checkpoint.json) with the hash it
+//     signed; every request and certificate matches the digest its last
+//     audit record bound (named by field group: identity, usage, storage,
+//     passcode, state; certificate, revocation); every request's state is
+//     where its audit trail left it, and every transition starts where the
+//     last ended
 //   - requests: a used passcode has a certificate that can still be fetched;
 //     a completed request has its certificate (or, for a revocation, its
 //     revoked target); an outstanding passcode has a hash and an expiry
@@ -79,7 +84,7 @@ func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
 		d.add("store", filepath.Join(s.home, DBFile), s.identityErr.Error(), "put this home's store back (`cmca restore`), or this store's CA certificate back in ca/ca.crt; every other command refuses the home meanwhile")
 	}
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
-		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs, d.checkLostRevocations} {
+		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.checkCheckpoint, d.checkBindings, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs, d.checkLostRevocations} {
 			if err := step(tx); err != nil {
 				return err
 			}
@@ -134,6 +139,7 @@ func (d *doctor) checkFiles() {
 	perm(DBFile+"-shm", 0o600, false)
 	perm(CADir, 0o700, true)
 	perm(CAKeyFile, 0o600, false)
+	perm(PasscodeKEKFile, 0o600, false)
 	perm(CACertFile, 0o644, true)
 	// crl/ may be published (0755), but nobody else may write there: a
 	// replaced CRL would hide revocations from relying parties.
@@ -204,6 +210,28 @@ func (d *doctor) checkAuditChain(tx *store.Tx) error {
 		d.add("audit", fmt.Sprintf("audit record %d", p.Seq), p.Problem, "the log was tampered with; compare with a backup (`cmca audit verify`)")
 	}
 	return nil
+}
+
+func (d *doctor) checkCheckpoint(tx *store.Tx) error {
+	seq, problem, err := checkpointProblem(tx, filepath.Join(d.home, CheckpointFile), false, d.caCert)
+	if err != nil || problem == "" {
+		return err
+	}
+	subject := "audit checkpoint"
+	if seq != 0 {
+		subject = fmt.Sprintf("audit record %d", seq)
+	}
+	d.add("audit", subject, problem, "records after the checkpoint were removed or the log was rewritten; compare with a backup (`cmca audit verify`)")
+	return nil
+}
+
+func (d *doctor) checkBindings(tx *store.Tx) error {
+	n, err := tx.CheckBindings(func(e *store.IntegrityError) error {
+		d.add("audit", e.Kind+" "+e.Key, e.Problem()+"; it was changed outside cmca", "compare with a backup; cmca refuses to act on this row")
+		return nil
+	})
+	d.rep.Checked["bound_rows"] = n
+	return err
 }
 
 var crlNumberDetail = regexp.MustCompile(`\bnumber=(\d+)\b`)

@@ -19,7 +19,9 @@ const maxGroup = 128
 // lock one sync each. Each item runs exactly as in DownloadMany, under its
 // own savepoint (a failing item changes nothing and fails only itself), and
 // each caller gets its answer only after the transaction holding its item
-// has committed. A lone caller runs alone, in its own goroutine, as before.
+// has committed and the audit checkpoint (checkpoint.go) covers it: one
+// checkpoint signature per group. A lone caller runs alone, in its own
+// goroutine, as before.
 //
 // The first caller to find no transaction running leads: it runs the
 // queued items as one transaction, its own among them. Callers arriving
@@ -96,6 +98,14 @@ func (s *Service) runGroup(ctx context.Context, authority *ca.CA) (idle bool) {
 		}
 	} else if err != nil {
 		batch[0].out = DownloadOutcome{Ref: batch[0].in.Ref, Err: err}
+	}
+	// One audit checkpoint per group, not one signature per certificate,
+	// before anyone is answered: a certificate handed out is anchored.
+	for _, it := range batch {
+		if it.out.Issued != nil && !it.out.Issued.Retrieved {
+			s.checkpoint(ctx, authority)
+			break
+		}
 	}
 	for _, it := range batch {
 		close(it.done)

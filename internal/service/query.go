@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
@@ -14,6 +16,9 @@ type RequestDetail struct {
 	History      []ra.Event        `json:"history"`
 	Certificates []*ra.Certificate `json:"certificates,omitempty"`
 	Target       *ra.Certificate   `json:"target_certificate,omitempty"`
+	// Integrity lists rows shown here that do not match what the audit log
+	// bound (edited outside cmca); every state change refuses them.
+	Integrity []string `json:"integrity,omitempty"`
 }
 
 // ForApplicant returns a copy fit for `status`, which anyone holding the
@@ -40,7 +45,10 @@ func (s *Service) Status(ctx context.Context, ref string) (*RequestDetail, error
 	var d RequestDetail
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		if d.Request, err = tx.Request(ref); err != nil {
+		if d.Request, err = tx.RequestAsStored(ref); err != nil {
+			return err
+		}
+		if d.Integrity, err = integrityProblems(d.Integrity, tx.CheckRequest(ref)); err != nil {
 			return err
 		}
 		if d.History, err = tx.AuditRecords(store.AuditFilter{Ref: ref}); err != nil {
@@ -50,7 +58,10 @@ func (s *Service) Status(ctx context.Context, ref string) (*RequestDetail, error
 			return err
 		}
 		if d.Request.TargetSerial != "" {
-			if d.Target, err = tx.Certificate(d.Request.TargetSerial); err != nil {
+			if d.Target, err = tx.CertificateAsStored(d.Request.TargetSerial); err != nil {
+				return err
+			}
+			if d.Integrity, err = integrityProblems(d.Integrity, tx.CheckCertificate(d.Request.TargetSerial)); err != nil {
 				return err
 			}
 		}
@@ -91,6 +102,8 @@ type CertificateDetail struct {
 	Certificate *ra.Certificate `json:"certificate"`
 	Status      ra.CertStatus   `json:"status"`
 	Requests    []*ra.Request   `json:"requests"`
+	// Integrity: as in RequestDetail.
+	Integrity []string `json:"integrity,omitempty"`
 }
 
 // Certificate reads one certificate by serial.
@@ -102,7 +115,10 @@ func (s *Service) Certificate(ctx context.Context, serial string) (*CertificateD
 	var d CertificateDetail
 	err = s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		if d.Certificate, err = tx.Certificate(serial); err != nil {
+		if d.Certificate, err = tx.CertificateAsStored(serial); err != nil {
+			return err
+		}
+		if d.Integrity, err = integrityProblems(d.Integrity, tx.CheckCertificate(serial)); err != nil {
 			return err
 		}
 		d.Requests, err = tx.Requests(store.RequestFilter{Serial: serial})
@@ -137,18 +153,60 @@ type AuditReport struct {
 	Problems []store.AuditProblem `json:"problems,omitempty"`
 }
 
-// VerifyAudit checks the audit hash chain.
+// VerifyAudit checks the audit hash chain, the published checkpoint of its
+// head (checkpoint.go), and every request and certificate against the
+// digest its last audit record bound (store/binding.go). A problem with
+// Seq 0 names no single record (a row no record binds, a missing
+// checkpoint).
+//
+// Each file in checkpoints (e.g. a copy fetched from where the CRL is
+// published, out of reach of whoever can write the home) is checked like
+// the home's own checkpoint.
+//
 // The caller (in ctx) needs the auditor role.
 func (s *Service) VerifyAudit(ctx context.Context) (*AuditReport, error) {
+	return s.VerifyAuditWith(ctx)
+}
+
+// VerifyAuditWith is VerifyAudit that also checks the given checkpoint
+// files (local only: the files are read where the store is).
+func (s *Service) VerifyAuditWith(ctx context.Context, checkpoints ...string) (*AuditReport, error) {
 	if _, err := principal.Require(ctx, principal.Auditor); err != nil {
 		return nil, err
 	}
 	var r AuditReport
+	caCert := s.caCertificate()
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		r.Checked, r.Problems, err = tx.VerifyAudit()
+		if r.Checked, r.Problems, err = tx.VerifyAudit(); err != nil {
+			return err
+		}
+		paths := append([]string{filepath.Join(s.home, CheckpointFile)}, checkpoints...)
+		for i, path := range paths {
+			seq, problem, err := checkpointProblem(tx, path, i > 0, caCert)
+			if err != nil {
+				return err
+			}
+			if problem != "" {
+				r.Problems = append(r.Problems, store.AuditProblem{Seq: seq, Problem: problem})
+			}
+		}
+		_, err = tx.CheckBindings(func(e *store.IntegrityError) error {
+			r.Problems = append(r.Problems, store.AuditProblem{Seq: e.Seq, Problem: e.Kind + " " + e.Key + ": " + e.Problem() + "; it was changed outside cmca"})
+			return nil
+		})
 		return err
 	})
 	r.OK = len(r.Problems) == 0
 	return &r, err
+}
+
+// integrityProblems appends the problem an integrity check found to list;
+// any other error is returned.
+func integrityProblems(list []string, err error) ([]string, error) {
+	var ie *store.IntegrityError
+	if errors.As(err, &ie) {
+		return append(list, ie.Kind+" "+ie.Key+": "+ie.Problem()+"; it was changed outside cmca, and cmca refuses to act on it"), nil
+	}
+	return list, err
 }

@@ -7,6 +7,7 @@ package service
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -184,8 +186,17 @@ type Service struct {
 
 	dl downloadGroup // concurrent Downloads, committed together
 
+	kekMu sync.Mutex
+	kek   cipher.AEAD // passcode key-encryption key, loaded on first need
+
+	cmpSweptAt atomic.Int64 // Unix time of the last CMP sweep
+
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
+	// Warn receives what went wrong after an operation committed (e.g. the
+	// audit checkpoint could not be published); the CLI prints it on
+	// stderr. Nil discards.
+	Warn func(msg string)
 }
 
 // Home layout.

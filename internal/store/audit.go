@@ -18,13 +18,40 @@ const genesis = "000000000000000000000000000000000000000000000000000000000000000
 
 // auditHash is the chain link: SHA-256 over the previous hash and the
 // record's fields, each length-prefixed so no two records encode alike.
-func auditHash(prev string, e ra.Event) string {
+// The digests binding the rows the record names (binding.go) follow the
+// other fields; records written before schema 5 have none, and their hash
+// is computed as it was then.
+func auditHash(prev string, e ra.Event, b binding) string {
 	h := sha256.New()
-	for _, f := range []string{prev, strconv.FormatInt(e.Seq, 10), strconv.FormatInt(e.At.Unix(), 10), e.Operator, e.Action,
-		e.Ref, e.Serial, string(e.From), string(e.To), e.Detail} {
+	fields := []string{prev, strconv.FormatInt(e.Seq, 10), strconv.FormatInt(e.At.Unix(), 10), e.Operator, e.Action,
+		e.Ref, e.Serial, string(e.From), string(e.To), e.Detail}
+	if b != (binding{}) {
+		fields = append(fields, "bound", b.req, b.cert)
+	}
+	for _, f := range fields {
 		fmt.Fprintf(h, "%d:%s;", len(f), f)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// binding is what an audit record binds: the digests of the request and of
+// the certificate it names, as they stand after the transition.
+type binding struct{ req, cert string }
+
+func (t *Tx) bind(e ra.Event) (binding, error) {
+	var b binding
+	var err error
+	if e.Ref != "" {
+		if b.req, err = t.requestDigest(e.Ref); err != nil {
+			return b, err
+		}
+	}
+	if e.Serial != "" {
+		if b.cert, err = t.certDigest(e.Serial); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // Audit appends a record to the hash-chained audit log, in the caller's
@@ -42,9 +69,13 @@ func (t *Tx) Audit(e ra.Event) error {
 	if e.At.IsZero() {
 		e.At = t.now()
 	}
-	_, err = t.exec(`INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.At.Unix(), e.Operator, e.Action, e.Ref, e.Serial, string(e.From), string(e.To), e.Detail,
-		prev, auditHash(prev, e))
+	b, err := t.bind(e)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	_, err = t.exec(`INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash, req_digest, cert_digest)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.At.Unix(), e.Operator, e.Action, e.Ref, e.Serial, string(e.From), string(e.To), e.Detail,
+		prev, auditHash(prev, e, b), b.req, b.cert)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -113,7 +144,7 @@ type AuditProblem struct {
 // VerifyAudit walks the whole chain and reports every record whose hash,
 // link or sequence is wrong: an edited, deleted or reordered record.
 func (t *Tx) VerifyAudit() (checked int, problems []AuditProblem, err error) {
-	rows, err := t.query(`SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash FROM audit ORDER BY seq`)
+	rows, err := t.query(`SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash, req_digest, cert_digest FROM audit ORDER BY seq`)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read audit: %w", err)
 	}
@@ -123,7 +154,8 @@ func (t *Tx) VerifyAudit() (checked int, problems []AuditProblem, err error) {
 		var e ra.Event
 		var at int64
 		var prevHash, hash string
-		if err := rows.Scan(&e.Seq, &at, &e.Operator, &e.Action, &e.Ref, &e.Serial, &e.From, &e.To, &e.Detail, &prevHash, &hash); err != nil {
+		var b binding
+		if err := rows.Scan(&e.Seq, &at, &e.Operator, &e.Action, &e.Ref, &e.Serial, &e.From, &e.To, &e.Detail, &prevHash, &hash, &b.req, &b.cert); err != nil {
 			return checked, problems, err
 		}
 		e.At = time.Unix(at, 0).UTC()
@@ -134,10 +166,38 @@ func (t *Tx) VerifyAudit() (checked int, problems []AuditProblem, err error) {
 		if prevHash != prev {
 			problems = append(problems, AuditProblem{e.Seq, "does not link to the record before it: a record was deleted, inserted or reordered"})
 		}
-		if auditHash(prevHash, e) != hash {
+		if auditHash(prevHash, e, b) != hash {
 			problems = append(problems, AuditProblem{e.Seq, "contents do not match its hash: the record was modified"})
 		}
 		prev, want = hash, e.Seq+1
 	}
 	return checked, problems, rows.Err()
+}
+
+// AuditHead is the newest audit record's sequence number and hash (0 and
+// the genesis hash for an empty log).
+func (t *Tx) AuditHead() (int64, string, error) {
+	var seq int64
+	var hash string
+	err := t.queryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, genesis, nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("read audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+// AuditHash is the hash of record seq ("" if there is no such record).
+func (t *Tx) AuditHash(seq int64) (string, error) {
+	var hash string
+	err := t.queryRow(`SELECT hash FROM audit WHERE seq = ?`, seq).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read audit record %d: %w", seq, err)
+	}
+	return hash, nil
 }

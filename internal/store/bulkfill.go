@@ -128,8 +128,8 @@ func (t *Tx) fillAudit(base int64, n, completed int, at int64) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	stmt, err := t.tx.PrepareContext(t.ctx, `INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	stmt, err := t.tx.PrepareContext(t.ctx, `INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash, req_digest, cert_digest)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -141,8 +141,12 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if e.To == ra.StateSubmitted {
 			e.Action, e.From = "apply", ""
 		}
-		h := auditHash(prev, e)
-		if _, err := stmt.ExecContext(t.ctx, e.Seq, at, e.Operator, e.Action, e.Ref, e.Serial, string(e.From), string(e.To), e.Detail, prev, h); err != nil {
+		b, err := t.bind(e)
+		if err != nil {
+			return err
+		}
+		h := auditHash(prev, e, b)
+		if _, err := stmt.ExecContext(t.ctx, e.Seq, at, e.Operator, e.Action, e.Ref, e.Serial, string(e.From), string(e.To), e.Detail, prev, h, b.req, b.cert); err != nil {
 			return err
 		}
 		prev = h

@@ -49,11 +49,29 @@ func scanCert(sc scanner) (*ra.Certificate, error) {
 
 // Certificate reads one certificate by canonical serial, or ra.ErrNotFound.
 func (t *Tx) Certificate(serial string) (*ra.Certificate, error) {
+	c, err := t.CertificateAsStored(serial)
+	if err != nil {
+		return nil, err
+	}
+	// Whatever revocation, renewal or download relies on must be what the
+	// audit log bound.
+	if err := t.CheckCertificate(serial); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// CertificateAsStored reads a certificate without checking it against the
+// audit log: for display only (status, cert).
+func (t *Tx) CertificateAsStored(serial string) (*ra.Certificate, error) {
 	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.serial = ?`, serial))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate with serial %s: %w", serial, ra.ErrNotFound), "serial", serial)
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // CertificateByKey finds the newest certificate for a public key (SHA-256
@@ -63,7 +81,13 @@ func (t *Tx) CertificateByKey(spki string) (*ra.Certificate, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate for that key: %w", ra.ErrNotFound))
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	if err := t.CheckCertificate(c.Serial); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // CertFilter selects certificates.
@@ -138,7 +162,9 @@ type Revoked struct {
 }
 
 // EachRevoked calls fn for every revoked certificate that has not expired at
-// `at`, in serial order, streaming from the database.
+// `at`, streaming from the database: subscriber certificates in serial
+// order, then the service certificates (operator credentials, server TLS;
+// few) in serial order.
 func (t *Tx) EachRevoked(at time.Time, fn func(Revoked) error) error {
 	// INDEXED BY: walk the partial covering index (migration 0002) in serial
 	// order; the planner would otherwise pick (status, not_after) and sort
@@ -160,5 +186,9 @@ WHERE status = 'revoked' AND not_after >= ? ORDER BY serial`, at.Unix())
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	return t.eachRevokedService(at, fn)
 }

@@ -119,6 +119,20 @@ func scanRequest(sc scanner) (*ra.Request, error) {
 
 // Request reads one request by reference, or ra.ErrNotFound.
 func (t *Tx) Request(ref string) (*ra.Request, error) {
+	r, err := t.RequestAsStored(ref)
+	if err != nil {
+		return nil, err
+	}
+	// Whatever a state change reads must be what the audit log bound.
+	if err := t.CheckRequest(ref); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// RequestAsStored reads a request without checking it against the audit
+// log: for display only (status), which shows an edited row and says so.
+func (t *Tx) RequestAsStored(ref string) (*ra.Request, error) {
 	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE ref = ?`, ref))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ra.WithCode("request.not_found", fmt.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)

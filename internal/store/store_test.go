@@ -34,7 +34,10 @@ func insertTestRequest(t *testing.T, s *Store) *ra.Request {
 		if err != nil {
 			return err
 		}
-		return tx.InsertRequest(r, id)
+		if err := tx.InsertRequest(r, id); err != nil {
+			return err
+		}
+		return tx.Audit(ra.Event{Operator: "clerk", Action: "apply", Ref: r.Ref, To: r.State})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +75,10 @@ func TestUpdateRequestGuardedByState(t *testing.T) {
 	// First writer moves it on.
 	err := s.Tx(ctx, func(tx *Tx) error {
 		r.State = ra.StateApproved
-		return tx.UpdateRequest(r, ra.StateSubmitted)
+		if err := tx.UpdateRequest(r, ra.StateSubmitted); err != nil {
+			return err
+		}
+		return tx.Audit(ra.Event{Operator: "bob", Action: "approve", Ref: r.Ref, From: ra.StateSubmitted, To: r.State})
 	})
 	if err != nil {
 		t.Fatal(err)
