@@ -50,7 +50,7 @@ passes=$(wc -w <<<"$CLIENTS")
 total=$((N * passes))
 export CMCA_HOME=$WORK/home
 cmca() { "$B/cmca" "$@"; }
-cmca init --ca-name "Bench Serve CA" >/dev/null
+cmca init --ca-name "Bench Serve CA" --ca-org "Bench" --ca-country CN >/dev/null
 awk -v n="$total" 'BEGIN {print "["; for (i = 1; i <= n; i++) printf "{\"name\":\"Net Person\",\"id_type\":\"passport\",\"id_number\":\"N%08d\",\"mobile\":\"13812345678\",\"email\":\"n%d@example.com\",\"usage_type\":\"auth\",\"acceptance_point\":\"online\",\"storage\":\"soft\",\"agreement_accepted\":true}%s\n", i, i, (i < n ? "," : ""); print "]"}' >"$WORK/apps.json"
 cmca apply -q --from-file "$WORK/apps.json" >/dev/null
 cmca approve -q --all-submitted >/dev/null
