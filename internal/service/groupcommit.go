@@ -166,7 +166,10 @@ func (s *Service) commitGroup(ctx context.Context, authority *ca.CA, items []*gr
 func (s *Service) presign(ctx context.Context, authority *ca.CA, in DownloadInput, csr *x509.CertificateRequest) *signJob {
 	var job *signJob
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
-		r, err := tx.Request(in.Ref)
+		// As stored, without proving the row against the audit log: the
+		// transaction reads it again and proves it (tx.Request), and a
+		// certificate signed from a row it would not accept is dropped.
+		r, err := tx.RequestAsStored(in.Ref)
 		if err != nil || r.State != ra.StateIssued || r.PasscodeAttempts >= s.Policy().MaxPasscodeAttempts ||
 			tx.Now().After(r.PasscodeExpires) || (in.Storage != "" && in.Storage != r.Storage) {
 			return err

@@ -148,12 +148,13 @@ func prepareSubmitted(t *testing.T, s *Service) string {
 // transaction is recorded and returned only if the transaction's own check
 // still asks for it. Here the passcode is replaced (issue --resend) between
 // presign and commit: the old passcode is wrong, an attempt is counted and
-// the presigned certificate is dropped, never recorded.
+// the presigned certificate is dropped, never recorded. So is one signed
+// from a row edited behind cmca's back.
 func TestPresignedCertificateRechecked(t *testing.T) {
 	s := benchService(t)
 	ctx := context.Background()
-	refs, codes := prepare(t, s, 2, ra.StateIssued)
-	csrs := benchCSRs(t, 2)
+	refs, codes := prepare(t, s, 3, ra.StateIssued)
+	csrs := benchCSRs(t, 3)
 	authority, err := s.CA(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -190,5 +191,20 @@ func TestPresignedCertificateRechecked(t *testing.T) {
 	}
 	if d.Request.State != ra.StateIssued || len(d.Certificates) != 0 || d.Request.PasscodeAttempts != 1 {
 		t.Errorf("after the stale download: %s, %d certificates, %d attempts; want issued, none, 1", d.Request.State, len(d.Certificates), d.Request.PasscodeAttempts)
+	}
+
+	// presign reads the row as stored; the transaction proves it against
+	// the audit log. A name edited behind cmca's back gets a presigned
+	// certificate for "Mallory", which the transaction refuses.
+	if _, err := s.store.DB().Exec(`UPDATE requests SET name = 'Mallory' WHERE ref = ?`, refs[2]); err != nil {
+		t.Fatal(err)
+	}
+	edited := item(2)
+	if got, err := s.downloadGrouped(ctx, authority, edited); !errors.Is(err, ra.ErrIntegrity) || got != nil {
+		t.Fatalf("download of an edited request = %+v, %v; want ErrIntegrity", got, err)
+	}
+	var n int
+	if err := s.store.DB().QueryRow(`SELECT COUNT(*) FROM certificates c JOIN requests r ON r.id = c.request_id WHERE r.ref = ?`, refs[2]).Scan(&n); err != nil || n != 0 {
+		t.Errorf("edited request has %d certificates (%v); want none", n, err)
 	}
 }
