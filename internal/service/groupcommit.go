@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"sync"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -88,11 +89,11 @@ func (s *Service) runGroup(ctx context.Context, authority *ca.CA) (idle bool) {
 		return true
 	}
 	g.mu.Unlock()
-	if err := s.commitGroup(ctx, authority, batch); err != nil && len(batch) > 1 {
+	if err := s.commitGroupSafely(ctx, authority, batch); err != nil && len(batch) > 1 {
 		// Not one item's failure (those are inside the outcomes) but the
 		// transaction's: run each item alone, so each gets its own answer.
 		for _, it := range batch {
-			if err := s.commitGroup(ctx, authority, []*groupItem{it}); err != nil {
+			if err := s.commitGroupSafely(ctx, authority, []*groupItem{it}); err != nil {
 				it.out = DownloadOutcome{Ref: it.in.Ref, Err: err}
 			}
 		}
@@ -124,6 +125,21 @@ func (s *Service) moreGroups() bool {
 		return false
 	}
 	return true
+}
+
+// commitGroupSafely is commitGroup, with a panic (a bug) turned into the
+// group's error: the transaction was rolled back (store.Tx does on a
+// panic), the callers get an internal error, and the next group still
+// runs. Without it a panic in a
+// leader recovered by the HTTP server would leave its followers waiting
+// for ever, and one in a handed-off goroutine would stop the process.
+func (s *Service) commitGroupSafely(ctx context.Context, authority *ca.CA, items []*groupItem) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("download: internal error: %v", r)
+		}
+	}()
+	return s.commitGroup(ctx, authority, items)
 }
 
 // commitGroup runs items in one transaction and sets each outcome when it

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 )
 
 // TestDownloadGroupCommit starts 24 concurrent Downloads while another
@@ -206,5 +208,44 @@ func TestPresignedCertificateRechecked(t *testing.T) {
 	var n int
 	if err := s.store.DB().QueryRow(`SELECT COUNT(*) FROM certificates c JOIN requests r ON r.id = c.request_id WHERE r.ref = ?`, refs[2]).Scan(&n); err != nil || n != 0 {
 		t.Errorf("edited request has %d certificates (%v); want none", n, err)
+	}
+}
+
+// TestDownloadGroupSurvivesPanic: a panic inside a group's transaction (a
+// bug, simulated at the test hook after the record is written) fails that
+// download with an error instead of leaving it, or the next caller,
+// waiting; nothing of it is committed, and the next download succeeds.
+func TestDownloadGroupSurvivesPanic(t *testing.T) {
+	s := benchService(t)
+	ctx := context.Background()
+	refs, codes := prepare(t, s, 2, ra.StateIssued)
+	csrs := benchCSRs(t, 2)
+	testhook.Fault = func(point string) {
+		if point == "download:signed" {
+			panic("injected")
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Download(ctx, DownloadInput{Ref: refs[0], Passcode: codes[0], CSR: csrs[0]})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "injected") {
+			t.Errorf("Download with a panic inside = %v; want an internal error", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Download still waiting a minute after a panic in its group")
+	}
+	testhook.Fault = nil
+	d, err := s.Status(ctx, refs[0])
+	if err != nil || d.Request.State != ra.StateIssued || len(d.Certificates) != 0 {
+		t.Errorf("after the panic: %+v, %v; want still issued, no certificate", d, err)
+	}
+	for i := range 2 {
+		if _, err := s.Download(ctx, DownloadInput{Ref: refs[i], Passcode: codes[i], CSR: csrs[i]}); err != nil {
+			t.Errorf("Download(%s) after the panic: %v", refs[i], err)
+		}
 	}
 }

@@ -404,6 +404,14 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now, shared: s.shared}
+	defer func() {
+		if r := recover(); r != nil {
+			// A panic (a bug) must not keep the write lock and the
+			// connection: roll back, then let it go on.
+			_ = sqlTx.Rollback()
+			panic(r)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
