@@ -91,8 +91,11 @@ func TestDownloadGroupCommit(t *testing.T) {
 	wg.Wait()
 	// The leader took what was queued when it began (at least its own
 	// item) and waited for the lock; everything else queued behind it.
-	if s.dl.commits > 2 {
-		t.Errorf("%d group transactions for %d concurrent downloads; want at most 2", s.dl.commits, len(calls)-2)
+	s.dl.mu.Lock()
+	commits := s.dl.commits
+	s.dl.mu.Unlock()
+	if commits > 2 {
+		t.Errorf("%d group transactions for %d concurrent downloads; want at most 2", commits, len(calls)-2)
 	}
 	last := len(calls) - 1
 	for _, i := range []int{good + 2, last} {
