@@ -54,7 +54,8 @@ every role, and the public endpoints relying parties fetch without TLS (the CA
 certificate at /ca.crt and /ca.pem, CRLs at /crl/ca.crl and /crl/ca-delta.crl
 and at the paths of crl.distribution_points and aia.ca_issuers) on
 --listen-http. Both listeners also answer CMP at /.well-known/cmp, for
-stock clients such as openssl cmp (docs/protocols.md). Either or both may
+stock clients such as openssl cmp; the HTTPS listener also answers EST
+(RFC 7030) at /.well-known/est/ for curl and EST clients (docs/protocols.md). Either or both may
 be given; port 0 picks a free port, and --addr-file FILE receives the bound
 addresses as JSON.
 
