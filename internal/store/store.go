@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -38,6 +40,11 @@ type Store struct {
 	shared   *stmtCache // KeepStatements
 	// Now is the clock; tests replace it instead of sleeping.
 	Now func() time.Time
+	// OCSP's hot reads, prepared once (ocsp.go)
+	ocspOnce  sync.Once
+	ocspStmts ocspStmts
+	// revocations committed through this Store (ocsp.go)
+	revocations atomic.Int64
 }
 
 // ApplicationID marks a SQLite file as a cmca store (PRAGMA
@@ -419,6 +426,9 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if tx.revoked > 0 {
+		s.revocations.Add(int64(tx.revoked))
+	}
 	return nil
 }
 
@@ -441,6 +451,8 @@ type Tx struct {
 	// statements prepared on this transaction's connection (bulk_stmt.go)
 	stmts  map[string]*sql.Stmt
 	shared *stmtCache
+	// certificates revoked in this transaction (ocsp.go)
+	revoked int
 }
 
 // Now is the transaction's clock.
