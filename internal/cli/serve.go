@@ -199,11 +199,11 @@ func withCMP(h http.Handler, svc *service.Service, log *slog.Logger) http.Handle
 func startCPUProfile(path string) (stop func(), err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, &usageError{msg: fmt.Sprintf("--cpuprofile: %v", err)}
+		return nil, usagef("--cpuprofile: %v", err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
-		return nil, &usageError{msg: fmt.Sprintf("--cpuprofile: %v", err)}
+		return nil, usagef("--cpuprofile: %v", err)
 	}
 	return func() {
 		pprof.StopCPUProfile()
