@@ -77,7 +77,7 @@ again and the recorded certificate is delivered.`,
 func downloadRun(ctx context.Context, o *DownloadOptions) error {
 	f := o.F
 	if o.Ref == "" {
-		return &usageError{msg: "--ref is required: the reference number (业务受理号) you got when applying"}
+		return usagef("--ref is required: the reference number (业务受理号) you got when applying")
 	}
 	algo, err := token.ParseKeyAlgo(o.KeyAlgo)
 	if err != nil {
@@ -107,7 +107,7 @@ func downloadRun(ctx context.Context, o *DownloadOptions) error {
 		}
 	}
 	if storage != st.Request.Storage {
-		return fmt.Errorf("request %s asked for %s storage; download with --storage %s: %w", o.Ref, st.Request.Storage, st.Request.Storage, ra.ErrInvalid)
+		return errorf("request %s asked for %s storage; download with --storage %s: %w", o.Ref, st.Request.Storage, st.Request.Storage, ra.ErrInvalid)
 	}
 	in := service.DownloadInput{Ref: o.Ref, Passcode: string(code), Storage: storage}
 	var issued *service.Issued
@@ -130,9 +130,9 @@ func downloadRun(ctx context.Context, o *DownloadOptions) error {
 		f.Printf("%s\n", issued.Serial)
 		return nil
 	}
-	verb := "issued"
+	verb := f.T("issued")
 	if issued.Retrieved {
-		verb = "retrieved (it was issued by an earlier, interrupted download)"
+		verb = f.T("retrieved (it was issued by an earlier, interrupted download)")
 	}
 	f.Printf("Certificate %s\n  serial:   %s\n  subject:  %s\n  valid:    %s to %s\n  stored in: %s\n", verb, issued.Serial, issued.Subject,
 		issued.NotBefore.Local().Format(time.DateOnly), issued.NotAfter.Local().Format(time.DateOnly), where)
@@ -201,18 +201,18 @@ func checkOut(out string, force bool) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, atomicfile.ErrExist):
-		return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
+		return errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("cannot use --out %s: %w", out, err)
+		return errorf("cannot use --out %s: %w", out, err)
 	}
-	return fmt.Errorf("cannot write --out %s: %v; choose another --out: %w", out, err, ra.ErrConflict)
+	return errorf("cannot write --out %s: %v; choose another --out: %w", out, err, ra.ErrConflict)
 }
 
 // notWritten explains a PKCS#12 file that could not be written after the
 // CA signed: the key is safe in pending, and a rerun with the same --out
 // and password finds it, once out can be written.
 func notWritten(what, out, pending string, err error) error {
-	return fmt.Errorf("%s was issued but could not be written: %w; its key is kept in %s under the same password: "+
+	return errorf("%s was issued but could not be written: %w; its key is kept in %s under the same password: "+
 		"make %s writable (remove what is in the way, or free space), then run the same command again with the same --out and password to deliver it",
 		what, err, pending, out)
 }
@@ -222,12 +222,12 @@ func notWritten(what, out, pending string, err error) error {
 // under the user's password, mode 0600).
 func pendingKey(path string, pw []byte, algo token.KeyAlgo) (key crypto.Signer, reused bool, err error) {
 	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, false, fmt.Errorf("%s is not a regular file (a symbolic link?); cmca keeps pending keys only in files it made: remove it and run the command again: %w", path, ra.ErrConflict)
+		return nil, false, errorf("%s is not a regular file (a symbolic link?); cmca keeps pending keys only in files it made: remove it and run the command again: %w", path, ra.ErrConflict)
 	}
 	if sk, err := token.ReadPKCS12(path, pw); err == nil {
 		return sk.Signer, true, nil
 	} else if !errors.Is(err, ra.ErrNotFound) {
-		return nil, false, fmt.Errorf("an interrupted run left %s; it needs the same password (or delete it to start over): %w", path, err)
+		return nil, false, errorf("an interrupted run left %s; it needs the same password (or delete it to start over): %w", path, err)
 	}
 	key, err = token.GenerateSoftKey(algo)
 	if err != nil {
@@ -267,7 +267,7 @@ func keyWasIssued(ctx context.Context, api API, key crypto.Signer, reused bool) 
 func makeCSR(key crypto.Signer) ([]byte, error) {
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cmca"}}, key)
 	if err != nil {
-		return nil, fmt.Errorf("create CSR: %w", err)
+		return nil, errorf("create CSR: %w", err)
 	}
 	return der, nil
 }
@@ -302,7 +302,7 @@ func downloadToken(ctx context.Context, f *Factory, api API, o *DownloadOptions,
 				return nil, "", perr
 			}
 			if err := s.ImportCertificate(ctx, id, label, cert); err != nil {
-				return nil, "", fmt.Errorf("the certificate was issued but could not be stored on the token (run the same command again to retry): %w", err)
+				return nil, "", errorf("the certificate was issued but could not be stored on the token (run the same command again to retry): %w", err)
 			}
 			if o.WithCA {
 				if chain, err := parseChain(issued.Chain); err == nil && len(chain) > 0 {

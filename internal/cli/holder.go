@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -106,7 +105,7 @@ func (f *Factory) openTokenLogin(ctx context.Context, t *tokenFlags, pinSrc *sec
 				src, ok = uri.PINSource, true
 			}
 			if !ok {
-				return nil, &usageError{msg: fmt.Sprintf("pin-source %q in the PKCS#11 URI is not supported; use pin-source=file:/path", uri.PINSource)}
+				return nil, usagef("pin-source %q in the PKCS#11 URI is not supported; use pin-source=file:/path", uri.PINSource)
 			}
 			pinFile = src
 		}
@@ -182,7 +181,7 @@ func (f *Factory) openHolder(ctx context.Context, p12, passwordFile string, t *t
 			return nil, err
 		}
 		if sk.Cert == nil {
-			return nil, fmt.Errorf("%s holds no certificate: %w", p12, ra.ErrInvalid)
+			return nil, errorf("%s holds no certificate: %w", p12, ra.ErrInvalid)
 		}
 		return &holder{Cert: sk.Cert, Signer: sk.Signer, Serial: ra.SerialString(sk.Cert.SerialNumber), Password: pw, Chain: sk.Chain}, nil
 	}
@@ -203,9 +202,9 @@ func (f *Factory) openHolder(ctx context.Context, p12, passwordFile string, t *t
 	}
 	if pick == nil {
 		if serial != "" {
-			return nil, fmt.Errorf("token %s holds no certificate with serial %s and its key: %w", s.Info().Label, serial, ra.ErrNotFound)
+			return nil, errorf("token %s holds no certificate with serial %s and its key: %w", s.Info().Label, serial, ra.ErrNotFound)
 		}
-		return nil, fmt.Errorf("token %s holds no certificate with its key: %w", s.Info().Label, ra.ErrNotFound)
+		return nil, errorf("token %s holds no certificate with its key: %w", s.Info().Label, ra.ErrNotFound)
 	}
 	signer, err := s.Signer(ctx, pick.ID)
 	if err != nil {

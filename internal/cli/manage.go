@@ -54,7 +54,7 @@ again and the recorded certificate is delivered.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.P12 == "" && !o.Token.named() && o.Token.Module == "" && f.cfgTokenModule() == "" {
-				return &usageError{msg: "name the certificate to renew: --p12 FILE, or a token with --token-label/--token-serial/--token"}
+				return usagef("name the certificate to renew: --p12 FILE, or a token with --token-label/--token-serial/--token")
 			}
 			if runF != nil {
 				return runF(o)
@@ -134,7 +134,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 	proof, err := ca.SignPossession(h.Signer, "renew", h.Serial, at, csr)
 	if err != nil {
 		nk.discardUnsent(ctx, f)
-		return fmt.Errorf("sign the proof of possession with the current key: %w", err)
+		return errorf("sign the proof of possession with the current key: %w", err)
 	}
 	res, err := api.Renew(ctx, service.RenewInput{Serial: h.Serial, CSR: csr, SignedAt: at, Proof: proof, Comment: o.Comment})
 	if err != nil {
@@ -157,7 +157,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		if h.Session != nil {
 			label := fmt.Sprintf("%s %s %s", h.Cert.Subject.CommonName, res.Issued.UsageType, res.Ref)
 			if err := h.Session.ImportCertificate(ctx, nk.id, label, cert); err != nil {
-				return fmt.Errorf("the renewed certificate %s was issued but could not be stored on the token (run the same command again to retry): %w", res.Issued.Serial, err)
+				return errorf("the renewed certificate %s was issued but could not be stored on the token (run the same command again to retry): %w", res.Issued.Serial, err)
 			}
 			where = fmt.Sprintf("token %q", h.Session.Info().Label)
 		} else {
@@ -187,9 +187,9 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		return nil
 	}
 	if res.Issued != nil {
-		head := "Renewed inside the renewal window"
+		head := f.T("Renewed inside the renewal window")
 		if res.Issued.Retrieved {
-			head = "Renewal finished: issued by an earlier, interrupted run"
+			head = f.T("Renewal finished: issued by an earlier, interrupted run")
 		}
 		f.Printf("%s (request %s).\n  new serial: %s\n  valid to:   %s\n  stored in:  %s\n  The old certificate %s stays valid until it expires.\n",
 			head, res.Ref, res.Issued.Serial, res.Issued.NotAfter.Local().Format(time.DateOnly), where, res.OldSerial)
@@ -241,10 +241,10 @@ Reasons (RFC 5280): ` + reasonList(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Reason == "" {
-				return &usageError{msg: "--reason is required; one of " + reasonList()}
+				return usagef("--reason is required; one of %s", reasonList())
 			}
 			if o.Serial == "" && o.P12 == "" && !o.Token.named() {
-				return &usageError{msg: "name the certificate: --serial S, --p12 FILE, or --token-label L"}
+				return usagef("name the certificate: --serial S, --p12 FILE, or --token-label L")
 			}
 			if runF != nil {
 				return runF(o)
@@ -291,7 +291,7 @@ func revokeRun(ctx context.Context, o *RevokeOptions) error {
 		}
 		in.Serial, in.SignedAt = h.Serial, testhook.Clock()().UTC().Truncate(time.Second)
 		if in.Proof, err = ca.SignPossession(h.Signer, "revoke", h.Serial, in.SignedAt, []byte(reason)); err != nil {
-			return fmt.Errorf("sign the revocation request: %w", err)
+			return errorf("sign the revocation request: %w", err)
 		}
 	}
 	api, err := f.API(ctx)
@@ -340,10 +340,10 @@ a new passcode, a new key, a new serial, the same identity data.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (o.Serial == "") == (o.Ref == "") {
-				return &usageError{msg: "name the certificate with exactly one of --serial or --ref"}
+				return usagef("name the certificate with exactly one of --serial or --ref")
 			}
 			if o.Reason == "" {
-				return &usageError{msg: "--reason is required: lost or damaged"}
+				return usagef("--reason is required: lost or damaged")
 			}
 			if runF != nil {
 				return runF(o)

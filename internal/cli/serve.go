@@ -8,12 +8,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -33,6 +33,7 @@ type ServeOptions struct {
 	// TLSCert and TLSKey serve a given certificate instead of one the
 	// home's CA issues and renews.
 	TLSCert, TLSKey string
+	CPUProfile      string // write a CPU profile of the whole run to this file (off by default)
 }
 
 // ServeAddrs are the bound addresses, written to --addr-file as JSON.
@@ -96,20 +97,22 @@ accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
 	fl.StringVar(&o.AddrFile, "addr-file", "", "write the bound addresses to FILE as JSON ({\"https\": ..., \"http\": ...})")
 	fl.StringVar(&o.TLSCert, "tls-cert", "", "serve this PEM certificate (with its chain) instead of one issued by the home's CA; needs --tls-key")
 	fl.StringVar(&o.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fl.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the server to FILE, from start until it stops; off by default")
 	return cmd
 }
 
 func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if f.Remote() {
-		return &usageError{msg: "cmca serve serves the home; drop --server (CMCA_SERVER, server.url)"}
+		return usagef("cmca serve serves the home; drop --server (CMCA_SERVER, server.url)")
 	}
 	if o.Listen == "" && o.ListenHTTP == "" {
-		return &usageError{msg: "nothing to serve: pass --listen ADDR (HTTPS API) and/or --listen-http ADDR (CA certificate and CRLs)"}
+		return usagef("nothing to serve: pass --listen ADDR (HTTPS API) and/or --listen-http ADDR (CA certificate and CRLs)")
 	}
 	svc, err := f.Local(ctx)
 	if err != nil {
 		return err
 	}
+	svc.Store().KeepStatements() // many small transactions: parse each statement once per connection
 	log := slog.New(slog.NewJSONHandler(f.IO.ErrOut, nil))
 	var ls []server.Listener
 	var addrs ServeAddrs
@@ -129,11 +132,11 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		}
 		h := server.NewServer(svc, server.Options{
 			Logger: log, Auth: auth, Ready: func(ctx context.Context) error { return ready(ctx, svc) },
-			ApplyLimit: server.DefaultApplyLimit, PasscodeLimit: server.DefaultPasscodeLimit,
+			LimitsFromPolicy: true, // ratelimit.apply, ratelimit.passcode
 		})
 		ln, err := net.Listen("tcp", o.Listen)
 		if err != nil {
-			return &usageError{msg: fmt.Sprintf("--listen: %v", err)}
+			return usagef("--listen: %v", err)
 		}
 		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), tc, log), Ln: ln, TLS: true})
 		addrs.HTTPS = ln.Addr().String()
@@ -149,11 +152,11 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 			return err
 		}
 		if err := oc.Start(ctx, ocspRefreshEvery); err != nil {
-			return fmt.Errorf("OCSP responder: %w", err)
+			return errorf("OCSP responder: %w", err)
 		}
 		ln, err := net.Listen("tcp", o.ListenHTTP)
 		if err != nil {
-			return &usageError{msg: fmt.Sprintf("--listen-http: %v", err)}
+			return usagef("--listen-http: %v", err)
 		}
 		ls = append(ls, server.Listener{Server: server.NewHTTPServer(oc.Responder.Wrap(withCMP(h, svc, log)), nil, log), Ln: ln})
 		addrs.HTTP = ln.Addr().String()
@@ -163,6 +166,13 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		if err := writeFileAtomic(o.AddrFile, append(data, '\n')); err != nil {
 			return err
 		}
+	}
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	log.Info("serving", "https", addrs.HTTPS, "http", addrs.HTTP, "home", svc.Home())
 	return server.Serve(ctx, log, ls...)
@@ -181,6 +191,24 @@ func withCMP(h http.Handler, svc *service.Service, log *slog.Logger) http.Handle
 	mux.Handle(cmp.Path, cmp.NewHandler(svc.CMP(), cmp.Options{Logger: log, Now: svc.Now}))
 	mux.Handle("/", h)
 	return mux
+}
+
+// startCPUProfile profiles the process into path until stop is called
+// (`cmca serve --cpuprofile`, for benchmarks: docs/performance.md). The
+// profile is a file on the server's machine, never served over HTTP.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, usagef("--cpuprofile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, usagef("--cpuprofile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // writeFileAtomic writes data to a temporary file and renames it, so a
@@ -205,15 +233,15 @@ func writeFileAtomic(path string, data []byte) error {
 // ready is /readyz: the store answers and the CA key signs.
 func ready(ctx context.Context, svc *service.Service) error {
 	if err := svc.Store().Read(ctx, func(*store.Tx) error { return nil }); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return errorf("store: %w", err)
 	}
 	authority, err := svc.CA(ctx)
 	if err != nil {
-		return fmt.Errorf("CA key: %w", err)
+		return errorf("CA key: %w", err)
 	}
 	digest := sha256.Sum256([]byte("cmca readyz"))
 	if _, err := authority.Signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
-		return fmt.Errorf("CA key: %w", err)
+		return errorf("CA key: %w", err)
 	}
 	return nil
 }
@@ -247,7 +275,7 @@ func serverTLS(ctx context.Context, svc *service.Service, o *ServeOptions, log *
 		return nil, err
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
-		return nil, &usageError{msg: "--tls-cert and --tls-key go together: the certificate and its key"}
+		return nil, usagef("--tls-cert and --tls-key go together: the certificate and its key")
 	}
 	if o.TLSCert != "" {
 		c, err := server.LoadCertificateFiles(o.TLSCert, o.TLSKey)
