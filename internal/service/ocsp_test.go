@@ -125,7 +125,7 @@ func TestOCSPOpenSSL(t *testing.T) {
 		t.Fatalf("Refresh: %v", err)
 	}
 	var n int
-	if err := h.s.Store().DB().QueryRow(`SELECT COUNT(*) FROM ocsp_responses WHERE hash = 'sha1'`).Scan(&n); err != nil || n != 2 {
+	if err := h.s.Store().Raw().QueryRow(`SELECT COUNT(*) FROM ocsp_responses WHERE hash = 'sha1'`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("pre-signed responses = %d, %v; want 2", n, err)
 	}
 	if w, err := h.o.Responder.Warm(context.Background()); err != nil || w != 2 {
@@ -287,7 +287,7 @@ func TestOCSPBadInput(t *testing.T) {
 		})
 	}
 	var n int
-	if err := h.s.Store().DB().QueryRow(`SELECT COUNT(*) FROM ocsp_responses`).Scan(&n); err != nil || n != 0 {
+	if err := h.s.Store().Raw().QueryRow(`SELECT COUNT(*) FROM ocsp_responses`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("ocsp_responses rows = %d, %v; want none stored by bad requests", n, err)
 	}
 }
