@@ -165,7 +165,14 @@ func downloadRun(ctx context.Context, o *DownloadOptions) error {
 
 // enroller runs client-side enrolment against api, its notices on o.
 func enroller(api enroll.API, o printer) *enroll.Enroller {
-	return &enroll.Enroller{API: api, Warn: func(msg string) { o.Warnf("warning: %s\n", msg) }}
+	return &enroll.Enroller{API: api, Warn: func(msg string) { o.Warnf("warning: %s\n", msg) }, Refused: definiteFailure}
+}
+
+// definiteFailure reports whether the CA certainly issued nothing: the
+// error is one of the classified refusals (any exit code but 1), not an
+// I/O failure of unknown outcome or a cancellation mid-request.
+func definiteFailure(err error) bool {
+	return ExitCode(err) != ExitError && !errors.Is(err, context.Canceled)
 }
 
 // downloadSoft collects the certificate into a new PKCS#12 file. The key

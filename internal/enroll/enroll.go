@@ -40,6 +40,11 @@ type Enroller struct {
 	// Warn reports what went wrong but does not fail the enrolment (an
 	// unused key that could not be removed); nil drops it.
 	Warn func(msg string)
+	// Refused reports whether an error certainly means nothing was issued,
+	// so that a fresh key can be discarded; nil means the package's
+	// Refused. A caller with error classes of its own (a usage error
+	// raised while the CA loads its key) passes a wider test.
+	Refused func(err error) bool
 }
 
 func (e *Enroller) warn(format string, a ...any) {
@@ -106,7 +111,11 @@ func (e *Enroller) Renew(ctx context.Context, h *Holder, k *Key, comment string)
 // have had it certified: a later refusal (a mistyped passcode, say) must
 // not delete the only copy of the key of a valid certificate.
 func (e *Enroller) discardRefused(ctx context.Context, k *Key, err error) {
-	if Refused(err) && !e.mayBeIssued(ctx, k) {
+	refused := Refused
+	if e.Refused != nil {
+		refused = e.Refused
+	}
+	if refused(err) && !e.mayBeIssued(ctx, k) {
 		e.discard(ctx, k)
 	}
 }
