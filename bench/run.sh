@@ -133,7 +133,7 @@ row "floor: \`/bin/true\` / Go hello-world (\`bench/hello\`), ms" "$M (Go)" "$TR
 for n in $SIZES; do
 	note "size $n: preparing"
 	export CMCA_HOME=$WORK/h$n
-	cmca init --ca-name "Bench CA $n" >/dev/null
+	cmca init --ca-name "Bench CA $n" --ca-org "cmca Bench" --ca-country CN >/dev/null
 	t0=$(ns)
 	"$B/gen" -home "$CMCA_HOME" -n "$n" -revoked "$n" -submitted 100 -q
 	t1=$(ns)
@@ -175,7 +175,7 @@ done
 
 note "bulk: $BULK applications"
 export CMCA_HOME=$WORK/bulk
-cmca init --ca-name "Bench Bulk CA" >/dev/null
+cmca init --ca-name "Bench Bulk CA" --ca-org "cmca Bench" --ca-country CN >/dev/null
 awk -v n="$BULK" 'BEGIN {print "["; for (i = 1; i <= n; i++) printf "{\"name\":\"Bulk Person\",\"id_type\":\"passport\",\"id_number\":\"B%08d\",\"mobile\":\"13812345678\",\"email\":\"b%d@example.com\",\"usage_type\":\"auth\",\"acceptance_point\":\"online\",\"storage\":\"soft\",\"agreement_accepted\":true}%s\n", i, i, (i < n ? "," : ""); print "]"}' >"$WORK/apps.json"
 rate() { awk -v n="$BULK" -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", n / ((b-a)/1e9)}'; }
 t0=$(ns); cmca apply -q --from-file "$WORK/apps.json" >/dev/null; t1=$(ns)

@@ -13,7 +13,7 @@ umask 077
 echo "demo-password-123" > "$work/pw.txt"
 
 set -x
-cmca init --ca-name "cmca Demo Personal CA"
+cmca init --ca-name "cmca Demo Personal CA" --ca-org "cmca Demo" --ca-country CN
 ref=$(cmca apply -q --name 张三 --id-type resident --id-number 11010519491231002X \
   --mobile 13812345678 --email zhang@example.com --usage auth \
   --acceptance-point online --storage soft --agree </dev/null)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -112,6 +114,9 @@ func TestScripts(t *testing.T) {
 			e.Setenv("XDG_DATA_HOME", filepath.Join(e.WorkDir, "userhome", ".local", "share"))
 			e.Setenv("CMCA_HOME", filepath.Join(e.WorkDir, "cmca"))
 			e.Setenv("CMCA_OPERATOR", "alice")
+			// The subject a self-signed CA needs (cmca init asks on a terminal).
+			e.Setenv("CMCA_CA_ORGANIZATION", "Test CA Org")
+			e.Setenv("CMCA_CA_COUNTRY", "CN")
 			e.Setenv("NO_COLOR", "1")
 			e.Setenv("SOFTHSM_MODULE", softhsmModule)
 			for _, k := range []string{"CI", "PATH"} {
@@ -125,6 +130,8 @@ func TestScripts(t *testing.T) {
 			"softhsm-init": cmdSoftHSMInit,
 			"fileperm":     cmdFilePerm,
 			"exitcode":     cmdExitCode,
+			"readme-tour":  cmdReadmeTour,
+			"guide-quotes": cmdGuideQuotes,
 		},
 	})
 }
@@ -213,4 +220,143 @@ func cmdFilePerm(ts *testscript.TestScript, neg bool, args []string) {
 	if (got == want) == neg {
 		ts.Fatalf("%s has mode %s; want %s%s", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
+}
+
+// readme-tour FILE: write the README's five-minute tour as a bash script
+// (errexit, pipefail) that runs the cmca under test, so every line of the
+// tour runs in a test and the script's checks keep its comments true.
+func cmdReadmeTour(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: readme-tour FILE")
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	ts.Check(err)
+	_, after, ok := strings.Cut(string(readme), "## A five-minute tour\n")
+	if !ok {
+		ts.Fatalf("README.md has no \"## A five-minute tour\"")
+	}
+	_, block, ok := strings.Cut(after, "```sh\n")
+	block, _, ok2 := strings.Cut(block, "```\n")
+	if !ok || !ok2 {
+		ts.Fatalf("README.md's tour has no sh block")
+	}
+	const build = "go build -o cmca ./cmd/cmca\n"
+	if !strings.HasPrefix(block, build) {
+		ts.Fatalf("the tour does not start with %q", build)
+	}
+	script := "set -euo pipefail\n" + strings.ReplaceAll(strings.TrimPrefix(block, build), "./cmca ", "cmca ")
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(script), 0o644))
+}
+
+// guide-quotes DOC LOG: every output line docs/DOC quotes after a `$ cmca`
+// command (and every `cmca: ` message line) must match a line of LOG, the
+// output of a script living the same story, with the variable parts
+// (references, serials, passcodes, pseudonyms, dates, times) as wildcards.
+// A quoted message that the code no longer prints fails the test.
+func cmdGuideQuotes(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: guide-quotes DOC LOG")
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", args[0]))
+	ts.Check(err)
+	logLines := strings.Split(ts.ReadFile(args[1]), "\n")
+	var missing []string
+	checked := 0
+	for _, q := range guideQuotes(string(doc)) {
+		re := regexp.MustCompile("^" + guidePattern(q) + "$")
+		found := false
+		for _, l := range logLines {
+			if re.MatchString(strings.TrimRight(l, " ")) {
+				found = true
+				break
+			}
+		}
+		checked++
+		if !found {
+			missing = append(missing, q)
+		}
+	}
+	if len(missing) > 0 {
+		ts.Fatalf("docs/%s quotes %d line(s) that cmca does not print (of %d checked):\n  %s", args[0], len(missing), checked, strings.Join(missing, "\n  "))
+	}
+	ts.Logf("docs/%s: %d quoted lines checked", args[0], checked)
+}
+
+// guideQuotes returns the output lines of the doc's code blocks that follow
+// a `$ cmca` command, and lines starting with "cmca: " anywhere in a block.
+func guideQuotes(doc string) []string {
+	var out []string
+	inBlock, afterCmca := false, false
+	for _, l := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(l, "```") {
+			inBlock, afterCmca = !inBlock, false
+			continue
+		}
+		if !inBlock {
+			continue
+		}
+		if strings.HasPrefix(l, "$ ") {
+			afterCmca = strings.HasPrefix(l, "$ cmca ")
+			continue
+		}
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if afterCmca || strings.HasPrefix(l, "cmca: ") {
+			out = append(out, strings.TrimRight(l, " "))
+		}
+	}
+	return out
+}
+
+// guidePattern turns a quoted line into a regular expression: the
+// variable parts become wildcards, runs of spaces match any run.
+func guidePattern(line string) string {
+	vars := []struct{ re, pattern string }{
+		{`\d{8}-[0-9A-Z]{8}`, `\d{8}-[0-9A-Z]{8}`},                           // reference
+		{`CMCA-[0-9A-F]{24}`, `CMCA-[0-9A-F]{24}`},                           // pseudonym
+		{`[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}`, `[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}`}, // passcode
+		{`\b[0-9a-f]{32}\b`, `[0-9a-f]{32}`},                                 // serial
+		{`\d{4}-\d{2}-\d{2}`, `\d{4}-\d{2}-\d{2}`},                           // date
+		{`\d{2}:\d{2}:\d{2}`, `\d{2}:\d{2}:\d{2}`},                           // time
+	}
+	type span struct {
+		start, end int
+		pattern    string
+	}
+	var spans []span
+	taken := make([]bool, len(line))
+	for _, v := range vars {
+		for _, m := range regexp.MustCompile(v.re).FindAllStringIndex(line, -1) {
+			free := true
+			for i := m[0]; i < m[1]; i++ {
+				free = free && !taken[i]
+			}
+			if !free {
+				continue
+			}
+			for i := m[0]; i < m[1]; i++ {
+				taken[i] = true
+			}
+			spans = append(spans, span{m[0], m[1], v.pattern})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	var b strings.Builder
+	literal := func(s string) {
+		for i, part := range regexp.MustCompile(` +`).Split(s, -1) {
+			if i > 0 {
+				b.WriteString(` +`)
+			}
+			b.WriteString(regexp.QuoteMeta(part))
+		}
+	}
+	at := 0
+	for _, sp := range spans {
+		literal(line[at:sp.start])
+		b.WriteString(sp.pattern)
+		at = sp.end
+	}
+	literal(line[at:])
+	return b.String()
 }

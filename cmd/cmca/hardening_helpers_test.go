@@ -61,6 +61,8 @@ func newHome(t *testing.T, bin string) *home {
 		"XDG_DATA_HOME=" + filepath.Join(dir, "userhome", ".local", "share"),
 		"CMCA_HOME=" + filepath.Join(dir, "cmca"),
 		"CMCA_OPERATOR=alice",
+		"CMCA_CA_ORGANIZATION=Hardening Test Org",
+		"CMCA_CA_COUNTRY=CN",
 		"NO_COLOR=1",
 		"PATH=" + os.Getenv("PATH"),
 	}}

@@ -45,7 +45,7 @@ func TestBuildWithoutCgo(t *testing.T) {
 		{[]string{"version"}, 0, "PKCS#11: no (built without cgo)", ""},
 		{[]string{"token", "list"}, 1, "", noCgo},
 		{[]string{"token", "show", "--token-label", "UserKey"}, 1, "", noCgo},
-		{[]string{"init", "--ca-key", "pkcs11:token=CA;object=ca-key"}, 1, "", noCgo},
+		{[]string{"init", "--ca-key", "pkcs11:token=CA;object=ca-key", "--ca-org", "Test CA Org", "--ca-country", "CN"}, 1, "", noCgo},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(bin, tt.args...)

@@ -86,10 +86,11 @@ func SelfSigned(o RootOptions, signer crypto.Signer) (*x509.Certificate, error) 
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
-		SubjectKeyId:          ski,
-		AuthorityKeyId:        ski,
+		// No pathLenConstraint: a root carries none (CA/B Forum BR
+		// 7.1.2.1.4; zlint w_root_ca_basic_constraints_path_len_constraint_field_present).
+		MaxPathLen:     -1,
+		SubjectKeyId:   ski,
+		AuthorityKeyId: ski,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
 	if err != nil {

@@ -111,9 +111,10 @@ func csrFor(t *testing.T, key crypto.Signer) *x509.CertificateRequest {
 }
 
 // TestSelfSignedLint: the CA certificate of `cmca init` is clean for the
-// RFC 5280 lints (and the CA/B Forum ones that apply to a root).
+// RFC 5280 lints and the CA/B Forum Baseline Requirements ones that apply
+// to a root (organisation, country, no path length constraint).
 func TestSelfSignedLint(t *testing.T) {
-	reg := lintRegistry(t, lint.RFC5280, lint.RFC5480, lint.RFC3279)
+	reg := lintRegistry(t, lint.RFC5280, lint.RFC5480, lint.RFC3279, lint.CABFBaselineRequirements)
 	for name, key := range map[string]crypto.Signer{"ecdsa-p256": mustP256(t), "ecdsa-p384": getLintKeys(t)["ecdsa-p384"], "rsa-3072": getLintKeys(t)["rsa-3072"]} {
 		t.Run(name, func(t *testing.T) {
 			c := newLintCA(t, key)

@@ -303,6 +303,9 @@ func approveRun(ctx context.Context, o *ApproveOptions) error {
 				f.Printf("; next: `cmca issue %s`", d.Ref)
 			}
 			f.Printf("\n")
+			if d.RevokedSerial != "" {
+				f.Printf("  Publish the revocation: `cmca crl` signs a new CRL; relying parties see it once they fetch it.\n")
+			}
 		}
 	}
 	if f.JSON() {
@@ -492,7 +495,19 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 	}
 	f.Printf("CRL %d %s: %d revoked certificates, next update %s\n  %s\n  %s\n", res.Number, state, res.Entries,
 		res.NextUpdate.Local().Format(time.DateTime), res.DERPath, res.PEMPath)
+	waitingRevocations(ctx, f, api)
 	return nil
+}
+
+// waitingRevocations tells the operator who just published a CRL about
+// revocation (and reissue) requests still waiting for review: they are not
+// on the CRL until approved.
+func waitingRevocations(ctx context.Context, f *Factory, api API) {
+	rs, err := api.Requests(ctx, store.RequestFilter{States: []ra.State{ra.StateSubmitted}, Kinds: []ra.Kind{ra.KindRevoke, ra.KindReissue}})
+	if err != nil || len(rs) == 0 {
+		return
+	}
+	f.Warnf("note: %d revocation request(s) still wait for review and are not on this CRL; approve them, then run `cmca crl` again: `cmca review --kind revoke,reissue`\n", len(rs))
 }
 
 // crlCheckRun is `cmca crl --check FILE`. An expired CRL still prints what

@@ -232,7 +232,7 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 				}
 				return &usageError{msg: fmt.Sprintf("missing %s (no terminal to prompt on: pass them as flags, or use --from-file)", strings.Join(flags, ", "))}
 			}
-			if err := runApplyForm(ctx, f, api, &rec, o); err != nil {
+			if err := runApplyFormUntilValid(ctx, f, api, &rec, o); err != nil {
 				return err
 			}
 		}
@@ -260,6 +260,60 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 		return o.Counter.finish(ctx, f, api, results[0])
 	}
 	return printApplyResults(f, results)
+}
+
+// runApplyFormUntilValid runs the form and checks the whole application
+// before anything is stored. A field that is still wrong (a flag's value the
+// form did not ask, or a rule only the whole application shows) does not
+// throw the typed answers away: the form opens again, filled in, and asks
+// that field too. A refused agreement ends it.
+func runApplyFormUntilValid(ctx context.Context, f *Factory, api API, rec *applicationRecord, o *ApplyOptions) error {
+	const attempts = 5
+	if o.Set["usage_type"] { // a flag's usage the form would not ask: check it first
+		if _, err := api.Config().Profile(rec.UsageType); err != nil {
+			f.Warnf("--usage %s: %v\nThe form asks for the usage type.\n", rec.UsageType, err)
+			delete(o.Set, "usage_type")
+		}
+	}
+	for i := 1; ; i++ {
+		err := runApplyForm(ctx, f, api, rec, o, i < attempts)
+		var fix *fixField
+		if !errors.As(err, &fix) {
+			return err
+		}
+		f.Warnf("%v\nThe form opens again with your answers: fix %s (%s).\n", fix.err, strings.ReplaceAll(fix.field, "_", " "), fieldFlags[fix.field])
+		delete(o.Set, fix.field) // ask it even if a flag gave it
+	}
+}
+
+// fixField is a form's answers that fail on one field once the whole
+// application is checked, before the confirmation page.
+type fixField struct {
+	field string
+	err   error
+}
+
+func (e *fixField) Error() string { return e.field + ": " + e.err.Error() }
+
+// checkApplication validates rec as Apply will, and names the form field
+// at fault ("" when the error is not one field's).
+func checkApplication(api API, rec *applicationRecord) (string, error) {
+	if rec.UsageType != "" {
+		if _, err := api.Config().Profile(rec.UsageType); err != nil {
+			return "usage_type", err
+		}
+	}
+	a, err := rec.application()
+	if err == nil {
+		_, err = api.Validate(a)
+	}
+	var fe *ra.FieldError
+	if errors.As(err, &fe) {
+		if _, ok := fieldFlags[fe.Field]; ok {
+			return fe.Field, err
+		}
+	}
+	return "", err
 }
 
 func printApplyResults(f *Factory, results []service.ApplyResult) error {

@@ -93,6 +93,7 @@ func approveManyRun(ctx context.Context, o *ApproveOptions) error {
 		}
 	} else {
 		w := bufio.NewWriter(f.IO.Out)
+		revoked := 0
 		for _, d := range done {
 			if f.Quiet() {
 				fmt.Fprintf(w, "%s\n", d.Ref)
@@ -101,8 +102,12 @@ func approveManyRun(ctx context.Context, o *ApproveOptions) error {
 			fmt.Fprintf(w, "%s (%s): %s", d.Ref, d.Kind, d.State)
 			if d.RevokedSerial != "" {
 				fmt.Fprintf(w, "; certificate %s revoked", d.RevokedSerial)
+				revoked++
 			}
 			fmt.Fprintln(w)
+		}
+		if revoked > 0 {
+			fmt.Fprintf(w, "Publish the %d revocation(s): `cmca crl` signs a new CRL; relying parties see it once they fetch it.\n", revoked)
 		}
 		if err := w.Flush(); err != nil {
 			return err

@@ -33,6 +33,10 @@ type Config struct {
 	// config file) to where it came from. After init such a key may only
 	// repeat the home's stored value (checkPolicyOverrides).
 	PolicyGiven map[string]string
+	// The subject of a self-signed CA made by `cmca init`: organisation (O)
+	// and country (C), when not given as flags.
+	CAOrganization string
+	CACountry      string
 	// Remote mode: the server the commands talk to instead of the home
 	// (server.url, --server, CMCA_SERVER) and the CA file that authenticates
 	// it (server.ca, --server-ca, CMCA_SERVER_CA).
@@ -65,6 +69,8 @@ var configDefaults = map[string]any{
 	"aia.ocsp":                      []string{},
 	"aia.ca_issuers":                []string{},
 	"ca.policy_oid":                 "",
+	"ca.organization":               "",
+	"ca.country":                    "",
 	"agreement.version":             "",
 	"agreement.text":                "",
 	"agreement.file":                "",
@@ -124,6 +130,11 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	}
 	if file != "" {
 		v.SetConfigFile(file)
+		if !knownConfigExt(file) {
+			// /dev/null, a here-document, a name without an extension: YAML
+			// (JSON is YAML too), not viper's `Unsupported Config Type ""`.
+			v.SetConfigType("yaml")
+		}
 		if err := v.ReadInConfig(); err != nil {
 			return nil, &usageError{msg: fmt.Sprintf("read config %s: %v", file, err)}
 		}
@@ -139,6 +150,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	c := &Config{File: file, Home: v.GetString("home"), Operator: v.GetString("operator"), Output: v.GetString("output"),
 		Quiet: v.GetBool("quiet"), Accessible: v.GetBool("accessible"), Insecure: v.GetBool("insecure"), TokenModule: v.GetString("token.module")}
 	c.CounterPoint = v.GetString("counter.acceptance_point")
+	c.CAOrganization, c.CACountry = v.GetString("ca.organization"), v.GetString("ca.country")
 	c.ServerURL, c.ServerCA = v.GetString("server.url"), v.GetString("server.ca")
 	c.Listen, c.ListenHTTP, c.Names = v.GetString("server.listen"), v.GetString("server.listen_http"), v.GetStringSlice("server.names")
 	if u := os.Getenv("CMCA_SERVER"); u != "" && !v.IsSet("server_flag") {
@@ -203,6 +215,18 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	}
 	c.Service = s
 	return c, nil
+}
+
+// knownConfigExt reports whether viper can tell the file's format from its
+// name.
+func knownConfigExt(file string) bool {
+	ext := strings.TrimPrefix(filepath.Ext(file), ".")
+	for _, e := range viper.SupportedExts {
+		if strings.EqualFold(e, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxDuration is the longest duration cmca accepts anywhere: 100 years.

@@ -34,7 +34,7 @@ func (c *counterOptions) addFlags(fl *pflag.FlagSet) {
 	fl.BoolVar(&c.DocumentsChecked, "documents-checked", false, "counter: the operator checked the identity documents in person (asked on a terminal)")
 	fl.BoolVar(&c.Issue, "issue", false, "counter: approve, issue and download at once (operator listed in policy counter.issuers; not with policy.four_eyes)")
 	fl.StringVar(&c.Out, "out", "", "counter --issue, soft: PKCS#12 file to write (default REF.p12)")
-	fl.StringVar(&c.PasswordFile, "password-file", "", "counter --issue, soft: read the new PKCS#12 password from FILE (else the applicant types it, twice)")
+	fl.StringVar(&c.PasswordFile, "password-file", "", "counter --issue, soft: read the new PKCS#12 password (at least 8 characters) from FILE (else the applicant types it, twice)")
 	fl.StringVar(&c.KeyAlgo, "key-algo", string(token.ECDSAP256), fmt.Sprintf("counter --issue: key algorithm: %v", token.KeyAlgos))
 	c.Token.add(fl)
 }
@@ -67,6 +67,9 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 	}
 	o.Record.AcceptancePoint = c.point
 	o.Set["acceptance_point"] = true
+	if err := c.storageFromFlags(cmd, o); err != nil {
+		return err
+	}
 	if !c.Issue {
 		return nil
 	}
@@ -77,6 +80,37 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 	}
 	if !pol.MayIssueAtCounter(op) {
 		return fmt.Errorf("operator %q may not issue at the counter (not in policy counter.issuers; see `cmca policy show`); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
+	}
+	return nil
+}
+
+// storageFromFlags takes the storage from the flags already given: --out or
+// --password-file mean a PKCS#12 file (soft), token flags mean a USB key, so
+// the form does not ask (and does not default to the USB key) again. A
+// --storage that contradicts them is a usage error.
+func (c *counterOptions) storageFromFlags(cmd *cobra.Command, o *ApplyOptions) error {
+	changed := func(names ...string) string {
+		for _, n := range names {
+			if cmd.Flags().Changed(n) {
+				return "--" + n
+			}
+		}
+		return ""
+	}
+	soft := changed("out", "password-file")
+	usb := changed("token-label", "token-serial", "token", "module", "pin-file")
+	switch {
+	case soft != "" && usb != "":
+		return &usageError{msg: fmt.Sprintf("%s is for a PKCS#12 file and %s for a USB key; give one kind of storage", soft, usb)}
+	case o.Set["storage"] && soft != "" && o.Record.Storage != string(ra.StorageSoft):
+		return &usageError{msg: fmt.Sprintf("%s writes a PKCS#12 file, but --storage is %s", soft, o.Record.Storage)}
+	case o.Set["storage"] && usb != "" && o.Record.Storage != string(ra.StorageUSBKey):
+		return &usageError{msg: fmt.Sprintf("%s names a USB key, but --storage is %s", usb, o.Record.Storage)}
+	case o.Set["storage"]:
+	case soft != "":
+		o.Record.Storage, o.Set["storage"] = string(ra.StorageSoft), true
+	case usb != "":
+		o.Record.Storage, o.Set["storage"] = string(ra.StorageUSBKey), true
 	}
 	return nil
 }
@@ -101,8 +135,9 @@ func (c *counterOptions) confirmDocuments(ctx context.Context, f *Factory, api A
 		}
 		checked := false
 		if err := f.runForm(ctx, huh.NewGroup(
-			huh.NewConfirm().Title("Have you checked the original identity documents in person?").Description(what).
-				Affirmative("Checked").Negative("Not checked").Value(&checked),
+			withConfirm(newYesNo("Have you checked the original identity documents in person?", &checked), func(c *huh.Confirm) {
+				c.Description(what).Affirmative("Checked").Negative("Not checked")
+			}),
 		)); err != nil {
 			return err
 		}
@@ -156,7 +191,7 @@ func (c *counterOptions) finish(ctx context.Context, f *Factory, api API, res se
 	case f.JSON():
 		return f.PrintJSON(out)
 	case f.Quiet():
-		f.Printf("%s\n%s\n", res.Ref, issued.Serial)
+		f.Printf("%s %s\n", res.Ref, issued.Serial)
 	default:
 		f.Printf("Counter application %s at %s by %s: approved, issued and collected.\n  serial:    %s\n  subject:   %s\n  stored in: %s\n",
 			res.Ref, c.point, op, issued.Serial, issued.Subject, where)

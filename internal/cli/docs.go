@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +56,7 @@ Packagers run it at build time; install the man pages with
 		}
 	}
 	man := gen("man", func(root *cobra.Command, dir string) error {
-		return writeManPages(root, manHeader{Title: "CMCA", Section: "1", Date: docDate(), Source: "cmca " + f.Version, Manual: "cmca manual"}, dir)
+		return writeManPages(root, manHeader{Section: "1", Date: docDate(os.Getenv), Source: "cmca " + f.Version, Manual: "cmca manual"}, dir)
 	})
 	markdown := gen("markdown", writeMarkdownPages)
 	cmd.AddCommand(man, markdown)
@@ -64,11 +66,33 @@ Packagers run it at build time; install the man pages with
 // buildDate is set at build time with -ldflags "-X ...cli.buildDate=...".
 var buildDate = ""
 
-// docDate is the date the pages carry: the build date, or a fixed one, so
-// generating twice gives the same bytes.
-func docDate() time.Time {
+// docDate is the date the pages carry, so that generating twice gives the
+// same bytes: SOURCE_DATE_EPOCH (reproducible builds,
+// https://reproducible-builds.org/specs/source-date-epoch/), else the build
+// date (-ldflags, else the commit time Go recorded, else the binary's
+// modification time).
+func docDate(getenv func(string) string) time.Time {
+	if e := getenv("SOURCE_DATE_EPOCH"); e != "" {
+		if n, err := strconv.ParseInt(e, 10, 64); err == nil {
+			return time.Unix(n, 0).UTC()
+		}
+	}
 	if t, err := time.Parse(time.RFC3339, buildDate); err == nil {
 		return t.UTC()
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.time" {
+				if t, err := time.Parse(time.RFC3339, s.Value); err == nil {
+					return t.UTC()
+				}
+			}
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		if st, err := os.Stat(exe); err == nil {
+			return st.ModTime().UTC()
+		}
 	}
 	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 }

@@ -118,6 +118,7 @@ func dirFiles(t *testing.T, dir string) []string {
 }
 
 func TestDocsMan(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "1767225600") // 2026-01-01
 	dir := filepath.Join(t.TempDir(), "man")
 	out, _, err := runRoot(t, "docs", "man", dir)
 	if err != nil {
@@ -136,8 +137,10 @@ func TestDocsMan(t *testing.T) {
 			t.Errorf("no man page %s: %v", page, err)
 			continue
 		}
-		if !bytes.HasPrefix(b, []byte(".nh\n.TH \"CMCA\" \"1\" \"2026\\-01\\-01\" \"cmca test\" \"cmca manual\"\n")) {
-			t.Errorf("%s is not a section 1 man page: %q", page, b[:min(len(b), 80)])
+		// The title is the page's own name (CMCA-APPLY), as man(1) shows it.
+		title := strings.ToUpper(strings.ReplaceAll(strings.TrimSuffix(page, ".1"), "-", "\\-"))
+		if want := ".nh\n.TH \"" + title + "\" \"1\" \"2026\\-01\\-01\" \"cmca test\" \"cmca manual\"\n"; !bytes.HasPrefix(b, []byte(want)) {
+			t.Errorf("%s: %q; want a section 1 page titled %s: %q", page, b[:min(len(b), 80)], title, want)
 		}
 		for _, sec := range []string{".SH NAME\n", ".SH SYNOPSIS\n", ".SH DESCRIPTION\n", ".SH OPTIONS\n", ".SH SEE ALSO\n"} {
 			if !bytes.Contains(b, []byte(sec)) {
@@ -190,13 +193,19 @@ func TestDocsManDate(t *testing.T) {
 	saved := buildDate
 	t.Cleanup(func() { buildDate = saved })
 	buildDate = "2027-03-04T05:06:07Z"
-	dir := t.TempDir()
-	if _, _, err := runRoot(t, "docs", "man", dir); err != nil {
-		t.Fatal(err)
-	}
-	b := readTestFile(t, filepath.Join(dir, "cmca-apply.1"))
-	if want := `.TH "CMCA" "1" "2027\-03\-04" `; !bytes.Contains(b, []byte(want)) {
-		t.Errorf("cmca-apply.1 with build date %s: %q; want %q", buildDate, b[:min(len(b), 80)], want)
+	for _, tt := range []struct{ epoch, want string }{
+		{"", `.TH "CMCA\-APPLY" "1" "2027\-03\-04" `},           // the build date
+		{"1798761600", `.TH "CMCA\-APPLY" "1" "2027\-01\-01" `}, // SOURCE_DATE_EPOCH wins
+	} {
+		t.Setenv("SOURCE_DATE_EPOCH", tt.epoch)
+		dir := t.TempDir()
+		if _, _, err := runRoot(t, "docs", "man", dir); err != nil {
+			t.Fatal(err)
+		}
+		b := readTestFile(t, filepath.Join(dir, "cmca-apply.1"))
+		if !bytes.Contains(b, []byte(tt.want)) {
+			t.Errorf("cmca-apply.1 with build date %s, SOURCE_DATE_EPOCH=%q: %q; want %q", buildDate, tt.epoch, b[:min(len(b), 80)], tt.want)
+		}
 	}
 }
 

@@ -92,7 +92,7 @@ again and the recorded certificate is delivered.`,
 	fl.StringVar(&o.Storage, "storage", "", "usbkey or soft (default: as in the application)")
 	fl.StringVar(&o.KeyAlgo, "key-algo", string(token.ECDSAP256), fmt.Sprintf("key algorithm: %v", token.KeyAlgos))
 	fl.StringVar(&o.Out, "out", "", "soft: PKCS#12 file to write (default REF.p12)")
-	fl.StringVar(&o.PasswordFile, "password-file", "", "soft: read the new PKCS#12 password from FILE (- for stdin; env CMCA_P12_PASSWORD; else prompt twice)")
+	fl.StringVar(&o.PasswordFile, "password-file", "", "soft: read the new PKCS#12 password (at least 8 characters) from FILE (- for stdin; env CMCA_P12_PASSWORD; else prompt twice)")
 	fl.BoolVar(&o.Force, "force", false, "soft: overwrite an existing --out file")
 	fl.BoolVar(&o.WithCA, "with-ca", true, "usbkey: also store the CA certificate on the token")
 	o.Token.add(fl)
@@ -187,7 +187,7 @@ func downloadSoft(ctx context.Context, api enroll.API, o *DownloadOptions, in se
 	if err := checkOut(out, o.Force); err != nil {
 		return nil, "", err
 	}
-	pw, err := o.Secret(secret{What: "new PKCS#12 password", FileFlag: "--password-file", File: o.PasswordFile, Env: "CMCA_P12_PASSWORD", New: true})
+	pw, err := o.Secret(newP12Password(o.PasswordFile))
 	if err != nil {
 		return nil, "", err
 	}

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -42,22 +46,153 @@ func (f *Factory) runForm(ctx context.Context, groups ...*huh.Group) error {
 		lines = &lineReader{r: f.IO.In}
 		form = form.WithAccessible(true).WithInput(lines)
 	}
-	if err := form.RunWithContext(ctx); err != nil {
+	var err error
+	if lines != nil {
+		err = runAccessible(ctx, form.RunWithContext, lines)
+	} else {
+		err = runKeepingKeys(ctx, form, f.IO.In, f.IO.ErrOut)
+	}
+	if err != nil {
 		if errors.Is(err, huh.ErrUserAborted) {
 			return errCancelled
 		}
 		return err
 	}
-	if lines != nil && lines.eof {
-		return fmt.Errorf("input ended before the form was complete: %w", errCancelled)
+	if lines != nil && lines.ended() {
+		return errInputEnded
 	}
 	return nil
 }
+
+// runKeepingKeys runs a form as huh's RunWithContext does, but through
+// keepKeys, so fast input (a paste, an ID-card reader that types) lands in
+// the fields it was typed for.
+func runKeepingKeys(ctx context.Context, form *huh.Form, in io.Reader, out io.Writer) error {
+	form.SubmitCmd = tea.Quit
+	form.CancelCmd = tea.Interrupt
+	_, err := tea.NewProgram(&keepKeys{form: form}, tea.WithInput(in), tea.WithOutput(out), tea.WithReportFocus(), tea.WithContext(ctx)).Run()
+	if form.State == huh.StateAborted || errors.Is(err, tea.ErrInterrupted) {
+		return huh.ErrUserAborted
+	}
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", errCancelled, ctx.Err())
+	}
+	if err != nil {
+		return fmt.Errorf("form: %w", err)
+	}
+	return nil
+}
+
+// keepKeys wraps a huh form so that keys typed right after Enter (or Tab)
+// go to the next field. huh moves the focus with a command that runs after
+// the keys already read, so "Fast Typist⏎13812345678⏎" typed in one burst
+// put the mobile number into the name field. Keys after Enter are held
+// until the focus has moved (or, when it does not, for a validation error,
+// briefly), then replayed in order.
+type keepKeys struct {
+	form    *huh.Form
+	holding bool
+	hold    int // counts holds, so a late timer ends only its own
+	held    []tea.KeyMsg
+	from    huh.Field // the focused field when Enter was pressed
+}
+
+// releaseKeys ends hold number n if no focus change ended it.
+type releaseKeys struct{ n int }
+
+const holdKeysFor = 100 * time.Millisecond
+
+func (k *keepKeys) Init() tea.Cmd { return k.form.Init() }
+func (k *keepKeys) View() string  { return k.form.View() }
+
+func (k *keepKeys) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	km, isKey := msg.(tea.KeyMsg)
+	if isKey && k.holding {
+		k.held = append(k.held, km)
+		return k, nil
+	}
+	if r, ok := msg.(releaseKeys); ok {
+		if k.holding && r.n == k.hold {
+			return k, k.release()
+		}
+		return k, nil
+	}
+	before := k.form.GetFocusedField()
+	m, cmd := k.form.Update(msg)
+	k.form = m.(*huh.Form)
+	if isKey && (km.Type == tea.KeyEnter || km.Type == tea.KeyTab) && k.form.State == huh.StateNormal {
+		k.holding, k.from = true, before
+		k.hold++
+		n := k.hold
+		return k, tea.Batch(cmd, tea.Tick(holdKeysFor, func(time.Time) tea.Msg { return releaseKeys{n} }))
+	}
+	if k.holding && k.form.GetFocusedField() != k.from {
+		return k, tea.Batch(cmd, k.release())
+	}
+	return k, cmd
+}
+
+// release replays the held keys; an Enter among them starts a new hold for
+// the keys after it.
+func (k *keepKeys) release() tea.Cmd {
+	held := k.held
+	k.holding, k.held = false, nil
+	var cmds []tea.Cmd
+	for i, km := range held {
+		_, cmd := k.Update(km)
+		cmds = append(cmds, cmd)
+		if k.holding {
+			k.held = append(k.held, held[i+1:]...)
+			break
+		}
+	}
+	return tea.Batch(cmds...)
+}
+
+var errInputEnded = fmt.Errorf("input ended before the form was complete: %w", errCancelled)
+
+// runAccessible runs an accessible form so that neither of huh's two gaps
+// reaches the user: its line prompts do not watch the context, so Ctrl-C
+// (SIGINT, caught by Main) would be ignored while a prompt waits; and the
+// end of input after an out-of-range number makes its Select index the
+// options with 0 and panic. The form runs in a goroutine; a cancelled
+// context ends the wait (the goroutine blocked on the terminal dies with the
+// process), and a panic becomes an error.
+func runAccessible(ctx context.Context, run func(context.Context) error, lines *lineReader) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- &formPanic{value: r}
+			}
+		}()
+		done <- run(ctx)
+	}()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errCancelled, ctx.Err())
+	case err := <-done:
+		var fp *formPanic
+		if errors.As(err, &fp) {
+			if lines.ended() {
+				return errInputEnded
+			}
+			return fmt.Errorf("the accessible form failed on an answer it could not use (%v); run again without --accessible or answer with flags", fp.value)
+		}
+		return err
+	}
+}
+
+// formPanic is a panic inside huh, caught.
+type formPanic struct{ value any }
+
+func (p *formPanic) Error() string { return fmt.Sprint("form panic: ", p.value) }
 
 // lineReader hands out input one byte at a time, so a scanner never reads
 // past the end of the current line, and records the end of input.
 type lineReader struct {
 	r   io.Reader
+	mu  sync.Mutex
 	eof bool
 }
 
@@ -67,9 +202,17 @@ func (l *lineReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p[:1])
 	if err == io.EOF {
+		l.mu.Lock()
 		l.eof = true
+		l.mu.Unlock()
 	}
 	return n, err
+}
+
+func (l *lineReader) ended() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.eof
 }
 
 // input is a text field. In accessible mode huh validates the raw answer
@@ -89,6 +232,48 @@ func (f *Factory) input(title string, dst *string, check func(string) error) *hu
 	})
 }
 
+// yesNo is a yes/no question that never submits on a bare y or n: the key
+// chooses, Enter submits. huh's Confirm submits on y, so the Enter its hint
+// suggests went on to the next prompt (an empty first password, or the next
+// field skipped). ←/→ still toggle.
+type yesNo struct {
+	*huh.Confirm
+	dst *bool
+}
+
+func newYesNo(title string, dst *bool) *yesNo {
+	return &yesNo{Confirm: huh.NewConfirm().Title(title).Value(dst), dst: dst}
+}
+
+func (c *yesNo) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if k, ok := msg.(tea.KeyMsg); ok {
+		switch k.String() {
+		case "y", "Y":
+			*c.dst = true
+			return c, nil
+		case "n", "N":
+			*c.dst = false
+			return c, nil
+		}
+	}
+	_, cmd := c.Confirm.Update(msg)
+	return c, cmd
+}
+
+// withConfirm sets more of the underlying Confirm.
+func withConfirm(c *yesNo, set func(*huh.Confirm)) *yesNo {
+	set(c.Confirm)
+	return c
+}
+
+func (c *yesNo) KeyBinds() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("y", "n"), key.WithHelp("y/n", "choose")),
+		key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "toggle")),
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
+	}
+}
+
 // noteText makes text safe in a form note, whose description is rendered
 // as Markdown: control characters escaped, Markdown emphasis characters
 // (the * of a masked value) shown as they are.
@@ -99,7 +284,7 @@ func noteText(s string) string {
 // runApplyForm asks for the missing fields: identity first, then the
 // lookup (a returning applicant's data pre-fills the rest), then contact,
 // usage, storage, agent, the agreement, and a confirmation page.
-func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationRecord, o *ApplyOptions) error {
+func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationRecord, o *ApplyOptions, offerFix bool) error {
 	cfg := api.Config()
 	idTypes := make([]huh.Option[string], 0, len(ra.IDTypes))
 	for _, t := range ra.IDTypes {
@@ -133,6 +318,25 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 		rec.Storage = string(ra.StorageUSBKey)
 	}
 	withAgent := rec.AgentName != ""
+	// What a flag already said is not asked again (counter mode sets the
+	// acceptance point, and the storage from --out or token flags).
+	var certFields []huh.Field
+	if !o.Set["usage_type"] {
+		// Checked as it is chosen: an S/MIME usage without a CRL
+		// distribution point is refused here, naming the config key.
+		certFields = append(certFields, huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType).
+			Validate(func(name string) error {
+				_, err := cfg.Profile(name)
+				return err
+			}))
+	}
+	if !o.Set["acceptance_point"] {
+		certFields = append(certFields, huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint))
+	}
+	if !o.Set["storage"] {
+		certFields = append(certFields, huh.NewSelect[string]().Title("Key storage (证书存储方式)").Options(storages...).Value(&rec.Storage))
+	}
+	certFields = append(certFields, newYesNo("Is an agent (经办人) applying on the applicant's behalf?", &withAgent))
 	// Fields reused from a stored profile are not asked for: the form shows
 	// them masked and the service fills them in.
 	var contact []huh.Field
@@ -159,12 +363,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	}
 	if err := f.runForm(ctx,
 		huh.NewGroup(contact...).Title("Contact"),
-		huh.NewGroup(
-			huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType),
-			huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint),
-			huh.NewSelect[string]().Title("Key storage (证书存储方式)").Options(storages...).Value(&rec.Storage),
-			huh.NewConfirm().Title("Is an agent (经办人) applying on the applicant's behalf?").Value(&withAgent),
-		).Title("Certificate"),
+		huh.NewGroup(certFields...).Title("Certificate"),
 	); err != nil {
 		return err
 	}
@@ -184,6 +383,11 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	} else {
 		rec.AgentName, rec.AgentIDNumber = "", ""
 	}
+	if offerFix { // checked whole before the confirmation page
+		if field, err := checkApplication(api, rec); field != "" && field != "agreement_accepted" {
+			return &fixField{field: field, err: err}
+		}
+	}
 	summary := fmt.Sprintf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
 		noteText(rec.shown("name", rec.Name)), rec.IDType, rec.IDNumber, noteText(rec.shown("mobile", rec.Mobile)), noteText(rec.shown("email", rec.Email)), rec.UsageType, rec.AcceptancePoint, rec.Storage)
 	if rec.AgentName != "" {
@@ -193,13 +397,14 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if err := f.runForm(ctx,
 		huh.NewGroup(
 			huh.NewNote().Title(fmt.Sprintf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
-			huh.NewConfirm().Title("Do you accept the subscriber agreement?").Affirmative("I accept").Negative("I do not").Value(&rec.AgreementAccepted).
-				Validate(func(b bool) error {
+			withConfirm(newYesNo("Do you accept the subscriber agreement?", &rec.AgreementAccepted), func(c *huh.Confirm) {
+				c.Affirmative("I accept").Negative("I do not").Validate(func(b bool) error {
 					if !b {
 						return errors.New("the agreement must be accepted to apply")
 					}
 					return nil
-				}),
+				})
+			}),
 		).Title("Agreement"),
 	); err != nil {
 		return err
@@ -210,7 +415,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if err := f.runForm(ctx,
 		huh.NewGroup(
 			huh.NewNote().Title("Check your application").Description(summary),
-			huh.NewConfirm().Title("Submit the application?").Affirmative("Submit").Negative("Cancel").Value(&submit),
+			withConfirm(newYesNo("Submit the application?", &submit), func(c *huh.Confirm) { c.Affirmative("Submit").Negative("Cancel") }),
 		).Title("Confirm"),
 	); err != nil {
 		return err

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
@@ -50,8 +52,8 @@ may stay on a PKCS#11 token or HSM: give --ca-key a pkcs11: URI.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.CAName, "ca-name", "cmca Personal Certificate CA", "CA common name")
-	fl.StringVar(&o.Organization, "ca-org", "", "CA organisation (O)")
-	fl.StringVar(&o.Country, "ca-country", "", "CA country (C), e.g. CN")
+	fl.StringVar(&o.Organization, "ca-org", "", "CA organisation (O); required for a self-signed CA (config ca.organization; asked on a terminal)")
+	fl.StringVar(&o.Country, "ca-country", "", "CA country (C), two letters, e.g. CN; required for a self-signed CA (config ca.country; asked on a terminal)")
 	fl.StringVar(&o.KeyAlgo, "key-algo", string(token.ECDSAP256), fmt.Sprintf("CA key algorithm: %v", token.KeyAlgos))
 	fl.StringVar(&o.Validity, "validity", "10y", "CA validity (e.g. 10y, 3650d)")
 	fl.StringVar(&o.ImportCert, "import-cert", "", "import an existing CA certificate (PEM, chain after it) instead of self-signing")
@@ -75,6 +77,11 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	validity, err := ParseDuration(o.Validity)
 	if err != nil {
 		return &usageError{msg: "--validity: " + err.Error()}
+	}
+	if o.ImportCert == "" {
+		if err := caSubject(ctx, f, c, o); err != nil {
+			return err
+		}
 	}
 	opts := service.InitOptions{CAName: o.CAName, Organization: o.Organization, Country: o.Country, KeyAlgo: algo, Validity: validity, Force: o.Force}
 	if o.ImportCert != "" {
@@ -117,5 +124,58 @@ func initRun(ctx context.Context, o *InitOptions) error {
 		f.Printf("  CA key:   %s\n", res.KeyURI)
 	}
 	f.Printf("Next: applicants run `cmca apply`; operators run `cmca review`.\n")
+	return nil
+}
+
+// caSubject completes the organisation and country of a self-signed CA:
+// flags, then config, then a form on a terminal. Without them the root is
+// not fit for use (zlint: e_ca_organization_name_missing,
+// e_ca_country_name_missing), so init stops and says what to pass.
+func caSubject(ctx context.Context, f *Factory, c *Config, o *InitOptions) error {
+	if o.Organization == "" {
+		o.Organization = c.CAOrganization
+	}
+	if o.Country == "" {
+		o.Country = c.CACountry
+	}
+	o.Country = strings.ToUpper(strings.TrimSpace(o.Country))
+	o.Organization = strings.TrimSpace(o.Organization)
+	if (o.Organization == "" || o.Country == "") && f.IO.CanPrompt() {
+		if err := f.runForm(ctx, huh.NewGroup(
+			huh.NewNote().Title("New CA (证书认证机构)").Description(fmt.Sprintf("The subject of the self-signed CA certificate: %s, with its organisation and country.", o.CAName)),
+			f.input("Organisation (O)", &o.Organization, func(s string) error {
+				if strings.TrimSpace(s) == "" {
+					return errors.New("the CA's organisation is required")
+				}
+				return nil
+			}),
+			f.input("Country (C), two letters", &o.Country, func(s string) error { return checkCountry(strings.ToUpper(strings.TrimSpace(s))) }),
+		)); err != nil {
+			return err
+		}
+		o.Country = strings.ToUpper(strings.TrimSpace(o.Country))
+		o.Organization = strings.TrimSpace(o.Organization)
+	}
+	var missing []string
+	if o.Organization == "" {
+		missing = append(missing, "--ca-org (config ca.organization, env CMCA_CA_ORGANIZATION)")
+	}
+	if o.Country == "" {
+		missing = append(missing, "--ca-country (config ca.country, env CMCA_CA_COUNTRY)")
+	}
+	if len(missing) > 0 {
+		return &usageError{msg: "a self-signed CA needs its organisation and country: pass " + strings.Join(missing, " and ")}
+	}
+	if err := checkCountry(o.Country); err != nil {
+		return &usageError{msg: "--ca-country: " + err.Error()}
+	}
+	return nil
+}
+
+// checkCountry accepts a two-letter ISO 3166 country code.
+func checkCountry(s string) error {
+	if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
+		return fmt.Errorf("%q is not a two-letter country code (ISO 3166), e.g. CN", s)
+	}
 	return nil
 }

@@ -10,9 +10,8 @@ import (
 )
 
 // manHeader is what the .TH line of every page says (man-pages(7), "Title
-// line").
+// line"), besides the title: each page's own name in capitals (CMCA-APPLY).
 type manHeader struct {
-	Title   string // "CMCA"
 	Section string // "1"
 	Date    time.Time
 	Source  string // "cmca v1.2.3"
@@ -46,7 +45,7 @@ func manPage(c *cobra.Command, h manHeader) []byte {
 		b.WriteByte('\n')
 	}
 	line(".nh")
-	line(".TH ", roffArg(h.Title), " ", roffArg(h.Section), " ", roffArg(h.Date.Format("2006-01-02")), " ", roffArg(h.Source), " ", roffArg(h.Manual))
+	line(".TH ", roffArg(strings.ToUpper(manName(c))), " ", roffArg(h.Section), " ", roffArg(h.Date.Format("2006-01-02")), " ", roffArg(h.Source), " ", roffArg(h.Manual))
 
 	line(".SH NAME")
 	line(roffCode(manName(c)), ` \- `, roffProse(c.Short))

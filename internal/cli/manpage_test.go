@@ -3,9 +3,11 @@ package cli
 import (
 	"bytes"
 	"github.com/cmca/cmca/internal/testtool"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -77,7 +79,7 @@ Back to prose.`,
 // renders the page.
 func TestManPageRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	h := manHeader{Title: "CMCA", Section: "1", Date: time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC), Source: "cmca v1.0.0", Manual: "cmca manual"}
+	h := manHeader{Section: "1", Date: time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC), Source: "cmca v1.0.0", Manual: "cmca manual"}
 	if err := writeManPages(trickyTree(t), h, dir); err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +102,8 @@ func TestManPageRoundTrip(t *testing.T) {
 		what, want string
 		line       bool // the text is a whole output line
 	}{
-		{"header", "CMCA(1) cmca manual CMCA(1)", true},
-		{"footer", "cmca v1.0.0 2026-02-03 CMCA(1)", true},
+		{"header", "CMCA-TRICKY(1) cmca manual CMCA-TRICKY(1)", true},
+		{"footer", "cmca v1.0.0 2026-02-03 CMCA-TRICKY(1)", true},
 		{"name", `cmca-tricky - Tricky: a \ backslash, "quotes" and 中文`, true},
 		{"synopsis", "cmca tricky REF... [flags]", true},
 		{"leading dot", ".TH a line that starts with a dot", false},
@@ -200,5 +202,32 @@ func TestDocBlocks(t *testing.T) {
 		if got := alignedLine(line); got != want {
 			t.Errorf("alignedLine(%q) = %v; want %v", line, got, want)
 		}
+	}
+}
+
+func TestDocDate(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	if got, want := docDate(env(map[string]string{"SOURCE_DATE_EPOCH": "1767312000"})), time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("docDate(SOURCE_DATE_EPOCH=1767312000) = %v; want %v", got, want)
+	}
+	// Without it: the build date, never the old fixed 2026-01-01 placeholder
+	// when the binary has a modification time.
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.time" {
+				t.Skip("the test binary carries a commit time")
+			}
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	st, err := os.Stat(exe)
+	if err != nil {
+		t.Skip(err)
+	}
+	if got := docDate(env(nil)); !got.Equal(st.ModTime().UTC()) {
+		t.Errorf("docDate() = %v; want the build (binary) time %v", got, st.ModTime().UTC())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
@@ -148,7 +149,7 @@ func tokenShow(ctx context.Context, f *Factory, tf *tokenFlags, login bool) erro
 		for _, o := range objs {
 			x := obj{Class: o.Class, Label: o.Label, ID: fmt.Sprintf("%x", o.ID), KeyType: o.KeyType, Extractable: o.Extractable, Sensitive: o.Sensitive}
 			if o.Certificate != nil {
-				x.Subject, x.Serial, x.NotAfter = o.Certificate.Subject.String(), ra.SerialString(o.Certificate.SerialNumber), o.Certificate.NotAfter.Format("2006-01-02")
+				x.Subject, x.Serial, x.NotAfter = ca.DistinguishedName(o.Certificate.RawSubject), ra.SerialString(o.Certificate.SerialNumber), o.Certificate.NotAfter.Format("2006-01-02")
 			}
 			out.Objects = append(out.Objects, x)
 		}

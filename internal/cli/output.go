@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/mattn/go-runewidth"
 )
 
 // table prints aligned columns; on a terminal, wide cells are cut so rows
@@ -32,16 +33,33 @@ func (t *table) flush() error {
 	if t.f.IO.IsStdoutTTY() {
 		fitWidth(rows, t.f.IO.TerminalWidth())
 	}
-	w := tabwriter.NewWriter(t.f.IO.Out, 0, 0, 2, ' ', 0)
-	for i, r := range rows {
-		if i == 0 && t.f.IO.ColorEnabled() {
-			for j := range r {
-				r[j] = "\x1b[1m" + r[j] + "\x1b[0m"
+	// Columns are padded by terminal columns, not bytes or runes (which
+	// text/tabwriter counts): 张三 takes four columns, as does 𠀋𠀋.
+	widths := make([]int, len(t.header))
+	for _, r := range rows {
+		for j, c := range r {
+			if j < len(widths) {
+				widths[j] = max(widths[j], displayWidth(c))
 			}
 		}
-		fmt.Fprintln(w, strings.Join(r, "\t"))
 	}
-	return w.Flush()
+	var b strings.Builder
+	for i, r := range rows {
+		for j, c := range r {
+			last := j == len(r)-1
+			if i == 0 && t.f.IO.ColorEnabled() {
+				b.WriteString("\x1b[1m" + c + "\x1b[0m")
+			} else {
+				b.WriteString(c)
+			}
+			if !last && j < len(widths) {
+				b.WriteString(strings.Repeat(" ", widths[j]-displayWidth(c)+2))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(t.f.IO.Out, b.String())
+	return err
 }
 
 // fitWidth shortens the widest column until the table fits width.
@@ -83,24 +101,20 @@ func fitWidth(rows [][]string, width int) {
 	}
 }
 
-// displayWidth counts East Asian wide characters as two columns.
-func displayWidth(s string) int {
-	w := 0
-	for _, r := range s {
-		if r >= 0x1100 && (r <= 0x115f || (r >= 0x2e80 && r <= 0xa4cf) || (r >= 0xac00 && r <= 0xd7a3) || (r >= 0xf900 && r <= 0xfaff) || (r >= 0xfe30 && r <= 0xfe4f) || (r >= 0xff00 && r <= 0xff60) || (r >= 0xffe0 && r <= 0xffe6)) {
-			w += 2
-		} else {
-			w++
-		}
-	}
-	return w
-}
+// columns measures text as a terminal shows it (Unicode East Asian Width):
+// wide and fullwidth characters, CJK Extension B and beyond included, take
+// two columns, combining marks none. Ambiguous characters (…, ·) take one,
+// whatever the locale, as in most terminals.
+var columns = &runewidth.Condition{EastAsianWidth: false}
+
+// displayWidth is the number of terminal columns s takes.
+func displayWidth(s string) int { return columns.StringWidth(s) }
 
 func cut(s string, width int) string {
 	var b strings.Builder
 	w := 0
 	for _, r := range s {
-		rw := displayWidth(string(r))
+		rw := columns.RuneWidth(r)
 		if w+rw > width-1 {
 			break
 		}

@@ -56,7 +56,13 @@ func TestDisplayWidth(t *testing.T) {
 	for _, tt := range []struct {
 		s    string
 		want int
-	}{{"", 0}, {"abc", 3}, {"张三", 4}, {"a张b", 4}, {"ｱ", 1}, {"（", 2}} {
+	}{{"", 0}, {"abc", 3}, {"张三", 4}, {"a张b", 4}, {"ｱ", 1}, {"（", 2},
+		{"㐀丽", 4},         // Extension A, compatibility ideograph
+		{"𠀋𪚥", 4},         // Extension B
+		{"\U00030000", 2}, // Extension G
+		{"e\u0301", 1},    // a combining accent takes no column
+		{"…", 1},          // ambiguous: one column whatever the locale
+	} {
 		if got := displayWidth(tt.s); got != tt.want {
 			t.Errorf("displayWidth(%q) = %d; want %d", tt.s, got, tt.want)
 		}
@@ -165,5 +171,39 @@ func TestProgressLine(t *testing.T) {
 		if got := progressLine("x", tt.n, tt.total, 10); got != tt.want {
 			t.Errorf("progressLine(%d, %d) = %q; want %q", tt.n, tt.total, got, tt.want)
 		}
+	}
+}
+
+// TestTableAlignsCJK: every column starts at the same terminal column on
+// every row, whichever CJK block the names come from.
+func TestTableAlignsCJK(t *testing.T) {
+	t.Setenv("RUNEWIDTH_EASTASIAN", "1") // a Chinese locale must not widen "…"
+	f, out, _ := testFactory(t, false, nil)
+	tb := newTable(f, "REF", "NAME", "STATE")
+	names := []string{"Li Si", "张三", "㐀丽", "𠀋𪚥𠀋", "王\U00030000五", "Zoë"}
+	for _, n := range names {
+		tb.row("20261125-AAAAAAAA", n, "submitted")
+	}
+	if err := tb.flush(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != len(names)+1 {
+		t.Fatalf("table has %d lines; want %d:\n%s", len(lines), len(names)+1, out)
+	}
+	stateCol := -1
+	for _, l := range lines {
+		i := strings.LastIndex(l, "  ") + 2
+		col := displayWidth(l[:i])
+		if stateCol == -1 {
+			stateCol = col
+		}
+		if col != stateCol {
+			t.Errorf("row %q: STATE starts at column %d; want %d\n%s", l, col, stateCol, out)
+		}
+	}
+	// The widest names, 𠀋𪚥𠀋 and 王𰀀五, take six columns.
+	if want := len("20261125-AAAAAAAA") + 2 + 6 + 2; stateCol != want {
+		t.Errorf("STATE starts at column %d; want %d\n%s", stateCol, want, out)
 	}
 }

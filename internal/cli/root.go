@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -37,7 +38,7 @@ func Main() int {
 		_ = f.PrintJSONErr(err, code)
 	}
 	msg := err.Error()
-	if code == ExitCancelled {
+	if code == ExitCancelled && !errors.Is(err, errInputEnded) {
 		msg = "cancelled"
 	}
 	if _, cerr := f.Caller(); cerr != nil && errors.Is(err, ra.ErrAuth) {
@@ -81,10 +82,7 @@ func NewCmdRoot(f *Factory) *cobra.Command {
 		Short: "Run a certificate authority's personal-certificate service",
 		Long: `cmca runs a CA's personal-certificate service end to end: applications,
 review, issuance with one-time download passcodes, keys on USB key tokens
-(PKCS#11) or in PKCS#12 files, renewal, revocation, reissue and CRLs.
-
-Subscriber commands: apply, status, download, renew, revoke, reissue.
-Operator commands:   init, review, approve, issue, crl, certs, cert, audit, policy.`,
+(PKCS#11) or in PKCS#12 files, renewal, revocation, reissue and CRLs.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       f.Version,
@@ -102,7 +100,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit, poli
 	pf.StringVar(&f.configFile, "config", "", "config file (env CMCA_CONFIG; default cmca/config.yaml in the user config directory, e.g. ~/.config, if present)")
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.String("operator", "", "operator name recorded on admin actions (env CMCA_OPERATOR; default the OS user)")
-	pf.BoolP("quiet", "q", false, "print only the reference or serial")
+	pf.BoolP("quiet", "q", false, "print only the values a script uses next, one line per result (e.g. REF, or REF PASSCODE for issue)")
 	pf.Bool("accessible", false, "accessible forms for screen readers (env CMCA_ACCESSIBLE)")
 	pf.Bool("insecure", false, "allow a CA key file readable by others")
 	pf.StringVar(&f.caPINFile, "ca-pin-file", "", "read the PIN of a CA key on a PKCS#11 token from FILE (env CMCA_CA_PIN)")
@@ -118,7 +116,7 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit, poli
 
 	for _, c := range []*cobra.Command{
 		NewCmdApply(f, nil), NewCmdStatus(f, nil), NewCmdDownload(f, nil), NewCmdRenew(f, nil),
-		NewCmdRevoke(f, nil), NewCmdReissue(f, nil), NewCmdAgreement(f),
+		NewCmdRevoke(f, nil), NewCmdReissue(f, nil), NewCmdAgreement(f), NewCmdToken(f),
 	} {
 		c.GroupID = "user"
 		root.AddCommand(c)
@@ -130,9 +128,45 @@ Operator commands:   init, review, approve, issue, crl, certs, cert, audit, poli
 		c.GroupID = "admin"
 		root.AddCommand(c)
 	}
-	root.AddCommand(NewCmdVersion(f), NewCmdToken(f), NewCmdDocs(f))
+	root.AddCommand(NewCmdVersion(f), NewCmdDocs(f))
+	root.Long += "\n\n" + groupSummary(root)
+	addCompletions(root, f)
 	usageArgs(root)
 	return root
+}
+
+// groupSummary is the root help's summary: every command of each group, in
+// the order added, so a new command cannot be left out.
+func groupSummary(root *cobra.Command) string {
+	var b strings.Builder
+	for i, g := range root.Groups() {
+		var names []string
+		for _, c := range root.Commands() {
+			if c.GroupID == g.ID && c.IsAvailableCommand() {
+				names = append(names, c.Name())
+			}
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		// Wrapped at 80 columns, continuation lines under the first name.
+		line := fmt.Sprintf("%-21s", g.Title)
+		for j, n := range names {
+			word := n + ","
+			if j == len(names)-1 {
+				word = n + "."
+			}
+			if len(line)+1+len(word) > 80 && strings.TrimSpace(line) != strings.TrimSpace(g.Title) {
+				b.WriteString(strings.TrimRight(line, " ") + "\n")
+				line = strings.Repeat(" ", 21)
+			} else if !strings.HasSuffix(line, " ") {
+				line += " "
+			}
+			line += word
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // usageArgs makes cobra's argument errors (unknown command, too many

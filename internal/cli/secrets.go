@@ -3,8 +3,12 @@ package cli
 import (
 	"bytes"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"os"
+
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/token"
 )
 
 // secret says where a secret (passcode, PIN, password) may come from. It is
@@ -15,6 +19,17 @@ type secret struct {
 	File     string // value of that flag; "-" reads stdin
 	Env      string // environment variable, e.g. CMCA_PIN
 	New      bool   // a new password: prompt twice
+	// Rule, for a new secret, is shown in the prompt ("at least 8
+	// characters"); Check enforces it. At a prompt a refused entry is asked
+	// again; from a file or the environment it is an error.
+	Rule  string
+	Check func([]byte) error
+}
+
+// newP12Password is where a new PKCS#12 password comes from, and its rule.
+func newP12Password(file string) secret {
+	return secret{What: "new PKCS#12 password", FileFlag: "--password-file", File: file, Env: "CMCA_P12_PASSWORD", New: true,
+		Rule: fmt.Sprintf("at least %d characters", token.MinPasswordLen), Check: token.CheckNewPassword}
 }
 
 // read returns the secret from its file, stdin, environment or a no-echo
@@ -51,13 +66,29 @@ func (f *Factory) readSecret(s secret) ([]byte, error) {
 		}
 		return nil, &usageError{msg: fmt.Sprintf("no %s given and no terminal to prompt on: pass %s", s.What, hint)}
 	}
+	prompt := capitalise(s.What)
+	if s.Rule != "" {
+		prompt += " (" + s.Rule + ")"
+	}
 	for {
-		a, err := f.IO.ReadSecretLine(fmt.Sprintf("%s: ", capitalise(s.What)))
+		a, err := f.IO.ReadSecretLine(prompt + ": ")
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", s.What, errCancelled)
 		}
 		if !s.New {
 			return a, nil
+		}
+		if s.Check != nil {
+			if err := s.Check(a); err != nil {
+				var fe *ra.FieldError
+				msg := err.Error()
+				if errors.As(err, &fe) {
+					msg = fe.Msg
+				}
+				wipe(a)
+				f.Warnf("%s; try again.\n", capitalise(msg))
+				continue
+			}
 		}
 		b, err := f.IO.ReadSecretLine(fmt.Sprintf("Repeat %s: ", s.What))
 		if err != nil {

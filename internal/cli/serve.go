@@ -14,11 +14,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/cmp"
 	"github.com/cmca/cmca/internal/server"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/store"
@@ -49,8 +51,10 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 every role, and the public endpoints relying parties fetch without TLS (the CA
 certificate at /ca.crt and /ca.pem, CRLs at /crl/ca.crl and /crl/ca-delta.crl
 and at the paths of crl.distribution_points and aia.ca_issuers) on
---listen-http. Either or both may be given; port 0 picks a free port, and
---addr-file FILE receives the bound addresses as JSON.
+--listen-http. Both listeners also answer CMP at /.well-known/cmp, for
+stock clients such as openssl cmp (docs/protocols.md). Either or both may
+be given; port 0 picks a free port, and --addr-file FILE receives the bound
+addresses as JSON.
 
 The server certificate is issued by the home's CA for --name (config
 server.names; default localhost, 127.0.0.1 and ::1) when serve starts.
@@ -117,7 +121,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		if err != nil {
 			return &usageError{msg: fmt.Sprintf("--listen: %v", err)}
 		}
-		ls = append(ls, server.Listener{Server: server.NewHTTPServer(h, tc, log), Ln: ln, TLS: true})
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), tc, log), Ln: ln, TLS: true})
 		addrs.HTTPS = ln.Addr().String()
 	}
 	if o.ListenHTTP != "" {
@@ -126,7 +130,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		if err != nil {
 			return &usageError{msg: fmt.Sprintf("--listen-http: %v", err)}
 		}
-		ls = append(ls, server.Listener{Server: server.NewHTTPServer(h, nil, log), Ln: ln})
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), nil, log), Ln: ln})
 		addrs.HTTP = ln.Addr().String()
 	}
 	if o.AddrFile != "" {
@@ -137,6 +141,17 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	}
 	log.Info("serving", "https", addrs.HTTPS, "http", addrs.HTTP, "home", svc.Home())
 	return server.Serve(ctx, log, ls...)
+}
+
+// withCMP serves CMP (internal/cmp, docs/protocols.md) at
+// /.well-known/cmp on a listener beside h. CMP authenticates each message
+// itself (passcode MAC or signature), so it sits outside the API's
+// authentication.
+func withCMP(h http.Handler, svc *service.Service, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(cmp.Path, cmp.NewHandler(svc.CMP(), cmp.Options{Logger: log, Now: svc.Now}))
+	mux.Handle("/", h)
+	return mux
 }
 
 // writeFileAtomic writes data to a temporary file and renames it, so a

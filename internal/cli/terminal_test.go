@@ -36,7 +36,7 @@ func newCmcaEnv(t *testing.T, bin string, config string) *cmcaEnv {
 	}
 	e := &cmcaEnv{t: t, bin: bin, dir: dir, sock: filepath.Join(dir, "tmux.sock")}
 	e.env = []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"), "CMCA_HOME=" + filepath.Join(dir, "home"),
-		"CMCA_CONFIG=" + cfg, "CMCA_OPERATOR=alice", "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "TERM=xterm-256color"}
+		"CMCA_CONFIG=" + cfg, "CMCA_OPERATOR=alice", "CMCA_CA_ORGANIZATION=Terminal Test Org", "CMCA_CA_COUNTRY=CN", "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "TERM=xterm-256color"}
 	e.run("init", "--ca-name", "Terminal Test CA")
 	return e
 }
@@ -232,7 +232,13 @@ func TestTerminal(t *testing.T) {
 		if !strings.Contains(s, "keep your private key") {
 			t.Errorf("the agreement text is not shown:\n%s", s)
 		}
+		// y chooses, it does not submit: the page stays until Enter.
 		p.keys("y")
+		time.Sleep(300 * time.Millisecond)
+		if s := p.screen(); strings.Contains(s, "Submit the application?") {
+			t.Fatalf("a bare y submitted the agreement page:\n%s", s)
+		}
+		p.keys("Enter")
 		s = p.waitFor("Submit the application?")
 		for _, want := range []string{"Name: 张三", "Usage: email", "Acceptance point: head-office", "Storage: soft"} {
 			if !strings.Contains(s, want) {
@@ -318,19 +324,215 @@ func TestTerminal(t *testing.T) {
 			p.keys("Enter")
 		}
 		p.answer("Address", "")
-		p.answer("Enter a number between 1 and 3", "")
-		p.answer("Enter a number between 1 and 2", "")
-		p.waitFor("Key storage")
-		p.answer("Enter a number between 1 and 2", "")
+		// Usage, acceptance point and storage came as flags: not asked.
 		p.answer("applying on the applicant's behalf", "n")
 		p.answer("Do you accept the subscriber agreement?", "n")
 		s = p.waitFor("EXIT=")
 		if !strings.Contains(s, "EXIT=2") || !strings.Contains(s, "agreement must be accepted") {
 			t.Errorf("refused agreement: want exit 2 and the reason:\n%s", s)
 		}
+		if strings.Contains(s, "Key storage") || strings.Contains(s, "Acceptance point (") {
+			t.Errorf("the form asked again for what flags gave:\n%s", s)
+		}
 		e.runJSON(&rs, "review")
 		if len(rs) != 1 {
 			t.Errorf("refusing the agreement stored a request: %+v", rs)
+		}
+	})
+
+	t.Run("apply form checks each field", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "") // no crl.distribution_points: the email (S/MIME) usage cannot be issued
+		p := e.tmux("apply", "--usage", "email", "--acceptance-point", "online", "--storage", "soft")
+		// The flag's usage is refused before the form, which then asks it.
+		p.waitFor("--usage email: usage type email issues S/MIME certificates")
+		p.focus("ID document type")
+		p.keys("Enter")
+		p.fill("ID number", "11010519491231002X")
+		p.fill("Full name", "张三")
+		p.fill("Mobile", "13812345678")
+		p.fill("Email", "zhang@example.com")
+		p.fill("Address", "")
+		p.focus("Certificate usage type")
+		p.keys("Enter") // email, the flag's value: refused at this field, naming the config key
+		s := p.waitFor("* usage type email issues S/MIME certificates, which need a CRL distribution point: set crl.distribution_points")
+		if !strings.Contains(s, "┃ Certificate usage type") {
+			t.Errorf("the refused usage left the field:\n%s", s)
+		}
+		p.keys("Up", "Enter") // auth
+		p.focus("Is an agent")
+		p.keys("Enter")
+		p.waitFor("Do you accept the subscriber agreement?")
+		p.keys("y", "Enter")
+		s = p.waitFor("Submit the application?")
+		if !strings.Contains(s, "Name: 张三") || !strings.Contains(s, "Usage: auth") {
+			t.Errorf("the answers were not kept:\n%s", s)
+		}
+		p.keys("Enter")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") {
+			t.Fatalf("apply after fixing the usage:\n%s", s)
+		}
+		var rs []listed
+		e.runJSON(&rs, "review")
+		if len(rs) != 1 || rs[0].UsageType != "auth" || rs[0].Applicant.Name != "张三" {
+			t.Errorf("stored = %+v; want one auth request from 张三", rs)
+		}
+	})
+
+	t.Run("apply form offers to fix", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		// An unknown acceptance point from a flag shows only when the whole
+		// application is checked: the answers are kept and the form asks it.
+		p := e.tmux("apply", "--usage", "auth", "--acceptance-point", "mars", "--storage", "soft")
+		p.focus("ID document type")
+		p.keys("Enter")
+		p.fill("ID number", "11010519491231002X")
+		p.fill("Full name", "张三")
+		p.fill("Mobile", "13812345678")
+		p.fill("Email", "zhang@example.com")
+		p.fill("Address", "")
+		p.focus("Is an agent")
+		p.keys("Enter")
+		// Checked whole before the agreement and confirmation pages.
+		p.waitFor("The form opens again with your answers: fix acceptance point (--acceptance-point)")
+		p.focus("ID document type")
+		p.keys("Enter")
+		for _, field := range []string{"ID number", "Full name", "Mobile", "Email", "Address"} {
+			p.fill(field, "") // kept
+		}
+		p.focus("Acceptance point")
+		p.keys("Enter") // online
+		p.focus("Is an agent")
+		p.keys("Enter")
+		p.waitFor("Do you accept the subscriber agreement?")
+		p.keys("y", "Enter")
+		s := p.waitFor("Submit the application?")
+		if !strings.Contains(s, "Name: 张三") || !strings.Contains(s, "Acceptance point: online") {
+			t.Errorf("the answers were not kept, or the point not fixed:\n%s", s)
+		}
+		p.keys("Enter")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") {
+			t.Fatalf("apply after fixing the acceptance point:\n%s", s)
+		}
+	})
+
+	t.Run("fast input keeps every Enter", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		p := e.tmux("apply", "--id-type", "passport", "--usage", "auth", "--acceptance-point", "online", "--storage", "soft")
+		p.focus("ID document type")
+		p.keys("Enter")
+		p.fill("ID number", "E55667788")
+		p.focus("Full name")
+		// One burst, as an ID-card reader or a paste types it.
+		p.keys("Fast Typist", "Enter", "13812345678", "Enter", "fast@example.com", "Enter", "Enter")
+		p.focus("Is an agent")
+		p.keys("Enter")
+		p.waitFor("Do you accept the subscriber agreement?")
+		p.keys("y", "Enter")
+		s := p.waitFor("Submit the application?")
+		for _, want := range []string{"Name: Fast Typist\n", "Mobile: 13812345678\n", "Email: fast@example.com\n"} {
+			if !strings.Contains(s, strings.TrimSuffix(want, "\n")) {
+				t.Errorf("fast input: the confirmation page lacks %q:\n%s", want, s)
+			}
+		}
+		if strings.Contains(s, "Fast Typist1381") {
+			t.Errorf("fast input ran two fields together:\n%s", s)
+		}
+		p.keys("Enter")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") {
+			t.Fatalf("apply after fast input:\n%s", s)
+		}
+	})
+
+	t.Run("counter form honours flags", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "counter:\n  issuers: [alice]\n")
+		p := e.tmux("apply", "--counter", "--acceptance-point", "head-office", "--issue", "--out", "walk-in.p12")
+		p.focus("ID document type")
+		p.keys("Enter")
+		p.fill("ID number", "11010519491231002X")
+		p.fill("Full name", "赵六")
+		p.fill("Mobile", "13812345678")
+		p.fill("Email", "zhao@example.com")
+		p.fill("Address", "")
+		p.focus("Certificate usage type")
+		s := p.screen()
+		if strings.Contains(s, "Acceptance point (") || strings.Contains(s, "Key storage") {
+			t.Errorf("the counter form asks for the acceptance point or storage that flags gave:\n%s", s)
+		}
+		p.keys("Enter") // auth
+		p.focus("Is an agent")
+		p.keys("Enter")
+		p.waitFor("Do you accept the subscriber agreement?")
+		p.keys("y", "Enter")
+		s = p.waitFor("Submit the application?")
+		if !strings.Contains(s, "Acceptance point: head-office") || !strings.Contains(s, "Storage: soft") {
+			t.Errorf("--out walk-in.p12 must mean soft storage at head-office:\n%s", s)
+		}
+		p.keys("Enter")
+		p.waitFor("checked the original identity documents in person")
+		p.keys("y", "Enter")
+		p.answer("New PKCS#12 password (at least 8 characters):", "walk-in secret 42")
+		p.answer("Repeat new PKCS#12 password:", "walk-in secret 42")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") {
+			t.Fatalf("counter walk-in from the form:\n%s", s)
+		}
+		if _, err := token.ReadPKCS12(filepath.Join(e.dir, "walk-in.p12"), []byte("walk-in secret 42")); err != nil {
+			t.Errorf("walk-in.p12: %v", err)
+		}
+	})
+
+	t.Run("init form", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		// A second home, and no organisation or country in the environment:
+		// bare init asks for them.
+		var env []string
+		for _, kv := range e.env {
+			if !strings.HasPrefix(kv, "CMCA_CA_") && !strings.HasPrefix(kv, "CMCA_HOME=") {
+				env = append(env, kv)
+			}
+		}
+		e.env = append(env, "CMCA_HOME="+filepath.Join(e.dir, "home2"))
+		p := e.tmux("init")
+		p.fill("Organisation (O)", "Example CA Ltd")
+		p.fill("Country (C)", "China")
+		p.waitFor("not a two-letter country code")
+		for range len("China") {
+			p.keys("BSpace")
+		}
+		p.text("cn")
+		p.keys("Enter")
+		s := p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "O=Example CA Ltd,C=CN") {
+			t.Fatalf("bare init on a terminal:\n%s", s)
+		}
+	})
+
+	t.Run("accessible interrupts", func(t *testing.T) {
+		e := newCmcaEnv(t, bin, "")
+		// Ctrl-C at a line prompt ends cmca with 130 (docs/cli.md).
+		p := e.tmux("apply", "--accessible")
+		p.waitFor("Enter a number between 1 and 5")
+		p.keys("C-c")
+		s := p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=130") {
+			t.Errorf("Ctrl-C in accessible mode: want exit 130:\n%s", s)
+		}
+		// The end of input after an out-of-range number: a clear message, no panic.
+		p = e.tmux("apply", "--accessible")
+		p.answer("Enter a number between 1 and 5", "9")
+		p.waitFor("must be a number between 1 and 5")
+		p.keys("C-d")
+		s = p.waitFor("EXIT=")
+		if !strings.Contains(s, "EXIT=130") || !strings.Contains(s, "input ended before the form was complete") || strings.Contains(s, "panic") {
+			t.Errorf("end of input after an out-of-range answer:\n%s", s)
+		}
+		var rs []listed
+		e.runJSON(&rs, "review")
+		if len(rs) != 0 {
+			t.Errorf("an interrupted form stored a request: %+v", rs)
 		}
 	})
 
@@ -373,10 +575,14 @@ func TestTerminal(t *testing.T) {
 		e.runJSON(&auth, "issue", ref)
 		p := e.tmux("download", "--ref", ref, "--out", "me.p12")
 		p.answer("Download passcode:", auth.Passcode)
-		p.answer("New PKCS#12 password:", "first try 123")
+		// A short password is refused at once and asked again, not after
+		// the repeat and not by ending the command.
+		p.answer("New PKCS#12 password (at least 8 characters):", "short")
+		p.waitFor("The PKCS#12 password needs at least 8 characters; try again.")
+		p.answer("New PKCS#12 password (at least 8 characters):", "first try 123")
 		p.answer("Repeat new PKCS#12 password:", "something else")
 		p.waitFor("differ")
-		p.answer("New PKCS#12 password:", "correct horse battery")
+		p.answer("New PKCS#12 password (at least 8 characters):", "correct horse battery")
 		p.answer("Repeat new PKCS#12 password:", "correct horse battery")
 		s := p.waitFor("EXIT=")
 		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "Certificate issued") {
@@ -400,9 +606,19 @@ func TestTerminal(t *testing.T) {
 		if !strings.Contains(s, "11010519491231002X") {
 			t.Errorf("the documents question does not show the ID to check:\n%s", s)
 		}
+		// y then Enter, as the hint suggests: the Enter must not leak into
+		// the password prompt as an empty first password.
 		p.keys("y")
+		time.Sleep(200 * time.Millisecond) // a person's pace
+		p.keys("Enter")
 		p.waitFor("Hand the keyboard to the applicant")
-		p.answer("New PKCS#12 password:", "walk-in secret 42")
+		p.waitFor("New PKCS#12 password (at least 8 characters):")
+		time.Sleep(300 * time.Millisecond)
+		if s := p.screen(); strings.Contains(s, "Repeat new PKCS#12 password") || strings.Contains(s, "try again") {
+			t.Fatalf("the Enter after y reached the password prompt:\n%s", s)
+		}
+		p.text("walk-in secret 42")
+		p.keys("Enter")
 		p.answer("Repeat new PKCS#12 password:", "walk-in secret 42")
 		s = p.waitFor("EXIT=")
 		if !strings.Contains(s, "EXIT=0") || !strings.Contains(s, "approved, issued and collected") {

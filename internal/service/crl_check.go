@@ -71,7 +71,7 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 	}
 	caCert := certs[0]
 	if !bytes.Equal(crl.RawIssuer, caCert.RawSubject) {
-		return nil, fmt.Errorf("the CRL is issued by %q, not by this CA %q: %w", crl.Issuer, caCert.Subject, ra.ErrInvalid)
+		return nil, fmt.Errorf("the CRL is issued by %q, not by this CA %q: %w", ca.DistinguishedName(crl.RawIssuer), ca.DistinguishedName(caCert.RawSubject), ra.ErrInvalid)
 	}
 	if len(crl.AuthorityKeyId) > 0 && len(caCert.SubjectKeyId) > 0 && !bytes.Equal(crl.AuthorityKeyId, caCert.SubjectKeyId) {
 		return nil, fmt.Errorf("the CRL's authority key identifier %X is not this CA's %X (another CA of the same name?): %w", crl.AuthorityKeyId, caCert.SubjectKeyId, ra.ErrInvalid)
@@ -85,7 +85,7 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 	if crl.NextUpdate.IsZero() {
 		return nil, fmt.Errorf("the CRL has no nextUpdate (RFC 5280 §5.1.2.5): %w", ra.ErrInvalid)
 	}
-	out := &CRLCheck{Number: crl.Number.Int64(), Issuer: crl.Issuer.String(), ThisUpdate: crl.ThisUpdate.UTC(), NextUpdate: crl.NextUpdate.UTC(),
+	out := &CRLCheck{Number: crl.Number.Int64(), Issuer: ca.DistinguishedName(crl.RawIssuer), ThisUpdate: crl.ThisUpdate.UTC(), NextUpdate: crl.NextUpdate.UTC(),
 		Entries: len(crl.RevokedCertificateEntries)}
 	delta := false
 	for _, e := range crl.Extensions {

@@ -252,6 +252,15 @@ func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resen
 		if err := tx.SetPasscodeHash(ref, hash); err != nil {
 			return err
 		}
+		// The passcode encrypted for the CMP server, which needs it to
+		// check a password-based MAC (docs/security.md).
+		box, err := s.sealPasscode(ref, code)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetPasscodeBox(ref, box); err != nil {
+			return err
+		}
 		now := tx.Now()
 		r.State, r.IssuedBy = ra.StateIssued, operator
 		r.PasscodeExpires = now.Add(pol.PasscodeTTL).UTC().Truncate(time.Second)

@@ -139,6 +139,7 @@ func (d *doctor) checkFiles() {
 	perm(DBFile+"-shm", 0o600, false)
 	perm(CADir, 0o700, true)
 	perm(CAKeyFile, 0o600, false)
+	perm(PasscodeKEKFile, 0o600, false)
 	perm(CACertFile, 0o644, true)
 	// crl/ may be published (0755), but nobody else may write there: a
 	// replaced CRL would hide revocations from relying parties.

@@ -22,6 +22,10 @@ type DownloadInput struct {
 	Passcode string
 	CSR      []byte // DER
 	Storage  ra.Storage
+
+	// cmp, when set, replaces the passcode check by a CMP message's
+	// password-based MAC check; the POP was verified by the caller.
+	cmp *cmpAuth
 }
 
 // Issued is a certificate handed to its subscriber.
@@ -107,7 +111,9 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 		return nil, nil, nil, err
 	}
 	if r.State == ra.StateCompleted && r.PasscodeUsed {
-		if !ra.CheckPasscode(hash, in.Passcode) {
+		if ok, err := s.passcodeMatches(tx, r, hash, in); err != nil {
+			return nil, nil, nil, err
+		} else if !ok {
 			return nil, nil, nil, ra.WithCode("passcode.wrong", fmt.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
 		}
 		c, err := tx.Certificate(r.CertSerial)
@@ -144,7 +150,9 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	if now.After(r.PasscodeExpires) {
 		return nil, nil, nil, ra.WithCode("passcode.expired", fmt.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth), "ref", r.Ref)
 	}
-	if !ra.CheckPasscode(hash, in.Passcode) {
+	if ok, err := s.passcodeMatches(tx, r, hash, in); err != nil {
+		return nil, nil, nil, err
+	} else if !ok {
 		r.PasscodeAttempts++
 		if err := tx.UpdateRequest(r, r.State); err != nil {
 			return nil, nil, nil, err
@@ -174,8 +182,17 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	if err := checkTarget(tx, r, now); err != nil {
 		return nil, nil, nil, err
 	}
-	job, err = s.prepareSign(tx, r, csr, csrVerified)
+	job, err = s.prepareSign(tx, r, csr, csrVerified || in.cmp != nil)
 	return nil, job, nil, err
+}
+
+// passcodeMatches checks the passcode of in against the stored hash, or,
+// for CMP, the message's MAC against the stored encrypted passcode.
+func (s *Service) passcodeMatches(tx *store.Tx, r *ra.Request, hash string, in DownloadInput) (bool, error) {
+	if in.cmp != nil {
+		return in.cmp.check(tx, r)
+	}
+	return ra.CheckPasscode(hash, in.Passcode), nil
 }
 
 // downloadRecord is the last part of downloadTx, once job is signed: the
@@ -185,7 +202,10 @@ func (s *Service) downloadRecord(tx *store.Tx, authority *ca.CA, job *signJob) (
 	if err != nil {
 		return nil, err
 	}
-	testhook.Point("download:signed") // signed and recorded, not yet committed
+	testhook.Point("download:signed")                       // signed and recorded, not yet committed
+	if err := tx.DeletePasscodeBox(job.r.Ref); err != nil { // consumed: the encrypted copy goes
+		return nil, err
+	}
 	r := job.r
 	from := r.State
 	r.State, r.CertSerial, r.PasscodeUsed = ra.StateCompleted, c.Serial, true
@@ -214,7 +234,13 @@ type signJob struct {
 // sign checks the CSR against the request's profile, signs, and records the
 // certificate, in the caller's transaction.
 func (s *Service) sign(tx *store.Tx, authority *ca.CA, r *ra.Request, csr *x509.CertificateRequest) (*ra.Certificate, error) {
-	job, err := s.prepareSign(tx, r, csr, false)
+	return s.signVerified(tx, authority, r, csr, false)
+}
+
+// signVerified is sign; csrVerified says the key's proof of possession
+// was already checked (a CMP request's POP: csr then only carries the key).
+func (s *Service) signVerified(tx *store.Tx, authority *ca.CA, r *ra.Request, csr *x509.CertificateRequest, csrVerified bool) (*ra.Certificate, error) {
+	job, err := s.prepareSign(tx, r, csr, csrVerified)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +285,7 @@ func (j *signJob) issue(authority *ca.CA, ex ca.Extras) error {
 // recordCert stores a signed job's certificate.
 func (s *Service) recordCert(tx *store.Tx, j *signJob) (*ra.Certificate, error) {
 	r, cert := j.r, j.cert
-	rec := &ra.Certificate{Serial: ra.SerialString(cert.SerialNumber), RequestRef: r.Ref, Subject: cert.Subject.String(),
+	rec := &ra.Certificate{Serial: ra.SerialString(cert.SerialNumber), RequestRef: r.Ref, Subject: ca.DistinguishedName(cert.RawSubject),
 		Name: r.Applicant.Name, Email: r.Applicant.Email, UsageType: r.UsageType, Storage: r.Storage, KeyAlgo: j.keyDesc,
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Status: ra.CertValid, SPKISHA256: spkiHash(cert.RawSubjectPublicKeyInfo), DER: cert.Raw}
 	if err := tx.InsertCertificate(rec); err != nil {

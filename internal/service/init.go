@@ -178,7 +178,7 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 				return err
 			}
 		}
-		if err := tx.Audit(ra.Event{Operator: "system", Action: "init", Serial: ra.SerialString(cert.SerialNumber), Detail: "CA " + cert.Subject.String()}); err != nil {
+		if err := tx.Audit(ra.Event{Operator: "system", Action: "init", Serial: ra.SerialString(cert.SerialNumber), Detail: "CA " + ca.DistinguishedName(cert.RawSubject)}); err != nil {
 			return err
 		}
 		return seedPolicy(tx, pol, "system", "cmca init")
@@ -187,7 +187,7 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 		return nil, err
 	}
 	v, _ := st.SchemaVersion(ctx)
-	return &InitResult{Home: home, Subject: cert.Subject.String(), Serial: ra.SerialString(cert.SerialNumber), KeyAlgo: ca.KeyDescription(cert.PublicKey),
+	return &InitResult{Home: home, Subject: ca.DistinguishedName(cert.RawSubject), Serial: ra.SerialString(cert.SerialNumber), KeyAlgo: ca.KeyDescription(cert.PublicKey),
 		KeyURI: o.KeyURI, NotAfter: cert.NotAfter, CertPath: filepath.Join(home, CACertFile), Imported: imported, SchemaVer: v, StoreID: storeID}, nil
 }
 

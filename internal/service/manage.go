@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -22,6 +23,18 @@ type RenewInput struct {
 	SignedAt time.Time
 	Proof    []byte
 	Comment  string
+
+	// cmp is set for a CMP kur: the message was signed with the current
+	// key (checked against the stored certificate) and the new key's POP
+	// verified; CSR and Proof are unused.
+	cmp *cmpPossession
+}
+
+// cmpPossession is proof by a CMP message's signature: csr carries the
+// new public key, signer the certificate whose key signed the message.
+type cmpPossession struct {
+	csr    *x509.CertificateRequest
+	signer *x509.Certificate
 }
 
 // RenewResult is a renewal: issued at once inside the renewal window,
@@ -59,8 +72,10 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	if err != nil {
 		return nil, err
 	}
-	csr, err := x509.ParseCertificateRequest(in.CSR)
-	if err != nil {
+	var csr *x509.CertificateRequest
+	if in.cmp != nil {
+		csr = in.cmp.csr
+	} else if csr, err = x509.ParseCertificateRequest(in.CSR); err != nil {
 		return nil, fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
 	}
 	comment, err := ra.ValidateText("comment", in.Comment, 500, false)
@@ -90,15 +105,21 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		}
 	}
 	pol := s.Policy()
-	if d := now.Sub(in.SignedAt); d > pol.ProofMaxAge || d < -pol.ProofMaxAge {
-		return nil, fmt.Errorf("the proof of possession was signed at %s, too far from now; check the clock and retry: %w", in.SignedAt.Format(time.RFC3339), ra.ErrAuth)
-	}
-	old, err := x509.ParseCertificate(cur.DER)
-	if err != nil {
-		return nil, err
-	}
-	if err := ca.VerifyPossession(old.PublicKey, "renew", serial, in.SignedAt, in.CSR, in.Proof); err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ra.ErrAuth)
+	if in.cmp != nil {
+		if !bytes.Equal(in.cmp.signer.Raw, cur.DER) {
+			return nil, fmt.Errorf("the message is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
+		}
+	} else {
+		if d := now.Sub(in.SignedAt); d > pol.ProofMaxAge || d < -pol.ProofMaxAge {
+			return nil, fmt.Errorf("the proof of possession was signed at %s, too far from now; check the clock and retry: %w", in.SignedAt.Format(time.RFC3339), ra.ErrAuth)
+		}
+		old, err := x509.ParseCertificate(cur.DER)
+		if err != nil {
+			return nil, err
+		}
+		if err := ca.VerifyPossession(old.PublicKey, "renew", serial, in.SignedAt, in.CSR, in.Proof); err != nil {
+			return nil, fmt.Errorf("%v: %w", err, ra.ErrAuth)
+		}
 	}
 	if spki == cur.SPKISHA256 {
 		return nil, fmt.Errorf("renewal needs a new key; the CSR reuses the current one: %w", ra.ErrPolicy)
@@ -139,7 +160,11 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		if err := insertFor(tx, r); err != nil {
 			return err
 		}
-		if err := tx.Audit(event(operator, "renew", r, "", "proof of possession verified")); err != nil {
+		proof := "proof of possession verified"
+		if in.cmp != nil {
+			proof = "CMP kur signed by the current key; proof of possession of the new key verified"
+		}
+		if err := tx.Audit(event(operator, "renew", r, "", proof)); err != nil {
 			return err
 		}
 		out = &RenewResult{Ref: r.Ref, State: r.State, OldSerial: serial}
@@ -149,7 +174,7 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		if _, err := s.approve(tx, principal.SystemPrincipal(), r, "inside the renewal window"); err != nil {
 			return err
 		}
-		c, err := s.sign(tx, authority, r, csr)
+		c, err := s.signVerified(tx, authority, r, csr, in.cmp != nil)
 		if err != nil {
 			return err
 		}
@@ -243,6 +268,9 @@ type RevokeInput struct {
 	// []byte(Reason)): the holder proved possession, which the reviewer sees.
 	Proof    []byte
 	SignedAt time.Time
+	// cmp is set for a CMP rr: the message was signed with the key of
+	// the certificate to revoke (compared with the stored certificate).
+	cmp *cmpPossession
 	// Direct is passive revocation by an operator (seed 2.4): the request is
 	// recorded and approved at once. It needs a Comment as justification.
 	Direct bool
@@ -305,6 +333,11 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 				return fmt.Errorf("%v: %w", err, ra.ErrAuth)
 			}
 			detail += " possession=proven"
+		} else if in.cmp != nil {
+			if !bytes.Equal(in.cmp.signer.Raw, c.DER) {
+				return fmt.Errorf("the revocation request is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
+			}
+			detail += " possession=proven (CMP rr signed by the certificate's key)"
 		}
 		if open, err := tx.OpenRequestFor(serial, ra.KindRevoke); err != nil {
 			return err

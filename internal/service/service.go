@@ -7,6 +7,7 @@ package service
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -181,6 +183,11 @@ type Service struct {
 
 	polMu sync.RWMutex
 	pol   Policy // the home's policy, loaded from the store
+
+	kekMu sync.Mutex
+	kek   cipher.AEAD // passcode key-encryption key, loaded on first need
+
+	cmpSweptAt atomic.Int64 // Unix time of the last CMP sweep
 
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
