@@ -130,7 +130,7 @@ func (e *Enroller) discardUnsent(ctx context.Context, k *Key) {
 
 func (e *Enroller) discard(ctx context.Context, k *Key) {
 	if err := k.Discard(ctx); err != nil {
-		e.warn("could not remove the unused new key %s: %v", k, err)
+		e.warn("could not remove the unused key %s: %v", k, err)
 	}
 }
 

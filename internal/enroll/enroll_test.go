@@ -336,3 +336,29 @@ func TestSoftKeyRefusesLink(t *testing.T) {
 		t.Errorf("SoftKey followed the link")
 	}
 }
+
+// stuckToken cannot delete objects.
+type stuckToken struct{ *fakeToken }
+
+func (stuckToken) DeleteObjects(ctx context.Context, id []byte) error { return errors.New("CKR_TOKEN_WRITE_PROTECTED") }
+
+// TestDiscardFailureWarns: a refused download whose fresh key cannot be
+// removed still returns the refusal, and says what was left behind.
+func TestDiscardFailureWarns(t *testing.T) {
+	ctx := context.Background()
+	api := newFakeAPI(t)
+	api.err = fmt.Errorf("wrong passcode: %w", ra.ErrAuth)
+	k, err := TokenKey(ctx, stuckToken{newFakeToken()}, KeyID("R"), "label", token.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	e := &Enroller{API: api, Warn: func(msg string) { warned = append(warned, msg) }}
+	if _, err := e.Download(ctx, k, service.DownloadInput{Ref: "R"}); !errors.Is(err, ra.ErrAuth) {
+		t.Fatalf("Download() = %v; want the refusal", err)
+	}
+	want := fmt.Sprintf("could not remove the unused key from the token (key id %x): CKR_TOKEN_WRITE_PROTECTED", KeyID("R"))
+	if len(warned) != 1 || warned[0] != want {
+		t.Errorf("warnings = %q; want [%q]", warned, want)
+	}
+}

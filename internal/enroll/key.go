@@ -47,7 +47,7 @@ type Key struct {
 // String says where the key is kept, for messages.
 func (k *Key) String() string {
 	if k.tok != nil {
-		return fmt.Sprintf("(token key id %x)", k.id)
+		return fmt.Sprintf("from the token (key id %x)", k.id)
 	}
 	return k.pending
 }
