@@ -340,7 +340,9 @@ func TestSoftKeyRefusesLink(t *testing.T) {
 // stuckToken cannot delete objects.
 type stuckToken struct{ *fakeToken }
 
-func (stuckToken) DeleteObjects(ctx context.Context, id []byte) error { return errors.New("CKR_TOKEN_WRITE_PROTECTED") }
+func (stuckToken) DeleteObjects(ctx context.Context, id []byte) error {
+	return errors.New("CKR_TOKEN_WRITE_PROTECTED")
+}
 
 // TestDiscardFailureWarns: a refused download whose fresh key cannot be
 // removed still returns the refusal, and says what was left behind.
