@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -375,5 +376,50 @@ func TestIssueSubjectAndPolicies(t *testing.T) {
 		if a.Type.Equal(oidSurname) || a.Type.Equal(oidGivenName) {
 			t.Errorf("auth certificate has %v in its subject; only S/MIME ones carry name parts", a.Type)
 		}
+	}
+}
+
+// TestServiceCertsLint: the operator credential and the server TLS
+// certificate lint clean for RFC 5280, with every key type and with and
+// without CA-wide URLs.
+func TestServiceCertsLint(t *testing.T) {
+	reg := lintRegistry(t, lint.RFC5280, lint.RFC5480, lint.RFC3279)
+	authority := newLintCA(t, mustP256(t))
+	exs := map[string]Extras{"bare": {}, "cdp+aia": {CRLDistributionPoints: []string{"http://crl.example.com/ca.crl"},
+		IssuingCertificateURL: []string{"http://pki.example.com/ca.crt"}, PolicyOIDs: []string{"1.3.6.1.4.1.55555.1.1"}}}
+	for exName, ex := range exs {
+		for keyName, key := range getLintKeys(t) {
+			t.Run("operator/"+exName+"/"+keyName, func(t *testing.T) {
+				cert, err := authority.IssueOperator(key.Public(), "张三", OperatorValidity, ex, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !IsOperatorCert(cert) || cert.KeyUsage != x509.KeyUsageDigitalSignature || len(cert.ExtKeyUsage) != 1 {
+					t.Errorf("IssueOperator: OU %v, keyUsage %v, EKU %v; want an operator credential, digitalSignature, clientAuth",
+						cert.Subject.OrganizationalUnit, cert.KeyUsage, cert.ExtKeyUsage)
+				}
+				if p := lintProblems(t, cert.Raw, reg); len(p) > 0 {
+					t.Errorf("lint problems:\n  %s", strings.Join(p, "\n  "))
+				}
+			})
+			t.Run("server/"+exName+"/"+keyName, func(t *testing.T) {
+				cert, err := authority.IssueServer(key.Public(), []string{"ca.example.com", "localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, ServerValidity, ex, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if IsOperatorCert(cert) {
+					t.Error("a server certificate is taken for an operator credential")
+				}
+				if err := cert.VerifyHostname("127.0.0.1"); err != nil {
+					t.Errorf("VerifyHostname(127.0.0.1) = %v; want nil", err)
+				}
+				if p := lintProblems(t, cert.Raw, reg); len(p) > 0 {
+					t.Errorf("lint problems:\n  %s", strings.Join(p, "\n  "))
+				}
+			})
+		}
+	}
+	if _, err := authority.IssueServer(mustP256(t).Public(), nil, nil, ServerValidity, Extras{}, time.Now()); !errors.Is(err, ra.ErrInvalid) {
+		t.Errorf("IssueServer(no names) = %v; want ErrInvalid", err)
 	}
 }

@@ -47,6 +47,11 @@ type Config struct {
 	Listen     string
 	ListenHTTP string
 	Names      []string
+	// Remote mode: the credential presented to the server (--login,
+	// CMCA_LOGIN) and the file holding its password or PIN
+	// (--login-password-file, CMCA_LOGIN_PASSWORD_FILE).
+	Login             string
+	LoginPasswordFile string
 }
 
 // configKeys documents every key with its default (docs/operations.md
@@ -83,6 +88,8 @@ var configDefaults = map[string]any{
 	"server.listen":                 "",
 	"server.listen_http":            "",
 	"server.names":                  []string{},
+	"login":                         "",
+	"login_password_file":           "",
 	"profiles":                      nil,
 	"acceptance_points":             nil,
 }
@@ -162,6 +169,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	if c.ServerURL != "" && v.GetString("operator") != "" {
 		return nil, &usageError{msg: "--operator, CMCA_OPERATOR and config operator are refused against a server (--server, CMCA_SERVER, server.url): the server names you from your login credential"}
 	}
+	c.Login, c.LoginPasswordFile = v.GetString("login"), v.GetString("login_password_file")
 	if c.Home == "" {
 		c.Home = DefaultHome()
 	}

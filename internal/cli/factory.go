@@ -176,6 +176,13 @@ func (f *Factory) api(ctx context.Context, local func(context.Context) (API, err
 			return nil, err
 		}
 	}
+	login, err := f.Login(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if login != nil {
+		login.Configure(tc)
+	}
 	cl, err := client.New(c.ServerURL, tc)
 	if err != nil {
 		return nil, err

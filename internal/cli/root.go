@@ -106,6 +106,7 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 	pf.StringVar(&f.caPINFile, "ca-pin-file", "", "read the PIN of a CA key on a PKCS#11 token from FILE (env CMCA_CA_PIN)")
 	pf.String("server", "", "talk to the cmca server at URL (https://HOST:PORT) instead of the home (env CMCA_SERVER; config server.url)")
 	pf.String("server-ca", "", "CA certificate FILE that authenticates the server (env CMCA_SERVER_CA; config server.ca)")
+	f.addLoginFlags(pf)
 	for _, name := range []string{"home", "output", "operator", "quiet", "accessible", "insecure"} {
 		_ = f.v.BindPFlag(name, pf.Lookup(name))
 	}
@@ -124,6 +125,7 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 	for _, c := range []*cobra.Command{
 		NewCmdInit(f, nil), NewCmdReview(f, nil), NewCmdApprove(f, nil), NewCmdIssue(f, nil), NewCmdCRL(f, nil),
 		NewCmdCerts(f), NewCmdCert(f), NewCmdAudit(f), NewCmdPolicy(f, nil), NewCmdDownloadBatch(f, nil), NewCmdDoctor(f), NewCmdBackup(f), NewCmdRestore(f), NewCmdServe(f, nil),
+		NewCmdOperator(f), NewCmdCA(f),
 	} {
 		c.GroupID = "admin"
 		root.AddCommand(c)

@@ -18,7 +18,10 @@ type secret struct {
 	FileFlag string // e.g. "--pin-file"
 	File     string // value of that flag; "-" reads stdin
 	Env      string // environment variable, e.g. CMCA_PIN
-	New      bool   // a new password: prompt twice
+	// EnvHint names an environment variable that gives the file (already
+	// resolved into File), for the message when nothing is given.
+	EnvHint string
+	New     bool // a new password: prompt twice
 	// Rule, for a new secret, is shown in the prompt ("at least 8
 	// characters"); Check enforces it. At a prompt a refused entry is asked
 	// again; from a file or the environment it is an error.
@@ -63,6 +66,9 @@ func (f *Factory) readSecret(s secret) ([]byte, error) {
 		hint := s.FileFlag + " FILE (or - for stdin)"
 		if s.Env != "" {
 			hint += " or set " + s.Env
+		}
+		if s.EnvHint != "" {
+			hint += " or set " + s.EnvHint
 		}
 		return nil, &usageError{msg: fmt.Sprintf("no %s given and no terminal to prompt on: pass %s", s.What, hint)}
 	}

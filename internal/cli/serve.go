@@ -3,13 +3,10 @@ package cli
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -33,6 +30,9 @@ type ServeOptions struct {
 	ListenHTTP string
 	Names      []string
 	AddrFile   string
+	// TLSCert and TLSKey serve a given certificate instead of one the
+	// home's CA issues and renews.
+	TLSCert, TLSKey string
 }
 
 // ServeAddrs are the bound addresses, written to --addr-file as JSON.
@@ -57,7 +57,11 @@ be given; port 0 picks a free port, and --addr-file FILE receives the bound
 addresses as JSON.
 
 The server certificate is issued by the home's CA for --name (config
-server.names; default localhost, 127.0.0.1 and ::1) when serve starts.
+server.names; default localhost, 127.0.0.1 and ::1), kept in HOME/server
+(key 0600) and renewed while serving when a third of its lifetime is left;
+--tls-cert and --tls-key serve a given certificate instead. Clients may log
+in with a certificate of the home's CA (--login): an operator credential
+(cmca operator add) or, for renewal, the subscriber's own certificate.
 One JSON log line per request goes to stderr. SIGTERM or SIGINT stops
 accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
 		Args: cobra.NoArgs,
@@ -86,6 +90,8 @@ accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
 	fl.StringVar(&o.ListenHTTP, "listen-http", "", "serve the CA certificate and CRLs over plain HTTP on ADDR (config server.listen_http)")
 	fl.StringSliceVar(&o.Names, "name", nil, "DNS name or IP address of the server certificate, repeatable (config server.names)")
 	fl.StringVar(&o.AddrFile, "addr-file", "", "write the bound addresses to FILE as JSON ({\"https\": ..., \"http\": ...})")
+	fl.StringVar(&o.TLSCert, "tls-cert", "", "serve this PEM certificate (with its chain) instead of one issued by the home's CA; needs --tls-key")
+	fl.StringVar(&o.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
 	return cmd
 }
 
@@ -109,12 +115,16 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		}
 	}()
 	if o.Listen != "" {
-		tc, err := f.serverTLS(ctx, svc, o.Names)
+		tc, err := serverTLS(ctx, svc, o, log)
+		if err != nil {
+			return err
+		}
+		auth, err := serverAuth(svc)
 		if err != nil {
 			return err
 		}
 		h := server.NewServer(svc, server.Options{
-			Logger: log, Auth: f.serverAuth(svc), Ready: func(ctx context.Context) error { return ready(ctx, svc) },
+			Logger: log, Auth: auth, Ready: func(ctx context.Context) error { return ready(ctx, svc) },
 			ApplyLimit: server.DefaultApplyLimit, PasscodeLimit: server.DefaultPasscodeLimit,
 		})
 		ln, err := net.Listen("tcp", o.Listen)
@@ -189,60 +199,51 @@ func ready(ctx context.Context, svc *service.Service) error {
 	return nil
 }
 
-// serverAuth says who calls the API. Until operator credentials land
-// (internal/server/auth.go), every caller is anonymous: subscriber
-// operations work, operator operations are refused with exit 5.
-func (f *Factory) serverAuth(*service.Service) server.AuthFunc { return server.Anonymous }
-
-// serverTLS is the HTTPS configuration: a server certificate issued by the
-// home's CA for names at start, valid 7 days, its key only in memory. (The
-// server certificate manager in internal/server/tls.go replaces this.)
-func (f *Factory) serverTLS(ctx context.Context, svc *service.Service, names []string) (*tls.Config, error) {
-	authority, err := svc.CA(ctx)
+// homeCA reads the home's CA certificate and any chain after it.
+func homeCA(svc *service.Service) ([]*x509.Certificate, error) {
+	data, err := svc.CACertificate()
 	if err != nil {
 		return nil, err
 	}
+	return ca.ParseCertificatesPEM(data)
+}
+
+// serverAuth says who calls the API: the TLS client certificate's operator
+// (roles from the store) or subscriber, or anonymous without one
+// (internal/server/auth.go).
+func serverAuth(svc *service.Service) (server.AuthFunc, error) {
+	cas, err := homeCA(svc)
+	if err != nil {
+		return nil, err
+	}
+	return server.CertAuthenticator(svc, cas, func() time.Time { return svc.Now() }), nil
+}
+
+// serverTLS is the HTTPS configuration (internal/server/tls.go): TLS 1.2+,
+// client certificates requested, the server certificate from --tls-cert and
+// --tls-key, or issued by the home's CA for names and renewed while serving.
+func serverTLS(ctx context.Context, svc *service.Service, o *ServeOptions, log *slog.Logger) (*tls.Config, error) {
+	cas, err := homeCA(svc)
+	if err != nil {
+		return nil, err
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return nil, &usageError{msg: "--tls-cert and --tls-key go together: the certificate and its key"}
+	}
+	if o.TLSCert != "" {
+		c, err := server.LoadCertificateFiles(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return nil, &usageError{msg: err.Error()}
+		}
+		return server.TLSConfig(server.StaticCertificate(c), cas), nil
+	}
+	names := o.Names
 	if len(names) == 0 {
 		names = []string{"localhost", "127.0.0.1", "::1"}
 	}
-	cert, err := issueServerCert(authority, names, time.Now())
+	m, err := server.NewCertManager(ctx, svc, svc.Home(), names, func() time.Time { return svc.Now() }, log)
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
-func issueServerCert(authority *ca.CA, names []string, now time.Time) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	serial, err := ca.NewSerial()
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     now.Add(7 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, authority.Cert, key.Public(), authority.Signer)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("issue the server certificate: %w", err)
-	}
-	chain := [][]byte{der}
-	for _, c := range authority.Chain {
-		chain = append(chain, c.Raw)
-	}
-	return tls.Certificate{Certificate: chain, PrivateKey: key}, nil
+	return server.TLSConfig(m.GetCertificate, cas), nil
 }

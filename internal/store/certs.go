@@ -162,7 +162,9 @@ type Revoked struct {
 }
 
 // EachRevoked calls fn for every revoked certificate that has not expired at
-// `at`, in serial order, streaming from the database.
+// `at`, streaming from the database: subscriber certificates in serial
+// order, then the service certificates (operator credentials, server TLS;
+// few) in serial order.
 func (t *Tx) EachRevoked(at time.Time, fn func(Revoked) error) error {
 	// INDEXED BY: walk the partial covering index (migration 0002) in serial
 	// order; the planner would otherwise pick (status, not_after) and sort
@@ -184,5 +186,9 @@ WHERE status = 'revoked' AND not_after >= ? ORDER BY serial`, at.Unix())
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	return t.eachRevokedService(at, fn)
 }

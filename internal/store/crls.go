@@ -90,11 +90,11 @@ func (t *Tx) LatestCRL(delta bool) (*CRL, error) {
 	return c, err
 }
 
-// RevokedCount is how many certificates were ever revoked. Revocation never
-// reverses, so the count only grows: a CRL signed at a lower count is out of
-// date, whatever the clock says.
+// RevokedCount is how many certificates (subscriber and service ones) were
+// ever revoked. Revocation never reverses, so the count only grows: a CRL
+// signed at a lower count is out of date, whatever the clock says.
 func (t *Tx) RevokedCount() (int64, error) {
 	var n int64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM certificates WHERE status = 'revoked'`).Scan(&n)
+	err := t.tx.QueryRowContext(t.ctx, `SELECT (SELECT COUNT(*) FROM certificates WHERE status = 'revoked') + (SELECT COUNT(*) FROM service_certificates WHERE status = 'revoked')`).Scan(&n)
 	return n, err
 }
