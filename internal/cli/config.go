@@ -73,6 +73,10 @@ var configDefaults = map[string]any{
 	"crl.delta_distribution_points": []string{},
 	"aia.ocsp":                      []string{},
 	"aia.ca_issuers":                []string{},
+	"server.public_url":             "",
+	"ocsp.validity":                 "1d",
+	"ocsp.max_age":                  "5m",
+	"ocsp.signer_validity":          "30d",
 	"ca.policy_oid":                 "",
 	"ca.organization":               "",
 	"ca.country":                    "",
@@ -187,6 +191,9 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	s.DeltaCRLDistributionPoint = v.GetStringSlice("crl.delta_distribution_points")
 	s.OCSPServers = v.GetStringSlice("aia.ocsp")
 	s.CAIssuersURL = v.GetStringSlice("aia.ca_issuers")
+	if err := s.ApplyPublicURL(v.GetString("server.public_url")); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
 	s.PolicyOID = v.GetString("ca.policy_oid")
 	if c.PolicyGiven, err = policySeed(v, &s.Policy); err != nil {
 		return nil, err
@@ -286,6 +293,9 @@ type durationKey struct {
 // each accepts (docs/operations.md).
 var durationKeys = []durationKey{
 	{"crl.validity", time.Hour, 365 * 24 * time.Hour, func(c *service.Config) *time.Duration { return &c.CRLValidity }},
+	{"ocsp.validity", time.Hour, 7 * 24 * time.Hour, func(c *service.Config) *time.Duration { return &c.OCSPValidity }},
+	{"ocsp.max_age", time.Minute, 24 * time.Hour, func(c *service.Config) *time.Duration { return &c.OCSPMaxAge }},
+	{"ocsp.signer_validity", 24 * time.Hour, 90 * 24 * time.Hour, func(c *service.Config) *time.Duration { return &c.OCSPSignerValidity }},
 }
 
 // parseDurationKey parses and range-checks the value of a duration key.

@@ -73,7 +73,10 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 	if !c.Issue {
 		return nil
 	}
-	op := f.Operator()
+	op, err := counterOperator(cmd.Context(), f)
+	if err != nil {
+		return err
+	}
 	pol := api.Policy()
 	if pol.FourEyes {
 		return fmt.Errorf("the four-eyes rule (policy.four_eyes) forbids one operator approving and issuing a request; submit without --issue and ask another operator to approve it: %w", ra.ErrPolicy)
@@ -82,6 +85,25 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 		return fmt.Errorf("operator %q may not issue at the counter (not in policy counter.issuers; see `cmca policy show`); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
 	}
 	return nil
+}
+
+// counterOperator names who works at this counter, for the counter.issuers
+// check made before anything is stored. Against a server that is the
+// operator its login credential names (the server takes the same name from
+// the TLS handshake and checks every step's role itself), never the local
+// OS user; in local mode it is the caller identity.
+func counterOperator(ctx context.Context, f *Factory) (string, error) {
+	if !f.Remote() {
+		return f.Operator(), nil
+	}
+	l, err := f.Login(ctx)
+	if err != nil {
+		return "", err
+	}
+	if l == nil || l.Leaf == nil {
+		return "", fmt.Errorf("counter mode against a server needs an operator credential with the counter role: pass --login FILE or set CMCA_LOGIN: %w", ra.ErrAuth)
+	}
+	return l.Leaf.Subject.CommonName, nil
 }
 
 // storageFromFlags takes the storage from the flags already given: --out or

@@ -51,8 +51,12 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 every role, and the public endpoints relying parties fetch without TLS (the CA
 certificate at /ca.crt and /ca.pem, CRLs at /crl/ca.crl and /crl/ca-delta.crl
 and at the paths of crl.distribution_points and aia.ca_issuers) on
---listen-http. Both listeners also answer CMP at /.well-known/cmp, for
-stock clients such as openssl cmp (docs/protocols.md). Either or both may
+--listen-http, with the OCSP responder at /ocsp (GET and POST; responses
+signed ahead by a delegated signer in HOME/ocsp, issued at start if needed
+and replaced when a third of its lifetime is left). Both listeners also
+answer CMP at /.well-known/cmp, for stock clients such as openssl cmp; the
+HTTPS listener also answers EST (RFC 7030) at /.well-known/est/ for curl
+and EST clients (docs/protocols.md). Either or both may
 be given; port 0 picks a free port, and --addr-file FILE receives the bound
 addresses as JSON.
 
@@ -136,11 +140,22 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	}
 	if o.ListenHTTP != "" {
 		h := server.NewPublicHandler(server.PublicOptions{Home: svc.Home(), Config: svc.Config(), Logger: log})
+		// OCSP at /ocsp (internal/ocsp, docs/protocols.md): the delegated
+		// signer is issued now if needed (the CA key, a token PIN, is
+		// asked for here, once), then kept rotated and the pre-signed
+		// responses fresh while serving.
+		oc, err := svc.NewOCSP(log)
+		if err != nil {
+			return err
+		}
+		if err := oc.Start(ctx, ocspRefreshEvery); err != nil {
+			return fmt.Errorf("OCSP responder: %w", err)
+		}
 		ln, err := net.Listen("tcp", o.ListenHTTP)
 		if err != nil {
 			return &usageError{msg: fmt.Sprintf("--listen-http: %v", err)}
 		}
-		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), nil, log), Ln: ln})
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(oc.Responder.Wrap(withCMP(h, svc, log)), nil, log), Ln: ln})
 		addrs.HTTP = ln.Addr().String()
 	}
 	if o.AddrFile != "" {
@@ -152,6 +167,10 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	log.Info("serving", "https", addrs.HTTPS, "http", addrs.HTTP, "home", svc.Home())
 	return server.Serve(ctx, log, ls...)
 }
+
+// ocspRefreshEvery is how often serve checks the OCSP signer's lifetime
+// and signs the responses that are missing or past half their validity.
+const ocspRefreshEvery = 5 * time.Minute
 
 // withCMP serves CMP (internal/cmp, docs/protocols.md) at
 // /.well-known/cmp on a listener beside h. CMP authenticates each message

@@ -122,6 +122,7 @@ func NewServer(svc Service, o Options) http.Handler {
 	s.routes(mux)
 	var h http.Handler = mux
 	h = s.authenticate(h)
+	h = s.withEST(h) // EST authenticates by its own rules (est.go)
 	h = s.logRequests(h)
 	h = recoverPanics(s.log)(h)
 	h = requestID(h)

@@ -65,7 +65,7 @@ func testApplication() Application {
 	}
 }
 
-func csrFor(t *testing.T, key crypto.Signer) []byte {
+func csrFor(t testing.TB, key crypto.Signer) []byte {
 	t.Helper()
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "Mallory", Organization: []string{"Evil"}}}, key)
 	if err != nil {
@@ -74,7 +74,7 @@ func csrFor(t *testing.T, key crypto.Signer) []byte {
 	return der
 }
 
-func newKey(t *testing.T) crypto.Signer {
+func newKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -84,7 +84,7 @@ func newKey(t *testing.T) crypto.Signer {
 }
 
 // issued takes an application through apply, approve and issue.
-func issued(t *testing.T, s *Service) (ref, passcode string) {
+func issued(t testing.TB, s *Service) (ref, passcode string) {
 	t.Helper()
 	ctx := context.Background()
 	res, err := s.Apply(as(ctx, "clerk"), []Application{testApplication()}, false)
@@ -287,7 +287,7 @@ func TestRacingDecisions(t *testing.T) {
 
 // enrolledWithKey enrols one subscriber with a fresh key: the certificate and
 // the key it certifies.
-func enrolledWithKey(t *testing.T, s *Service) (*Issued, crypto.Signer) {
+func enrolledWithKey(t testing.TB, s *Service) (*Issued, crypto.Signer) {
 	t.Helper()
 	ref, code := issued(t, s)
 	key := newKey(t)

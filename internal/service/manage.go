@@ -17,6 +17,12 @@ import (
 // RenewInput asks for a new certificate on a new key, proving possession of
 // the current one: Proof is ca.SignPossession(currentKey, "renew", Serial,
 // SignedAt, CSR).
+//
+// Proof (and SignedAt) may be left out when the caller in the context is
+// the certificate's holder: the Subscriber principal named by Serial, which
+// a transport puts there only after authenticating the caller with that
+// very certificate (EST simplereenroll: the TLS handshake's CertificateVerify
+// proved possession of the current key).
 type RenewInput struct {
 	Serial   string
 	CSR      []byte // DER, for the new key
@@ -35,6 +41,16 @@ type RenewInput struct {
 type cmpPossession struct {
 	csr    *x509.CertificateRequest
 	signer *x509.Certificate
+}
+
+// isHolder reports whether p is the holder of certificate serial,
+// authenticated by the transport with the certificate itself.
+func isHolder(p principal.Principal, serial string) bool {
+	if p.Kind != principal.Subscriber {
+		return false
+	}
+	name, err := ra.ParseSerial(p.Name)
+	return err == nil && name == serial
 }
 
 // RenewResult is a renewal: issued at once inside the renewal window,
@@ -61,7 +77,9 @@ type RenewResult struct {
 //
 // Any caller may renew (the proof of possession is the authority); it is
 // recorded as the submitter. Approval inside the window is by the System
-// principal.
+// principal. Without a Proof only the certificate's holder may renew (see
+// RenewInput); the rules are the same: renewal window, once per
+// certificate, revoked and expired certificates refused.
 func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error) {
 	p, err := principal.Require(ctx, "")
 	if err != nil {
@@ -105,11 +123,20 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		}
 	}
 	pol := s.Policy()
-	if in.cmp != nil {
+	possession := "proof of possession verified"
+	switch {
+	case in.cmp != nil:
 		if !bytes.Equal(in.cmp.signer.Raw, cur.DER) {
 			return nil, fmt.Errorf("the message is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
 		}
-	} else {
+		possession = "CMP kur signed by the current key; proof of possession of the new key verified"
+	case len(in.Proof) == 0 && isHolder(p, serial):
+		possession = "possession proven by TLS client authentication with the certificate"
+		operator = serial
+	default:
+		if len(in.Proof) == 0 {
+			return nil, fmt.Errorf("renewing %s needs a proof of possession of its key: sign one with that key, or authenticate with the certificate itself (EST simplereenroll over TLS): %w", serial, ra.ErrAuth)
+		}
 		if d := now.Sub(in.SignedAt); d > pol.ProofMaxAge || d < -pol.ProofMaxAge {
 			return nil, fmt.Errorf("the proof of possession was signed at %s, too far from now; check the clock and retry: %w", in.SignedAt.Format(time.RFC3339), ra.ErrAuth)
 		}
@@ -153,18 +180,15 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		if open, err := tx.OpenRequestFor(serial, ra.KindRenew, ra.KindRevoke, ra.KindReissue); err != nil {
 			return err
 		} else if open != nil {
-			return fmt.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict)
+			return ra.WithCode(CodeOpenRequest, fmt.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict),
+				"serial", serial, "kind", string(open.Kind), "ref", open.Ref, "state", string(open.State))
 		}
 		r := derived(src, ra.KindRenew, serial, operator, tx.Now())
 		r.Comment = comment
 		if err := insertFor(tx, r); err != nil {
 			return err
 		}
-		proof := "proof of possession verified"
-		if in.cmp != nil {
-			proof = "CMP kur signed by the current key; proof of possession of the new key verified"
-		}
-		if err := tx.Audit(event(operator, "renew", r, "", proof)); err != nil {
+		if err := tx.Audit(event(operator, "renew", r, "", possession)); err != nil {
 			return err
 		}
 		out = &RenewResult{Ref: r.Ref, State: r.State, OldSerial: serial}
@@ -196,6 +220,11 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	}
 	return out, nil
 }
+
+// CodeOpenRequest is the code of Renew's conflict with a request already
+// open on the certificate (params: serial, kind, ref, state); EST
+// simplereenroll answers a retry of a renewal waiting for review with it.
+const CodeOpenRequest = "request.open"
 
 // renewedAgain answers a renewal of a certificate that was already renewed
 // (request done). A CSR for the renewal certificate's own key is a retry

@@ -54,17 +54,26 @@ type Config struct {
 	OCSPServers               []string
 	CAIssuersURL              []string
 	PolicyOID                 string // the CA's certificate policy, in every certificate (config ca.policy_oid)
-	Profiles                  []ca.Profile
-	AcceptancePoints          []AcceptancePoint
-	Agreement                 Agreement
+	// OCSP responses: nextUpdate - thisUpdate (ocsp.validity), the HTTP
+	// max-age (ocsp.max_age) and the delegated signer's lifetime
+	// (ocsp.signer_validity); see ocsp.go.
+	OCSPValidity       time.Duration
+	OCSPMaxAge         time.Duration
+	OCSPSignerValidity time.Duration
+	Profiles           []ca.Profile
+	AcceptancePoints   []AcceptancePoint
+	Agreement          Agreement
 }
 
 // DefaultConfig is what a fresh home runs with.
 func DefaultConfig() Config {
 	return Config{
-		Policy:      DefaultPolicy(),
-		CRLValidity: 7 * 24 * time.Hour,
-		Profiles:    ca.DefaultProfiles(),
+		Policy:             DefaultPolicy(),
+		CRLValidity:        7 * 24 * time.Hour,
+		OCSPValidity:       DefaultOCSPValidity,
+		OCSPMaxAge:         DefaultOCSPMaxAge,
+		OCSPSignerValidity: DefaultOCSPSignerValidity,
+		Profiles:           ca.DefaultProfiles(),
 		AcceptancePoints: []AcceptancePoint{
 			{Name: "online", Label: "Online service"},
 			{Name: "head-office", Label: "Head office counter"},
@@ -88,6 +97,11 @@ func (c *Config) Validate() error {
 	}
 	if c.CRLValidity <= 0 {
 		return &ra.FieldError{Field: "crl.validity", Msg: "must be positive"}
+	}
+	if c.OCSPValidity > 0 && c.OCSPSignerValidity > 0 && c.OCSPSignerValidity < 3*c.OCSPValidity {
+		// the signer is replaced with a third of its life left, which
+		// must cover a response signed just before
+		return &ra.FieldError{Field: "ocsp.signer_validity", Msg: fmt.Sprintf("must be at least three times ocsp.validity (%s)", c.OCSPValidity)}
 	}
 	if len(c.Profiles) == 0 {
 		return &ra.FieldError{Field: "profiles", Msg: "at least one usage type is needed"}

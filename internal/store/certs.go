@@ -150,7 +150,9 @@ WHERE serial = ? AND status = 'valid'`, at.Unix(), reason, unix(invalidity), ser
 		}
 		return fmt.Errorf("certificate %s is already revoked: %w", serial, ra.ErrConflict)
 	}
-	return nil
+	// Revocation takes effect in OCSP at once: the pre-signed responses go
+	// in this same transaction, and every responder sees the new revision.
+	return t.invalidateOCSP(serial)
 }
 
 // Revoked is one CRL entry as stored.

@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -37,6 +39,11 @@ type Store struct {
 	readOnly bool
 	// Now is the clock; tests replace it instead of sleeping.
 	Now func() time.Time
+	// OCSP's hot reads, prepared once (ocsp.go)
+	ocspOnce  sync.Once
+	ocspStmts ocspStmts
+	// revocations committed through this Store (ocsp.go)
+	revocations atomic.Int64
 }
 
 // ApplicationID marks a SQLite file as a cmca store (PRAGMA
@@ -407,6 +414,9 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if tx.revoked > 0 {
+		s.revocations.Add(int64(tx.revoked))
+	}
 	return nil
 }
 
@@ -428,6 +438,8 @@ type Tx struct {
 	now func() time.Time
 	// statements prepared on this transaction's connection (bulk_stmt.go)
 	stmts map[string]*sql.Stmt
+	// certificates revoked in this transaction (ocsp.go)
+	revoked int
 }
 
 // Now is the transaction's clock.

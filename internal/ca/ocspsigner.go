@@ -1,0 +1,71 @@
+package ca
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"fmt"
+	"time"
+
+	"github.com/cmca/cmca/internal/ra"
+)
+
+// oidOCSPNoCheck is id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): relying
+// parties need not check the revocation status of the responder
+// certificate, which is why it must be short-lived.
+var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
+
+// MaxOCSPSignerValidity bounds the delegated OCSP signing certificate's
+// lifetime: with ocsp-nocheck it cannot be revoked in any useful way, so it
+// must expire soon (CA/B Forum BR §4.9.9 asks for "relatively short").
+const MaxOCSPSignerValidity = 90 * 24 * time.Hour
+
+// IssueOCSPSigner signs a delegated OCSP responder certificate for pub
+// (RFC 6960 §4.2.2.2): extended key usage id-kp-OCSPSigning only, key
+// usage digitalSignature, the id-pkix-ocsp-nocheck extension, and a
+// lifetime of validity (at most MaxOCSPSignerValidity, never beyond the
+// CA's own).
+func (c *CA) IssueOCSPSigner(pub crypto.PublicKey, validity time.Duration, now time.Time) (*x509.Certificate, error) {
+	if validity <= 0 || validity > MaxOCSPSignerValidity {
+		return nil, fmt.Errorf("OCSP signer validity %s is out of range (up to %s): %w", validity, MaxOCSPSignerValidity, ra.ErrInvalid)
+	}
+	serial, err := NewSerial()
+	if err != nil {
+		return nil, fmt.Errorf("draw serial: %w", err)
+	}
+	ski, err := SubjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	notBefore := now.Add(-time.Minute).UTC().Truncate(time.Second)
+	notAfter := notBefore.Add(validity)
+	if notAfter.After(c.Cert.NotAfter) {
+		notAfter = c.Cert.NotAfter
+	}
+	if !notBefore.Before(notAfter) {
+		return nil, fmt.Errorf("the CA certificate expires %s; renew the CA before signing an OCSP responder: %w", c.Cert.NotAfter.Format(time.DateOnly), ra.ErrConflict)
+	}
+	subj := pkix.Name{CommonName: c.Cert.Subject.CommonName + " OCSP Responder"}
+	subj.Organization = c.Cert.Subject.Organization
+	subj.Country = c.Cert.Subject.Country
+	nullDER, _ := asn1.Marshal(asn1.NullRawValue)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subj,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+		BasicConstraintsValid: true,
+		IsCA:                  false,
+		SubjectKeyId:          ski,
+		ExtraExtensions:       []pkix.Extension{{Id: oidOCSPNoCheck, Value: nullDER}},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, pub, c.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign OCSP responder certificate: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}

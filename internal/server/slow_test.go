@@ -1,0 +1,82 @@
+package server
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSlowClientsAreCutOff: a client that sends its headers or its body
+// too slowly (slowloris) loses the connection instead of holding a server
+// goroutine for ever. The test shortens the timeouts of a server made by
+// NewHTTPServer; the production values are checked to be set at all.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	handled := make(chan struct{}, 4)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			http.Error(w, "body too slow", http.StatusRequestTimeout)
+			return
+		}
+		handled <- struct{}{}
+	})
+	srv := NewHTTPServer(h, nil, slog.New(slog.DiscardHandler))
+	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout} {
+		if d <= 0 {
+			t.Errorf("NewHTTPServer: %s = %v; want a limit", name, d)
+		}
+	}
+	srv.ReadHeaderTimeout, srv.ReadTimeout = 200*time.Millisecond, 400*time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	tests := []struct {
+		name, send string
+	}{
+		{"headers never finished", "POST /api/v1/requests HTTP/1.1\r\nHost: cmca\r\nContent-Type: app"},
+		{"body never finished", "POST /api/v1/requests HTTP/1.1\r\nHost: cmca\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"applications\":"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, tt.send); err != nil {
+				t.Fatal(err)
+			}
+			// Then nothing more: the server must end it. The deadline only
+			// bounds the test; it is far above the server's timeouts.
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err == nil {
+				defer resp.Body.Close()
+				if resp.StatusCode < 400 {
+					t.Fatalf("a slow client got %s; want the connection cut or an error status", resp.Status)
+				}
+				return
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("the server kept a slow client's connection open: %v", err)
+			}
+			if err != io.EOF && err != io.ErrUnexpectedEOF && !strings.Contains(err.Error(), "reset") {
+				t.Fatalf("reading the answer: %v", err)
+			}
+		})
+	}
+	select {
+	case <-handled:
+		t.Fatal("a request from a slow client reached the handler whole")
+	default:
+	}
+}
