@@ -87,6 +87,8 @@ var configDefaults = map[string]any{
 	"counter.acceptance_point":      "",
 	"counter.issuers":               []string{},
 	"usage.allowed":                 []string{"*"},
+	"ratelimit.apply":               "20/30s",
+	"ratelimit.passcode":            "10/6s",
 	"server.url":                    "",
 	"server.ca":                     "",
 	"server.listen":                 "",

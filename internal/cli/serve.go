@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -33,6 +34,7 @@ type ServeOptions struct {
 	// TLSCert and TLSKey serve a given certificate instead of one the
 	// home's CA issues and renews.
 	TLSCert, TLSKey string
+	CPUProfile      string // write a CPU profile of the whole run to this file (off by default)
 }
 
 // ServeAddrs are the bound addresses, written to --addr-file as JSON.
@@ -96,6 +98,7 @@ accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
 	fl.StringVar(&o.AddrFile, "addr-file", "", "write the bound addresses to FILE as JSON ({\"https\": ..., \"http\": ...})")
 	fl.StringVar(&o.TLSCert, "tls-cert", "", "serve this PEM certificate (with its chain) instead of one issued by the home's CA; needs --tls-key")
 	fl.StringVar(&o.TLSKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fl.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the server to FILE, from start until it stops; off by default")
 	return cmd
 }
 
@@ -110,6 +113,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	svc.Store().KeepStatements() // many small transactions: parse each statement once per connection
 	log := slog.New(slog.NewJSONHandler(f.IO.ErrOut, nil))
 	var ls []server.Listener
 	var addrs ServeAddrs
@@ -129,7 +133,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		}
 		h := server.NewServer(svc, server.Options{
 			Logger: log, Auth: auth, Ready: func(ctx context.Context) error { return ready(ctx, svc) },
-			ApplyLimit: server.DefaultApplyLimit, PasscodeLimit: server.DefaultPasscodeLimit,
+			LimitsFromPolicy: true, // ratelimit.apply, ratelimit.passcode
 		})
 		ln, err := net.Listen("tcp", o.Listen)
 		if err != nil {
@@ -164,6 +168,13 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 			return err
 		}
 	}
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log.Info("serving", "https", addrs.HTTPS, "http", addrs.HTTP, "home", svc.Home())
 	return server.Serve(ctx, log, ls...)
 }
@@ -181,6 +192,24 @@ func withCMP(h http.Handler, svc *service.Service, log *slog.Logger) http.Handle
 	mux.Handle(cmp.Path, cmp.NewHandler(svc.CMP(), cmp.Options{Logger: log, Now: svc.Now}))
 	mux.Handle("/", h)
 	return mux
+}
+
+// startCPUProfile profiles the process into path until stop is called
+// (`cmca serve --cpuprofile`, for benchmarks: docs/performance.md). The
+// profile is a file on the server's machine, never served over HTTP.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, &usageError{msg: fmt.Sprintf("--cpuprofile: %v", err)}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, &usageError{msg: fmt.Sprintf("--cpuprofile: %v", err)}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // writeFileAtomic writes data to a temporary file and renames it, so a

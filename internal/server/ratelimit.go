@@ -9,7 +9,7 @@ import (
 // more every Every. Idle buckets are forgotten, so memory stays bounded by
 // the addresses active within Burst*Every.
 type limiter struct {
-	lim     Limit
+	limit   func() Limit // read at every request: a policy change applies at once
 	now     func() time.Time
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -22,19 +22,27 @@ type bucket struct {
 }
 
 func newLimiter(l Limit, now func() time.Time) *limiter {
-	return &limiter{lim: l, now: now, buckets: map[string]*bucket{}}
+	return newDynamicLimiter(func() Limit { return l }, now)
+}
+
+func newDynamicLimiter(l func() Limit, now func() time.Time) *limiter {
+	return &limiter{limit: l, now: now, buckets: map[string]*bucket{}}
 }
 
 // allow takes a token for key; when there is none it says how long until
 // there is.
 func (l *limiter) allow(key string) (time.Duration, bool) {
-	if l == nil || l.lim.Burst <= 0 || l.lim.Every <= 0 {
+	if l == nil {
+		return 0, true
+	}
+	lim := l.limit()
+	if lim.Burst <= 0 || lim.Every <= 0 {
 		return 0, true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	full := time.Duration(l.lim.Burst) * l.lim.Every
+	full := time.Duration(lim.Burst) * lim.Every
 	if now.Sub(l.swept) > full {
 		for k, b := range l.buckets {
 			if now.Sub(b.at) > full {
@@ -45,16 +53,16 @@ func (l *limiter) allow(key string) (time.Duration, bool) {
 	}
 	b, ok := l.buckets[key]
 	if !ok {
-		b = &bucket{tokens: float64(l.lim.Burst), at: now}
+		b = &bucket{tokens: float64(lim.Burst), at: now}
 		l.buckets[key] = b
 	}
 	if elapsed := now.Sub(b.at); elapsed > 0 {
-		b.tokens = min(float64(l.lim.Burst), b.tokens+float64(elapsed)/float64(l.lim.Every))
+		b.tokens = min(float64(lim.Burst), b.tokens+float64(elapsed)/float64(lim.Every))
 		b.at = now
 	}
 	if b.tokens >= 1 {
 		b.tokens--
 		return 0, true
 	}
-	return time.Duration((1 - b.tokens) * float64(l.lim.Every)), false
+	return time.Duration((1 - b.tokens) * float64(lim.Every)), false
 }

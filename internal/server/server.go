@@ -73,8 +73,13 @@ type Options struct {
 	// and passcode attempts (download), as a burst and a refill interval.
 	ApplyLimit    Limit
 	PasscodeLimit Limit
-	MaxBody       int64 // default api.MaxBody
-	Now           func() time.Time
+	// LimitsFromPolicy reads both limits from the home's policy
+	// (ratelimit.apply, ratelimit.passcode) at every request instead, so
+	// `cmca policy set` applies at once; ApplyLimit and PasscodeLimit are
+	// then ignored.
+	LimitsFromPolicy bool
+	MaxBody          int64 // default api.MaxBody
+	Now              func() time.Time
 }
 
 // Limit is a token bucket: Burst requests at once, one more every Every.
@@ -84,10 +89,10 @@ type Limit struct {
 	Every time.Duration
 }
 
-// Default limits per client address.
+// Default limits per client address (the default policy's).
 var (
-	DefaultApplyLimit    = Limit{Burst: 20, Every: 30 * time.Second}
-	DefaultPasscodeLimit = Limit{Burst: 10, Every: 6 * time.Second}
+	DefaultApplyLimit    = Limit(service.DefaultPolicy().ApplyLimit)
+	DefaultPasscodeLimit = Limit(service.DefaultPolicy().PasscodeLimit)
 )
 
 type server struct {
@@ -118,6 +123,10 @@ func NewServer(svc Service, o Options) http.Handler {
 	}
 	s.apply = newLimiter(o.ApplyLimit, now)
 	s.passcode = newLimiter(o.PasscodeLimit, now)
+	if o.LimitsFromPolicy {
+		s.apply = newDynamicLimiter(func() Limit { return Limit(svc.Policy().ApplyLimit) }, now)
+		s.passcode = newDynamicLimiter(func() Limit { return Limit(svc.Policy().PasscodeLimit) }, now)
+	}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	var h http.Handler = mux

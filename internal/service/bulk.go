@@ -177,6 +177,34 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
 	}
+	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		return s.downloadItems(tx, authority, ins, csrs, spkis, nil, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	// One checkpoint for the whole batch, not one signature per item.
+	for _, o := range out {
+		if o.Issued != nil && !o.Issued.Retrieved {
+			s.checkpoint(ctx, authority)
+			break
+		}
+	}
+	return out, nil
+}
+
+// downloadItems is the transaction of DownloadMany (and of grouped
+// Downloads): ins[i] with a parsed, signature-checked csrs[i] (nil: out[i]
+// already holds the item's error) is checked, signed and recorded under its
+// own savepoint, its result in out[i]. Checks run one by one, signing on all
+// cores, records one by one. A reference that appears twice is handled
+// after the others, one item at a time, so the second sees what the first
+// did. An error that is not one item's own is returned: the caller rolls
+// the whole transaction back. signed (nil, or nil items) holds certificates
+// signed before the transaction (presign); one is used only if the check
+// in this transaction asks for exactly that certificate, else it is
+// dropped unrecorded and the item signed here.
+func (s *Service) downloadItems(tx *store.Tx, authority *ca.CA, ins []DownloadInput, csrs []*x509.CertificateRequest, spkis []string, signed []*signJob, out []DownloadOutcome) error {
 	ex := s.cfg.Extras()
 	// item records one item's result; an error that is not the item's own
 	// stops the batch and rolls it back.
@@ -193,80 +221,74 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 		}
 		return nil
 	}
-	err = s.store.Tx(ctx, func(tx *store.Tx) error {
-		type pending struct {
-			i   int
-			job *signJob
+	type pending struct {
+		i   int
+		job *signJob
+	}
+	var jobs []pending
+	var again []int // references seen before in this batch
+	seen := make(map[string]bool, len(ins))
+	for i, in := range ins {
+		if csrs[i] == nil {
+			continue
 		}
-		var jobs []pending
-		var again []int // references seen before in this batch
-		seen := make(map[string]bool, len(ins))
-		for i, in := range ins {
-			if csrs[i] == nil {
-				continue
-			}
-			if seen[in.Ref] {
-				again = append(again, i)
-				continue
-			}
-			seen[in.Ref] = true
-			var issued *Issued
-			var job *signJob
-			var authErr error
-			err := tx.Item(func() error {
-				var err error
-				issued, job, authErr, err = s.downloadCheck(tx, authority, in, csrs[i], spkis[i], true)
-				return err
-			})
-			if job != nil && err == nil {
-				jobs = append(jobs, pending{i, job})
-				continue
-			}
-			if err := item(i, issued, authErr, err); err != nil {
-				return err
-			}
+		if seen[in.Ref] {
+			again = append(again, i)
+			continue
 		}
-		signErrs := make([]error, len(jobs))
-		parallel(len(jobs), func(k int) { signErrs[k] = jobs[k].job.issue(authority, ex) })
-		for k, p := range jobs {
-			var issued *Issued
-			err := signErrs[k]
-			if err == nil {
-				err = tx.Item(func() error {
-					var err error
-					issued, err = s.downloadRecord(tx, authority, p.job)
-					return err
-				})
+		seen[in.Ref] = true
+		var issued *Issued
+		var job *signJob
+		var authErr error
+		err := tx.Item(func() error {
+			var err error
+			issued, job, authErr, err = s.downloadCheck(tx, authority, in, csrs[i], spkis[i], true)
+			return err
+		})
+		if job != nil && err == nil {
+			if signed != nil && signed[i].sameAs(job) {
+				job.cert, job.now = signed[i].cert, signed[i].now
 			}
-			if err := item(p.i, issued, nil, err); err != nil {
-				return err
-			}
+			jobs = append(jobs, pending{i, job})
+			continue
 		}
-		for _, i := range again {
-			var issued *Issued
-			var authErr error
-			err := tx.Item(func() error {
-				var err error
-				issued, authErr, err = s.downloadTx(tx, authority, ins[i], csrs[i], spkis[i])
-				return err
-			})
-			if err := item(i, issued, authErr, err); err != nil {
-				return err
-			}
+		if err := item(i, issued, authErr, err); err != nil {
+			return err
 		}
-		return nil
+	}
+	signErrs := make([]error, len(jobs))
+	parallel(len(jobs), func(k int) {
+		if jobs[k].job.cert == nil {
+			signErrs[k] = jobs[k].job.issue(authority, ex)
+		}
 	})
-	if err != nil {
-		return nil, err
-	}
-	// One checkpoint for the whole batch, not one signature per item.
-	for _, o := range out {
-		if o.Issued != nil && !o.Issued.Retrieved {
-			s.checkpoint(ctx, authority)
-			break
+	for k, p := range jobs {
+		var issued *Issued
+		err := signErrs[k]
+		if err == nil {
+			err = tx.Item(func() error {
+				var err error
+				issued, err = s.downloadRecord(tx, authority, p.job)
+				return err
+			})
+		}
+		if err := item(p.i, issued, nil, err); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	for _, i := range again {
+		var issued *Issued
+		var authErr error
+		err := tx.Item(func() error {
+			var err error
+			issued, authErr, err = s.downloadTx(tx, authority, ins[i], csrs[i], spkis[i])
+			return err
+		})
+		if err := item(i, issued, authErr, err); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parallel calls fn(0) ... fn(n-1) on GOMAXPROCS goroutines and returns

@@ -47,8 +47,10 @@ type Issued struct {
 // It is idempotent for one key: if the request was completed by an earlier
 // download whose output was lost (a crash after signing), the same passcode
 // with a CSR for the same public key returns the recorded certificate. A
-// different key gets "passcode already used". Malformed CSRs are refused
-// before the passcode is looked at, so they cost no attempt.
+// different key gets "passcode already used". Malformed CSRs and CSRs whose
+// signature does not verify are refused before the passcode is looked at,
+// so they cost no attempt. Concurrent calls share one transaction (group
+// commit, groupcommit.go); each returns once its own record is committed.
 func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, error) {
 	if err := ra.ValidatePasscodeFormat(in.Passcode); err != nil {
 		return nil, err
@@ -57,28 +59,15 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	if err != nil {
 		return nil, fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
 	}
+	if err := ca.CheckCSRSignature(csr); err != nil {
+		return nil, err
+	}
 	authority, err := s.CA(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load CA: %w", err)
 	}
-	spki := spkiHash(csr.RawSubjectPublicKeyInfo)
-	var out *Issued
-	var authErr error
-	err = s.store.Tx(ctx, func(tx *store.Tx) error {
-		var err error
-		out, authErr, err = s.downloadTx(tx, authority, in, csr, spki)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if authErr != nil {
-		return nil, authErr
-	}
-	if !out.Retrieved {
-		s.checkpoint(ctx, authority) // a certificate was signed: anchor the log
-	}
-	return out, nil
+	it := &groupItem{in: in, csr: csr, spki: spkiHash(csr.RawSubjectPublicKeyInfo), signed: s.presign(ctx, authority, in, csr)}
+	return s.downloadGrouped(ctx, authority, it)
 }
 
 // downloadTx is Download's work inside the caller's transaction (Download,

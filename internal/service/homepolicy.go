@@ -31,12 +31,17 @@ type Policy struct {
 	// Usages are the usage types that may be applied for; "*" for every
 	// profile in the configuration.
 	Usages []string `json:"usages"`
+	// Per client address of `cmca serve`: applications (apply, lookup,
+	// renew, revoke, reissue) and passcode attempts (download).
+	ApplyLimit    RateLimit `json:"ratelimit_apply"`
+	PasscodeLimit RateLimit `json:"ratelimit_passcode"`
 }
 
 // DefaultPolicy is what a new home gets without configuration.
 func DefaultPolicy() Policy {
 	return Policy{PasscodeTTL: 14 * 24 * time.Hour, MaxPasscodeAttempts: 5, RenewWindow: 30 * 24 * time.Hour,
-		ProofMaxAge: 10 * time.Minute, CounterIssuers: []string{}, Usages: []string{"*"}}
+		ProofMaxAge: 10 * time.Minute, CounterIssuers: []string{}, Usages: []string{"*"},
+		ApplyLimit: RateLimit{Burst: 20, Every: 30 * time.Second}, PasscodeLimit: RateLimit{Burst: 10, Every: 6 * time.Second}}
 }
 
 // PolicyKey describes one policy setting: its name (the same as the config
@@ -49,8 +54,7 @@ type PolicyKey struct {
 	set   func(*Policy, string) error
 }
 
-// PolicyKeys lists every policy key. The rate limits of `cmca serve` will
-// be more rows here.
+// PolicyKeys lists every policy key.
 var PolicyKeys = []PolicyKey{
 	{Key: "passcode.ttl", Help: "how long a download passcode is valid", Range: "1m to 365d",
 		get: func(p *Policy) string { return formatDuration(p.PasscodeTTL) },
@@ -107,6 +111,18 @@ var PolicyKeys = []PolicyKey{
 			}
 			p.Usages = out
 			return nil
+		}},
+	{Key: "ratelimit.apply", Help: "cmca serve, per client address: applications (apply, lookup, renew, revoke, reissue) at once / one more every", Range: rateLimitRange,
+		get: func(p *Policy) string { return p.ApplyLimit.String() },
+		set: func(p *Policy, v string) (err error) {
+			p.ApplyLimit, err = parseRateLimit("ratelimit.apply", v)
+			return err
+		}},
+	{Key: "ratelimit.passcode", Help: "cmca serve, per client address: passcode attempts (download) at once / one more every", Range: rateLimitRange,
+		get: func(p *Policy) string { return p.PasscodeLimit.String() },
+		set: func(p *Policy, v string) (err error) {
+			p.PasscodeLimit, err = parseRateLimit("ratelimit.passcode", v)
+			return err
 		}},
 }
 

@@ -198,6 +198,9 @@ type Service struct {
 	polMu sync.RWMutex
 	pol   Policy // the home's policy, loaded from the store
 
+	dl        downloadGroup          // concurrent Downloads, committed together
+	pseudoKey atomic.Pointer[[]byte] // the store's pseudonym key, once read
+
 	kekMu sync.Mutex
 	kek   cipher.AEAD // passcode key-encryption key, loaded on first need
 
@@ -345,16 +348,22 @@ func LoadFileCA(home string, insecure bool) (*ca.CA, error) {
 
 // pseudonym derives the subject serialNumber of a person: an HMAC of the ID
 // under a per-CA secret, so it is stable for one person and reveals nothing.
+// The key, set once by init, is read from the store on first use and kept.
 func (s *Service) pseudonym(tx *store.Tx, a ra.Applicant) (string, error) {
-	k, err := tx.Meta("pseudonym_key")
-	if err != nil {
-		return "", err
+	key := s.pseudoKey.Load()
+	if key == nil {
+		k, err := tx.Meta("pseudonym_key")
+		if err != nil {
+			return "", err
+		}
+		b, err := hex.DecodeString(k)
+		if err != nil || len(b) < 16 {
+			return "", fmt.Errorf("store has no pseudonym key; was it initialised by `cmca init`?")
+		}
+		key = &b
+		s.pseudoKey.Store(key)
 	}
-	key, err := hex.DecodeString(k)
-	if err != nil || len(key) < 16 {
-		return "", fmt.Errorf("store has no pseudonym key; was it initialised by `cmca init`?")
-	}
-	m := hmac.New(sha256.New, key)
+	m := hmac.New(sha256.New, *key)
 	m.Write([]byte(string(a.IDType) + ":" + a.IDNumber))
 	return "CMCA-" + strings.ToUpper(hex.EncodeToString(m.Sum(nil))[:24]), nil
 }

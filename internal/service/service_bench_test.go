@@ -64,7 +64,7 @@ func letters(i int) string {
 // prepare takes n requests to state `to` (submitted, approved or issued)
 // through the service, outside the timer, and returns their references and
 // (for issued) passcodes.
-func prepare(b *testing.B, s *Service, n int, to ra.State) (refs, codes []string) {
+func prepare(b testing.TB, s *Service, n int, to ra.State) (refs, codes []string) {
 	b.Helper()
 	ctx := context.Background()
 	res, err := s.Apply(as(ctx, "clerk"), benchApps(n), false)

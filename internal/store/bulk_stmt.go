@@ -1,6 +1,9 @@
 package store
 
-import "database/sql"
+import (
+	"database/sql"
+	"sync"
+)
 
 // Statements are prepared on the transaction's own connection and kept for
 // the transaction: parsing SQL (sqlite3_prepare) cost about a quarter of the
@@ -15,6 +18,43 @@ import "database/sql"
 // beyond runs unprepared.
 const maxTxStmts = 256
 
+// stmtCache holds statements prepared through the *sql.DB, which
+// database/sql keeps prepared on each connection that has run them
+// (KeepStatements).
+type stmtCache struct {
+	mu sync.Mutex
+	db *sql.DB
+	m  map[string]*sql.Stmt
+}
+
+// KeepStatements makes every transaction reuse the statements earlier
+// transactions prepared on the same connection, instead of parsing each
+// statement again per transaction. It is for a long-running process with
+// many small transactions (cmca serve: a read and a share of a group
+// commit per download); a one-command process would pay a second
+// connection for nothing. Call it before the store is shared.
+func (s *Store) KeepStatements() {
+	s.shared = &stmtCache{db: s.db, m: map[string]*sql.Stmt{}}
+}
+
+// get returns q prepared through the DB, or nil.
+func (c *stmtCache) get(t *Tx, q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.m[q]; ok {
+		return s
+	}
+	if len(c.m) >= maxTxStmts {
+		return nil
+	}
+	s, err := c.db.PrepareContext(t.ctx, q)
+	if err != nil {
+		return nil
+	}
+	c.m[q] = s
+	return s
+}
+
 // stmt returns q prepared for this transaction, or nil to run it directly.
 func (t *Tx) stmt(q string) *sql.Stmt {
 	if s, ok := t.stmts[q]; ok {
@@ -22,6 +62,16 @@ func (t *Tx) stmt(q string) *sql.Stmt {
 	}
 	if len(t.stmts) >= maxTxStmts {
 		return nil
+	}
+	if t.shared != nil {
+		if ds := t.shared.get(t, q); ds != nil {
+			s := t.tx.StmtContext(t.ctx, ds) // reuses ds's statement on this connection if it has one
+			if t.stmts == nil {
+				t.stmts = map[string]*sql.Stmt{}
+			}
+			t.stmts[q] = s
+			return s
+		}
 	}
 	s, err := t.tx.PrepareContext(t.ctx, q)
 	if err != nil {

@@ -37,6 +37,7 @@ type Store struct {
 	db       *sql.DB
 	path     string
 	readOnly bool
+	shared   *stmtCache // KeepStatements
 	// Now is the clock; tests replace it instead of sleeping.
 	Now func() time.Time
 	// OCSP's hot reads, prepared once (ocsp.go)
@@ -223,6 +224,9 @@ func openDB(path string, readOnly bool, flags ...string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Keep connections for concurrent readers (cmca serve): database/sql
+	// keeps 2 by default and would open and close one per request beyond.
+	db.SetMaxIdleConns(16)
 	return &Store{db: db, path: path, readOnly: readOnly, Now: time.Now}, nil
 }
 
@@ -406,7 +410,15 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.Now}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now()), shared: s.shared}
+	defer func() {
+		if r := recover(); r != nil {
+			// A panic (a bug) must not keep the write lock and the
+			// connection: roll back, then let it go on.
+			_ = sqlTx.Rollback()
+			panic(r)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -428,8 +440,14 @@ func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, ctx: ctx, now: s.Now})
+	return fn(&Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now()), shared: s.shared})
 }
+
+// fixedAt is a transaction's clock: read once when the transaction begins,
+// so every record one transaction writes (state change, audit record,
+// certificate dates, passcode expiry) carries the same instant, and no
+// check inside it sees the time move.
+func fixedAt(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 // Tx is a transaction in progress. Its methods are the only SQL in cmca.
 type Tx struct {
@@ -437,12 +455,13 @@ type Tx struct {
 	ctx context.Context
 	now func() time.Time
 	// statements prepared on this transaction's connection (bulk_stmt.go)
-	stmts map[string]*sql.Stmt
+	stmts  map[string]*sql.Stmt
+	shared *stmtCache
 	// certificates revoked in this transaction (ocsp.go)
 	revoked int
 }
 
-// Now is the transaction's clock.
+// Now is the transaction's clock, fixed when it began.
 func (t *Tx) Now() time.Time { return t.now() }
 
 // Meta reads a key of the meta table ("" if absent).

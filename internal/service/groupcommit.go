@@ -1,0 +1,212 @@
+package service
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"sync"
+
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/store"
+)
+
+// maxGroup bounds how many downloads share one transaction.
+const maxGroup = 128
+
+// downloadGroup is the group commit of Download: concurrent calls (many
+// subscribers downloading from `cmca serve` at once) share one write
+// transaction and so one WAL sync, instead of queueing on the store's write
+// lock one sync each. Each item runs exactly as in DownloadMany, under its
+// own savepoint (a failing item changes nothing and fails only itself), and
+// each caller gets its answer only after the transaction holding its item
+// has committed and the audit checkpoint (checkpoint.go) covers it: one
+// checkpoint signature per group. A lone caller runs alone, in its own
+// goroutine, as before.
+//
+// The first caller to find no transaction running leads: it runs the
+// queued items as one transaction, its own among them. Callers arriving
+// meanwhile queue for the next one; the leader hands that one to a new
+// goroutine as soon as its own answer is ready.
+type downloadGroup struct {
+	mu      sync.Mutex
+	queue   []*groupItem
+	running bool
+	// for tests: calls queued, group transactions committed
+	enqueued, commits int
+}
+
+type groupItem struct {
+	in     DownloadInput
+	csr    *x509.CertificateRequest
+	spki   string
+	signed *signJob // presign's certificate, or nil
+	out    DownloadOutcome
+	done   chan struct{}
+}
+
+// downloadGrouped queues one checked item and returns its outcome once it
+// is committed (or its transaction failed).
+func (s *Service) downloadGrouped(ctx context.Context, authority *ca.CA, it *groupItem) (*Issued, error) {
+	it.done = make(chan struct{})
+	g := &s.dl
+	g.mu.Lock()
+	g.queue = append(g.queue, it)
+	g.enqueued++
+	lead := !g.running
+	if lead {
+		g.running = true
+	}
+	g.mu.Unlock()
+	if lead {
+		// Its own item is the first in the queue. The transaction
+		// outlives a caller that goes away: the others in it still want
+		// their answers.
+		ctx = context.WithoutCancel(ctx)
+		s.runGroup(ctx, authority)
+		if s.moreGroups() {
+			go func() {
+				for !s.runGroup(ctx, authority) {
+				}
+			}()
+		}
+	}
+	<-it.done
+	return it.out.Issued, it.out.Err
+}
+
+// runGroup takes up to maxGroup queued items and runs them as one
+// transaction. With none queued it gives up leadership and reports idle.
+func (s *Service) runGroup(ctx context.Context, authority *ca.CA) (idle bool) {
+	g := &s.dl
+	g.mu.Lock()
+	n := min(len(g.queue), maxGroup)
+	batch := g.queue[:n:n]
+	g.queue = g.queue[n:]
+	if n == 0 {
+		g.running = false
+		g.mu.Unlock()
+		return true
+	}
+	g.mu.Unlock()
+	if err := s.commitGroupSafely(ctx, authority, batch); err != nil && len(batch) > 1 {
+		// Not one item's failure (those are inside the outcomes) but the
+		// transaction's: run each item alone, so each gets its own answer.
+		for _, it := range batch {
+			if err := s.commitGroupSafely(ctx, authority, []*groupItem{it}); err != nil {
+				it.out = DownloadOutcome{Ref: it.in.Ref, Err: err}
+			}
+		}
+	} else if err != nil {
+		batch[0].out = DownloadOutcome{Ref: batch[0].in.Ref, Err: err}
+	}
+	// One audit checkpoint per group, not one signature per certificate,
+	// before anyone is answered: a certificate handed out is anchored.
+	for _, it := range batch {
+		if it.out.Issued != nil && !it.out.Issued.Retrieved {
+			s.checkpoint(ctx, authority)
+			break
+		}
+	}
+	for _, it := range batch {
+		close(it.done)
+	}
+	return false
+}
+
+// moreGroups reports whether items are waiting; if none are, leadership is
+// given up.
+func (s *Service) moreGroups() bool {
+	g := &s.dl
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queue) == 0 {
+		g.running = false
+		return false
+	}
+	return true
+}
+
+// commitGroupSafely is commitGroup, with a panic (a bug) turned into the
+// group's error: the transaction was rolled back (store.Tx does on a
+// panic), the callers get an internal error, and the next group still
+// runs. Without it a panic in a
+// leader recovered by the HTTP server would leave its followers waiting
+// for ever, and one in a handed-off goroutine would stop the process.
+func (s *Service) commitGroupSafely(ctx context.Context, authority *ca.CA, items []*groupItem) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("download: internal error: %v", r)
+		}
+	}()
+	return s.commitGroup(ctx, authority, items)
+}
+
+// commitGroup runs items in one transaction and sets each outcome when it
+// commits.
+func (s *Service) commitGroup(ctx context.Context, authority *ca.CA, items []*groupItem) error {
+	ins := make([]DownloadInput, len(items))
+	csrs := make([]*x509.CertificateRequest, len(items))
+	spkis := make([]string, len(items))
+	signed := make([]*signJob, len(items))
+	for i, it := range items {
+		ins[i], csrs[i], spkis[i], signed[i] = it.in, it.csr, it.spki, it.signed
+	}
+	var out []DownloadOutcome
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		out = make([]DownloadOutcome, len(items)) // afresh if the transaction is retried
+		return s.downloadItems(tx, authority, ins, csrs, spkis, signed, out)
+	})
+	if err != nil {
+		return err
+	}
+	for i, it := range items {
+		it.out = out[i]
+	}
+	s.dl.mu.Lock()
+	s.dl.commits++
+	s.dl.mu.Unlock()
+	return nil
+}
+
+// presign signs the certificate of a download before its transaction,
+// outside the store's write lock, so the many callers of a group sign at
+// once on all cores while the group before them commits. It reads, in a
+// read-only snapshot, what the check in the transaction will read, and
+// signs only for the holder of the right passcode of a request waiting for
+// download; anything else (a wrong passcode, whose attempt must be
+// counted; a request in another state) returns nil and is left to the
+// transaction. The transaction checks everything again (downloadItems):
+// a certificate it does not ask for exactly is dropped, never recorded or
+// returned.
+func (s *Service) presign(ctx context.Context, authority *ca.CA, in DownloadInput, csr *x509.CertificateRequest) *signJob {
+	var job *signJob
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		// As stored, without proving the row against the audit log: the
+		// transaction reads it again and proves it (tx.Request), and a
+		// certificate signed from a row it would not accept is dropped.
+		r, err := tx.RequestAsStored(in.Ref)
+		if err != nil || r.State != ra.StateIssued || r.PasscodeAttempts >= s.Policy().MaxPasscodeAttempts ||
+			tx.Now().After(r.PasscodeExpires) || (in.Storage != "" && in.Storage != r.Storage) {
+			return err
+		}
+		hash, err := tx.PasscodeHash(r.Ref)
+		if err != nil || !ra.CheckPasscode(hash, in.Passcode) {
+			return err
+		}
+		job, err = s.prepareSign(tx, r, csr, true)
+		return err
+	})
+	if err != nil || job == nil || job.issue(authority, s.cfg.Extras()) != nil {
+		return nil
+	}
+	return job
+}
+
+// sameAs reports whether j, signed before the transaction, is the
+// certificate the transaction's own check (job) asks for: same request,
+// CSR, profile, key and subject.
+func (j *signJob) sameAs(job *signJob) bool {
+	return j != nil && j.cert != nil && job != nil && j.r.Ref == job.r.Ref && j.r.UsageType == job.r.UsageType &&
+		j.csr == job.csr && j.prof == job.prof && j.keyDesc == job.keyDesc && j.subj == job.subj
+}
