@@ -114,7 +114,7 @@ func reviewRun(ctx context.Context, o *ReviewOptions) error {
 	}
 	if o.Interactive {
 		if !f.IO.CanPrompt() {
-			return &usageError{msg: "--interactive needs a terminal; use `cmca approve REF` in scripts"}
+			return usagef("--interactive needs a terminal; use `cmca approve REF` in scripts")
 		}
 		return reviewInteractive(ctx, f, api, rs)
 	}
@@ -233,19 +233,19 @@ changes nothing, and the others are approved.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Refs = args
 			if len(args) == 0 && !o.AllSubmitted {
-				return &usageError{msg: "approve needs at least one reference number (or --all-submitted)"}
+				return usagef("approve needs at least one reference number (or --all-submitted)")
 			}
 			if len(args) > 0 && o.AllSubmitted {
-				return &usageError{msg: "--all-submitted takes no reference numbers"}
+				return usagef("--all-submitted takes no reference numbers")
 			}
 			if o.AllSubmitted && o.Reject {
-				return &usageError{msg: "--all-submitted cannot be combined with --reject; reject requests one by one"}
+				return usagef("--all-submitted cannot be combined with --reject; reject requests one by one")
 			}
 			if o.Reject && strings.TrimSpace(o.Reason) == "" {
-				return &usageError{msg: "--reject needs --reason TEXT: the applicant is told why"}
+				return usagef("--reject needs --reason TEXT: the applicant is told why")
 			}
 			if !o.Reject && o.Reason != "" {
-				return &usageError{msg: "--reason goes with --reject"}
+				return usagef("--reason goes with --reject")
 			}
 			if runF != nil {
 				return runF(o)
@@ -316,7 +316,7 @@ func approveRun(ctx context.Context, o *ApproveOptions) error {
 		}
 	}
 	if failed > 1 {
-		return fmt.Errorf("%d of %d requests failed; first: %w", failed, len(o.Refs), firstErr)
+		return errorf("%d of %d requests failed; first: %w", failed, len(o.Refs), firstErr)
 	}
 	return firstErr
 }
@@ -347,10 +347,10 @@ working at once.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Refs = args
 			if len(args) == 0 && !o.AllApproved {
-				return &usageError{msg: "issue needs at least one reference number (or --all-approved)"}
+				return usagef("issue needs at least one reference number (or --all-approved)")
 			}
 			if len(args) > 0 && o.AllApproved {
-				return &usageError{msg: "--all-approved takes no reference numbers"}
+				return usagef("--all-approved takes no reference numbers")
 			}
 			if runF != nil {
 				return runF(o)
@@ -404,7 +404,7 @@ func issueRun(ctx context.Context, o *IssueOptions) error {
 		if len(errs) == 1 {
 			return errs[0]
 		}
-		return fmt.Errorf("%d of %d requests failed; first: %w", len(errs), len(o.Refs), errs[0])
+		return errorf("%d of %d requests failed; first: %w", len(errs), len(o.Refs), errs[0])
 	}
 	return nil
 }
@@ -457,7 +457,7 @@ the number of entries. Exit 2 if the file is not a good CRL of this CA,
 func crlRun(ctx context.Context, o *CRLOptions) error {
 	f := o.F
 	if o.Check != "" && (o.Out != "" || o.Delta || o.Force) {
-		return &usageError{msg: "--check verifies a CRL and signs nothing; it cannot be combined with --out, --delta or --force"}
+		return usagef("--check verifies a CRL and signs nothing; it cannot be combined with --out, --delta or --force")
 	}
 	if o.Check != "" {
 		api, err := f.ReadAPI(ctx)
@@ -489,9 +489,9 @@ func crlRun(ctx context.Context, o *CRLOptions) error {
 		f.Printf("%d\n", res.Number)
 		return nil
 	}
-	state := "signed"
+	state := f.T("signed")
 	if res.Reused {
-		state = "up to date (not re-signed)"
+		state = f.T("up to date (not re-signed)")
 	}
 	f.Printf("CRL %d %s: %d revoked certificates, next update %s\n  %s\n  %s\n", res.Number, state, res.Entries,
 		res.NextUpdate.Local().Format(time.DateTime), res.DERPath, res.PEMPath)
@@ -517,13 +517,13 @@ func crlCheckRun(ctx context.Context, o *CRLOptions, api API) error {
 	data, err := os.ReadFile(o.Check)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("CRL file %s does not exist: %w", o.Check, ra.ErrNotFound)
+			return errorf("CRL file %s does not exist: %w", o.Check, ra.ErrNotFound)
 		}
-		return fmt.Errorf("read CRL: %w", err)
+		return errorf("read CRL: %w", err)
 	}
 	res, err := api.CheckCRL(ctx, data)
 	if err != nil && res == nil {
-		return fmt.Errorf("%s: %w", o.Check, err)
+		return errorf("%s: %w", o.Check, err)
 	}
 	switch {
 	case f.JSON():
@@ -551,7 +551,7 @@ func crlCheckRun(ctx context.Context, o *CRLOptions, api API) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", o.Check, err)
+		return errorf("%s: %w", o.Check, err)
 	}
 	return nil
 }

@@ -200,7 +200,7 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 	var fileRecs []applicationRecord // to name CSV lines in errors
 	if o.FromFile != "" {
 		if len(o.Set) > 0 {
-			return &usageError{msg: "--from-file cannot be combined with field flags; put every field in the file"}
+			return usagef("--from-file cannot be combined with field flags; put every field in the file")
 		}
 		recs, err := readApplications(f, o.FromFile)
 		if err != nil {
@@ -213,7 +213,7 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 				if len(recs) == 1 {
 					return err
 				}
-				return fmt.Errorf("application #%d%s: %w", i+1, r.where(), err)
+				return errorf("application #%d%s: %w", i+1, r.where(), err)
 			}
 			apps = append(apps, a)
 		}
@@ -230,7 +230,7 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 				for _, m := range miss {
 					flags = append(flags, fieldFlags[m])
 				}
-				return &usageError{msg: fmt.Sprintf("missing %s (no terminal to prompt on: pass them as flags, or use --from-file)", strings.Join(flags, ", "))}
+				return usagef("missing %s (no terminal to prompt on: pass them as flags, or use --from-file)", strings.Join(flags, ", "))
 			}
 			if err := runApplyFormUntilValid(ctx, f, api, &rec, o); err != nil {
 				return err
@@ -367,7 +367,7 @@ func prefill(ctx context.Context, f *Factory, api API, rec *applicationRecord, s
 				rec.reused = map[string]string{}
 			}
 			rec.reused[field] = masked
-			used = append(used, field+" "+masked)
+			used = append(used, f.T(field)+" "+masked)
 		}
 	}
 	fill("name", rec.Name, a.Name)
@@ -391,11 +391,11 @@ func readApplications(f *Factory, path string) ([]applicationRecord, error) {
 		data, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, &usageError{msg: fmt.Sprintf("read %s: %v", path, err)}
+		return nil, usagef("read %s: %v", path, err)
 	}
 	recs, err := parseApplications(data, strings.ToLower(filepath.Ext(path)))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, errorf("%s: %w", path, err)
 	}
 	if len(recs) == 0 {
 		return nil, &ra.FieldError{Field: "from-file", Msg: path + " holds no application"}
@@ -462,7 +462,7 @@ func parseApplicationsAs(data []byte, ext string) ([]applicationRecord, error) {
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				if k := n.Content[i]; fieldFlags[k.Value] == "" {
-					return fmt.Errorf("line %d: unknown field %q", k.Line, k.Value)
+					return errorf("line %d: unknown field %q", k.Line, k.Value)
 				}
 			}
 		}

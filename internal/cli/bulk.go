@@ -43,7 +43,7 @@ func bulk(ctx context.Context, f *Factory) (bulkAPI, error) {
 	}
 	b, ok := api.(bulkAPI)
 	if !ok {
-		return nil, fmt.Errorf("this RA does not support batch operations")
+		return nil, errorf("this RA does not support batch operations")
 	}
 	return b, nil
 }
@@ -57,7 +57,7 @@ func batchErr(failed []service.RefError, total int) error {
 	case 1:
 		return failed[0].Err
 	}
-	return fmt.Errorf("%d of %d requests failed; first: %w", len(failed), total, failed[0].Err)
+	return errorf("%d of %d requests failed; first: %w", len(failed), total, failed[0].Err)
 }
 
 // approveManyRun approves several requests (or every submitted one) in one
@@ -216,7 +216,7 @@ others go on. With -o json, one result object per line; without
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.From == "" || (o.OutDir == "" && !f.JSON()) {
-				return &usageError{msg: "download-batch needs --from FILE, and --out-dir DIR for the certificates (or -o json to receive them in the output)"}
+				return usagef("download-batch needs --from FILE, and --out-dir DIR for the certificates (or -o json to receive them in the output)")
 			}
 			if runF != nil {
 				return runF(o)
@@ -260,7 +260,7 @@ func readBatch(path string, in *IOStreams) ([]service.DownloadInput, error) {
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dir, err)
+		return nil, errorf("open %s: %w", dir, err)
 	}
 	defer root.Close()
 	var out []service.DownloadInput
@@ -314,11 +314,11 @@ func readBatchCSR(root *os.Root, name string) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > maxCSRFile {
-		return nil, fmt.Errorf("larger than %d KiB; not a certificate request", maxCSRFile>>10)
+		return nil, errorf("larger than %d KiB; not a certificate request", maxCSRFile>>10)
 	}
 	if blk, _ := pem.Decode(data); blk != nil {
 		if blk.Type != "CERTIFICATE REQUEST" && blk.Type != "NEW CERTIFICATE REQUEST" {
-			return nil, fmt.Errorf("holds a PEM %s, not a CERTIFICATE REQUEST", sanitize(blk.Type))
+			return nil, errorf("holds a PEM %s, not a CERTIFICATE REQUEST", sanitize(blk.Type))
 		}
 		data = blk.Bytes
 	}
@@ -342,7 +342,7 @@ func openRegular(root *os.Root, name string, max int64) (*os.File, error) {
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("cannot open %s: %w", name, pe.Err)
+			return nil, errorf("cannot open %s: %w", name, pe.Err)
 		}
 		return nil, err
 	}
@@ -353,10 +353,10 @@ func openRegular(root *os.Root, name string, max int64) (*os.File, error) {
 		return nil, err
 	case !fi.Mode().IsRegular():
 		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file", name)
+		return nil, errorf("%s is not a regular file", name)
 	case fi.Size() > max:
 		f.Close()
-		return nil, fmt.Errorf("%s is larger than %d KiB", name, max>>10)
+		return nil, errorf("%s is larger than %d KiB", name, max>>10)
 	}
 	return f, nil
 }
@@ -369,14 +369,14 @@ func downloadBatchRun(ctx context.Context, o *DownloadBatchOptions) error {
 	}
 	if o.OutDir != "" {
 		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", o.OutDir, err)
+			return errorf("create %s: %w", o.OutDir, err)
 		}
 	}
 	if !o.Force && o.OutDir != "" {
 		for _, in := range ins {
 			p := filepath.Join(o.OutDir, in.Ref+".crt")
 			if _, err := os.Stat(p); err == nil {
-				return fmt.Errorf("%s already exists; choose another --out-dir or pass --force: %w", p, ra.ErrConflict)
+				return errorf("%s already exists; choose another --out-dir or pass --force: %w", p, ra.ErrConflict)
 			}
 		}
 	}
@@ -408,7 +408,7 @@ func downloadBatchRun(ctx context.Context, o *DownloadBatchOptions) error {
 				// The certificate is recorded; a failed write is retried
 				// by running the batch again (the same key retrieves it).
 				if err := service.WritePublicFile(res.Location, buf.Bytes()); err != nil {
-					out.Err = fmt.Errorf("the certificate was issued but could not be written (run the batch again to retrieve it): %w", err)
+					out.Err = errorf("the certificate was issued but could not be written (run the batch again to retrieve it): %w", err)
 				}
 			}
 		}

@@ -146,7 +146,7 @@ trusted, the fingerprint is.`,
 func caFetchRun(ctx context.Context, o *CAFetchOptions) error {
 	f := o.F
 	if o.Fingerprint == "" {
-		return &usageError{msg: "--fingerprint is required: the SHA-256 fingerprint of the CA certificate, from the CA's operators (`cmca ca show`)"}
+		return usagef("--fingerprint is required: the SHA-256 fingerprint of the CA certificate, from the CA's operators (`cmca ca show`)")
 	}
 	want, err := parseFingerprint(o.Fingerprint)
 	if err != nil {
@@ -172,30 +172,30 @@ func caFetchRun(ctx context.Context, o *CAFetchOptions) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("fetch the CA certificate: %w", err)
+		return errorf("fetch the CA certificate: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s: no CA certificate there (404); give the base URL of the server's public listener or the certificate's URL: %w", u, ra.ErrNotFound)
+		return errorf("%s: no CA certificate there (404); give the base URL of the server's public listener or the certificate's URL: %w", u, ra.ErrNotFound)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %s", u, resp.Status)
+		return errorf("%s answered %s", u, resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("fetch the CA certificate: %w", err)
+		return errorf("fetch the CA certificate: %w", err)
 	}
 	cert, err := parseOneCertificate(body)
 	if err != nil {
-		return fmt.Errorf("%s: %v: %w", u, err, ra.ErrInvalid)
+		return errorf("%s: %v: %w", u, err, ra.ErrInvalid)
 	}
 	got := sha256.Sum256(cert.Raw)
 	if !strings.EqualFold(hex.EncodeToString(got[:]), hex.EncodeToString(want)) {
-		return fmt.Errorf("the certificate at %s (%s) has SHA-256 fingerprint %s, not the one given; it is not saved: check the fingerprint with the CA's operators: %w",
+		return errorf("the certificate at %s (%s) has SHA-256 fingerprint %s, not the one given; it is not saved: check the fingerprint with the CA's operators: %w",
 			u, cert.Subject.CommonName, Fingerprint(cert.Raw), ra.ErrAuth)
 	}
 	if !cert.IsCA {
-		return fmt.Errorf("the certificate at %s (%s) is not a CA certificate: %w", u, cert.Subject.CommonName, ra.ErrInvalid)
+		return errorf("the certificate at %s (%s) is not a CA certificate: %w", u, cert.Subject.CommonName, ra.ErrInvalid)
 	}
 	if err := ca.WritePEM(o.Out, 0o644, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}); err != nil {
 		return err
@@ -223,7 +223,7 @@ func parseOneCertificate(b []byte) (*x509.Certificate, error) {
 	}
 	c, err := x509.ParseCertificate(b)
 	if err != nil {
-		return nil, fmt.Errorf("the answer is not a certificate (DER or PEM)")
+		return nil, errorf("the answer is not a certificate (DER or PEM)")
 	}
 	return c, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
 	"github.com/spf13/viper"
@@ -24,6 +25,7 @@ type Config struct {
 	Quiet       bool
 	Accessible  bool
 	Insecure    bool
+	Lang        string // ui.lang: the language of messages and help; "" follows the locale
 	TokenModule string
 	Service     service.Config
 	// Counter mode (cmca apply --counter): the acceptance point of this
@@ -63,6 +65,7 @@ var configDefaults = map[string]any{
 	"quiet":                         false,
 	"accessible":                    false,
 	"insecure":                      false,
+	"ui.lang":                       "",
 	"token.module":                  "",
 	"passcode.ttl":                  "14d",
 	"passcode.max_attempts":         5,
@@ -149,13 +152,13 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 			v.SetConfigType("yaml")
 		}
 		if err := v.ReadInConfig(); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("read config %s: %v", file, err)}
+			return nil, usagef("read config %s: %v", file, err)
 		}
 	} else if def := DefaultConfigFile(); def != "" {
 		if _, err := os.Stat(def); err == nil {
 			v.SetConfigFile(def)
 			if err := v.ReadInConfig(); err != nil {
-				return nil, &usageError{msg: fmt.Sprintf("read config %s: %v", def, err)}
+				return nil, usagef("read config %s: %v", def, err)
 			}
 			file = def
 		}
@@ -163,6 +166,11 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	c := &Config{File: file, Home: v.GetString("home"), Operator: v.GetString("operator"), Output: v.GetString("output"),
 		Quiet: v.GetBool("quiet"), Accessible: v.GetBool("accessible"), Insecure: v.GetBool("insecure"), TokenModule: v.GetString("token.module")}
 	c.CounterPoint = v.GetString("counter.acceptance_point")
+	if c.Lang = v.GetString("ui.lang"); c.Lang != "" {
+		if _, err := msg.Parse(c.Lang); err != nil {
+			return nil, usagef("--lang or config ui.lang: %v", err)
+		}
+	}
 	c.CAOrganization, c.CACountry = v.GetString("ca.organization"), v.GetString("ca.country")
 	c.ServerURL, c.ServerCA = v.GetString("server.url"), v.GetString("server.ca")
 	c.Listen, c.ListenHTTP, c.Names = v.GetString("server.listen"), v.GetString("server.listen_http"), v.GetStringSlice("server.names")
@@ -173,20 +181,20 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 		c.ServerURL = u
 	}
 	if c.ServerURL != "" && v.GetString("operator") != "" {
-		return nil, &usageError{msg: "--operator, CMCA_OPERATOR and config operator are refused against a server (--server, CMCA_SERVER, server.url): the server names you from your login credential"}
+		return nil, usagef("--operator, CMCA_OPERATOR and config operator are refused against a server (--server, CMCA_SERVER, server.url): the server names you from your login credential")
 	}
 	c.Login, c.LoginPasswordFile = v.GetString("login"), v.GetString("login_password_file")
 	if c.Home == "" {
 		c.Home = DefaultHome()
 	}
 	if c.Output != "text" && c.Output != "json" {
-		return nil, &usageError{msg: fmt.Sprintf("--output must be text or json, got %q", c.Output)}
+		return nil, usagef("--output must be text or json, got %q", c.Output)
 	}
 	s := service.DefaultConfig()
 	var err error
 	for _, k := range durationKeys {
 		if *k.dst(&s), err = parseDurationKey(k, v.GetString(k.key)); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config %s: %v", k.key, err)}
+			return nil, usagef("config %s: %v", k.key, err)
 		}
 	}
 	s.CRLDistributionPoint = v.GetStringSlice("crl.distribution_points")
@@ -194,7 +202,7 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	s.OCSPServers = v.GetStringSlice("aia.ocsp")
 	s.CAIssuersURL = v.GetStringSlice("aia.ca_issuers")
 	if err := s.ApplyPublicURL(v.GetString("server.public_url")); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return nil, errorf("configuration: %w", err)
 	}
 	s.PolicyOID = v.GetString("ca.policy_oid")
 	if c.PolicyGiven, err = policySeed(v, &s.Policy); err != nil {
@@ -203,14 +211,14 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	if v.IsSet("profiles") {
 		var ps []ca.Profile
 		if err := v.UnmarshalKey("profiles", &ps); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config profiles: %v", err)}
+			return nil, usagef("config profiles: %v", err)
 		}
 		s.Profiles = ps
 	}
 	if v.IsSet("acceptance_points") {
 		var aps []service.AcceptancePoint
 		if err := v.UnmarshalKey("acceptance_points", &aps); err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config acceptance_points: %v", err)}
+			return nil, usagef("config acceptance_points: %v", err)
 		}
 		s.AcceptancePoints = aps
 	}
@@ -223,12 +231,12 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 	if f := v.GetString("agreement.file"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("config agreement.file: %v", err)}
+			return nil, usagef("config agreement.file: %v", err)
 		}
 		s.Agreement.Text = string(b)
 	}
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return nil, errorf("configuration: %w", err)
 	}
 	c.Service = s
 	return c, nil
@@ -331,7 +339,7 @@ func policySeed(v *viper.Viper, p *service.Policy) (map[string]string, error) {
 			val = v.GetString(k.Key)
 		}
 		if err := p.Set(k.Key, val); err != nil {
-			return nil, fmt.Errorf("configuration: %w", err)
+			return nil, errorf("configuration: %w", err)
 		}
 		env := "CMCA_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.Key))
 		switch {
@@ -357,7 +365,7 @@ func checkPolicyOverrides(c *Config, stored service.Policy) error {
 		want, _ := c.Service.Policy.Get(k.Key)
 		have, _ := stored.Get(k.Key)
 		if want != have {
-			return fmt.Errorf("%s sets %s to %s, but the home's policy says %s and a caller cannot change it: change it with `cmca policy set %s %s` (admin role), or remove the setting from %s: %w",
+			return errorf("%s sets %s to %s, but the home's policy says %s and a caller cannot change it: change it with `cmca policy set %s %s` (admin role), or remove the setting from %s: %w",
 				from, k.Key, want, have, k.Key, want, from, ra.ErrPolicy)
 		}
 	}

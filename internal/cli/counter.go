@@ -50,20 +50,20 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 	if !c.active {
 		for _, name := range []string{"documents-checked", "issue", "out", "password-file", "key-algo", "token-label", "token-serial", "token", "module", "pin-file"} {
 			if cmd.Flags().Changed(name) {
-				return &usageError{msg: fmt.Sprintf("--%s goes with --counter (a walk-in application at an acceptance point)", name)}
+				return usagef("--%s goes with --counter (a walk-in application at an acceptance point)", name)
 			}
 		}
 		return nil
 	}
 	if o.FromFile != "" {
-		return &usageError{msg: "--counter takes one walk-in applicant at a time; submit files without --counter"}
+		return usagef("--counter takes one walk-in applicant at a time; submit files without --counter")
 	}
 	c.point = o.Record.AcceptancePoint
 	if !o.Set["acceptance_point"] && cfg.CounterPoint != "" {
 		c.point = cfg.CounterPoint
 	}
 	if c.point == "" {
-		return &usageError{msg: "counter mode needs the acceptance point of this counter: pass --acceptance-point NAME or set counter.acceptance_point in the config"}
+		return usagef("counter mode needs the acceptance point of this counter: pass --acceptance-point NAME or set counter.acceptance_point in the config")
 	}
 	o.Record.AcceptancePoint = c.point
 	o.Set["acceptance_point"] = true
@@ -79,10 +79,10 @@ func (c *counterOptions) begin(cmd *cobra.Command, f *Factory, api API, o *Apply
 	}
 	pol := api.Policy()
 	if pol.FourEyes {
-		return fmt.Errorf("the four-eyes rule (policy.four_eyes) forbids one operator approving and issuing a request; submit without --issue and ask another operator to approve it: %w", ra.ErrPolicy)
+		return errorf("the four-eyes rule (policy.four_eyes) forbids one operator approving and issuing a request; submit without --issue and ask another operator to approve it: %w", ra.ErrPolicy)
 	}
 	if !pol.MayIssueAtCounter(op) {
-		return fmt.Errorf("operator %q may not issue at the counter (not in policy counter.issuers; see `cmca policy show`); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
+		return errorf("operator %q may not issue at the counter (not in policy counter.issuers; see `cmca policy show`); submit without --issue and the request waits for review: %w", op, ra.ErrPolicy)
 	}
 	return nil
 }
@@ -101,7 +101,7 @@ func counterOperator(ctx context.Context, f *Factory) (string, error) {
 		return "", err
 	}
 	if l == nil || l.Leaf == nil {
-		return "", fmt.Errorf("counter mode against a server needs an operator credential with the counter role: pass --login FILE or set CMCA_LOGIN: %w", ra.ErrAuth)
+		return "", errorf("counter mode against a server needs an operator credential with the counter role: pass --login FILE or set CMCA_LOGIN: %w", ra.ErrAuth)
 	}
 	return l.Leaf.Subject.CommonName, nil
 }
@@ -123,11 +123,11 @@ func (c *counterOptions) storageFromFlags(cmd *cobra.Command, o *ApplyOptions) e
 	usb := changed("token-label", "token-serial", "token", "module", "pin-file")
 	switch {
 	case soft != "" && usb != "":
-		return &usageError{msg: fmt.Sprintf("%s is for a PKCS#12 file and %s for a USB key; give one kind of storage", soft, usb)}
+		return usagef("%s is for a PKCS#12 file and %s for a USB key; give one kind of storage", soft, usb)
 	case o.Set["storage"] && soft != "" && o.Record.Storage != string(ra.StorageSoft):
-		return &usageError{msg: fmt.Sprintf("%s writes a PKCS#12 file, but --storage is %s", soft, o.Record.Storage)}
+		return usagef("%s writes a PKCS#12 file, but --storage is %s", soft, o.Record.Storage)
 	case o.Set["storage"] && usb != "" && o.Record.Storage != string(ra.StorageUSBKey):
-		return &usageError{msg: fmt.Sprintf("%s names a USB key, but --storage is %s", usb, o.Record.Storage)}
+		return usagef("%s names a USB key, but --storage is %s", usb, o.Record.Storage)
 	case o.Set["storage"]:
 	case soft != "":
 		o.Record.Storage, o.Set["storage"] = string(ra.StorageSoft), true
@@ -149,22 +149,22 @@ func (c *counterOptions) confirmDocuments(ctx context.Context, f *Factory, api A
 	c.point = a.AcceptancePoint // the form may have changed it
 	if !c.DocumentsChecked {
 		if !f.IO.CanPrompt() {
-			return &usageError{msg: "counter mode: confirm you checked the identity documents in person with --documents-checked (no terminal to ask on)"}
+			return usagef("counter mode: confirm you checked the identity documents in person with --documents-checked (no terminal to ask on)")
 		}
-		what := fmt.Sprintf("%s, %s %s", a.Applicant.Name, a.Applicant.IDType.Label(), a.Applicant.IDNumber)
+		what := fmt.Sprintf("%s, %s %s", a.Applicant.Name, f.T(a.Applicant.IDType.Label()), a.Applicant.IDNumber)
 		if a.Agent != nil {
-			what += fmt.Sprintf("; agent %s, %s %s", a.Agent.Name, a.Agent.IDType.Label(), a.Agent.IDNumber)
+			what += f.Tf("; agent %s, %s %s", a.Agent.Name, f.T(a.Agent.IDType.Label()), a.Agent.IDNumber)
 		}
 		checked := false
 		if err := f.runForm(ctx, huh.NewGroup(
-			withConfirm(newYesNo("Have you checked the original identity documents in person?", &checked), func(c *huh.Confirm) {
-				c.Description(what).Affirmative("Checked").Negative("Not checked")
+			withConfirm(f.yesNo("Have you checked the original identity documents in person?", &checked), func(c *huh.Confirm) {
+				c.Description(what).Affirmative(f.T("Checked")).Negative(f.T("Not checked"))
 			}),
 		)); err != nil {
 			return err
 		}
 		if !checked {
-			return fmt.Errorf("a counter application needs the identity documents checked in person; nothing was submitted: %w", ra.ErrPolicy)
+			return errorf("a counter application needs the identity documents checked in person; nothing was submitted: %w", ra.ErrPolicy)
 		}
 	}
 	a.DocumentsChecked = true
@@ -223,11 +223,11 @@ func (c *counterOptions) finish(ctx context.Context, f *Factory, api API, res se
 
 func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref string) (*service.Issued, string, error) {
 	if _, err := api.Approve(ctx, ref); err != nil {
-		return nil, "", fmt.Errorf("request %s was submitted but not approved (%w); it waits in `cmca review`", ref, err)
+		return nil, "", errorf("request %s was submitted but not approved (%w); it waits in `cmca review`", ref, err)
 	}
 	auth, err := api.Issue(ctx, ref, false)
 	if err != nil {
-		return nil, "", fmt.Errorf("request %s was approved but not issued (%w); run `cmca issue %s`", ref, err, ref)
+		return nil, "", errorf("request %s was approved but not issued (%w); run `cmca issue %s`", ref, err, ref)
 	}
 	st, err := api.Status(ctx, ref)
 	if err != nil {
@@ -241,9 +241,9 @@ func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref str
 	d.Ref, d.Passcode, d.Out, d.PasswordFile, d.KeyAlgo, d.Token, d.WithCA = ref, auth.Passcode, c.Out, c.PasswordFile, c.KeyAlgo, c.Token, true
 	in := service.DownloadInput{Ref: ref, Passcode: auth.Passcode, Storage: st.Request.Storage}
 	if !f.JSON() && f.IO.CanPrompt() {
-		what := "choose the password of their certificate file, twice"
+		what := f.T("choose the password of their certificate file, twice")
 		if st.Request.Storage == ra.StorageUSBKey {
-			what = "insert their USB key and type its PIN"
+			what = f.T("insert their USB key and type its PIN")
 		}
 		f.Warnf("Request %s approved and issued. Hand the keyboard to the applicant to %s.\n", ref, what)
 	}
@@ -255,7 +255,7 @@ func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref str
 		issued, where, err = downloadToken(ctx, api, d, in, algo, st.Request)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("request %s is issued but the certificate was not collected (%w); to collect it later, run `cmca issue --resend %s` and give the applicant the new passcode",
+		return nil, "", errorf("request %s is issued but the certificate was not collected (%w); to collect it later, run `cmca issue --resend %s` and give the applicant the new passcode",
 			ref, err, ref)
 	}
 	return issued, where, nil

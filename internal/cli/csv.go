@@ -100,7 +100,7 @@ func parseCSVBool(s string) (bool, error) {
 	case "true", "yes", "y", "1":
 		return true, nil
 	}
-	return false, fmt.Errorf("%q is not true or false", truncateCell(s))
+	return false, errorf("%q is not true or false", truncateCell(s))
 }
 
 func truncateCell(s string) string {

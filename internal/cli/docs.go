@@ -35,10 +35,10 @@ Packagers run it at build time; install the man pages with
 			RunE: func(cmd *cobra.Command, args []string) error {
 				dir := args[0]
 				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return &usageError{msg: fmt.Sprintf("cannot create %s: %v", dir, err)}
+					return usagef("cannot create %s: %v", dir, err)
 				}
 				if err := write(cmd.Root(), dir); err != nil {
-					return fmt.Errorf("write %s pages into %s: %w", kind, dir, err)
+					return errorf("write %s pages into %s: %w", kind, dir, err)
 				}
 				files, _ := filepath.Glob(filepath.Join(dir, "cmca*"))
 				switch {
@@ -123,7 +123,7 @@ func writeDocPages(root *cobra.Command, dir string, name func(*cobra.Command) st
 	for _, c := range docCommands(root) {
 		path := filepath.Join(dir, name(c))
 		if err := os.WriteFile(path, page(c), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
+			return errorf("write %s: %w", path, err)
 		}
 	}
 	return nil

@@ -49,6 +49,7 @@ type printer interface {
 	PrintJSON(v any) error
 	Printf(format string, a ...any)
 	Warnf(format string, a ...any)
+	T(s string) string
 }
 
 // newDownloadOptions fills the dependencies of download from f.
@@ -101,7 +102,7 @@ again and the recorded certificate is delivered.`,
 
 func downloadRun(ctx context.Context, o *DownloadOptions) error {
 	if o.Ref == "" {
-		return &usageError{msg: "--ref is required: the reference number (业务受理号) you got when applying"}
+		return usagef("--ref is required: the reference number (业务受理号) you got when applying")
 	}
 	algo, err := token.ParseKeyAlgo(o.KeyAlgo)
 	if err != nil {
@@ -131,7 +132,7 @@ func downloadRun(ctx context.Context, o *DownloadOptions) error {
 		}
 	}
 	if storage != st.Request.Storage {
-		return fmt.Errorf("request %s asked for %s storage; download with --storage %s: %w", o.Ref, st.Request.Storage, st.Request.Storage, ra.ErrInvalid)
+		return errorf("request %s asked for %s storage; download with --storage %s: %w", o.Ref, st.Request.Storage, st.Request.Storage, ra.ErrInvalid)
 	}
 	in := service.DownloadInput{Ref: o.Ref, Passcode: string(code), Storage: storage}
 	var issued *service.Issued
@@ -154,9 +155,9 @@ func downloadRun(ctx context.Context, o *DownloadOptions) error {
 		o.IO.Printf("%s\n", issued.Serial)
 		return nil
 	}
-	verb := "issued"
+	verb := o.IO.T("issued")
 	if issued.Retrieved {
-		verb = "retrieved (it was issued by an earlier, interrupted download)"
+		verb = o.IO.T("retrieved (it was issued by an earlier, interrupted download)")
 	}
 	o.IO.Printf("Certificate %s\n  serial:   %s\n  subject:  %s\n  valid:    %s to %s\n  stored in: %s\n", verb, issued.Serial, issued.Subject,
 		issued.NotBefore.Local().Format(time.DateOnly), issued.NotAfter.Local().Format(time.DateOnly), where)
@@ -219,18 +220,18 @@ func checkOut(out string, force bool) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, atomicfile.ErrExist):
-		return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
+		return errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("cannot use --out %s: %w", out, err)
+		return errorf("cannot use --out %s: %w", out, err)
 	}
-	return fmt.Errorf("cannot write --out %s: %v; choose another --out: %w", out, err, ra.ErrConflict)
+	return errorf("cannot write --out %s: %v; choose another --out: %w", out, err, ra.ErrConflict)
 }
 
 // notWritten explains a PKCS#12 file that could not be written after the
 // CA signed: the key is safe in pending, and a rerun with the same --out
 // and password finds it, once out can be written.
 func notWritten(what, out, pending string, err error) error {
-	return fmt.Errorf("%s was issued but could not be written: %w; its key is kept in %s under the same password: "+
+	return errorf("%s was issued but could not be written: %w; its key is kept in %s under the same password: "+
 		"make %s writable (remove what is in the way, or free space), then run the same command again with the same --out and password to deliver it",
 		what, err, pending, out)
 }
@@ -254,7 +255,7 @@ func downloadToken(ctx context.Context, api enroll.API, o *DownloadOptions, in s
 		return nil, "", err
 	}
 	if err := key.StoreCertificate(ctx, label, issued.Certificate); err != nil {
-		return nil, "", fmt.Errorf("the certificate was issued but could not be stored on the token (run the same command again to retry): %w", err)
+		return nil, "", errorf("the certificate was issued but could not be stored on the token (run the same command again to retry): %w", err)
 	}
 	if o.WithCA {
 		if err := key.StoreCA(ctx, issued.Chain); err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/ra"
@@ -23,7 +24,11 @@ const (
 )
 
 // usageError is a command-line mistake.
-type usageError struct{ msg string }
+type usageError struct {
+	msg    string
+	format string // the catalogue format of msg (usagef), if any
+	args   []any
+}
 
 func (e *usageError) Error() string { return e.msg }
 
@@ -51,4 +56,28 @@ func ExitCode(err error) int {
 		return ExitPolicy
 	}
 	return ExitError
+}
+
+// usagef is a usage error whose message is a catalogue format
+// (internal/msg), shown in the user's language.
+func usagef(format string, a ...any) *usageError {
+	return &usageError{msg: fmt.Sprintf(format, a...), format: format, args: a}
+}
+
+// cliError is an error made by this package whose message is a catalogue
+// format (internal/msg): fmt.Errorf that keeps its format and arguments,
+// so the message can be shown in the user's language. Errors wrapped with
+// %w stay reachable by errors.Is and errors.As.
+type cliError struct {
+	err    error
+	format string
+	args   []any
+}
+
+func (e *cliError) Error() string { return e.err.Error() }
+func (e *cliError) Unwrap() error { return e.err }
+
+// errorf is fmt.Errorf with a translatable message.
+func errorf(format string, a ...any) error {
+	return &cliError{err: fmt.Errorf(format, a...), format: format, args: a}
 }

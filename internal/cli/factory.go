@@ -11,6 +11,7 @@ import (
 
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/client"
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -73,6 +74,9 @@ type Factory struct {
 
 	caller    *principal.Principal // resolved once by Caller
 	callerErr error
+
+	printer       *msg.Printer // the user's language, resolved once by P
+	helpLocalized bool
 }
 
 // Config resolves the configuration once.
@@ -123,7 +127,7 @@ func (f *Factory) local(ctx context.Context, open func(context.Context, string, 
 		return nil, err
 	}
 	if c.ServerURL != "" {
-		return nil, &usageError{msg: "this command works on the home on the CA's machine, not against a server: drop --server (CMCA_SERVER, server.url)"}
+		return nil, usagef("this command works on the home on the CA's machine, not against a server: drop --server (CMCA_SERVER, server.url)")
 	}
 	if _, err := f.Caller(); err != nil && c.Operator != "" {
 		return nil, err
@@ -161,11 +165,11 @@ func (f *Factory) api(ctx context.Context, local func(context.Context) (API, err
 		return f.remote, nil
 	}
 	if c.ServerCA == "" {
-		return nil, &usageError{msg: "a server needs the CA certificate that authenticates it: pass --server-ca FILE or set CMCA_SERVER_CA (server.ca)"}
+		return nil, usagef("a server needs the CA certificate that authenticates it: pass --server-ca FILE or set CMCA_SERVER_CA (server.ca)")
 	}
 	caPEM, err := os.ReadFile(c.ServerCA)
 	if err != nil {
-		return nil, &usageError{msg: fmt.Sprintf("read the server CA: %v", err)}
+		return nil, usagef("read the server CA: %v", err)
 	}
 	tc, err := client.TLSConfig(caPEM)
 	if err != nil {
@@ -271,13 +275,13 @@ func (f *Factory) resolveCaller() (principal.Principal, error) {
 	if name == "" {
 		u, err := user.Current()
 		if err != nil {
-			return principal.Principal{}, &usageError{msg: fmt.Sprintf("cannot tell who you are (%v); pass --operator NAME or set CMCA_OPERATOR", err)}
+			return principal.Principal{}, usagef("cannot tell who you are (%v); pass --operator NAME or set CMCA_OPERATOR", err)
 		}
 		name, from = u.Username, "the OS user name"
 	}
 	v, err := ra.ValidateOperator(name)
 	if err != nil {
-		return principal.Principal{}, &usageError{msg: fmt.Sprintf("%v (the operator name comes from %s)", err, from)}
+		return principal.Principal{}, usagef("%v (the operator name comes from %s)", err, from)
 	}
 	return principal.LocalOperator(v), nil
 }
@@ -310,10 +314,15 @@ func (f *Factory) PrintJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// Printf writes human text on stdout. Text arguments (strings, string
-// types, errors) are sanitized: control and format characters from stored
-// text are shown as escapes, never sent to the terminal.
-func (f *Factory) Printf(format string, a ...any) { fmt.Fprintf(f.IO.Out, format, safeArgs(a)...) }
+// Printf writes human text on stdout, its format translated into the
+// user's language (a message ID of internal/msg). Text arguments (strings,
+// string types, errors) are sanitized: control and format characters from
+// stored text are shown as escapes, never sent to the terminal.
+func (f *Factory) Printf(format string, a ...any) {
+	fmt.Fprintf(f.IO.Out, f.T(format), safeArgs(a)...)
+}
 
-// Warnf writes a notice on stderr, its text arguments sanitized as Printf's.
-func (f *Factory) Warnf(format string, a ...any) { fmt.Fprintf(f.IO.ErrOut, format, safeArgs(a)...) }
+// Warnf writes a notice on stderr, translated and sanitized as Printf's.
+func (f *Factory) Warnf(format string, a ...any) {
+	fmt.Fprintf(f.IO.ErrOut, f.T(format), safeArgs(a)...)
+}

@@ -19,12 +19,12 @@ import (
 
 // validator adapts a field validator to huh's func(string) error, so the
 // form checks exactly what the flags and files are checked with.
-func validator(fn func(string) (string, error)) func(string) error {
+func (f *Factory) validator(fn func(string) (string, error)) func(string) error {
 	return func(s string) error {
 		_, err := fn(s)
 		var fe *ra.FieldError
 		if errors.As(err, &fe) {
-			return errors.New(fe.Msg)
+			return errors.New(f.fieldMsg(fe))
 		}
 		return err
 	}
@@ -36,7 +36,7 @@ func (f *Factory) accessible() bool {
 }
 
 func (f *Factory) runForm(ctx context.Context, groups ...*huh.Group) error {
-	form := huh.NewForm(groups...).WithInput(f.IO.In).WithOutput(f.IO.ErrOut)
+	form := huh.NewForm(groups...).WithInput(f.IO.In).WithOutput(f.IO.ErrOut).WithKeyMap(f.keyMap())
 	var lines *lineReader
 	if f.accessible() {
 		// Accessible mode reads each answer with a fresh bufio.Scanner; a
@@ -75,10 +75,10 @@ func runKeepingKeys(ctx context.Context, form *huh.Form, in io.Reader, out io.Wr
 		return huh.ErrUserAborted
 	}
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-		return fmt.Errorf("%w: %w", errCancelled, ctx.Err())
+		return errorf("%w: %w", errCancelled, ctx.Err())
 	}
 	if err != nil {
-		return fmt.Errorf("form: %w", err)
+		return errorf("form: %w", err)
 	}
 	return nil
 }
@@ -149,7 +149,7 @@ func (k *keepKeys) release() tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-var errInputEnded = fmt.Errorf("input ended before the form was complete: %w", errCancelled)
+var errInputEnded = errorf("input ended before the form was complete: %w", errCancelled)
 
 // runAccessible runs an accessible form so that neither of huh's two gaps
 // reaches the user: its line prompts do not watch the context, so Ctrl-C
@@ -170,14 +170,14 @@ func runAccessible(ctx context.Context, run func(context.Context) error, lines *
 	}()
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", errCancelled, ctx.Err())
+		return errorf("%w: %w", errCancelled, ctx.Err())
 	case err := <-done:
 		var fp *formPanic
 		if errors.As(err, &fp) {
 			if lines.ended() {
 				return errInputEnded
 			}
-			return fmt.Errorf("the accessible form failed on an answer it could not use (%v); run again without --accessible or answer with flags", fp.value)
+			return errorf("the accessible form failed on an answer it could not use (%v); run again without --accessible or answer with flags", fp.value)
 		}
 		return err
 	}
@@ -222,7 +222,7 @@ func (l *lineReader) ended() bool {
 func (f *Factory) input(title string, dst *string, check func(string) error) *huh.Input {
 	accessible := f.accessible()
 	if accessible && *dst != "" {
-		title = fmt.Sprintf("%s [%s; Enter keeps it]", title, *dst)
+		title = f.Tf("%s [%s; Enter keeps it]", title, *dst)
 	}
 	return huh.NewInput().Title(title).Value(dst).Validate(func(s string) error {
 		if accessible && strings.TrimSpace(s) == "" && *dst != "" {
@@ -239,10 +239,19 @@ func (f *Factory) input(title string, dst *string, check func(string) error) *hu
 type yesNo struct {
 	*huh.Confirm
 	dst *bool
+	tr  func(string) string // translates the key help; nil keeps English
 }
 
 func newYesNo(title string, dst *bool) *yesNo {
 	return &yesNo{Confirm: huh.NewConfirm().Title(title).Value(dst), dst: dst}
+}
+
+// yesNo is newYesNo in the user's language: title, Yes/No and key help.
+func (f *Factory) yesNo(title string, dst *bool) *yesNo {
+	c := newYesNo(f.T(title), dst)
+	c.Affirmative(f.T("Yes")).Negative(f.T("No"))
+	c.tr = f.T
+	return c
 }
 
 func (c *yesNo) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -267,10 +276,14 @@ func withConfirm(c *yesNo, set func(*huh.Confirm)) *yesNo {
 }
 
 func (c *yesNo) KeyBinds() []key.Binding {
+	tr := c.tr
+	if tr == nil {
+		tr = func(s string) string { return s }
+	}
 	return []key.Binding{
-		key.NewBinding(key.WithKeys("y", "n"), key.WithHelp("y/n", "choose")),
-		key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "toggle")),
-		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
+		key.NewBinding(key.WithKeys("y", "n"), key.WithHelp("y/n", tr("choose"))),
+		key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", tr("toggle"))),
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", tr("submit"))),
 	}
 }
 
@@ -288,16 +301,16 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	cfg := api.Config()
 	idTypes := make([]huh.Option[string], 0, len(ra.IDTypes))
 	for _, t := range ra.IDTypes {
-		idTypes = append(idTypes, huh.NewOption(t.Label(), string(t)))
+		idTypes = append(idTypes, huh.NewOption(f.T(t.Label()), string(t)))
 	}
 	if rec.IDType == "" {
 		rec.IDType = string(ra.IDResident)
 	}
 	if err := f.runForm(ctx, huh.NewGroup(
-		huh.NewNote().Title("Personal certificate application (个人证书申请)").Description("Look-up first: a returning applicant's stored data is filled in for you."),
-		huh.NewSelect[string]().Title("ID document type").Options(idTypes...).Value(&rec.IDType),
-		f.input("ID number", &rec.IDNumber, func(s string) error {
-			return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.IDType), s) })(s)
+		huh.NewNote().Title(f.T("Personal certificate application (个人证书申请)")).Description(f.T("Look-up first: a returning applicant's stored data is filled in for you.")),
+		huh.NewSelect[string]().Title(f.T("ID document type")).Options(idTypes...).Value(&rec.IDType),
+		f.input(f.T("ID number"), &rec.IDNumber, func(s string) error {
+			return f.validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.IDType), s) })(s)
 		}),
 	)); err != nil {
 		return err
@@ -307,13 +320,13 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	}
 	usages := make([]huh.Option[string], 0, len(cfg.Profiles))
 	for _, p := range cfg.Profiles {
-		usages = append(usages, huh.NewOption(fmt.Sprintf("%s (%s)", p.Label, p.Name), p.Name))
+		usages = append(usages, huh.NewOption(fmt.Sprintf("%s (%s)", f.T(p.Label), p.Name), p.Name))
 	}
 	points := make([]huh.Option[string], 0, len(cfg.AcceptancePoints))
 	for _, p := range cfg.AcceptancePoints {
-		points = append(points, huh.NewOption(fmt.Sprintf("%s (%s)", p.Label, p.Name), p.Name))
+		points = append(points, huh.NewOption(fmt.Sprintf("%s (%s)", f.T(p.Label), p.Name), p.Name))
 	}
-	storages := []huh.Option[string]{huh.NewOption("USB key token (PKCS#11)", string(ra.StorageUSBKey)), huh.NewOption("Software certificate (PKCS#12 file)", string(ra.StorageSoft))}
+	storages := []huh.Option[string]{huh.NewOption(f.T("USB key token (PKCS#11)"), string(ra.StorageUSBKey)), huh.NewOption(f.T("Software certificate (PKCS#12 file)"), string(ra.StorageSoft))}
 	if rec.Storage == "" {
 		rec.Storage = string(ra.StorageUSBKey)
 	}
@@ -324,46 +337,46 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	if !o.Set["usage_type"] {
 		// Checked as it is chosen: an S/MIME usage without a CRL
 		// distribution point is refused here, naming the config key.
-		certFields = append(certFields, huh.NewSelect[string]().Title("Certificate usage type (证书使用类型)").Options(usages...).Value(&rec.UsageType).
+		certFields = append(certFields, huh.NewSelect[string]().Title(f.T("Certificate usage type (证书使用类型)")).Options(usages...).Value(&rec.UsageType).
 			Validate(func(name string) error {
 				_, err := cfg.Profile(name)
 				return err
 			}))
 	}
 	if !o.Set["acceptance_point"] {
-		certFields = append(certFields, huh.NewSelect[string]().Title("Acceptance point (申请受理点)").Options(points...).Value(&rec.AcceptancePoint))
+		certFields = append(certFields, huh.NewSelect[string]().Title(f.T("Acceptance point (申请受理点)")).Options(points...).Value(&rec.AcceptancePoint))
 	}
 	if !o.Set["storage"] {
-		certFields = append(certFields, huh.NewSelect[string]().Title("Key storage (证书存储方式)").Options(storages...).Value(&rec.Storage))
+		certFields = append(certFields, huh.NewSelect[string]().Title(f.T("Key storage (证书存储方式)")).Options(storages...).Value(&rec.Storage))
 	}
-	certFields = append(certFields, newYesNo("Is an agent (经办人) applying on the applicant's behalf?", &withAgent))
+	certFields = append(certFields, f.yesNo("Is an agent (经办人) applying on the applicant's behalf?", &withAgent))
 	// Fields reused from a stored profile are not asked for: the form shows
 	// them masked and the service fills them in.
 	var contact []huh.Field
 	if len(rec.reused) > 0 {
 		var lines []string
 		for _, field := range rec.reuse() {
-			lines = append(lines, field+": "+noteText(rec.reused[field]))
+			lines = append(lines, f.T(field)+": "+noteText(rec.reused[field]))
 		}
-		contact = append(contact, huh.NewNote().Title("Returning applicant: reusing your stored data").Description(strings.Join(lines, "\n")))
+		contact = append(contact, huh.NewNote().Title(f.T("Returning applicant: reusing your stored data")).Description(strings.Join(lines, "\n")))
 	}
 	for _, in := range []struct {
 		field, title string
 		dst          *string
 		check        func(string) error
 	}{
-		{"name", "Full name", &rec.Name, validator(func(s string) (string, error) { return ra.ValidateName("name", s) })},
-		{"mobile", "Mobile", &rec.Mobile, validator(ra.ValidateMobile)},
-		{"email", "Email (goes into the certificate)", &rec.Email, validator(ra.ValidateEmail)},
-		{"address", "Address (optional)", &rec.Address, validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })},
+		{"name", f.T("Full name"), &rec.Name, f.validator(func(s string) (string, error) { return ra.ValidateName("name", s) })},
+		{"mobile", f.T("Mobile"), &rec.Mobile, f.validator(ra.ValidateMobile)},
+		{"email", f.T("Email (goes into the certificate)"), &rec.Email, f.validator(ra.ValidateEmail)},
+		{"address", f.T("Address (optional)"), &rec.Address, f.validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })},
 	} {
 		if _, ok := rec.reused[in.field]; !ok {
 			contact = append(contact, f.input(in.title, in.dst, in.check))
 		}
 	}
 	if err := f.runForm(ctx,
-		huh.NewGroup(contact...).Title("Contact"),
-		huh.NewGroup(certFields...).Title("Certificate"),
+		huh.NewGroup(contact...).Title(f.T("Contact")),
+		huh.NewGroup(certFields...).Title(f.T("Certificate")),
 	); err != nil {
 		return err
 	}
@@ -372,12 +385,12 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 			rec.AgentIDType = string(ra.IDResident)
 		}
 		if err := f.runForm(ctx, huh.NewGroup(
-			f.input("Agent's name", &rec.AgentName, validator(func(s string) (string, error) { return ra.ValidateName("agent_name", s) })),
-			huh.NewSelect[string]().Title("Agent's ID document type").Options(idTypes...).Value(&rec.AgentIDType),
-			f.input("Agent's ID number", &rec.AgentIDNumber, func(s string) error {
-				return validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.AgentIDType), s) })(s)
+			f.input(f.T("Agent's name"), &rec.AgentName, f.validator(func(s string) (string, error) { return ra.ValidateName("agent_name", s) })),
+			huh.NewSelect[string]().Title(f.T("Agent's ID document type")).Options(idTypes...).Value(&rec.AgentIDType),
+			f.input(f.T("Agent's ID number"), &rec.AgentIDNumber, func(s string) error {
+				return f.validator(func(s string) (string, error) { return ra.ValidateID(ra.IDType(rec.AgentIDType), s) })(s)
 			}),
-		).Title("Agent")); err != nil {
+		).Title(f.T("Agent"))); err != nil {
 			return err
 		}
 	} else {
@@ -388,35 +401,35 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 			return &fixField{field: field, err: err}
 		}
 	}
-	summary := fmt.Sprintf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
+	summary := f.Tf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
 		noteText(rec.shown("name", rec.Name)), rec.IDType, rec.IDNumber, noteText(rec.shown("mobile", rec.Mobile)), noteText(rec.shown("email", rec.Email)), rec.UsageType, rec.AcceptancePoint, rec.Storage)
 	if rec.AgentName != "" {
-		summary += fmt.Sprintf("\nAgent: %s (%s)", rec.AgentName, rec.AgentIDNumber)
+		summary += "\n" + f.Tf("Agent: %s (%s)", rec.AgentName, rec.AgentIDNumber)
 	}
 	submit := true // the page is shown in full; Enter submits, n or Cancel stops
 	if err := f.runForm(ctx,
 		huh.NewGroup(
-			huh.NewNote().Title(fmt.Sprintf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
-			withConfirm(newYesNo("Do you accept the subscriber agreement?", &rec.AgreementAccepted), func(c *huh.Confirm) {
-				c.Affirmative("I accept").Negative("I do not").Validate(func(b bool) error {
+			huh.NewNote().Title(f.Tf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
+			withConfirm(f.yesNo("Do you accept the subscriber agreement?", &rec.AgreementAccepted), func(c *huh.Confirm) {
+				c.Affirmative(f.T("I accept")).Negative(f.T("I do not")).Validate(func(b bool) error {
 					if !b {
-						return errors.New("the agreement must be accepted to apply")
+						return errors.New(f.T("the agreement must be accepted to apply"))
 					}
 					return nil
 				})
 			}),
-		).Title("Agreement"),
+		).Title(f.T("Agreement")),
 	); err != nil {
 		return err
 	}
 	if !rec.AgreementAccepted { // accessible mode does not run confirm validators
-		return &ra.FieldError{Field: "agreement_accepted", Msg: "the subscriber agreement must be accepted to apply; read it with `cmca agreement`"}
+		return &ra.FieldError{Field: "agreement_accepted", Msg: f.T("the subscriber agreement must be accepted to apply; read it with `cmca agreement`")}
 	}
 	if err := f.runForm(ctx,
 		huh.NewGroup(
-			huh.NewNote().Title("Check your application").Description(summary),
-			withConfirm(newYesNo("Submit the application?", &submit), func(c *huh.Confirm) { c.Affirmative("Submit").Negative("Cancel") }),
-		).Title("Confirm"),
+			huh.NewNote().Title(f.T("Check your application")).Description(summary),
+			withConfirm(f.yesNo("Submit the application?", &submit), func(c *huh.Confirm) { c.Affirmative(f.T("Submit")).Negative(f.T("Cancel")) }),
+		).Title(f.T("Confirm")),
 	); err != nil {
 		return err
 	}
@@ -444,9 +457,9 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 		var dec *service.Decision
 		var action, reason string
 		if err := f.runForm(ctx, huh.NewGroup(
-			huh.NewSelect[string]().Title("Decision for "+r.Ref).Options(
-				huh.NewOption("Approve", "approve"), huh.NewOption("Reject", "reject"),
-				huh.NewOption("Skip", "skip"), huh.NewOption("Stop reviewing", "stop")).Value(&action),
+			huh.NewSelect[string]().Title(f.Tf("Decision for %s", r.Ref)).Options(
+				huh.NewOption(f.T("Approve"), "approve"), huh.NewOption(f.T("Reject"), "reject"),
+				huh.NewOption(f.T("Skip"), "skip"), huh.NewOption(f.T("Stop reviewing"), "stop")).Value(&action),
 		)); err != nil {
 			return err
 		}
@@ -458,10 +471,10 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 			continue
 		case "reject":
 			reason = ""
-			if err := f.runForm(ctx, huh.NewGroup(huh.NewText().Title("Reason (the applicant sees it)").Value(&reason).
+			if err := f.runForm(ctx, huh.NewGroup(huh.NewText().Title(f.T("Reason (the applicant sees it)")).Value(&reason).
 				Validate(func(s string) error {
 					if strings.TrimSpace(s) == "" {
-						return errors.New("a rejection needs a reason")
+						return errors.New(f.T("a rejection needs a reason"))
 					}
 					return nil
 				}))); err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/cmca/cmca/internal/enroll"
@@ -102,7 +101,7 @@ func (f *Factory) openTokenLogin(ctx context.Context, t *tokenFlags, pinSrc *sec
 				src, ok = uri.PINSource, true
 			}
 			if !ok {
-				return nil, &usageError{msg: fmt.Sprintf("pin-source %q in the PKCS#11 URI is not supported; use pin-source=file:/path", uri.PINSource)}
+				return nil, usagef("pin-source %q in the PKCS#11 URI is not supported; use pin-source=file:/path", uri.PINSource)
 			}
 			pinFile = src
 		}

@@ -76,7 +76,7 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	}
 	validity, err := ParseDuration(o.Validity)
 	if err != nil {
-		return &usageError{msg: "--validity: " + err.Error()}
+		return usagef("--validity: %v", err)
 	}
 	if o.ImportCert == "" {
 		if err := caSubject(ctx, f, c, o); err != nil {
@@ -86,7 +86,7 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	opts := service.InitOptions{CAName: o.CAName, Organization: o.Organization, Country: o.Country, KeyAlgo: algo, Validity: validity, Force: o.Force}
 	if o.ImportCert != "" {
 		if opts.ImportCertPEM, err = os.ReadFile(o.ImportCert); err != nil {
-			return &usageError{msg: fmt.Sprintf("--import-cert: %v", err)}
+			return usagef("--import-cert: %v", err)
 		}
 	}
 	undoKey := func() {}
@@ -99,10 +99,10 @@ func initRun(ctx context.Context, o *InitOptions) error {
 		}
 	} else if o.CAKey != "" {
 		if o.ImportCert == "" {
-			return &usageError{msg: "--ca-key FILE needs --import-cert: a key file is imported together with its certificate"}
+			return usagef("--ca-key FILE needs --import-cert: a key file is imported together with its certificate")
 		}
 		if opts.ImportKeyPEM, err = os.ReadFile(o.CAKey); err != nil {
-			return &usageError{msg: fmt.Sprintf("--ca-key: %v", err)}
+			return usagef("--ca-key: %v", err)
 		}
 	}
 	opts.Policy = &c.Service.Policy // the home's policy, seeded from this configuration
@@ -164,10 +164,10 @@ func caSubject(ctx context.Context, f *Factory, c *Config, o *InitOptions) error
 		missing = append(missing, "--ca-country (config ca.country, env CMCA_CA_COUNTRY)")
 	}
 	if len(missing) > 0 {
-		return &usageError{msg: "a self-signed CA needs its organisation and country: pass " + strings.Join(missing, " and ")}
+		return usagef("a self-signed CA needs its organisation and country: pass %s", strings.Join(missing, " and "))
 	}
 	if err := checkCountry(o.Country); err != nil {
-		return &usageError{msg: "--ca-country: " + err.Error()}
+		return usagef("--ca-country: %v", err)
 	}
 	return nil
 }
@@ -175,7 +175,7 @@ func caSubject(ctx context.Context, f *Factory, c *Config, o *InitOptions) error
 // checkCountry accepts a two-letter ISO 3166 country code.
 func checkCountry(s string) error {
 	if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
-		return fmt.Errorf("%q is not a two-letter country code (ISO 3166), e.g. CN", s)
+		return errorf("%q is not a two-letter country code (ISO 3166), e.g. CN", s)
 	}
 	return nil
 }

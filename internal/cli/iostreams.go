@@ -65,7 +65,7 @@ func (s *IOStreams) TerminalWidth() int {
 // ReadStdin reads all of stdin once (for `--passcode-file -` and friends).
 func (s *IOStreams) ReadStdin() ([]byte, error) {
 	if s.stdinUsed {
-		return nil, &usageError{msg: "standard input can feed only one value; read the others from files"}
+		return nil, usagef("standard input can feed only one value; read the others from files")
 	}
 	s.stdinUsed = true
 	return io.ReadAll(s.In)

@@ -49,7 +49,7 @@ where one exists, the command that fixes it. Exit 4 if any problem is found.`,
 				}
 			}
 			if !rep.OK {
-				return fmt.Errorf("%s is inconsistent: %w", rep.Home, &service.ProblemsError{N: len(rep.Problems)})
+				return errorf("%s is inconsistent: %w", rep.Home, &service.ProblemsError{N: len(rep.Problems)})
 			}
 			return nil
 		},
@@ -71,7 +71,7 @@ hold the CA key (ca/ca.key, or the key on its token): back that up separately.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return &usageError{msg: "--out FILE is required"}
+				return usagef("--out FILE is required")
 			}
 			ctx := cmd.Context()
 			svc, err := f.ReadLocal(ctx)

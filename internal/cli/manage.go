@@ -67,7 +67,7 @@ again and the recorded certificate is delivered.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.P12 == "" && !o.Token.named() && o.Token.Module == "" && f.cfgTokenModule() == "" {
-				return &usageError{msg: "name the certificate to renew: --p12 FILE, or a token with --token-label/--token-serial/--token"}
+				return usagef("name the certificate to renew: --p12 FILE, or a token with --token-label/--token-serial/--token")
 			}
 			if runF != nil {
 				return runF(o)
@@ -145,7 +145,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		if h.Token != nil {
 			label := fmt.Sprintf("%s %s %s", h.Cert.Subject.CommonName, res.Issued.UsageType, res.Ref)
 			if err := nk.StoreCertificate(ctx, label, res.Issued.Certificate); err != nil {
-				return fmt.Errorf("the renewed certificate %s was issued but could not be stored on the token (run the same command again to retry): %w", res.Issued.Serial, err)
+				return errorf("the renewed certificate %s was issued but could not be stored on the token (run the same command again to retry): %w", res.Issued.Serial, err)
 			}
 			where = fmt.Sprintf("token %q", h.TokenLabel)
 		} else {
@@ -170,9 +170,9 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		return nil
 	}
 	if res.Issued != nil {
-		head := "Renewed inside the renewal window"
+		head := o.IO.T("Renewed inside the renewal window")
 		if res.Issued.Retrieved {
-			head = "Renewal finished: issued by an earlier, interrupted run"
+			head = o.IO.T("Renewal finished: issued by an earlier, interrupted run")
 		}
 		o.IO.Printf("%s (request %s).\n  new serial: %s\n  valid to:   %s\n  stored in:  %s\n  The old certificate %s stays valid until it expires.\n",
 			head, res.Ref, res.Issued.Serial, res.Issued.NotAfter.Local().Format(time.DateOnly), where, res.OldSerial)
@@ -234,10 +234,10 @@ Reasons (RFC 5280): ` + reasonList(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Reason == "" {
-				return &usageError{msg: "--reason is required; one of " + reasonList()}
+				return usagef("--reason is required; one of %s", reasonList())
 			}
 			if o.Serial == "" && o.P12 == "" && !o.Token.named() {
-				return &usageError{msg: "name the certificate: --serial S, --p12 FILE, or --token-label L"}
+				return usagef("name the certificate: --serial S, --p12 FILE, or --token-label L")
 			}
 			if runF != nil {
 				return runF(o)
@@ -288,7 +288,7 @@ func revokeRun(ctx context.Context, o *RevokeOptions) error {
 		}
 		in.Serial = h.Serial
 		if in.SignedAt, in.Proof, err = h.Prove("revoke", []byte(reason)); err != nil {
-			return fmt.Errorf("sign the revocation request: %w", err)
+			return errorf("sign the revocation request: %w", err)
 		}
 	}
 	api, err := o.API(ctx)
@@ -340,10 +340,10 @@ a new passcode, a new key, a new serial, the same identity data.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (o.Serial == "") == (o.Ref == "") {
-				return &usageError{msg: "name the certificate with exactly one of --serial or --ref"}
+				return usagef("name the certificate with exactly one of --serial or --ref")
 			}
 			if o.Reason == "" {
-				return &usageError{msg: "--reason is required: lost or damaged"}
+				return usagef("--reason is required: lost or damaged")
 			}
 			if runF != nil {
 				return runF(o)

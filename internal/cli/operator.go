@@ -88,7 +88,7 @@ func operatorAddRun(ctx context.Context, o *OperatorAddOptions) error {
 	}
 	roles, err := service.ParseRoles(o.Roles)
 	if err != nil {
-		return &usageError{msg: fmt.Sprintf("--role: %v", err)}
+		return usagef("--role: %v", err)
 	}
 	algo, err := token.ParseKeyAlgo(o.KeyAlgo)
 	if err != nil {
@@ -129,7 +129,7 @@ func operatorAddRun(ctx context.Context, o *OperatorAddOptions) error {
 		return err
 	}
 	if err := token.WritePKCS12(out, key, cert, chain, pw, o.Force); err != nil {
-		return fmt.Errorf("operator %s was added but its credential could not be written; revoke it (`cmca operator revoke %s`) and add it again: %w", name, name, err)
+		return errorf("operator %s was added but its credential could not be written; revoke it (`cmca operator revoke %s`) and add it again: %w", name, name, err)
 	}
 	return printOperatorAdded(f, res, out)
 }
@@ -160,7 +160,7 @@ func operatorAddToken(ctx context.Context, f *Factory, svc *service.Service, o *
 		return err
 	}
 	if err := s.ImportCertificate(ctx, id, label, cert); err != nil {
-		return fmt.Errorf("operator %s was added but its certificate could not be stored on the token; revoke it and add it again: %w", name, err)
+		return errorf("operator %s was added but its certificate could not be stored on the token; revoke it and add it again: %w", name, err)
 	}
 	if len(chain) > 0 {
 		caID := enroll.KeyID("ca:" + chain[0].SerialNumber.String())
@@ -204,7 +204,7 @@ func ensureAbsent(path string, force bool) error {
 		return nil
 	}
 	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", path, ra.ErrConflict)
+		return errorf("%s already exists; choose another --out or pass --force: %w", path, ra.ErrConflict)
 	}
 	return nil
 }

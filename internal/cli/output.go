@@ -17,7 +17,14 @@ type table struct {
 	rows   [][]string
 }
 
-func newTable(f *Factory, header ...string) *table { return &table{f: f, header: header} }
+// newTable starts a table; its headers are translated into the user's
+// language (JSON output keeps its own field names).
+func newTable(f *Factory, header ...string) *table {
+	for i, h := range header {
+		header[i] = f.T(h)
+	}
+	return &table{f: f, header: header}
+}
 
 // row adds a row; cells are sanitized (stored text may hold control
 // characters).

@@ -64,7 +64,7 @@ func NewCmdCerts(f *Factory) *cobra.Command {
 			case "valid", "revoked", "expired":
 				st = ra.CertStatus(state)
 			default:
-				return &usageError{msg: fmt.Sprintf("--state must be valid, revoked, expired or all, got %q", state)}
+				return usagef("--state must be valid, revoked, expired or all, got %q", state)
 			}
 			api, err := f.ReadAPI(ctx)
 			if err != nil {
@@ -175,7 +175,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 				t, err := time.ParseInLocation(time.DateOnly, p.s, time.Local)
 				if err != nil {
 					if t, err = time.Parse(time.RFC3339, p.s); err != nil {
-						return &usageError{msg: fmt.Sprintf("%q is not a date (2026-11-25 or RFC 3339)", p.s)}
+						return usagef("%q is not a date (2026-11-25 or RFC 3339)", p.s)
 					}
 				}
 				*p.dst = t
@@ -221,7 +221,7 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 			if len(checkpoints) > 0 {
 				// The files are read where the store is: local only.
 				if f.Remote() {
-					return &usageError{"--checkpoint reads the store beside the file: run it on the CA host, without --server"}
+					return usagef("--checkpoint reads the store beside the file: run it on the CA host, without --server")
 				}
 				svc, err := f.ReadLocal(ctx)
 				if err != nil {
@@ -255,9 +255,9 @@ func NewCmdAudit(f *Factory) *cobra.Command {
 			}
 			if !rep.OK {
 				if p := rep.Problems[0]; p.Seq == 0 {
-					return fmt.Errorf("audit check failed: %s (%d problems in %d records): %w", p.Problem, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
+					return errorf("audit check failed: %s (%d problems in %d records): %w", p.Problem, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
 				}
-				return fmt.Errorf("audit log broken at record %d (%d problems in %d records): %w", rep.Problems[0].Seq, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
+				return errorf("audit log broken at record %d (%d problems in %d records): %w", rep.Problems[0].Seq, len(rep.Problems), rep.Checked, ra.ErrIntegrity)
 			}
 			return nil
 		},

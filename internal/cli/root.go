@@ -34,35 +34,37 @@ func Main() int {
 		return ExitOK
 	}
 	code := ExitCode(err)
-	if f.JSON() {
-		_ = f.PrintJSONErr(err, code)
-	}
-	msg := err.Error()
-	if code == ExitCancelled && !errors.Is(err, errInputEnded) {
-		msg = "cancelled"
-	}
+	ecode, params := errorCode(err)
+	msg := f.errorText(err, ecode, params)
 	if _, cerr := f.Caller(); cerr != nil && errors.Is(err, ra.ErrAuth) {
 		msg += " (" + cerr.Error() + ")"
+	}
+	if f.JSON() {
+		_ = f.PrintJSONErr(errors.New(msg), ecode, params, code)
 	}
 	fmt.Fprintf(f.IO.ErrOut, "cmca: %s\n", sanitizeLines(msg))
 	var ue *usageError
 	if errors.As(err, &ue) && cmd != nil {
-		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		fmt.Fprint(f.IO.ErrOut, f.Tf("Run '%s --help' for usage.\n", cmd.CommandPath()))
 	}
 	return code
 }
 
-// PrintJSONErr writes {"error":...,"exit_code":...} on one line to
-// stderr, so scripts using -o json can parse failures too. It is built by
-// encoding/json: any byte in a message (a control character in a path)
-// still gives valid JSON.
-func (f *Factory) PrintJSONErr(err error, code int) error {
+// PrintJSONErr writes {"error":...,"code":...,"exit_code":...} on one line
+// to stderr, so scripts using -o json can parse failures too: error is the
+// message in the user's language; code (errcode, docs/cli.md), params and
+// exit_code are the same in every language. It is built by encoding/json:
+// any byte in a message (a control character in a path) still gives valid
+// JSON.
+func (f *Factory) PrintJSONErr(err error, code string, params map[string]string, exit int) error {
 	enc := json.NewEncoder(f.IO.ErrOut)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(struct {
-		Error    string `json:"error"`
-		ExitCode int    `json:"exit_code"`
-	}{err.Error(), code})
+		Error    string            `json:"error"`
+		Code     string            `json:"code"`
+		Params   map[string]string `json:"params,omitempty"`
+		ExitCode int               `json:"exit_code"`
+	}{err.Error(), code, params, exit})
 }
 
 func buildVersion() string {
@@ -99,6 +101,7 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 	pf.String("home", "", "data directory: store, CA, CRLs (env CMCA_HOME; default $XDG_DATA_HOME/cmca or ~/.local/share/cmca)")
 	pf.StringVar(&f.configFile, "config", "", "config file (env CMCA_CONFIG; default cmca/config.yaml in the user config directory, e.g. ~/.config, if present)")
 	pf.StringP("output", "o", "text", "output format: text or json")
+	pf.String("lang", "", "language of messages and help: en or zh-Hans (env CMCA_UI_LANG, config ui.lang; default from LC_ALL, LC_MESSAGES or LANG)")
 	pf.String("operator", "", "operator name recorded on admin actions (env CMCA_OPERATOR; default the OS user)")
 	pf.BoolP("quiet", "q", false, "print only the values a script uses next, one line per result (e.g. REF, or REF PASSCODE for issue)")
 	pf.Bool("accessible", false, "accessible forms for screen readers (env CMCA_ACCESSIBLE)")
@@ -110,6 +113,7 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 	for _, name := range []string{"home", "output", "operator", "quiet", "accessible", "insecure"} {
 		_ = f.v.BindPFlag(name, pf.Lookup(name))
 	}
+	_ = f.v.BindPFlag("ui.lang", pf.Lookup("lang"))
 	_ = f.v.BindPFlag("server_flag", pf.Lookup("server"))
 	_ = f.v.BindPFlag("server.ca", pf.Lookup("server-ca"))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
@@ -134,6 +138,11 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 	root.Long += "\n\n" + groupSummary(root)
 	addCompletions(root, f)
 	usageArgs(root)
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		f.localizeHelp(root)
+		help(c, args)
+	})
 	return root
 }
 
@@ -199,7 +208,7 @@ func usageArgs(c *cobra.Command) {
 func needArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return &usageError{msg: fmt.Sprintf("%s needs %s", cmd.CommandPath(), what)}
+			return usagef("%s needs %s", cmd.CommandPath(), what)
 		}
 		return nil
 	}

@@ -50,7 +50,7 @@ func TestPrintJSONErrValid(t *testing.T) {
 	for _, msg := range []string{"plain", "read bad\x1b]52;c;eA==\x07\r.json: no such file", "bad\xffutf8", `quote " and \ backslash`} {
 		var errOut bytes.Buffer
 		f := &Factory{IO: &IOStreams{ErrOut: &errOut}}
-		if err := f.PrintJSONErr(errors.New(msg), 3); err != nil {
+		if err := f.PrintJSONErr(errors.New(msg), "not_found", map[string]string{"ref": msg}, 3); err != nil {
 			t.Fatal(err)
 		}
 		var v struct {

@@ -49,14 +49,14 @@ func (f *Factory) readSecret(s secret) ([]byte, error) {
 	case s.File != "":
 		fi, err := os.Stat(s.File)
 		if err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("read %s from %s: %v", s.What, s.File, err)}
+			return nil, usagef("read %s from %s: %v", s.What, s.File, err)
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
 			f.Warnf("warning: %s is readable by others; keep secret files mode 0600\n", s.File)
 		}
 		b, err := os.ReadFile(s.File)
 		if err != nil {
-			return nil, &usageError{msg: fmt.Sprintf("read %s from %s: %v", s.What, s.File, err)}
+			return nil, usagef("read %s from %s: %v", s.What, s.File, err)
 		}
 		return firstLine(b), nil
 	case s.Env != "" && os.Getenv(s.Env) != "":
@@ -70,16 +70,16 @@ func (f *Factory) readSecret(s secret) ([]byte, error) {
 		if s.EnvHint != "" {
 			hint += " or set " + s.EnvHint
 		}
-		return nil, &usageError{msg: fmt.Sprintf("no %s given and no terminal to prompt on: pass %s", s.What, hint)}
+		return nil, usagef("no %s given and no terminal to prompt on: pass %s", s.What, hint)
 	}
-	prompt := capitalise(s.What)
+	prompt := f.T(capitalise(s.What))
 	if s.Rule != "" {
-		prompt += " (" + s.Rule + ")"
+		prompt += f.Tf(" (%s)", f.T(s.Rule))
 	}
 	for {
 		a, err := f.IO.ReadSecretLine(prompt + ": ")
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", s.What, errCancelled)
+			return nil, errorf("read %s: %w", s.What, errCancelled)
 		}
 		if !s.New {
 			return a, nil
@@ -96,9 +96,9 @@ func (f *Factory) readSecret(s secret) ([]byte, error) {
 				continue
 			}
 		}
-		b, err := f.IO.ReadSecretLine(fmt.Sprintf("Repeat %s: ", s.What))
+		b, err := f.IO.ReadSecretLine(f.Tf("Repeat %s: ", f.T(s.What)))
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", s.What, errCancelled)
+			return nil, errorf("read %s: %w", s.What, errCancelled)
 		}
 		if subtle.ConstantTimeCompare(a, b) == 1 {
 			return a, nil

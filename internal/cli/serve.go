@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -104,10 +103,10 @@ accepting, lets in-flight requests finish (up to 30s) and exits 0.`,
 
 func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if f.Remote() {
-		return &usageError{msg: "cmca serve serves the home; drop --server (CMCA_SERVER, server.url)"}
+		return usagef("cmca serve serves the home; drop --server (CMCA_SERVER, server.url)")
 	}
 	if o.Listen == "" && o.ListenHTTP == "" {
-		return &usageError{msg: "nothing to serve: pass --listen ADDR (HTTPS API) and/or --listen-http ADDR (CA certificate and CRLs)"}
+		return usagef("nothing to serve: pass --listen ADDR (HTTPS API) and/or --listen-http ADDR (CA certificate and CRLs)")
 	}
 	svc, err := f.Local(ctx)
 	if err != nil {
@@ -137,7 +136,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		})
 		ln, err := net.Listen("tcp", o.Listen)
 		if err != nil {
-			return &usageError{msg: fmt.Sprintf("--listen: %v", err)}
+			return usagef("--listen: %v", err)
 		}
 		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), tc, log), Ln: ln, TLS: true})
 		addrs.HTTPS = ln.Addr().String()
@@ -153,11 +152,11 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 			return err
 		}
 		if err := oc.Start(ctx, ocspRefreshEvery); err != nil {
-			return fmt.Errorf("OCSP responder: %w", err)
+			return errorf("OCSP responder: %w", err)
 		}
 		ln, err := net.Listen("tcp", o.ListenHTTP)
 		if err != nil {
-			return &usageError{msg: fmt.Sprintf("--listen-http: %v", err)}
+			return usagef("--listen-http: %v", err)
 		}
 		ls = append(ls, server.Listener{Server: server.NewHTTPServer(oc.Responder.Wrap(withCMP(h, svc, log)), nil, log), Ln: ln})
 		addrs.HTTP = ln.Addr().String()
@@ -200,11 +199,11 @@ func withCMP(h http.Handler, svc *service.Service, log *slog.Logger) http.Handle
 func startCPUProfile(path string) (stop func(), err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, &usageError{msg: fmt.Sprintf("--cpuprofile: %v", err)}
+		return nil, usagef("--cpuprofile: %v", err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
-		return nil, &usageError{msg: fmt.Sprintf("--cpuprofile: %v", err)}
+		return nil, usagef("--cpuprofile: %v", err)
 	}
 	return func() {
 		pprof.StopCPUProfile()
@@ -234,15 +233,15 @@ func writeFileAtomic(path string, data []byte) error {
 // ready is /readyz: the store answers and the CA key signs.
 func ready(ctx context.Context, svc *service.Service) error {
 	if err := svc.Store().Read(ctx, func(*store.Tx) error { return nil }); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return errorf("store: %w", err)
 	}
 	authority, err := svc.CA(ctx)
 	if err != nil {
-		return fmt.Errorf("CA key: %w", err)
+		return errorf("CA key: %w", err)
 	}
 	digest := sha256.Sum256([]byte("cmca readyz"))
 	if _, err := authority.Signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
-		return fmt.Errorf("CA key: %w", err)
+		return errorf("CA key: %w", err)
 	}
 	return nil
 }
@@ -276,7 +275,7 @@ func serverTLS(ctx context.Context, svc *service.Service, o *ServeOptions, log *
 		return nil, err
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
-		return nil, &usageError{msg: "--tls-cert and --tls-key go together: the certificate and its key"}
+		return nil, usagef("--tls-cert and --tls-key go together: the certificate and its key")
 	}
 	if o.TLSCert != "" {
 		c, err := server.LoadCertificateFiles(o.TLSCert, o.TLSKey)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"errors"
-	"fmt"
 
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/ra"
@@ -105,7 +104,7 @@ func (f *Factory) tokenCA(ctx context.Context, svc *service.Service, uri string)
 	}
 	_, _, signer, err := f.openCAKey(ctx, uri, &tokenFlags{}, "", false, "--ca-pin-file")
 	if err != nil {
-		return nil, fmt.Errorf("CA key %s: %w", uri, err)
+		return nil, errorf("CA key %s: %w", uri, err)
 	}
 	return ca.New(certs[0], signer, certs[1:])
 }

@@ -92,7 +92,7 @@ func (e *Enroller) Renew(ctx context.Context, h *Holder, k *Key, comment string)
 	in := service.RenewInput{Serial: h.Serial, CSR: csr, Comment: comment}
 	if in.SignedAt, in.Proof, err = h.Prove("renew", csr); err != nil {
 		e.discardUnsent(ctx, k)
-		return nil, fmt.Errorf("sign the proof of possession with the current key: %w", err)
+		return nil, errorf("sign the proof of possession with the current key: %w", err)
 	}
 	res, err := e.API.Renew(ctx, in)
 	if err != nil {
@@ -167,7 +167,7 @@ func Refused(err error) bool {
 func CSR(key crypto.Signer) ([]byte, error) {
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cmca"}}, key)
 	if err != nil {
-		return nil, fmt.Errorf("create CSR: %w", err)
+		return nil, errorf("create CSR: %w", err)
 	}
 	return der, nil
 }
@@ -185,3 +185,19 @@ func KeyID(ref string) []byte {
 // instead of making another one. A certificate is renewed once, so one ID
 // per serial is enough.
 func RenewKeyID(serial string) []byte { return KeyID("renew:" + serial) }
+
+// Error is an enrolment error whose message is a catalogue format
+// (internal/msg) kept with its arguments, so that the command line can show
+// it in the user's language. It unwraps to what it wraps (ra.Err*).
+type Error struct {
+	Format string
+	Args   []any
+	err    error
+}
+
+func (e *Error) Error() string { return e.err.Error() }
+func (e *Error) Unwrap() error { return e.err }
+
+func errorf(format string, a ...any) error {
+	return &Error{Format: format, Args: a, err: fmt.Errorf(format, a...)}
+}

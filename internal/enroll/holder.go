@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"fmt"
 	"sort"
 	"time"
 
@@ -36,7 +35,7 @@ func HolderFromPKCS12(path string, pw []byte) (*Holder, error) {
 		return nil, err
 	}
 	if sk.Cert == nil {
-		return nil, fmt.Errorf("%s holds no certificate: %w", path, ra.ErrInvalid)
+		return nil, errorf("%s holds no certificate: %w", path, ra.ErrInvalid)
 	}
 	return &Holder{Cert: sk.Cert, Signer: sk.Signer, Serial: ra.SerialString(sk.Cert.SerialNumber), Password: pw, Chain: sk.Chain}, nil
 }
@@ -57,9 +56,9 @@ func TokenHolder(ctx context.Context, s *token.Session, serial string) (*Holder,
 	}
 	if pick == nil {
 		if serial != "" {
-			return nil, fmt.Errorf("token %s holds no certificate with serial %s and its key: %w", s.Info().Label, serial, ra.ErrNotFound)
+			return nil, errorf("token %s holds no certificate with serial %s and its key: %w", s.Info().Label, serial, ra.ErrNotFound)
 		}
-		return nil, fmt.Errorf("token %s holds no certificate with its key: %w", s.Info().Label, ra.ErrNotFound)
+		return nil, errorf("token %s holds no certificate with its key: %w", s.Info().Label, ra.ErrNotFound)
 	}
 	signer, err := s.Signer(ctx, pick.ID)
 	if err != nil {

@@ -83,13 +83,13 @@ func TokenKey(ctx context.Context, tok Token, id []byte, label string, algo toke
 func SoftKey(pending string, pw []byte, algo token.KeyAlgo) (*Key, error) {
 	k := &Key{pending: pending, password: pw}
 	if fi, err := os.Lstat(pending); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (a symbolic link?); cmca keeps pending keys only in files it made: remove it and run the command again: %w", pending, ra.ErrConflict)
+		return nil, errorf("%s is not a regular file (a symbolic link?); cmca keeps pending keys only in files it made: remove it and run the command again: %w", pending, ra.ErrConflict)
 	}
 	if sk, err := token.ReadPKCS12(pending, pw); err == nil {
 		k.Signer, k.Reused = sk.Signer, true
 		return k, nil
 	} else if !errors.Is(err, ra.ErrNotFound) {
-		return nil, fmt.Errorf("an interrupted run left %s; it needs the same password (or delete it to start over): %w", pending, err)
+		return nil, errorf("an interrupted run left %s; it needs the same password (or delete it to start over): %w", pending, err)
 	}
 	key, err := token.GenerateSoftKey(algo)
 	if err != nil {

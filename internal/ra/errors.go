@@ -32,6 +32,11 @@ var (
 type FieldError struct {
 	Field string // canonical field name, e.g. "id_number"
 	Msg   string // lower-case, says what is wrong and what is expected
+	// Format and Args, when set, are the fmt format Msg was made from and
+	// its arguments: the message ID a translated interface looks up
+	// (internal/msg). Msg stays the English text.
+	Format string
+	Args   []any
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }

@@ -127,7 +127,7 @@ func compactID(s string) string {
 }
 
 func idErr(format string, args ...any) error {
-	return &FieldError{Field: "id_number", Msg: fmt.Sprintf(format, args...)}
+	return &FieldError{Field: "id_number", Msg: fmt.Sprintf(format, args...), Format: format, Args: args}
 }
 
 // ValidateID checks an identity document number against the structure of
@@ -371,7 +371,7 @@ func ValidateMobile(s string) (string, error) {
 	}
 	d := b.String()
 	bad := func(msg string) (string, error) {
-		return "", &FieldError{Field: "mobile", Msg: msg}
+		return "", &FieldError{Field: "mobile", Msg: msg, Format: msg}
 	}
 	if d == "" {
 		return bad("is required")
@@ -438,7 +438,7 @@ const maxEmail = 254
 // labels of letters, digits and hyphens.
 func ValidateEmail(s string) (string, error) {
 	bad := func(format string, args ...any) (string, error) {
-		return "", &FieldError{Field: "email", Msg: fmt.Sprintf(format, args...)}
+		return "", &FieldError{Field: "email", Msg: fmt.Sprintf(format, args...), Format: format, Args: args}
 	}
 	if !utf8.ValidString(s) {
 		return bad("not valid UTF-8")
@@ -536,7 +536,7 @@ var nameDots = strings.NewReplacer(
 // invisible characters make two equal-looking names differ.
 func ValidateName(field, s string) (string, error) {
 	bad := func(format string, args ...any) (string, error) {
-		return "", &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+		return "", &FieldError{Field: field, Msg: fmt.Sprintf(format, args...), Format: format, Args: args}
 	}
 	if !utf8.ValidString(s) {
 		return bad("not valid UTF-8")
@@ -588,7 +588,7 @@ func collapseSpaces(s string) string {
 // an error only when required.
 func ValidateText(field, s string, max int, required bool) (string, error) {
 	bad := func(format string, args ...any) (string, error) {
-		return "", &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+		return "", &FieldError{Field: field, Msg: fmt.Sprintf(format, args...), Format: format, Args: args}
 	}
 	if !utf8.ValidString(s) {
 		return bad("not valid UTF-8")

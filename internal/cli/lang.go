@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"errors"
+	"maps"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/charmbracelet/huh"
+	"github.com/cmca/cmca/internal/api"
+	"github.com/cmca/cmca/internal/enroll"
+	"github.com/cmca/cmca/internal/msg"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/token"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// P is the printer of the user's language: --lang > CMCA_UI_LANG > config
+// key ui.lang > LC_ALL > LC_MESSAGES > LANG. Only called once flags are
+// parsed (help, run, error); a broken config leaves the flag and locale.
+func (f *Factory) P() msg.Printer {
+	if f.printer != nil {
+		return *f.printer
+	}
+	tag := msg.FromEnv(os.Getenv)
+	if f.v == nil { // a bare Factory of a unit test
+		return msg.For(tag)
+	}
+	name := f.v.GetString("ui.lang")
+	if c, err := f.Config(); err == nil {
+		name = c.Lang
+	}
+	if name != "" {
+		if t, err := msg.Parse(name); err == nil {
+			tag = t
+		}
+	}
+	p := msg.For(tag)
+	f.printer = &p
+	return p
+}
+
+// T translates a text of the catalogue into the user's language.
+func (f *Factory) T(s string) string { return f.P().T(s) }
+
+// Tf translates a format of the catalogue and formats it.
+func (f *Factory) Tf(format string, a ...any) string { return f.P().Sprintf(format, a...) }
+
+// The error codes only the command line has; the others are the serve
+// API's catalogue (internal/api), the same locally and against a server.
+const (
+	codeUsage  = "cli.usage"      // a command-line mistake: flag, argument, config value
+	codeFailed = "cli.failed"     // an unexpected local failure (I/O, database); exit 1
+	codeNoHome = "home.not_found" // the home has no store
+)
+
+// cliCodes lists the command line's own codes.
+var cliCodes = []string{codeUsage, codeFailed, codeNoHome}
+
+// errorCode is the stable code of a failure (the JSON envelope's `code`,
+// the key of its translated message) and its parameters: the code a
+// server sent, the code an error of the service carries (ra.WithCode,
+// principal.AuthError), the command line's own, else its class's.
+func errorCode(err error) (string, map[string]string) {
+	var ue *usageError
+	var amb *token.AmbiguousTokenError
+	var remote *api.Error
+	switch {
+	case errors.As(err, &remote):
+		return remote.Code, remote.Params
+	case errors.Is(err, errCancelled), errors.Is(err, huh.ErrUserAborted):
+		return api.CodeCancelled, nil
+	case errors.As(err, &ue):
+		return codeUsage, nil
+	case errors.As(err, &amb):
+		return api.CodeInvalid, nil
+	case errors.Is(err, service.ErrNoHome):
+		return codeNoHome, nil
+	}
+	e := api.FromError(err)
+	if e.Code == api.CodeInternal {
+		return codeFailed, nil // local: the detail is the user's to see
+	}
+	return e.Code, e.Params
+}
+
+var unfilled = regexp.MustCompile(`\{[a-z_]+\}`)
+
+// errorText is the message of a failure in the user's language. English
+// keeps the error's own text (it carries the detail); Chinese renders the
+// catalogue's text of the code from its parameters, and where a parameter
+// is missing, the class's text around the English detail.
+func (f *Factory) errorText(err error, code string, params map[string]string) string {
+	p := f.P()
+	if errors.Is(err, errInputEnded) {
+		return p.T(err.Error())
+	}
+	if p.Tag() == msg.English {
+		if code == api.CodeCancelled {
+			return "cancelled"
+		}
+		return err.Error()
+	}
+	detail := err.Error()
+	var ue *usageError
+	var ce *cliError
+	var ee *enroll.Error
+	switch {
+	case errors.As(err, &ue) && ue.format != "" && ue.Error() == detail:
+		detail = p.Sprintf(ue.format, translateArgs(p, ue.args)...)
+	case errors.As(err, &ce) && ce.Error() == detail:
+		if msg.Has(ce.format) && code != api.CodeCancelled {
+			// The whole message is translated, ending in its class
+			// (the wrapped sentinel): no class prefix needed.
+			return p.Sprintf(ce.format, translateArgs(p, ce.args)...)
+		}
+	case errors.As(err, &ee) && ee.Error() == detail:
+		if msg.Has(ee.Format) && code != api.CodeCancelled {
+			return p.Sprintf(ee.Format, translateArgs(p, ee.Args)...)
+		}
+	}
+	all := map[string]string{"detail": detail}
+	maps.Copy(all, params)
+	var fe *ra.FieldError
+	if errors.As(err, &fe) {
+		all["msg"] = f.fieldMsg(fe)
+	}
+	if s, ok := p.Error(code, all); ok && !unfilled.MatchString(s) {
+		return s
+	}
+	for _, generic := range []string{genericOf(err), codeFailed} {
+		if s, ok := p.Error(generic, all); ok && !unfilled.MatchString(s) {
+			return s
+		}
+	}
+	return detail
+}
+
+// translateArgs translates the text arguments of a message: strings
+// ("a reference number" of needArgs) and the messages of wrapped errors
+// (the sentinels' "not allowed by policy") when the catalogue has them.
+func translateArgs(p msg.Printer, args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			a = p.T(v)
+		case error:
+			if msg.Has(v.Error()) {
+				a = errors.New(p.T(v.Error()))
+			}
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// fieldMsg is a field error's message in the user's language: its format
+// from the catalogue when it has one, else its English text.
+func (f *Factory) fieldMsg(fe *ra.FieldError) string {
+	if fe.Format != "" && msg.Has(fe.Format) {
+		return f.Tf(fe.Format, fe.Args...)
+	}
+	return f.T(fe.Msg)
+}
+
+// genericOf is the class code of err, ignoring any specific code.
+func genericOf(err error) string {
+	switch ExitCode(err) {
+	case ExitUsage:
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return codeUsage
+		}
+		return api.CodeInvalid
+	case ExitNotFound:
+		return api.CodeNotFound
+	case ExitConflict:
+		return api.CodeConflict
+	case ExitAuth:
+		return api.CodeAuthFailed
+	case ExitPolicy:
+		return api.CodePolicy
+	case ExitCancelled:
+		return api.CodeCancelled
+	}
+	return codeFailed
+}
+
+// localizeHelp translates the command tree's help (Short, Long, Example
+// stays as it is, flag usage, group titles, cobra's templates) into the
+// user's language, once, just before help is shown.
+func (f *Factory) localizeHelp(root *cobra.Command) {
+	p := f.P()
+	if p.Tag() == msg.English || f.helpLocalized {
+		return
+	}
+	f.helpLocalized = true
+	root.SetUsageTemplate(translateTemplate(p, root.UsageTemplate()))
+	for _, g := range root.Groups() {
+		g.Title = p.T(g.Title)
+	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.InitDefaultHelpFlag()
+		c.InitDefaultVersionFlag()
+		c.Short = p.T(c.Short)
+		c.Long = p.T(c.Long)
+		tr := func(fl *pflag.Flag) { fl.Usage = translateFlagUsage(p, fl.Usage) }
+		c.LocalFlags().VisitAll(tr)
+		c.PersistentFlags().VisitAll(tr)
+		c.Flags().VisitAll(tr)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// translateFlagUsage translates a flag's usage, including cobra's own
+// "help for X" and "version for X".
+func translateFlagUsage(p msg.Printer, usage string) string {
+	for _, prefix := range []string{"help for ", "version for "} {
+		if rest, ok := strings.CutPrefix(usage, prefix); ok && !msg.Has(usage) {
+			return p.Sprintf(prefix+"%s", rest)
+		}
+	}
+	return p.T(usage)
+}
+
+// templateWords are the headings of cobra's usage template.
+var templateWords = []string{"Usage:", "Aliases:", "Examples:", "Available Commands:", "Additional Commands:",
+	"Global Flags:", "Flags:", "Additional help topics:"}
+
+func translateTemplate(p msg.Printer, tmpl string) string {
+	tmpl = strings.Replace(tmpl, `Use "{{.CommandPath}} [command] --help" for more information about a command.`,
+		p.T(`Use "{{.CommandPath}} [command] --help" for more information about a command.`), 1)
+	for _, w := range templateWords {
+		tmpl = strings.ReplaceAll(tmpl, "\n"+w, "\n"+p.T(w))
+		if strings.HasPrefix(tmpl, w) {
+			tmpl = p.T(w) + tmpl[len(w):]
+		}
+	}
+	return tmpl
+}
+
+// verbPattern matches a fmt verb.
+var verbPattern = regexp.MustCompile(`%(\[\d+\])?[-+# 0]*(\*|\d+)?(\.(\*|\d+)?)?[a-zA-Z%]`)
