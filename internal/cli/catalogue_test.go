@@ -62,6 +62,13 @@ func sourceIDs(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Client-side enrolment's errors (enroll.Error) are shown by this
+	// package in the user's language too.
+	enrollFiles, err := filepath.Glob("../enroll/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, enrollFiles...)
 	var ids []string
 	fset := token.NewFileSet()
 	for _, name := range files {
@@ -99,6 +106,9 @@ func sourceIDs(t *testing.T) []string {
 			switch fn := call.Fun.(type) {
 			case *ast.SelectorExpr:
 				recv, ok := fn.X.(*ast.Ident)
+				if io, isSel := fn.X.(*ast.SelectorExpr); isSel && io.Sel.Name == "IO" { // o.IO.Printf: a command's printer
+					recv, ok = &ast.Ident{Name: "f"}, true
+				}
 				if ok && (recv.Name == "f" || recv.Name == "p") {
 					switch fn.Sel.Name {
 					case "T", "Tf", "Printf", "Warnf", "Sprintf", "yesNo":

@@ -237,7 +237,8 @@ func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref str
 	if err != nil {
 		return nil, "", err
 	}
-	d := &DownloadOptions{F: f, Ref: ref, Passcode: auth.Passcode, Out: c.Out, PasswordFile: c.PasswordFile, KeyAlgo: c.KeyAlgo, Token: c.Token, WithCA: true}
+	d := newDownloadOptions(f)
+	d.Ref, d.Passcode, d.Out, d.PasswordFile, d.KeyAlgo, d.Token, d.WithCA = ref, auth.Passcode, c.Out, c.PasswordFile, c.KeyAlgo, c.Token, true
 	in := service.DownloadInput{Ref: ref, Passcode: auth.Passcode, Storage: st.Request.Storage}
 	if !f.JSON() && f.IO.CanPrompt() {
 		what := f.T("choose the password of their certificate file, twice")
@@ -249,9 +250,9 @@ func (c *counterOptions) carry(ctx context.Context, f *Factory, api API, ref str
 	var issued *service.Issued
 	var where string
 	if st.Request.Storage == ra.StorageSoft {
-		issued, where, err = downloadSoft(ctx, f, api, d, in, algo)
+		issued, where, err = downloadSoft(ctx, api, d, in, algo)
 	} else {
-		issued, where, err = downloadToken(ctx, f, api, d, in, algo, st.Request)
+		issued, where, err = downloadToken(ctx, api, d, in, algo, st.Request)
 	}
 	if err != nil {
 		return nil, "", errorf("request %s is issued but the certificate was not collected (%w); to collect it later, run `cmca issue --resend %s` and give the applicant the new passcode",

@@ -2,28 +2,27 @@ package cli
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"github.com/cmca/cmca/internal/atomicfile"
 	"io/fs"
-	"math/big"
-	"os"
 	"time"
 
+	"github.com/cmca/cmca/internal/atomicfile"
+	"github.com/cmca/cmca/internal/enroll"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
-	"github.com/cmca/cmca/internal/testhook"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
 )
 
-// DownloadOptions are the inputs of `cmca download`.
+// DownloadOptions are the inputs of `cmca download`: its flags and the
+// NewCmdDownload; tests pass fakes).
 type DownloadOptions struct {
-	F            *Factory
+	IO        printer
+	API       func(context.Context) (downloadAPI, error)
+	Secret    func(secret) ([]byte, error)
+	OpenToken func(context.Context, *tokenFlags) (*token.Session, error)
+
 	Ref          string
 	Passcode     string
 	PasscodeFile string
@@ -36,8 +35,35 @@ type DownloadOptions struct {
 	WithCA       bool
 }
 
+// downloadAPI is what download needs from the RA/CA.
+type downloadAPI interface {
+	enroll.API
+	Status(ctx context.Context, ref string) (*service.RequestDetail, error)
+}
+
+// printer is where a command's results go: *Factory (human text, -q or
+// -o json on its I/O streams).
+type printer interface {
+	JSON() bool
+	Quiet() bool
+	PrintJSON(v any) error
+	Printf(format string, a ...any)
+	Warnf(format string, a ...any)
+	T(s string) string
+}
+
+// newDownloadOptions fills the dependencies of download from f.
+func newDownloadOptions(f *Factory) *DownloadOptions {
+	return &DownloadOptions{
+		IO:        f,
+		API:       func(ctx context.Context) (downloadAPI, error) { return f.API(ctx) },
+		Secret:    f.readSecret,
+		OpenToken: func(ctx context.Context, t *tokenFlags) (*token.Session, error) { return f.openToken(ctx, t, true) },
+	}
+}
+
 func NewCmdDownload(f *Factory, runF func(*DownloadOptions) error) *cobra.Command {
-	o := &DownloadOptions{F: f}
+	o := newDownloadOptions(f)
 	cmd := &cobra.Command{
 		Use:   "download --ref REF --passcode CODE",
 		Short: "Download the certificate with the passcode (证书下载)",
@@ -75,7 +101,6 @@ again and the recorded certificate is delivered.`,
 }
 
 func downloadRun(ctx context.Context, o *DownloadOptions) error {
-	f := o.F
 	if o.Ref == "" {
 		return usagef("--ref is required: the reference number (业务受理号) you got when applying")
 	}
@@ -85,14 +110,14 @@ func downloadRun(ctx context.Context, o *DownloadOptions) error {
 	}
 	code := []byte(o.Passcode)
 	if o.Passcode == "" {
-		if code, err = f.readSecret(secret{What: "download passcode", FileFlag: "--passcode-file", File: o.PasscodeFile, Env: "CMCA_PASSCODE"}); err != nil {
+		if code, err = o.Secret(secret{What: "download passcode", FileFlag: "--passcode-file", File: o.PasscodeFile, Env: "CMCA_PASSCODE"}); err != nil {
 			return err
 		}
 	}
 	if err := ra.ValidatePasscodeFormat(string(code)); err != nil {
 		return err
 	}
-	api, err := f.API(ctx)
+	api, err := o.API(ctx)
 	if err != nil {
 		return err
 	}
@@ -113,33 +138,49 @@ func downloadRun(ctx context.Context, o *DownloadOptions) error {
 	var issued *service.Issued
 	var where string
 	if storage == ra.StorageSoft {
-		issued, where, err = downloadSoft(ctx, f, api, o, in, algo)
+		issued, where, err = downloadSoft(ctx, api, o, in, algo)
 	} else {
-		issued, where, err = downloadToken(ctx, f, api, o, in, algo, st.Request)
+		issued, where, err = downloadToken(ctx, api, o, in, algo, st.Request)
 	}
 	if err != nil {
 		return err
 	}
-	if f.JSON() {
-		return f.PrintJSON(struct {
+	if o.IO.JSON() {
+		return o.IO.PrintJSON(struct {
 			*service.Issued
 			Location string `json:"location"`
 		}{issued, where})
 	}
-	if f.Quiet() {
-		f.Printf("%s\n", issued.Serial)
+	if o.IO.Quiet() {
+		o.IO.Printf("%s\n", issued.Serial)
 		return nil
 	}
-	verb := f.T("issued")
+	verb := o.IO.T("issued")
 	if issued.Retrieved {
-		verb = f.T("retrieved (it was issued by an earlier, interrupted download)")
+		verb = o.IO.T("retrieved (it was issued by an earlier, interrupted download)")
 	}
-	f.Printf("Certificate %s\n  serial:   %s\n  subject:  %s\n  valid:    %s to %s\n  stored in: %s\n", verb, issued.Serial, issued.Subject,
+	o.IO.Printf("Certificate %s\n  serial:   %s\n  subject:  %s\n  valid:    %s to %s\n  stored in: %s\n", verb, issued.Serial, issued.Subject,
 		issued.NotBefore.Local().Format(time.DateOnly), issued.NotAfter.Local().Format(time.DateOnly), where)
 	return nil
 }
 
-func downloadSoft(ctx context.Context, f *Factory, api API, o *DownloadOptions, in service.DownloadInput, algo token.KeyAlgo) (*service.Issued, string, error) {
+// enroller runs client-side enrolment against api, its notices on o.
+func enroller(api enroll.API, o printer) *enroll.Enroller {
+	return &enroll.Enroller{API: api, Warn: func(msg string) { o.Warnf("warning: %s\n", msg) }, Refused: definiteFailure}
+}
+
+// definiteFailure reports whether the CA certainly issued nothing: the
+// error is one of the classified refusals (any exit code but 1), not an
+// I/O failure of unknown outcome or a cancellation mid-request.
+func definiteFailure(err error) bool {
+	return ExitCode(err) != ExitError && !errors.Is(err, context.Canceled)
+}
+
+// downloadSoft collects the certificate into a new PKCS#12 file. The key
+// goes to disk, encrypted, before the CA signs (OUT.pending): if the
+// process dies after signing, the next run finds it and fetches the
+// certificate.
+func downloadSoft(ctx context.Context, api enroll.API, o *DownloadOptions, in service.DownloadInput, algo token.KeyAlgo) (*service.Issued, string, error) {
 	out := o.Out
 	if out == "" {
 		out = o.Ref + ".p12"
@@ -147,7 +188,7 @@ func downloadSoft(ctx context.Context, f *Factory, api API, o *DownloadOptions, 
 	if err := checkOut(out, o.Force); err != nil {
 		return nil, "", err
 	}
-	pw, err := f.readSecret(newP12Password(o.PasswordFile))
+	pw, err := o.Secret(newP12Password(o.PasswordFile))
 	if err != nil {
 		return nil, "", err
 	}
@@ -155,39 +196,17 @@ func downloadSoft(ctx context.Context, f *Factory, api API, o *DownloadOptions, 
 	if err := token.CheckNewPassword(pw); err != nil {
 		return nil, "", err
 	}
-	// The key goes to disk, encrypted, before the CA signs: if the process
-	// dies after signing, the next run finds it and fetches the certificate.
-	pending := out + ".pending"
-	key, reused, err := pendingKey(pending, pw, algo)
+	key, err := enroll.SoftKey(out+".pending", pw, algo)
 	if err != nil {
 		return nil, "", err
 	}
-	testhook.Point("download:keygen")
-	csr, err := makeCSR(key)
+	issued, err := enroller(api, o.IO).Download(ctx, key, in)
 	if err != nil {
 		return nil, "", err
 	}
-	in.CSR = csr
-	issued, err := api.Download(ctx, in)
-	if err != nil {
-		if definiteFailure(err) && !keyWasIssued(ctx, api, key, reused) {
-			os.Remove(pending) // nothing was issued for this key
-		}
-		return nil, "", err
+	if err := key.WritePKCS12(out, issued.Certificate, issued.Chain); err != nil {
+		return nil, "", notWritten("certificate "+issued.Serial, out, key.Pending(), err)
 	}
-	testhook.Point("download:issued")
-	cert, err := x509.ParseCertificate(issued.Certificate)
-	if err != nil {
-		return nil, "", err
-	}
-	chain, err := parseChain(issued.Chain)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := token.WritePKCS12(out, key, cert, chain, pw, true); err != nil {
-		return nil, "", notWritten("certificate "+issued.Serial, out, pending, err)
-	}
-	os.Remove(pending)
 	return issued, out, nil
 }
 
@@ -217,116 +236,32 @@ func notWritten(what, out, pending string, err error) error {
 		what, err, pending, out)
 }
 
-// pendingKey reuses the key of an interrupted download (reused is true), or
-// makes a new one and saves it (PKCS#12 with a placeholder certificate,
-// under the user's password, mode 0600).
-func pendingKey(path string, pw []byte, algo token.KeyAlgo) (key crypto.Signer, reused bool, err error) {
-	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, false, errorf("%s is not a regular file (a symbolic link?); cmca keeps pending keys only in files it made: remove it and run the command again: %w", path, ra.ErrConflict)
-	}
-	if sk, err := token.ReadPKCS12(path, pw); err == nil {
-		return sk.Signer, true, nil
-	} else if !errors.Is(err, ra.ErrNotFound) {
-		return nil, false, errorf("an interrupted run left %s; it needs the same password (or delete it to start over): %w", path, err)
-	}
-	key, err = token.GenerateSoftKey(algo)
-	if err != nil {
-		return nil, false, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cmca pending key"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(30 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, false, err
-	}
-	placeholder, _ := x509.ParseCertificate(der)
-	if err := token.WritePKCS12(path, key, placeholder, nil, pw, false); err != nil {
-		return nil, false, err
-	}
-	return key, false, nil
-}
-
-// keyWasIssued reports whether the CA may have issued a certificate for a
-// key left by an interrupted download, so that a later refusal (a mistyped
-// passcode, say) must not delete the only copy of the key of a valid
-// certificate. A key made by this run was certainly not issued.
-func keyWasIssued(ctx context.Context, api API, key crypto.Signer, reused bool) bool {
-	if !reused {
-		return false
-	}
-	spki, err := x509.MarshalPKIXPublicKey(key.Public())
-	if err != nil {
-		return true
-	}
-	_, err = api.CertificateForKey(ctx, spki)
-	return !errors.Is(err, ra.ErrNotFound) // found, or unknown: keep it
-}
-
-// makeCSR builds a CSR that proves possession of key. Its subject is a
-// placeholder: the CA takes identity only from the approved application.
-func makeCSR(key crypto.Signer) ([]byte, error) {
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cmca"}}, key)
-	if err != nil {
-		return nil, errorf("create CSR: %w", err)
-	}
-	return der, nil
-}
-
-func downloadToken(ctx context.Context, f *Factory, api API, o *DownloadOptions, in service.DownloadInput, algo token.KeyAlgo, r *ra.Request) (*service.Issued, string, error) {
-	s, err := f.openToken(ctx, &o.Token, true)
+// downloadToken collects the certificate onto a USB key token: the key is
+// generated there under an ID derived from the reference, so a rerun finds
+// it again.
+func downloadToken(ctx context.Context, api enroll.API, o *DownloadOptions, in service.DownloadInput, algo token.KeyAlgo, r *ra.Request) (*service.Issued, string, error) {
+	s, err := o.OpenToken(ctx, &o.Token)
 	if err != nil {
 		return nil, "", err
 	}
-	id := keyID(o.Ref)
+	id := enroll.KeyID(o.Ref)
 	label := fmt.Sprintf("%s %s %s", r.Applicant.Name, r.UsageType, r.Ref)
-	key, err := s.Signer(ctx, id)
-	reused := err == nil
-	switch {
-	case err == nil: // an interrupted download left its key: use it
-	case errors.Is(err, ra.ErrNotFound):
-		if key, err = s.GenerateKey(ctx, algo, id, label); err != nil {
-			return nil, "", err
-		}
-	default:
+	key, err := enroll.TokenKey(ctx, s, id, label, algo)
+	if err != nil {
 		return nil, "", err
 	}
-	testhook.Point("download:keygen")
-	csr, err := makeCSR(key)
-	if err == nil {
-		in.CSR = csr
-		var issued *service.Issued
-		if issued, err = api.Download(ctx, in); err == nil {
-			testhook.Point("download:issued")
-			cert, perr := x509.ParseCertificate(issued.Certificate)
-			if perr != nil {
-				return nil, "", perr
-			}
-			if err := s.ImportCertificate(ctx, id, label, cert); err != nil {
-				return nil, "", errorf("the certificate was issued but could not be stored on the token (run the same command again to retry): %w", err)
-			}
-			if o.WithCA {
-				if chain, err := parseChain(issued.Chain); err == nil && len(chain) > 0 {
-					caID := keyID("ca:" + chain[0].SerialNumber.String())
-					if err := s.ImportCertificate(ctx, caID, "CA "+chain[0].Subject.CommonName, chain[0]); err != nil {
-						f.Warnf("warning: could not store the CA certificate on the token: %v\n", err)
-					}
-				}
-			}
-			info := s.Info()
-			return issued, fmt.Sprintf("token %q (serial %s), key id %x", info.Label, info.Serial, id), nil
+	issued, err := enroller(api, o.IO).Download(ctx, key, in)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := key.StoreCertificate(ctx, label, issued.Certificate); err != nil {
+		return nil, "", errorf("the certificate was issued but could not be stored on the token (run the same command again to retry): %w", err)
+	}
+	if o.WithCA {
+		if err := key.StoreCA(ctx, issued.Chain); err != nil {
+			o.IO.Warnf("warning: could not store the CA certificate on the token: %v\n", err)
 		}
 	}
-	// Nothing was issued for this key: leave no orphan behind. After an
-	// unclassified error (the outcome is unknown) the key stays for a retry.
-	if definiteFailure(err) && !keyWasIssued(ctx, api, key, reused) {
-		if derr := s.DeleteObjects(ctx, id); derr != nil {
-			f.Warnf("warning: could not remove the unused key from the token: %v\n", derr)
-		}
-	}
-	return nil, "", err
+	info := s.Info()
+	return issued, fmt.Sprintf("token %q (serial %s), key id %x", info.Label, info.Serial, id), nil
 }
-
-// definiteFailure reports whether the CA certainly issued nothing: the
-// error is one of the classified refusals, not an I/O failure of unknown
-// outcome.
-func definiteFailure(err error) bool { return ExitCode(err) != ExitError }

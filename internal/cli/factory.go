@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -326,17 +325,4 @@ func (f *Factory) Printf(format string, a ...any) {
 // Warnf writes a notice on stderr, translated and sanitized as Printf's.
 func (f *Factory) Warnf(format string, a ...any) {
 	fmt.Fprintf(f.IO.ErrOut, f.T(format), safeArgs(a)...)
-}
-
-// caChain parses the DER chain returned by a download.
-func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for _, d := range ders {
-		c, err := x509.ParseCertificate(d)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }

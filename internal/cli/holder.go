@@ -2,13 +2,9 @@ package cli
 
 import (
 	"context"
-	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
-	"sort"
 	"strings"
 
-	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/enroll"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/pflag"
 )
@@ -125,90 +121,21 @@ func (f *Factory) openTokenLogin(ctx context.Context, t *tokenFlags, pinSrc *sec
 	return s, nil
 }
 
-// keyID is the CKA_ID of the key for a request: derived from the reference,
-// so a download interrupted after key generation finds its key again.
-func keyID(ref string) []byte {
-	h := sha256.Sum256([]byte("cmca-key:" + ref))
-	return h[:16]
-}
-
-// tokenCertificates lists the certificates on a token whose private key is
-// also there, newest first.
-func tokenCertificates(ctx context.Context, s *token.Session) ([]token.Object, error) {
-	objs, err := s.Objects(ctx)
-	if err != nil {
-		return nil, err
-	}
-	keys := map[string]bool{}
-	for _, o := range objs {
-		if o.Class == "private-key" {
-			keys[string(o.ID)] = true
-		}
-	}
-	var out []token.Object
-	for _, o := range objs {
-		if o.Class == "certificate" && o.Certificate != nil && keys[string(o.ID)] && !o.Certificate.IsCA {
-			out = append(out, o)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Certificate.NotBefore.After(out[j].Certificate.NotBefore) })
-	return out, nil
-}
-
-// holder is a certificate and the key that proves possession of it.
-type holder struct {
-	Cert   *x509.Certificate
-	Signer crypto.Signer
-	Serial string
-	// token holders
-	Session *token.Session
-	ID      []byte
-	// software holders
-	Password []byte
-	Chain    []*x509.Certificate
-}
-
-// openHolder finds the certificate to manage: in a PKCS#12 file, or on a
-// token (by --serial, or the newest one there).
-func (f *Factory) openHolder(ctx context.Context, p12, passwordFile string, t *tokenFlags, serial string) (*holder, error) {
+// openHolder finds the certificate to manage: in a PKCS#12 file (its
+// password from passwordFile, the environment or a prompt), or on a token
+// (by serial, or the newest one there).
+func openHolder(ctx context.Context, readSecret func(secret) ([]byte, error), openToken func(context.Context, *tokenFlags) (*token.Session, error),
+	p12, passwordFile string, t *tokenFlags, serial string) (*enroll.Holder, error) {
 	if p12 != "" {
-		pw, err := f.readSecret(secret{What: "PKCS#12 password", FileFlag: "--password-file", File: passwordFile, Env: "CMCA_P12_PASSWORD"})
+		pw, err := readSecret(secret{What: "PKCS#12 password", FileFlag: "--password-file", File: passwordFile, Env: "CMCA_P12_PASSWORD"})
 		if err != nil {
 			return nil, err
 		}
-		sk, err := token.ReadPKCS12(p12, pw)
-		if err != nil {
-			return nil, err
-		}
-		if sk.Cert == nil {
-			return nil, errorf("%s holds no certificate: %w", p12, ra.ErrInvalid)
-		}
-		return &holder{Cert: sk.Cert, Signer: sk.Signer, Serial: ra.SerialString(sk.Cert.SerialNumber), Password: pw, Chain: sk.Chain}, nil
+		return enroll.HolderFromPKCS12(p12, pw)
 	}
-	s, err := f.openToken(ctx, t, true)
+	s, err := openToken(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	certs, err := tokenCertificates(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	var pick *token.Object
-	for i := range certs {
-		if serial == "" || ra.SerialString(certs[i].Certificate.SerialNumber) == serial {
-			pick = &certs[i]
-			break
-		}
-	}
-	if pick == nil {
-		if serial != "" {
-			return nil, errorf("token %s holds no certificate with serial %s and its key: %w", s.Info().Label, serial, ra.ErrNotFound)
-		}
-		return nil, errorf("token %s holds no certificate with its key: %w", s.Info().Label, ra.ErrNotFound)
-	}
-	signer, err := s.Signer(ctx, pick.ID)
-	if err != nil {
-		return nil, err
-	}
-	return &holder{Cert: pick.Certificate, Signer: signer, Serial: ra.SerialString(pick.Certificate.SerialNumber), Session: s, ID: pick.ID}, nil
+	return enroll.TokenHolder(ctx, s, serial)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/charmbracelet/huh"
 	"github.com/cmca/cmca/internal/api"
+	"github.com/cmca/cmca/internal/enroll"
 	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -106,6 +107,7 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 	detail := err.Error()
 	var ue *usageError
 	var ce *cliError
+	var ee *enroll.Error
 	switch {
 	case errors.As(err, &ue) && ue.format != "" && ue.Error() == detail:
 		detail = p.Sprintf(ue.format, translateArgs(p, ue.args)...)
@@ -114,6 +116,10 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 			// The whole message is translated, ending in its class
 			// (the wrapped sentinel): no class prefix needed.
 			return p.Sprintf(ce.format, translateArgs(p, ce.args)...)
+		}
+	case errors.As(err, &ee) && ee.Error() == detail:
+		if msg.Has(ee.Format) && code != api.CodeCancelled {
+			return p.Sprintf(ee.Format, translateArgs(p, ee.Args)...)
 		}
 	}
 	all := map[string]string{"detail": detail}

@@ -2,24 +2,31 @@ package cli
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/enroll"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
-	"github.com/cmca/cmca/internal/testhook"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
 )
 
-// RenewOptions are the inputs of `cmca renew`.
+// RenewOptions are the inputs of `cmca renew`: its flags and the narrow
+// dependencies its run function uses (filled from the Factory by
+// NewCmdRenew; tests pass fakes).
 type RenewOptions struct {
-	F            *Factory
+	IO        printer
+	API       func(context.Context) (enroll.API, error)
+	Secret    func(secret) ([]byte, error)
+	OpenToken func(context.Context, *tokenFlags) (*token.Session, error)
+	// RenewWindow says how close to expiry renewals are automatic, for
+	// the notice after a renewal sent for review.
+	RenewWindow func() string
+
 	P12          string
 	PasswordFile string
 	Out          string
@@ -31,7 +38,13 @@ type RenewOptions struct {
 }
 
 func NewCmdRenew(f *Factory, runF func(*RenewOptions) error) *cobra.Command {
-	o := &RenewOptions{F: f}
+	o := &RenewOptions{
+		IO:          f,
+		API:         func(ctx context.Context) (enroll.API, error) { return f.API(ctx) },
+		Secret:      f.readSecret,
+		OpenToken:   func(ctx context.Context, t *tokenFlags) (*token.Session, error) { return f.openToken(ctx, t, true) },
+		RenewWindow: f.renewWindow,
+	}
 	cmd := &cobra.Command{
 		Use:   "renew (--p12 FILE | --token-label L)",
 		Short: "Renew a certificate, proving possession of its key (证书更新)",
@@ -83,7 +96,6 @@ func (f *Factory) cfgTokenModule() string {
 }
 
 func renewRun(ctx context.Context, o *RenewOptions) error {
-	f := o.F
 	serial := ""
 	if o.Serial != "" {
 		var err error
@@ -91,7 +103,7 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 			return err
 		}
 	}
-	h, err := f.openHolder(ctx, o.P12, o.PasswordFile, &o.Token, serial)
+	h, err := openHolder(ctx, o.Secret, o.OpenToken, o.P12, o.PasswordFile, &o.Token, serial)
 	if err != nil {
 		return err
 	}
@@ -103,15 +115,15 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 		return err
 	}
 	out := o.Out
-	if h.Session == nil && out == "" {
+	if h.Token == nil && out == "" {
 		out = strings.TrimSuffix(o.P12, filepath.Ext(o.P12)) + "-renewed.p12"
 	}
-	if h.Session == nil {
+	if h.Token == nil {
 		if err := checkOut(out, o.Force); err != nil {
 			return err
 		}
 	}
-	api, err := f.API(ctx)
+	api, err := o.API(ctx)
 	if err != nil {
 		return err
 	}
@@ -120,83 +132,54 @@ func renewRun(ctx context.Context, o *RenewOptions) error {
 	// with the same password, 0600), on a token under an ID derived from the
 	// old serial. Running the same command again finds it and fetches the
 	// recorded certificate (service.Renew is idempotent for one key).
-	nk, err := renewKey(ctx, h, out, algo)
+	nk, err := enroll.RenewKey(ctx, h, out, algo)
 	if err != nil {
 		return err
 	}
-	testhook.Point("renew:keygen")
-	csr, err := makeCSR(nk.signer)
+	res, err := enroller(api, o.IO).Renew(ctx, h, nk, o.Comment)
 	if err != nil {
-		nk.discardUnsent(ctx, f)
-		return err
-	}
-	at := testhook.Clock()().UTC().Truncate(time.Second)
-	proof, err := ca.SignPossession(h.Signer, "renew", h.Serial, at, csr)
-	if err != nil {
-		nk.discardUnsent(ctx, f)
-		return errorf("sign the proof of possession with the current key: %w", err)
-	}
-	res, err := api.Renew(ctx, service.RenewInput{Serial: h.Serial, CSR: csr, SignedAt: at, Proof: proof, Comment: o.Comment})
-	if err != nil {
-		// A refusal removes the key, unless the CA may have certified it (an
-		// earlier run's key); after an error of unknown outcome it stays.
-		if definiteFailure(err) && !keyWasIssued(ctx, api, nk.signer, nk.reused) {
-			nk.discard(ctx, f)
-		}
 		return err
 	}
 	where := ""
-	if res.Issued == nil {
-		nk.discard(ctx, f) // outside the window the key is not used: download makes a fresh one
-	} else {
-		testhook.Point("renew:issued")
-		cert, err := x509.ParseCertificate(res.Issued.Certificate)
-		if err != nil {
-			return err
-		}
-		if h.Session != nil {
+	if res.Issued != nil {
+		if h.Token != nil {
 			label := fmt.Sprintf("%s %s %s", h.Cert.Subject.CommonName, res.Issued.UsageType, res.Ref)
-			if err := h.Session.ImportCertificate(ctx, nk.id, label, cert); err != nil {
+			if err := nk.StoreCertificate(ctx, label, res.Issued.Certificate); err != nil {
 				return errorf("the renewed certificate %s was issued but could not be stored on the token (run the same command again to retry): %w", res.Issued.Serial, err)
 			}
-			where = fmt.Sprintf("token %q", h.Session.Info().Label)
+			where = fmt.Sprintf("token %q", h.TokenLabel)
 		} else {
-			chain, err := parseChain(res.Issued.Chain)
-			if err != nil {
-				return err
+			if err := nk.WritePKCS12(out, res.Issued.Certificate, res.Issued.Chain); err != nil {
+				return notWritten("the renewed certificate "+res.Issued.Serial, out, nk.Pending(), err)
 			}
-			if err := token.WritePKCS12(out, nk.signer, cert, chain, h.Password, true); err != nil {
-				return notWritten("the renewed certificate "+res.Issued.Serial, out, nk.pending, err)
-			}
-			os.Remove(nk.pending)
 			where = out
 		}
 	}
-	if f.JSON() {
-		return f.PrintJSON(struct {
+	if o.IO.JSON() {
+		return o.IO.PrintJSON(struct {
 			*service.RenewResult
 			Location string `json:"location,omitempty"`
 		}{res, where})
 	}
-	if f.Quiet() {
+	if o.IO.Quiet() {
 		if res.Issued != nil {
-			f.Printf("%s\n", res.Issued.Serial)
+			o.IO.Printf("%s\n", res.Issued.Serial)
 		} else {
-			f.Printf("%s\n", res.Ref)
+			o.IO.Printf("%s\n", res.Ref)
 		}
 		return nil
 	}
 	if res.Issued != nil {
-		head := f.T("Renewed inside the renewal window")
+		head := o.IO.T("Renewed inside the renewal window")
 		if res.Issued.Retrieved {
-			head = f.T("Renewal finished: issued by an earlier, interrupted run")
+			head = o.IO.T("Renewal finished: issued by an earlier, interrupted run")
 		}
-		f.Printf("%s (request %s).\n  new serial: %s\n  valid to:   %s\n  stored in:  %s\n  The old certificate %s stays valid until it expires.\n",
+		o.IO.Printf("%s (request %s).\n  new serial: %s\n  valid to:   %s\n  stored in:  %s\n  The old certificate %s stays valid until it expires.\n",
 			head, res.Ref, res.Issued.Serial, res.Issued.NotAfter.Local().Format(time.DateOnly), where, res.OldSerial)
 		return nil
 	}
-	f.Printf("Renewal request %s submitted for review (the certificate is not yet within %s of expiry).\n  After approval you will receive a passcode; then run `cmca download --ref %s`.\n",
-		res.Ref, f.renewWindow(), res.Ref)
+	o.IO.Printf("Renewal request %s submitted for review (the certificate is not yet within %s of expiry).\n  After approval you will receive a passcode; then run `cmca download --ref %s`.\n",
+		res.Ref, o.RenewWindow(), res.Ref)
 	return nil
 }
 
@@ -208,9 +191,14 @@ func (f *Factory) renewWindow() string {
 	return fmt.Sprintf("%d days", int(api.Policy().RenewWindow.Hours()/24))
 }
 
-// RevokeOptions are the inputs of `cmca revoke`.
+// RevokeOptions are the inputs of `cmca revoke`: its flags and the
+// narrow dependencies its run function uses.
 type RevokeOptions struct {
-	F            *Factory
+	IO        printer
+	API       func(context.Context) (revokeAPI, error)
+	Secret    func(secret) ([]byte, error)
+	OpenToken func(context.Context, *tokenFlags) (*token.Session, error)
+
 	Serial       string
 	P12          string
 	PasswordFile string
@@ -221,7 +209,12 @@ type RevokeOptions struct {
 }
 
 func NewCmdRevoke(f *Factory, runF func(*RevokeOptions) error) *cobra.Command {
-	o := &RevokeOptions{F: f}
+	o := &RevokeOptions{
+		IO:        f,
+		API:       func(ctx context.Context) (revokeAPI, error) { return f.API(ctx) },
+		Secret:    f.readSecret,
+		OpenToken: func(ctx context.Context, t *tokenFlags) (*token.Session, error) { return f.openToken(ctx, t, true) },
+	}
 	cmd := &cobra.Command{
 		Use:   "revoke (--serial S | --p12 FILE | --token-label L) --reason R",
 		Short: "Ask for a certificate to be revoked (证书作废)",
@@ -271,8 +264,12 @@ func reasonList() string {
 	return strings.Join(s, ", ")
 }
 
+// revokeAPI is what revoke needs from the RA/CA.
+type revokeAPI interface {
+	Revoke(ctx context.Context, in service.RevokeInput) (*service.RevokeResult, error)
+}
+
 func revokeRun(ctx context.Context, o *RevokeOptions) error {
-	f := o.F
 	reason, err := ra.ParseRevocationReason(o.Reason)
 	if err != nil {
 		return err
@@ -285,16 +282,16 @@ func revokeRun(ctx context.Context, o *RevokeOptions) error {
 				return err
 			}
 		}
-		h, err := f.openHolder(ctx, o.P12, o.PasswordFile, &o.Token, serial)
+		h, err := openHolder(ctx, o.Secret, o.OpenToken, o.P12, o.PasswordFile, &o.Token, serial)
 		if err != nil {
 			return err
 		}
-		in.Serial, in.SignedAt = h.Serial, testhook.Clock()().UTC().Truncate(time.Second)
-		if in.Proof, err = ca.SignPossession(h.Signer, "revoke", h.Serial, in.SignedAt, []byte(reason)); err != nil {
+		in.Serial = h.Serial
+		if in.SignedAt, in.Proof, err = h.Prove("revoke", []byte(reason)); err != nil {
 			return errorf("sign the revocation request: %w", err)
 		}
 	}
-	api, err := f.API(ctx)
+	api, err := o.API(ctx)
 	if err != nil {
 		return err
 	}
@@ -302,24 +299,27 @@ func revokeRun(ctx context.Context, o *RevokeOptions) error {
 	if err != nil {
 		return err
 	}
-	if f.JSON() {
-		return f.PrintJSON(res)
+	if o.IO.JSON() {
+		return o.IO.PrintJSON(res)
 	}
-	if f.Quiet() {
-		f.Printf("%s\n", res.Ref)
+	if o.IO.Quiet() {
+		o.IO.Printf("%s\n", res.Ref)
 		return nil
 	}
 	if res.Revoked {
-		f.Printf("Certificate %s revoked (%s), request %s. Publish it: `cmca crl`.\n", res.Serial, res.Reason, res.Ref)
+		o.IO.Printf("Certificate %s revoked (%s), request %s. Publish it: `cmca crl`.\n", res.Serial, res.Reason, res.Ref)
 		return nil
 	}
-	f.Printf("Revocation request %s submitted for certificate %s (%s).\n  It takes effect when an operator approves it: `cmca approve %s`.\n", res.Ref, res.Serial, res.Reason, res.Ref)
+	o.IO.Printf("Revocation request %s submitted for certificate %s (%s).\n  It takes effect when an operator approves it: `cmca approve %s`.\n", res.Ref, res.Serial, res.Reason, res.Ref)
 	return nil
 }
 
-// ReissueOptions are the inputs of `cmca reissue`.
+// ReissueOptions are the inputs of `cmca reissue`: its flags and the
+// narrow dependencies its run function uses.
 type ReissueOptions struct {
-	F       *Factory
+	IO  printer
+	API func(context.Context) (reissueAPI, error)
+
 	Serial  string
 	Ref     string
 	Reason  string
@@ -327,7 +327,7 @@ type ReissueOptions struct {
 }
 
 func NewCmdReissue(f *Factory, runF func(*ReissueOptions) error) *cobra.Command {
-	o := &ReissueOptions{F: f}
+	o := &ReissueOptions{IO: f, API: func(ctx context.Context) (reissueAPI, error) { return f.API(ctx) }}
 	cmd := &cobra.Command{
 		Use:   "reissue (--serial S | --ref ORIGINAL) --reason lost|damaged",
 		Short: "Ask for a replacement of a lost or damaged certificate (证书补办)",
@@ -348,24 +348,7 @@ a new passcode, a new key, a new serial, the same identity data.`,
 			if runF != nil {
 				return runF(o)
 			}
-			ctx := cmd.Context()
-			api, err := f.API(ctx)
-			if err != nil {
-				return err
-			}
-			res, err := api.Reissue(ctx, service.ReissueInput{Serial: o.Serial, Ref: o.Ref, Reason: o.Reason, Comment: o.Comment})
-			if err != nil {
-				return err
-			}
-			if f.JSON() {
-				return f.PrintJSON(res)
-			}
-			if f.Quiet() {
-				f.Printf("%s\n", res.Ref)
-				return nil
-			}
-			f.Printf("Reissue request %s submitted for certificate %s (%s).\n  After approval the old certificate is revoked and a passcode is issued for the replacement.\n", res.Ref, res.Serial, res.Reason)
-			return nil
+			return reissueRun(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVar(&o.Serial, "serial", "", "serial of the certificate to replace")
@@ -373,4 +356,29 @@ a new passcode, a new key, a new serial, the same identity data.`,
 	cmd.Flags().StringVar(&o.Reason, "reason", "", "lost or damaged")
 	cmd.Flags().StringVar(&o.Comment, "comment", "", "note for the reviewer")
 	return cmd
+}
+
+// reissueAPI is what reissue needs from the RA/CA.
+type reissueAPI interface {
+	Reissue(ctx context.Context, in service.ReissueInput) (*service.RevokeResult, error)
+}
+
+func reissueRun(ctx context.Context, o *ReissueOptions) error {
+	api, err := o.API(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := api.Reissue(ctx, service.ReissueInput{Serial: o.Serial, Ref: o.Ref, Reason: o.Reason, Comment: o.Comment})
+	if err != nil {
+		return err
+	}
+	if o.IO.JSON() {
+		return o.IO.PrintJSON(res)
+	}
+	if o.IO.Quiet() {
+		o.IO.Printf("%s\n", res.Ref)
+		return nil
+	}
+	o.IO.Printf("Reissue request %s submitted for certificate %s (%s).\n  After approval the old certificate is revoked and a passcode is issued for the replacement.\n", res.Ref, res.Serial, res.Reason)
+	return nil
 }

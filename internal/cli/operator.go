@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cmca/cmca/internal/enroll"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -162,7 +163,7 @@ func operatorAddToken(ctx context.Context, f *Factory, svc *service.Service, o *
 		return errorf("operator %s was added but its certificate could not be stored on the token; revoke it and add it again: %w", name, err)
 	}
 	if len(chain) > 0 {
-		caID := keyID("ca:" + chain[0].SerialNumber.String())
+		caID := enroll.KeyID("ca:" + chain[0].SerialNumber.String())
 		if err := s.ImportCertificate(ctx, caID, "CA "+chain[0].Subject.CommonName, chain[0]); err != nil {
 			f.Warnf("warning: could not store the CA certificate on the token: %v\n", err)
 		}
@@ -177,7 +178,7 @@ func operatorCerts(res *service.OperatorResult) (*x509.Certificate, []*x509.Cert
 	if err != nil {
 		return nil, nil, err
 	}
-	chain, err := parseChain(res.Chain)
+	chain, err := enroll.ParseChain(res.Chain)
 	return cert, chain, err
 }
 
