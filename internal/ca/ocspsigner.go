@@ -2,7 +2,6 @@ package ca
 
 import (
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -31,41 +30,17 @@ func (c *CA) IssueOCSPSigner(pub crypto.PublicKey, validity time.Duration, now t
 	if validity <= 0 || validity > MaxOCSPSignerValidity {
 		return nil, fmt.Errorf("OCSP signer validity %s is out of range (up to %s): %w", validity, MaxOCSPSignerValidity, ra.ErrInvalid)
 	}
-	serial, err := NewSerial()
-	if err != nil {
-		return nil, fmt.Errorf("draw serial: %w", err)
-	}
-	ski, err := SubjectKeyID(pub)
-	if err != nil {
-		return nil, err
-	}
-	notBefore := now.Add(-time.Minute).UTC().Truncate(time.Second)
-	notAfter := notBefore.Add(validity)
-	if notAfter.After(c.Cert.NotAfter) {
-		notAfter = c.Cert.NotAfter
-	}
-	if !notBefore.Before(notAfter) {
-		return nil, fmt.Errorf("the CA certificate expires %s; renew the CA before signing an OCSP responder: %w", c.Cert.NotAfter.Format(time.DateOnly), ra.ErrConflict)
-	}
 	subj := pkix.Name{CommonName: c.Cert.Subject.CommonName + " OCSP Responder"}
 	subj.Organization = c.Cert.Subject.Organization
 	subj.Country = c.Cert.Subject.Country
 	nullDER, _ := asn1.Marshal(asn1.NullRawValue)
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               subj,
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
-		BasicConstraintsValid: true,
-		IsCA:                  false,
-		SubjectKeyId:          ski,
-		ExtraExtensions:       []pkix.Extension{{Id: oidOCSPNoCheck, Value: nullDER}},
+		Subject:         subj,
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+		ExtraExtensions: []pkix.Extension{{Id: oidOCSPNoCheck, Value: nullDER}},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, pub, c.Signer)
-	if err != nil {
-		return nil, fmt.Errorf("sign OCSP responder certificate: %w", err)
-	}
-	return x509.ParseCertificate(der)
+	// No CRL distribution point, AIA or policy: a responder certificate
+	// marked ocsp-nocheck is not itself checked.
+	return c.signService(tmpl, pub, validity, Extras{}, now)
 }
