@@ -13,9 +13,9 @@ import (
 
 // issuedTestRequest stores a request that has a passcode, a certificate and
 // a revocation, each change audited as the service does.
-func issuedTestRequest(t *testing.T, s *Store) (*ra.Request, string) {
+func issuedTestRequest(t *testing.T, s *Store, edit ...func(*ra.Request)) (*ra.Request, string) {
 	t.Helper()
-	r := insertTestRequest(t, s)
+	r := insertTestRequest(t, s, edit...)
 	serial := "0a1b2c"
 	err := s.Tx(context.Background(), func(tx *Tx) error {
 		if err := tx.SetPasscodeHash(r.Ref, ra.HashPasscode("7KQ3PZ4MXW2A9HCD1EFG")); err != nil {
@@ -59,22 +59,32 @@ func TestBindingDetectsRowsEditedOutsideCmca(t *testing.T) {
 		sql   string
 		kind  string // request or certificate
 		group string
+		parts bool // the application gives surname and given name
 	}{
-		{"name", `UPDATE requests SET name = 'Mallory'`, "request", "identity"},
-		{"email", `UPDATE requests SET email = 'm@evil.example'`, "request", "identity"},
-		{"usage", `UPDATE requests SET usage_type = 'sign'`, "request", "usage"},
-		{"storage", `UPDATE requests SET storage = 'usbkey'`, "request", "storage"},
-		{"passcode hash byte", `UPDATE requests SET passcode_hash = substr(passcode_hash, 1, 20) || CASE substr(passcode_hash, 21, 1) WHEN 'a' THEN 'b' ELSE 'a' END || substr(passcode_hash, 22)`, "request", "passcode"},
-		{"attempts reset", `UPDATE requests SET passcode_attempts = 0, passcode_used = 0`, "request", "passcode"},
-		{"state", `UPDATE requests SET state = 'issued'`, "request", "state"},
-		{"unrevoked", `UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL`, "certificate", "revocation"},
-		{"der", `UPDATE certificates SET der = x'3001'`, "certificate", "certificate"},
+		{"name", `UPDATE requests SET name = 'Mallory'`, "request", "identity", false},
+		{"email", `UPDATE requests SET email = 'm@evil.example'`, "request", "identity", false},
+		{"surname planted", `UPDATE requests SET surname = 'Mallory', given_name = 'A'`, "request", "identity", false},
+		{"given name planted", `UPDATE requests SET given_name = 'A'`, "request", "identity", false},
+		{"surname", `UPDATE requests SET surname = 'Mallory'`, "request", "identity", true},
+		{"given name", `UPDATE requests SET given_name = 'Mallory'`, "request", "identity", true},
+		{"parts removed", `UPDATE requests SET surname = '', given_name = ''`, "request", "identity", true},
+		{"usage", `UPDATE requests SET usage_type = 'sign'`, "request", "usage", false},
+		{"storage", `UPDATE requests SET storage = 'usbkey'`, "request", "storage", false},
+		{"passcode hash byte", `UPDATE requests SET passcode_hash = substr(passcode_hash, 1, 20) || CASE substr(passcode_hash, 21, 1) WHEN 'a' THEN 'b' ELSE 'a' END || substr(passcode_hash, 22)`, "request", "passcode", false},
+		{"attempts reset", `UPDATE requests SET passcode_attempts = 0, passcode_used = 0`, "request", "passcode", false},
+		{"state", `UPDATE requests SET state = 'issued'`, "request", "state", false},
+		{"unrevoked", `UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL`, "certificate", "revocation", false},
+		{"der", `UPDATE certificates SET der = x'3001'`, "certificate", "certificate", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openTest(t)
 			ctx := context.Background()
-			r, serial := issuedTestRequest(t, s)
+			var edit []func(*ra.Request)
+			if tt.parts {
+				edit = append(edit, func(r *ra.Request) { r.Applicant.Name, r.Applicant.Surname, r.Applicant.GivenName = "Anna Schmidt", "Schmidt", "Anna" })
+			}
+			r, serial := issuedTestRequest(t, s, edit...)
 			check := func() error {
 				return s.Read(ctx, func(tx *Tx) error {
 					if _, err := tx.Request(r.Ref); err != nil {
@@ -234,5 +244,50 @@ VALUES ('0abc', 1, 1, 'CN=A', 'A', 'a@example.com', 'auth', 'soft', 'ECDSA P-256
 	err = s.Read(ctx, func(tx *Tx) error { _, err := tx.Certificate("0abc"); return err })
 	if !errors.Is(err, ra.ErrIntegrity) {
 		t.Fatalf("Certificate after an edit following the upgrade = %v; want ErrIntegrity", err)
+	}
+}
+
+// TestBindingAddedColumnsKeepOldDigests: columns a later schema added to a
+// group (identity: surname, given_name) change nothing in the digest of a
+// row that leaves them empty, so records bound before the upgrade still
+// match; set, they change the group's digest and only that group's.
+func TestBindingAddedColumnsKeepOldDigests(t *testing.T) {
+	var before []fieldGroup // the groups as schema 10 had them
+	for _, g := range requestGroups {
+		before = append(before, fieldGroup{name: g.name, cols: g.cols})
+	}
+	row := func(gs []fieldGroup, added ...any) []any {
+		var vals []any
+		for _, g := range gs {
+			for _, c := range g.cols {
+				vals = append(vals, "v-"+c)
+			}
+			for i := range g.added {
+				vals = append(vals, added[i])
+			}
+		}
+		return vals
+	}
+	old := digestValues(before, row(before))
+	tests := []struct {
+		name    string
+		added   []any
+		changed bool
+	}{
+		{"empty", []any{"", ""}, false},
+		{"null", []any{nil, nil}, false},
+		{"both set", []any{"Schmidt", "Anna"}, true},
+		{"surname only", []any{"Schmidt", ""}, true},
+		{"given name only", []any{"", "Anna"}, true},
+	}
+	for _, tt := range tests {
+		got := digestValues(requestGroups, row(requestGroups, tt.added...))
+		if diff := diffGroups(old, got); tt.changed != slices.Equal(diff, []string{"identity"}) || !tt.changed && len(diff) > 0 {
+			t.Errorf("digest with added columns %v differs from schema 10's in %v; want %v", tt.added, diff, map[bool]string{true: "identity", false: "nothing"}[tt.changed])
+		}
+	}
+	// Moving a value between the two added columns changes the digest.
+	if digestValues(requestGroups, row(requestGroups, "A", "")) == digestValues(requestGroups, row(requestGroups, "", "A")) {
+		t.Error("surname A and given name A digest alike")
 	}
 }
