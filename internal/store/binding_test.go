@@ -82,7 +82,9 @@ func TestBindingDetectsRowsEditedOutsideCmca(t *testing.T) {
 			ctx := context.Background()
 			var edit []func(*ra.Request)
 			if tt.parts {
-				edit = append(edit, func(r *ra.Request) { r.Applicant.Name, r.Applicant.Surname, r.Applicant.GivenName = "Anna Schmidt", "Schmidt", "Anna" })
+				edit = append(edit, func(r *ra.Request) {
+					r.Applicant.Name, r.Applicant.Surname, r.Applicant.GivenName = "Anna Schmidt", "Schmidt", "Anna"
+				})
 			}
 			r, serial := issuedTestRequest(t, s, edit...)
 			check := func() error {
