@@ -612,7 +612,7 @@ func NameParts(name, surname, given string) (string, string, error) {
 		field = "given_name"
 		return bad("is required with a surname; give both parts of the name, or neither")
 	case !namePartsMake(name, surname, given):
-		return bad("%q and the given name %q do not make the name %q; together, in either order, they must spell it (张 + 三 = 张三, Schmidt + Anna = Anna Schmidt)",
+		return bad("the surname %q and the given name %q do not make the name %q; together, in either order, they must spell it (张 + 三 = 张三, Schmidt + Anna = Anna Schmidt)",
 			truncate(surname, 40), truncate(given, 40), truncate(name, 70))
 	}
 	return surname, given, nil
