@@ -607,7 +607,7 @@ func TestAgentNormalize(t *testing.T) {
 // a name, and together, in either order, they spell the display name.
 func TestNameParts(t *testing.T) {
 	tests := []struct {
-		name, surname, given string
+		name, surname, given   string
 		wantSurname, wantGiven string
 		field                  string // "" = valid
 	}{
