@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -254,10 +255,7 @@ VALUES ('0abc', 1, 1, 'CN=A', 'A', 'a@example.com', 'auth', 'soft', 'ECDSA P-256
 // row that leaves them empty, so records bound before the upgrade still
 // match; set, they change the group's digest and only that group's.
 func TestBindingAddedColumnsKeepOldDigests(t *testing.T) {
-	var before []fieldGroup // the groups as schema 10 had them
-	for _, g := range requestGroups {
-		before = append(before, fieldGroup{name: g.name, cols: g.cols})
-	}
+	before := requestGroupsSchema10
 	row := func(gs []fieldGroup, added ...any) []any {
 		var vals []any
 		for _, g := range gs {
@@ -292,4 +290,96 @@ func TestBindingAddedColumnsKeepOldDigests(t *testing.T) {
 	if digestValues(requestGroups, row(requestGroups, "A", "")) == digestValues(requestGroups, row(requestGroups, "", "A")) {
 		t.Error("surname A and given name A digest alike")
 	}
+}
+
+// TestUpgradeToNamePartsKeepsBindings: a version 9 store whose request was
+// bound before surname and given_name existed migrates to version 11. The
+// row keeps its name, has no parts, and still matches its binding (no new
+// baseline record); setting the parts afterwards is caught.
+func TestUpgradeToNamePartsKeepsBindings(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ra.db")
+	names, err := migrationNames(SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`}
+	for _, name := range names {
+		if v, _ := migrationVersion(name); v > 9 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(body))
+	}
+	const ref = "20261125-OLD00009"
+	stmts = append(stmts,
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0)`,
+		`INSERT INTO applicants (id, id_type, id_number, name, mobile, email, created_at, updated_at) VALUES (1, 'passport', 'E1234567', '张三', '13812345678', 'a@example.com', 1000, 1000)`,
+		`INSERT INTO requests (id, ref, kind, state, applicant_id, name, id_type, id_number, mobile, email, usage_type, acceptance_point, storage, submitted_by, created_at, updated_at)
+VALUES (1, '`+ref+`', 'new', 'submitted', 1, '张三', 'passport', 'E1234567', '13812345678', 'a@example.com', 'email', 'online', 'soft', 'clerk', 1000, 1000)`)
+	rawExec(t, path, stmts...)
+	// The binding as version 9 wrote it: the identity group without the
+	// name parts.
+	before := requestGroupsSchema10
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, err := scanDigest(db.QueryRow(`SELECT `+groupCols(before)+` FROM requests WHERE ref = ?`, ref), before)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := ra.Event{Seq: 1, At: time.Unix(1000, 0).UTC(), Operator: "clerk", Action: "apply", Ref: ref, To: ra.StateSubmitted}
+	rawExec(t, path, `INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash, req_digest)
+VALUES (1, 1000, 'clerk', 'apply', '`+ref+`', '', '', 'submitted', '', '`+genesis+`', '`+auditHash(genesis, ev, binding{req: digest})+`', '`+digest+`')`,
+		`PRAGMA journal_mode = WAL`)
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 9 store: %v", err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != LatestVersion() {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, LatestVersion())
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		r, err := tx.Request(ref)
+		if err != nil {
+			return err
+		}
+		if a := r.Applicant; a.Name != "张三" || a.Surname != "" || a.GivenName != "" {
+			t.Errorf("upgraded request applicant = %q, %q, %q; want the name kept, no parts", a.Name, a.Surname, a.GivenName)
+		}
+		n, problems, err := tx.VerifyAudit()
+		if err != nil || n != 1 || len(problems) > 0 {
+			t.Errorf("VerifyAudit after upgrade = %d records, %v, %v; want the one old record and no problems", n, problems, err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("after the upgrade to version 11: %v", err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE requests SET surname = '张', given_name = '三'`); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error { _, err := tx.Request(ref); return err })
+	var ie *IntegrityError
+	if !errors.As(err, &ie) || !slices.Contains(ie.Groups, "identity") {
+		t.Fatalf("Request after planting name parts = %v; want an identity IntegrityError", err)
+	}
+}
+
+// requestGroupsSchema10 are the request field groups as cmca bound them
+// before schema version 11 added surname and given_name, written out so
+// that the tests above do not follow a change to requestGroups.
+var requestGroupsSchema10 = []fieldGroup{
+	{name: "identity", cols: []string{"name", "id_type", "id_number", "mobile", "email", "address", "agent_name", "agent_id_type", "agent_id_number"}},
+	{name: "usage", cols: []string{"usage_type", "acceptance_point", "agreement_version"}},
+	{name: "storage", cols: []string{"storage"}},
+	{name: "passcode", cols: []string{"passcode_hash", "passcode_expires", "passcode_attempts", "passcode_used"}},
+	{name: "state", cols: []string{"kind", "state", "target_serial", "reason", "cert_serial", "submitted_by", "decided_by", "issued_by"}},
 }
