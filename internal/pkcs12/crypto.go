@@ -20,8 +20,8 @@ import (
 	"hash"
 	"io"
 
+	"github.com/cmca/cmca/internal/pkcs12/internal/rc2"
 	"golang.org/x/crypto/pbkdf2"
-	"software.sslmate.com/src/go-pkcs12/internal/rc2"
 )
 
 var (

@@ -15,7 +15,7 @@
 // This package is forked from golang.org/x/crypto/pkcs12, which is frozen.
 // The implementation is distilled from https://tools.ietf.org/html/rfc7292
 // and referenced documents.
-package pkcs12 // import "software.sslmate.com/src/go-pkcs12"
+package pkcs12
 
 import (
 	"crypto/ecdsa"
@@ -47,6 +47,7 @@ type Encoder struct {
 	encryptionIterations int
 	saltLen              int
 	rand                 io.Reader
+	friendlyName         string // cmca patch: see WithFriendlyName
 }
 
 // WithIterations creates a new Encoder identical to enc except that
@@ -75,6 +76,21 @@ func (enc Encoder) WithIterations(iterations int) *Encoder {
 // instead of [crypto/rand.Reader].
 func (enc Encoder) WithRand(rand io.Reader) *Encoder {
 	enc.rand = rand
+	return &enc
+}
+
+// WithFriendlyName creates a new Encoder identical to enc except that
+// [Encoder.Encode] sets the friendlyName attribute (PKCS#9, a BMPString)
+// to name on the private key bag and on the end-entity certificate's bag,
+// beside the LocalKeyId attribute both already carry. NSS takes it as the
+// nickname, Java as the alias. Characters outside the Basic Multilingual
+// Plane (CJK Extension B, say) are written as UTF-16 surrogate pairs, which
+// this package's decoder, NSS and Java read back (OpenSSL's encoder refuses
+// them). An empty name sets no friendlyName.
+//
+// cmca patch: not in upstream go-pkcs12.
+func (enc Encoder) WithFriendlyName(name string) *Encoder {
+	enc.friendlyName = name
 	return &enc
 }
 
@@ -674,8 +690,17 @@ func (enc *Encoder) Encode(privateKey interface{}, certificate *x509.Certificate
 		return nil, err
 	}
 
+	leafAttributes := []pkcs12Attribute{localKeyIdAttr}
+	if enc.friendlyName != "" { // cmca patch
+		friendlyNameAttr, err := makeFriendlyNameAttribute(enc.friendlyName)
+		if err != nil {
+			return nil, err
+		}
+		leafAttributes = append(leafAttributes, friendlyNameAttr)
+	}
+
 	var certBags []safeBag
-	if certBag, err := makeCertBag(certificate.Raw, []pkcs12Attribute{localKeyIdAttr}); err != nil {
+	if certBag, err := makeCertBag(certificate.Raw, leafAttributes); err != nil {
 		return nil, err
 	} else {
 		certBags = append(certBags, *certBag)
@@ -707,7 +732,7 @@ func (enc *Encoder) Encode(privateKey interface{}, certificate *x509.Certificate
 			return nil, err
 		}
 	}
-	keyBag.Attributes = append(keyBag.Attributes, localKeyIdAttr)
+	keyBag.Attributes = append(keyBag.Attributes, leafAttributes...) // cmca patch: was localKeyIdAttr alone
 
 	// Construct an authenticated safe with two SafeContents.
 	// The first SafeContents is encrypted and contains the cert bags.
