@@ -312,7 +312,9 @@ func (s *Service) republish(ctx context.Context, number int64, delta bool) (*CRL
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(hist); err != nil {
+		// The home's copy: written if missing, or (PostgreSQL) put right
+		// if it is not the body the store holds.
+		if _, err := os.Stat(hist); err != nil || (!rec.Legacy() && checkCRLFile(hist, rec) != nil) {
 			if err := WritePublicFile(hist, rec.DER); err != nil {
 				return nil, err
 			}

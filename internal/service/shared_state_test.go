@@ -123,6 +123,15 @@ func TestSharedCRLAcrossHomes(t *testing.T) {
 	} else if data, _ := os.ReadFile(r.DERPath); !bytes.Equal(data, signed2) {
 		t.Errorf("c: %s is not CRL %d", r.DERPath, res2.Number)
 	}
+	// A damaged copy in c's home is put right from the store.
+	if err := os.Truncate(filepath.Join(c.home, CRLDir, crlFileBase(res2.Number, false)), 10); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.CRL(as(ctx, "bob"), CRLOptions{}); err != nil || !r.Reused {
+		t.Errorf("c: CRL after its copy was damaged = %+v, %v; want republished from the store", r, err)
+	} else if data, _ := os.ReadFile(r.File); !bytes.Equal(data, signed2) {
+		t.Errorf("c: %s was not put right", r.File)
+	}
 	for name, s := range map[string]*Service{"a": a, "b": b, "c": c} {
 		rep, err := s.Doctor(as(ctx, "auditor"))
 		if err != nil {
