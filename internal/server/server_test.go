@@ -482,7 +482,9 @@ type fakeCRLs struct {
 	err error
 }
 
-func (f *fakeCRLs) CurrentCRL(context.Context, bool) (*service.CurrentCRL, error) { return f.cur, f.err }
+func (f *fakeCRLs) CurrentCRL(context.Context, bool) (*service.CurrentCRL, error) {
+	return f.cur, f.err
+}
 
 // TestPublicCRLFromStore: served from a CRLSource, a CRL carries an ETag of
 // its number (a cache revalidates to 304 until a newer one is signed), and
