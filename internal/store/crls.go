@@ -126,3 +126,12 @@ func (t *Tx) RevokedCount() (int64, error) {
 	err := t.queryRow(`SELECT (SELECT COUNT(*) FROM certificates WHERE status = 'revoked') + (SELECT COUNT(*) FROM service_certificates WHERE status = 'revoked')`).Scan(&n)
 	return n, err
 }
+
+// SetCRLBody stores the body of a CRL recorded by its digest only (signed
+// on SQLite, then copied by `cmca store migrate`), so that every instance
+// can serve it. The caller has checked der against the record; a row that
+// holds a body already, or none by that number, is left alone.
+func (t *Tx) SetCRLBody(number int64, der []byte) error {
+	_, err := t.exec(`UPDATE crls SET der = ? WHERE number = ? AND der_sha256 <> '' AND der_size = ? AND length(der) = 0`, der, number, len(der))
+	return err
+}
