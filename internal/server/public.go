@@ -22,7 +22,7 @@ import (
 
 // PublicOptions configure the plain-HTTP handler.
 type PublicOptions struct {
-	Home   string // the CA certificate and published CRLs are read from here on every request
+	Home   string // the CA certificate and (without CRLs) the published CRLs are read from here on every request
 	Config *service.Config
 	Logger *slog.Logger
 	// CRLMaxAge is how long caches may keep a CRL (default 5 minutes; CRLs
