@@ -90,6 +90,7 @@ func TestConformance(t *testing.T) {
 		{"certificates", confCertificates},
 		{"revocation racing", confRevokeRace},
 		{"meta and policy", confMetaPolicy},
+		{"meta set once racing", confMetaOnceRace},
 		{"bulk item savepoint", confItem},
 		{"CRL body kept when given", confCRLBody},
 		{"audit checkpoint never moves back", confCheckpoint},
@@ -660,6 +661,49 @@ func confMetaPolicy(t *testing.T, loc string) {
 			t.Errorf("Policy = %+v, %v", rows, err)
 		}
 		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confMetaOnceRace: several handles record a value under one meta key at
+// once (the passcode key check of several instances, service/passcode_kek.go);
+// exactly one wins and every one is told the winner's value.
+func confMetaOnceRace(t *testing.T, loc string) {
+	const n = 6
+	hs := handles(t, loc, n)
+	got := make([]string, n)
+	errs := race(n, func(i int) error {
+		return hs[i].Tx(context.Background(), func(tx *Tx) error {
+			v, err := tx.SetMetaOnce("once", fmt.Sprint("v", i))
+			got[i] = v
+			return err
+		})
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("SetMetaOnce %d: %v", i, err)
+		}
+	}
+	winners := 0
+	for i, v := range got {
+		if v != got[0] {
+			t.Errorf("SetMetaOnce %d = %q; want %q like handle 0", i, v, got[0])
+		}
+		if v == fmt.Sprint("v", i) {
+			winners++
+		}
+	}
+	if winners != 1 {
+		t.Errorf("%d winners (%q); want exactly 1", winners, got)
+	}
+	err := hs[0].Tx(context.Background(), func(tx *Tx) error {
+		v, err := tx.SetMetaOnce("once", "later")
+		if err == nil && v != got[0] {
+			t.Errorf("SetMetaOnce after the race = %q; want %q", v, got[0])
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -538,6 +538,23 @@ func (t *Tx) SetMeta(key, value string) error {
 	return err
 }
 
+// SetMetaOnce writes a key of the meta table unless it has a value
+// already, and returns the value stored: value if this transaction won, the
+// first writer's otherwise. Two transactions racing on one key (two
+// processes, or two `cmca serve` instances on one PostgreSQL database)
+// cannot both win: PostgreSQL makes the second INSERT wait for the first
+// to commit and then do nothing; SQLite has one writer.
+func (t *Tx) SetMetaOnce(key, value string) (string, error) {
+	if _, err := t.exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+		return "", fmt.Errorf("store meta %s: %w", key, err)
+	}
+	v, err := t.Meta(key)
+	if err != nil {
+		return "", fmt.Errorf("read meta %s: %w", key, err)
+	}
+	return v, nil
+}
+
 // isCantOpen: SQLite could not open or create a file it needs beside the
 // store (SQLITE_CANTOPEN, or SQLITE_READONLY_DIRECTORY and the like for a
 // WAL reader in a directory it cannot write).
