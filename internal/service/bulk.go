@@ -98,6 +98,9 @@ func (s *Service) IssueMany(ctx context.Context, refs []string, allApproved, res
 	if err != nil {
 		return nil, nil, err
 	}
+	if _, err := s.LoadPasscodeKEK(ctx, true); err != nil { // as in Issue
+		return nil, nil, err
+	}
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		done, failed = nil, nil
 		if allApproved {

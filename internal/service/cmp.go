@@ -128,6 +128,12 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 	var box []byte
 	var authErr error
 	var out *Issued
+	// The KEK that opens the stored passcode, checked against the store's
+	// record: a home with another key is refused before anything is
+	// written (no attempt counted, no nonce).
+	if _, err := s.LoadPasscodeKEK(ctx, false); err != nil {
+		return nil, cmpFailure(err)
+	}
 	// Swept in its own transaction: the enrolment's may roll back.
 	if b.sweepDue() {
 		if err := s.store.Tx(ctx, b.sweep); err != nil {
@@ -346,6 +352,11 @@ func (b *CMPBackend) Confirm(ctx context.Context, in *cmp.ConfirmRequest) (*cmp.
 	s := b.s
 	res := &cmp.Result{}
 	var failure error
+	if in.CheckMAC != nil { // MACed with the passcode of the enrolment
+		if _, err := s.LoadPasscodeKEK(ctx, false); err != nil {
+			return nil, cmpFailure(err)
+		}
+	}
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.SeeNonce(in.SenderNonce); err != nil {
 			return err // rolled back unless authenticated below

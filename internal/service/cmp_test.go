@@ -212,7 +212,7 @@ func TestPasscodeBox(t *testing.T) {
 	// A KEK readable by others is refused.
 	os.Chmod(kek, 0o644)
 	s2 := openTestService(t, s.Home(), &clock{t: s.Now()})
-	if _, err := s2.sealPasscode("X", "Y"); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, err := s2.LoadPasscodeKEK(context.Background(), true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("seal with a 0644 KEK: %v; want refused", err)
 	}
 }

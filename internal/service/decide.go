@@ -211,6 +211,11 @@ func (s *Service) Issue(ctx context.Context, ref string, resend bool) (*Authoris
 	if err != nil {
 		return nil, err
 	}
+	// The passcode is boxed for CMP under the KEK, checked against the
+	// store's record before the transaction (LoadPasscodeKEK).
+	if _, err := s.LoadPasscodeKEK(ctx, true); err != nil {
+		return nil, err
+	}
 	var out *Authorisation
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		var err error
