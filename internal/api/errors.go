@@ -116,16 +116,19 @@ const (
 	CodePasscodeLocked   = "passcode.locked"          // params: ref
 	CodePasscodeExpired  = "passcode.expired"         // params: ref
 	CodePasscodeUsed     = "passcode.used"            // params: ref
-	CodeAuthFailed       = "auth.failed"              // any other failed secret or proof
-	CodeAuthRequired     = "auth.required"            // a credential is needed; params: role
-	CodeRoleRequired     = "auth.role_required"       // the caller lacks a role; params: role
-	CodePolicy           = "policy.forbidden"         // any other policy refusal
-	CodeFourEyes         = "policy.four_eyes"         // the four-eyes rule forbids this caller
-	CodeRateLimited      = "rate.limited"             // params: retry_after (seconds)
-	CodeCancelled        = "request.cancelled"        // the caller went away
-	CodeInternal         = "server.internal"          // see the server log under request_id
-	CodeUnavailable      = "server.unavailable"       // shutting down or not ready
-	CodeStoreUnavailable = "store.unavailable"        // the database cannot be reached now; retry
+	// CodePasscodeKeyMismatch: this instance's ca/passcode.kek is not the
+	// key the store recorded, or is missing; params: path.
+	CodePasscodeKeyMismatch = service.CodePasscodeKeyMismatch
+	CodeAuthFailed          = "auth.failed"        // any other failed secret or proof
+	CodeAuthRequired        = "auth.required"      // a credential is needed; params: role
+	CodeRoleRequired        = "auth.role_required" // the caller lacks a role; params: role
+	CodePolicy              = "policy.forbidden"   // any other policy refusal
+	CodeFourEyes            = "policy.four_eyes"   // the four-eyes rule forbids this caller
+	CodeRateLimited         = "rate.limited"       // params: retry_after (seconds)
+	CodeCancelled           = "request.cancelled"  // the caller went away
+	CodeInternal            = "server.internal"    // see the server log under request_id
+	CodeUnavailable         = "server.unavailable" // shutting down or not ready
+	CodeStoreUnavailable    = "store.unavailable"  // the database cannot be reached now; retry
 )
 
 type codeInfo struct {
@@ -135,35 +138,36 @@ type codeInfo struct {
 
 // Catalogue is every code with its class and HTTP status.
 var catalogue = map[string]codeInfo{
-	CodeInvalid:          {ClassInvalid, http.StatusBadRequest},
-	CodeInvalidField:     {ClassInvalid, http.StatusUnprocessableEntity},
-	CodeBatchInvalid:     {ClassInvalid, http.StatusUnprocessableEntity},
-	CodeMalformedJSON:    {ClassInvalid, http.StatusBadRequest},
-	CodeUnknownField:     {ClassInvalid, http.StatusBadRequest},
-	CodeTooLarge:         {ClassInvalid, http.StatusRequestEntityTooLarge},
-	CodeContentType:      {ClassInvalid, http.StatusUnsupportedMediaType},
-	CodeNotFound:         {ClassNotFound, http.StatusNotFound},
-	CodeRequestNotFound:  {ClassNotFound, http.StatusNotFound},
-	CodeCertNotFound:     {ClassNotFound, http.StatusNotFound},
-	CodeApplicantUnknown: {ClassNotFound, http.StatusNotFound},
-	CodeRouteNotFound:    {ClassNotFound, http.StatusNotFound},
-	CodeMethod:           {ClassInvalid, http.StatusMethodNotAllowed},
-	CodeConflict:         {ClassConflict, http.StatusConflict},
-	CodeIntegrity:        {ClassConflict, http.StatusConflict},
-	CodePasscodeWrong:    {ClassAuth, http.StatusForbidden},
-	CodePasscodeLocked:   {ClassAuth, http.StatusForbidden},
-	CodePasscodeExpired:  {ClassAuth, http.StatusForbidden},
-	CodePasscodeUsed:     {ClassConflict, http.StatusConflict},
-	CodeAuthFailed:       {ClassAuth, http.StatusForbidden},
-	CodeAuthRequired:     {ClassAuth, http.StatusUnauthorized},
-	CodeRoleRequired:     {ClassAuth, http.StatusForbidden},
-	CodePolicy:           {ClassPolicy, http.StatusForbidden},
-	CodeFourEyes:         {ClassPolicy, http.StatusForbidden},
-	CodeRateLimited:      {ClassPolicy, http.StatusTooManyRequests},
-	CodeCancelled:        {ClassCancelled, 499},
-	CodeInternal:         {ClassInternal, http.StatusInternalServerError},
-	CodeUnavailable:      {ClassInternal, http.StatusServiceUnavailable},
-	CodeStoreUnavailable: {ClassUnavailable, http.StatusServiceUnavailable},
+	CodeInvalid:             {ClassInvalid, http.StatusBadRequest},
+	CodeInvalidField:        {ClassInvalid, http.StatusUnprocessableEntity},
+	CodeBatchInvalid:        {ClassInvalid, http.StatusUnprocessableEntity},
+	CodeMalformedJSON:       {ClassInvalid, http.StatusBadRequest},
+	CodeUnknownField:        {ClassInvalid, http.StatusBadRequest},
+	CodeTooLarge:            {ClassInvalid, http.StatusRequestEntityTooLarge},
+	CodeContentType:         {ClassInvalid, http.StatusUnsupportedMediaType},
+	CodeNotFound:            {ClassNotFound, http.StatusNotFound},
+	CodeRequestNotFound:     {ClassNotFound, http.StatusNotFound},
+	CodeCertNotFound:        {ClassNotFound, http.StatusNotFound},
+	CodeApplicantUnknown:    {ClassNotFound, http.StatusNotFound},
+	CodeRouteNotFound:       {ClassNotFound, http.StatusNotFound},
+	CodeMethod:              {ClassInvalid, http.StatusMethodNotAllowed},
+	CodeConflict:            {ClassConflict, http.StatusConflict},
+	CodeIntegrity:           {ClassConflict, http.StatusConflict},
+	CodePasscodeWrong:       {ClassAuth, http.StatusForbidden},
+	CodePasscodeLocked:      {ClassAuth, http.StatusForbidden},
+	CodePasscodeExpired:     {ClassAuth, http.StatusForbidden},
+	CodePasscodeUsed:        {ClassConflict, http.StatusConflict},
+	CodePasscodeKeyMismatch: {ClassConflict, http.StatusConflict},
+	CodeAuthFailed:          {ClassAuth, http.StatusForbidden},
+	CodeAuthRequired:        {ClassAuth, http.StatusUnauthorized},
+	CodeRoleRequired:        {ClassAuth, http.StatusForbidden},
+	CodePolicy:              {ClassPolicy, http.StatusForbidden},
+	CodeFourEyes:            {ClassPolicy, http.StatusForbidden},
+	CodeRateLimited:         {ClassPolicy, http.StatusTooManyRequests},
+	CodeCancelled:           {ClassCancelled, 499},
+	CodeInternal:            {ClassInternal, http.StatusInternalServerError},
+	CodeUnavailable:         {ClassInternal, http.StatusServiceUnavailable},
+	CodeStoreUnavailable:    {ClassUnavailable, http.StatusServiceUnavailable},
 }
 
 // Codes lists the catalogue, sorted.

@@ -114,6 +114,15 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	}
 	svc.Store().KeepStatements() // many small transactions: parse each statement once per connection
 	log := slog.New(slog.NewJSONHandler(f.IO.ErrOut, nil))
+	// An instance whose ca/passcode.kek is not the key the store recorded
+	// (or that has none while the store records one) could neither issue a
+	// passcode nor check a CMP MAC, and a load balancer would send it
+	// clients all the same: refuse to start, naming the file to copy. An
+	// older home's key gets its check value recorded here.
+	if _, err := svc.LoadPasscodeKEK(ctx, false); err != nil {
+		log.Error("passcode key refused; not starting", "err", err.Error())
+		return err
+	}
 	var ls []server.Listener
 	var addrs ServeAddrs
 	defer func() {

@@ -86,7 +86,7 @@ func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
 		d.add("store", filepath.Join(s.home, DBFile), s.identityErr.Error(), "put this home's store back (`cmca restore`), or this store's CA certificate back in ca/ca.crt; every other command refuses the home meanwhile")
 	}
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
-		for _, step := range []func(*store.Tx) error{d.checkIntegrity, d.checkAuditChain, d.checkCheckpoint, d.checkBindings, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs, d.checkLostRevocations} {
+		for _, step := range []func(*store.Tx) error{d.checkPasscodeKEK, d.checkIntegrity, d.checkAuditChain, d.checkCheckpoint, d.checkBindings, d.readAudit, d.checkCertificates, d.checkRequests, d.checkCRLs, d.checkLostRevocations} {
 			if err := step(tx); err != nil {
 				return err
 			}
@@ -156,6 +156,34 @@ func (d *doctor) checkFiles() {
 			perm(filepath.Join(CRLDir, e.Name()), 0o644, false)
 		}
 	}
+}
+
+// checkPasscodeKEK: the home's ca/passcode.kek is the key whose check
+// value the store recorded (LoadPasscodeKEK), or the store records none.
+func (d *doctor) checkPasscodeKEK(tx *store.Tx) error {
+	recorded, err := tx.Meta(PasscodeKEKCheck)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(d.home, PasscodeKEKFile)
+	key, err := readKEK(path)
+	fix := "copy ca/passcode.kek from an instance on this store that has it, mode 0600 (docs/operations.md, \"Several instances on one database\")"
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if recorded != "" {
+			d.add("files", path, "missing, but the store records a passcode key: passcodes cannot be issued here nor checked over CMP", fix)
+		}
+		return nil
+	case errors.Is(err, ra.ErrPolicy):
+		return nil // readable by others: reported by checkFiles
+	case err != nil:
+		d.add("files", path, err.Error(), "")
+		return nil
+	case recorded != "" && kekCheck(key) != recorded:
+		d.add("files", path, "not the passcode key the store recorded (another instance made the first one): passcodes cannot be issued here nor checked over CMP", fix)
+	}
+	d.rep.Checked["files"]++
+	return nil
 }
 
 func (d *doctor) loadCA() {
