@@ -50,7 +50,7 @@ func kekCheck(key []byte) string {
 // passcodeKEKError is the refusal of a home whose KEK the store does not
 // know: nothing is written, and the fix is to copy the first instance's key.
 func passcodeKEKError(path, problem string) error {
-	return ra.WithCode(CodePasscodeKeyMismatch, fmt.Errorf("passcode key %s %s: every instance on one store must use the key the first one made; copy ca/passcode.kek from an instance that has it (mode 0600) and start again: %w", path, problem, ra.ErrConflict), "path", path)
+	return ra.WithCode(CodePasscodeKeyMismatch, fmt.Errorf("passcode key %s %s: every instance on one store must use the key the first one made; copy ca/passcode.kek from an instance that has it (mode 0600), then try again: %w", path, problem, ra.ErrConflict), "path", path)
 }
 
 // LoadPasscodeKEK loads the home's passcode KEK and checks it against the
