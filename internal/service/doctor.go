@@ -167,11 +167,14 @@ func (d *doctor) checkPasscodeKEK(tx *store.Tx) error {
 	}
 	path := filepath.Join(d.home, PasscodeKEKFile)
 	key, err := readKEK(path)
-	fix := "copy ca/passcode.kek from an instance on this store that has it, mode 0600 (docs/operations.md, \"Several instances on one database\")"
+	fix, why := "copy ca/passcode.kek from an instance on this store that has it, mode 0600 (docs/operations.md, \"Several instances on one database\")", "passcodes cannot be issued here nor checked over CMP"
+	if d.sqlite { // no other instance: the key was replaced or lost here
+		fix, why = "put ca/passcode.kek back from the backup of ca/; otherwise the next `cmca issue` records this home's key (a new one if missing), and passcodes issued before need `cmca issue --resend` for CMP", "passcodes issued under the recorded key cannot be checked over CMP"
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if recorded != "" {
-			d.add("files", path, "missing, but the store records a passcode key: passcodes cannot be issued here nor checked over CMP", fix)
+			d.add("files", path, "missing, but the store records a passcode key: "+why, fix)
 		}
 		return nil
 	case errors.Is(err, ra.ErrPolicy):
@@ -180,7 +183,7 @@ func (d *doctor) checkPasscodeKEK(tx *store.Tx) error {
 		d.add("files", path, err.Error(), "")
 		return nil
 	case recorded != "" && kekCheck(key) != recorded:
-		d.add("files", path, "not the passcode key the store recorded (another instance made the first one): passcodes cannot be issued here nor checked over CMP", fix)
+		d.add("files", path, "not the passcode key the store recorded: "+why, fix)
 	}
 	d.rep.Checked["files"]++
 	return nil

@@ -63,9 +63,10 @@ func passcodeKEKError(path, problem string) error {
 // the key it made and is refused. A KEK made before check values were
 // recorded gets its value recorded here, audited (passcode-key-record).
 //
-// It returns nil, nil when there is no KEK and create is false. A home
-// whose KEK differs from the recorded one, or that has none while the
-// store records one, is refused with code passcode.key_mismatch (exit 4).
+// It returns nil, nil when there is no KEK and create is false. On
+// PostgreSQL, a home whose KEK differs from the recorded one, or that has
+// none while the store records one, is refused with code
+// passcode.key_mismatch (exit 4), nothing written.
 func (s *Service) LoadPasscodeKEK(ctx context.Context, create bool) (cipher.AEAD, error) {
 	s.kekMu.Lock()
 	defer s.kekMu.Unlock()
@@ -73,6 +74,12 @@ func (s *Service) LoadPasscodeKEK(ctx context.Context, create bool) (cipher.AEAD
 		return s.kek, nil
 	}
 	path := filepath.Join(s.home, PasscodeKEKFile)
+	// SQLite: the store is this home's own file, so a key the record does
+	// not match was replaced or lost here (a restore without ca/), not made
+	// by another instance: as before the record, the home's key is used (a
+	// new one made when missing), and the record follows it, audited.
+	// Passcodes boxed under the old key need `cmca issue --resend` for CMP.
+	single := s.store.Engine() == store.SQLite
 	var aead cipher.AEAD
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
 		aead = nil
@@ -84,7 +91,7 @@ func (s *Service) LoadPasscodeKEK(ctx context.Context, create bool) (cipher.AEAD
 		made := false
 		if errors.Is(err, fs.ErrNotExist) {
 			switch {
-			case recorded != "":
+			case recorded != "" && !single:
 				return passcodeKEKError(path, "is missing, but the store records one")
 			case !create:
 				return nil
@@ -96,12 +103,13 @@ func (s *Service) LoadPasscodeKEK(ctx context.Context, create bool) (cipher.AEAD
 			return err
 		}
 		sum := kekCheck(key)
-		if recorded == "" {
+		switch {
+		case recorded == "":
 			if recorded, err = tx.SetMetaOnce(PasscodeKEKCheck, sum); err != nil {
 				return err
 			}
 			if recorded == sum {
-				why := "key made by this instance"
+				why := "key made here"
 				if !made {
 					why = "key made before check values were recorded"
 				}
@@ -109,6 +117,18 @@ func (s *Service) LoadPasscodeKEK(ctx context.Context, create bool) (cipher.AEAD
 					return err
 				}
 			}
+		case recorded != sum && single:
+			why := "ca/passcode.kek replaced"
+			if made {
+				why = "ca/passcode.kek was missing; a new key made"
+			}
+			if err := tx.SetMeta(PasscodeKEKCheck, sum); err != nil {
+				return err
+			}
+			if err := tx.Audit(ra.Event{Operator: "system", Action: "passcode-key-replace", Detail: why + "; passcodes issued before need `cmca issue --resend` for CMP; check " + recorded[:min(16, len(recorded))] + " -> " + sum[:16]}); err != nil {
+				return err
+			}
+			recorded = sum
 		}
 		if recorded != sum {
 			if made {

@@ -173,8 +173,11 @@ func TestPasscodeKEKCreationRace(t *testing.T) {
 }
 
 // TestPasscodeKEKRecordedForOlderHome: a key made before check values were
-// recorded (an older home) gets its value recorded on first use, audited;
-// a replaced key file is then refused and reported by doctor.
+// recorded (an older home) gets its value recorded on first use, audited.
+// A replaced or removed key file is reported by doctor; then on PostgreSQL
+// it is refused, nothing made, while on SQLite (the store is the home's own:
+// no other instance) the home's key is used as before the record (a new
+// one when missing) and the record follows it, audited.
 func TestPasscodeKEKRecordedForOlderHome(t *testing.T) {
 	ctx := context.Background()
 	s, clk := newTestService(t)
@@ -187,27 +190,48 @@ func TestPasscodeKEKRecordedForOlderHome(t *testing.T) {
 	if aead, err := s.LoadPasscodeKEK(ctx, false); err != nil || aead == nil {
 		t.Fatalf("LoadPasscodeKEK: %v, %v", aead, err)
 	}
-	var recorded string
-	var events int
-	s.store.Read(ctx, func(tx *store.Tx) (err error) { recorded, err = tx.Meta(PasscodeKEKCheck); return err })
-	s.store.Raw().QueryRow(`SELECT COUNT(*) FROM audit WHERE action = 'passcode-key-record'`).Scan(&events)
-	if recorded != kekCheck(kek) || events != 1 {
-		t.Fatalf("recorded %q (%d events); want %q, 1 event", recorded, events, kekCheck(kek))
+	recorded := func() (sum string, records, replaces int) {
+		s.store.Read(ctx, func(tx *store.Tx) (err error) { sum, err = tx.Meta(PasscodeKEKCheck); return err })
+		s.store.Raw().QueryRow(`SELECT COUNT(*) FROM audit WHERE action = 'passcode-key-record'`).Scan(&records)
+		s.store.Raw().QueryRow(`SELECT COUNT(*) FROM audit WHERE action = 'passcode-key-replace'`).Scan(&replaces)
+		return
+	}
+	if sum, n, _ := recorded(); sum != kekCheck(kek) || n != 1 {
+		t.Fatalf("recorded %q (%d events); want %q, 1 event", sum, n, kekCheck(kek))
 	}
 
+	sqlite := s.store.Engine() == store.SQLite
 	rand.Read(kek)
 	if err := os.WriteFile(path, kek, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s2 := openTestService(t, s.Home(), clk)
-	_, err := s2.LoadPasscodeKEK(ctx, true)
-	wantKEKRefused(t, "a replaced key", err)
-	r, err := s2.Doctor(as(ctx, "auditor"))
+	r, err := s.Doctor(as(ctx, "auditor"))
 	if err != nil || r.OK || len(r.Problems) != 1 || !strings.Contains(r.Problems[0].Problem, "not the passcode key the store recorded") {
 		t.Errorf("doctor: %+v, %v; want the replaced key reported", r, err)
 	}
-	os.Remove(path)
+	s2 := openTestService(t, s.Home(), clk)
 	_, err = s2.LoadPasscodeKEK(ctx, true)
+	if sqlite {
+		if sum, _, n := recorded(); err != nil || sum != kekCheck(kek) || n != 1 {
+			t.Fatalf("SQLite, replaced key: %v; recorded %q (%d replace events); want the new key recorded, 1 event", err, sum, n)
+		}
+	} else {
+		wantKEKRefused(t, "a replaced key", err)
+	}
+
+	os.Remove(path)
+	if r, err := s.Doctor(as(ctx, "auditor")); err != nil || r.OK || !strings.Contains(r.Problems[0].Problem, "missing, but the store records a passcode key") {
+		t.Errorf("doctor: %+v, %v; want the missing key reported", r, err)
+	}
+	s3 := openTestService(t, s.Home(), clk)
+	_, err = s3.LoadPasscodeKEK(ctx, true)
+	if sqlite {
+		made, rerr := os.ReadFile(path)
+		if sum, _, n := recorded(); err != nil || rerr != nil || sum != kekCheck(made) || n != 2 {
+			t.Fatalf("SQLite, missing key: %v, %v; recorded %q (%d replace events); want a new key recorded, 2 events", err, rerr, sum, n)
+		}
+		return
+	}
 	wantKEKRefused(t, "a removed key", err)
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Error("a new key was made although the store records one")
