@@ -64,10 +64,10 @@ func TestPasscodeKEKAcrossHomes(t *testing.T) {
 	_, inst := instanceHomes(t, 2)
 	a, b := inst[0], inst[1]
 	bKEK := filepath.Join(b.Home(), PasscodeKEKFile)
-	if _, err := os.Stat(bKEK); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("B has a KEK before any issue: %v", err)
+	if err := os.Remove(bKEK); err != nil { // B set up without the key
+		t.Fatal(err)
 	}
-	ref, passcode := issued(t, a) // makes and records A's KEK
+	ref, passcode := issued(t, a) // records A's KEK
 	res, err := a.Apply(as(ctx, "clerk"), []Application{testApplication()}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +141,11 @@ func TestPasscodeKEKAcrossHomes(t *testing.T) {
 func TestPasscodeKEKCreationRace(t *testing.T) {
 	ctx := context.Background()
 	_, inst := instanceHomes(t, 2)
+	for _, s := range inst { // no home has a key yet
+		if err := os.Remove(filepath.Join(s.Home(), PasscodeKEKFile)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	errs := make([]error, 2)
 	done := make(chan int)
 	for i, s := range inst {

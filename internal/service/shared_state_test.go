@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -33,6 +34,12 @@ func instanceHomes(t *testing.T, n int) (string, []*Service) {
 	cfg := DefaultConfig()
 	cfg.StoreURL = db
 	out := []*Service{openTestServiceCfg(t, first, clk, cfg)}
+	// The passcode key is made on first need: made here, before copying.
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	if err := os.WriteFile(filepath.Join(first, PasscodeKEKFile), kek, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for range n - 1 {
 		home := t.TempDir()
 		if err := os.Chmod(home, 0o700); err != nil {
