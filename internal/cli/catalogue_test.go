@@ -29,6 +29,8 @@ func helpIDs(t *testing.T) []string {
 	t.Helper()
 	f := &Factory{IO: &IOStreams{}, v: newViper()}
 	root := NewCmdRoot(f)
+	root.InitDefaultHelpCmd() // cobra's own commands: localizeHelp translates them
+	root.InitDefaultCompletionCmd()
 	ids := append([]string(nil), templateWords...)
 	ids = append(ids, `Use "{{.CommandPath}} [command] --help" for more information about a command.`, "help for %s", "version for %s",
 		"Help about any command", "Generate the autocompletion script for the specified shell") // cobra's own commands

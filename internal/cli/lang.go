@@ -199,6 +199,10 @@ func (f *Factory) localizeHelp(root *cobra.Command) {
 		return
 	}
 	f.helpLocalized = true
+	// cobra's own commands, made here so their texts are translated too.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	cobra.AddTemplateFunc("cmcaDefaults", func(usages string) string { return translateDefaults(p, usages) })
 	root.SetUsageTemplate(translateTemplate(p, root.UsageTemplate()))
 	for _, g := range root.Groups() {
 		g.Title = p.T(g.Title)
@@ -236,6 +240,8 @@ var templateWords = []string{"Usage:", "Aliases:", "Examples:", "Available Comma
 	"Global Flags:", "Flags:", "Additional help topics:"}
 
 func translateTemplate(p msg.Printer, tmpl string) string {
+	// pflag's " (default X)" suffix of each flag's line.
+	tmpl = strings.ReplaceAll(tmpl, ".FlagUsages | trimTrailingWhitespaces", ".FlagUsages | cmcaDefaults | trimTrailingWhitespaces")
 	tmpl = strings.Replace(tmpl, `Use "{{.CommandPath}} [command] --help" for more information about a command.`,
 		p.T(`Use "{{.CommandPath}} [command] --help" for more information about a command.`), 1)
 	for _, w := range templateWords {
