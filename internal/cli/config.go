@@ -87,6 +87,8 @@ var configDefaults = map[string]any{
 	"agreement.version":             "",
 	"agreement.text":                "",
 	"agreement.file":                "",
+	"agreement.text_zh":             "",
+	"agreement.file_zh":             "",
 	"policy.four_eyes":              false,
 	"counter.acceptance_point":      "",
 	"counter.issuers":               []string{},
@@ -228,14 +230,24 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 		s.Agreement.Version = ver
 	}
 	if t := v.GetString("agreement.text"); t != "" {
-		s.Agreement.Text = t
+		s.Agreement.Text, s.Agreement.TextZH = t, "" // the default Chinese text is not its translation
 	}
 	if f := v.GetString("agreement.file"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, usagef("config agreement.file: %v", err)
 		}
-		s.Agreement.Text = string(b)
+		s.Agreement.Text, s.Agreement.TextZH = string(b), ""
+	}
+	if t := v.GetString("agreement.text_zh"); t != "" {
+		s.Agreement.TextZH = t
+	}
+	if f := v.GetString("agreement.file_zh"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, usagef("config agreement.file_zh: %v", err)
+		}
+		s.Agreement.TextZH = string(b)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, errorf("configuration: %w", err)

@@ -409,7 +409,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	submit := true // the page is shown in full; Enter submits, n or Cancel stops
 	if err := f.runForm(ctx,
 		huh.NewGroup(
-			huh.NewNote().Title(f.Tf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
+			huh.NewNote().Title(f.Tf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(f.agreementText(cfg.Agreement)),
 			withConfirm(f.yesNo("Do you accept the subscriber agreement?", &rec.AgreementAccepted), func(c *huh.Confirm) {
 				c.Affirmative(f.T("I accept")).Negative(f.T("I do not")).Validate(func(b bool) error {
 					if !b {

@@ -39,6 +39,10 @@ type AcceptancePoint struct {
 type Agreement struct {
 	Version string `json:"version"`
 	Text    string `json:"text"`
+	// TextZH is the same version's text in Simplified Chinese, shown to
+	// users whose language is zh-Hans; empty when the CA has none (they
+	// are shown Text).
+	TextZH string `json:"text_zh,omitempty"`
 }
 
 // Config is the service's configuration, read by the CLI. Security policy
@@ -82,7 +86,7 @@ func DefaultConfig() Config {
 			{Name: "online", Label: "Online service"},
 			{Name: "head-office", Label: "Head office counter"},
 		},
-		Agreement: Agreement{Version: "2026-01", Text: DefaultAgreementText},
+		Agreement: Agreement{Version: "2026-01", Text: DefaultAgreementText, TextZH: DefaultAgreementTextZH},
 	}
 }
 
@@ -93,6 +97,14 @@ const DefaultAgreementText = `Subscriber agreement (summary).
 2. You keep your private key, PIN and password secret and under your sole control.
 3. You ask for revocation at once if the key is lost, disclosed or the certificate's data stops being true.
 4. Revocation is permanent. The CA may revoke the certificate when it judges it necessary.`
+
+// DefaultAgreementTextZH is DefaultAgreementText in Simplified Chinese
+// (agreement.text_zh, agreement.file_zh).
+const DefaultAgreementTextZH = `数字证书订户协议（摘要）。
+1. 您提供的信息真实、完整；提供虚假信息将导致证书无效。
+2. 您对私钥、PIN 码和口令保密，并由您本人唯一控制。
+3. 如密钥丢失或泄露，或证书中的信息不再真实，您应立即申请证书作废。
+4. 证书作废不可撤销。CA 在认为必要时可以作废证书。`
 
 // Validate checks a configuration.
 func (c *Config) Validate() error {
