@@ -287,19 +287,19 @@ func ParseDuration(s string) (time.Duration, error) {
 	if unit != 0 {
 		n, err := strconv.ParseInt(num, 10, 64)
 		if err != nil || n < 0 {
-			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a number of %s", s, what)}
+			return 0, ra.Fieldf("duration", "%q is not a number of %s", s, what)
 		}
 		if n > int64(MaxDuration/unit) {
-			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is too long: at most %d %s (100 years)", s, MaxDuration/unit, what)}
+			return 0, ra.Fieldf("duration", "%q is too long: at most %d %s (100 years)", s, MaxDuration/unit, what)
 		}
 		return time.Duration(n) * unit, nil
 	}
 	d, err := time.ParseDuration(s) // an overflow is an error here too
 	if err != nil || d < 0 {
-		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a duration from 0 to 100y (e.g. 14d, 36h, 10y)", s)}
+		return 0, ra.Fieldf("duration", "%q is not a duration from 0 to 100y (e.g. 14d, 36h, 10y)", s)
 	}
 	if d > MaxDuration {
-		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is too long: at most 100y", s)}
+		return 0, ra.Fieldf("duration", "%q is too long: at most 100y", s)
 	}
 	return d, nil
 }
@@ -329,7 +329,7 @@ func parseDurationKey(k durationKey, s string) (time.Duration, error) {
 		return 0, err
 	}
 	if d < k.min || d > k.max {
-		return 0, &ra.FieldError{Field: k.key, Msg: fmt.Sprintf("%q is out of range: from %s to %s", s, fmtDuration(k.min), fmtDuration(k.max))}
+		return 0, ra.Fieldf(k.key, "%q is out of range: from %s to %s", s, fmtDuration(k.min), fmtDuration(k.max))
 	}
 	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -164,7 +165,7 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 		}
 		csr, err := x509.ParseCertificateRequest(in.CSR)
 		if err != nil {
-			out[i].Err = fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+			out[i].Err = msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
 			return
 		}
 		if err := ca.CheckCSRSignature(csr); err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"strings"
 	"time"
 
@@ -149,7 +150,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 		if r.State == ra.StateCompleted && r.PasscodeUsed {
 			// Said before the MAC is checked (the encrypted passcode is
 			// gone), so it names no serial.
-			return fmt.Errorf("the passcode of %s was already used; a CMP enrolment cannot be repeated: if the certificate was lost, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", ref, ref, ra.ErrConflict)
+			return msg.Errorf("the passcode of %s was already used; a CMP enrolment cannot be repeated: if the certificate was lost, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", ref, ref, ra.ErrConflict)
 		}
 		auth := &cmpAuth{check: func(tx *store.Tx, r *ra.Request) (bool, error) {
 			var err error
@@ -157,7 +158,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 				return false, err
 			}
 			if box == nil {
-				return false, fmt.Errorf("request %s has no passcode stored for CMP (issued before CMP was set up, or its key file was replaced); ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrConflict)
+				return false, msg.Errorf("request %s has no passcode stored for CMP (issued before CMP was set up, or its key file was replaced); ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrConflict)
 			}
 			passcode, err := s.openPasscode(r.Ref, box)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cmca/cmca/internal/atomicfile"
+	"github.com/cmca/cmca/internal/msg"
 	"hash"
 	"io"
 	"io/fs"
@@ -165,7 +166,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 				return err
 			}
 			if base == nil {
-				return fmt.Errorf("a delta CRL needs a full CRL first; run `cmca crl`: %w", ra.ErrConflict)
+				return msg.Errorf("a delta CRL needs a full CRL first; run `cmca crl`: %w", ra.ErrConflict)
 			}
 			rec.BaseNumber, since = base.Number, base.ThisUpdate
 			// A delta's thisUpdate is strictly after its base's: openssl

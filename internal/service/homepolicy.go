@@ -85,7 +85,7 @@ var PolicyKeys = []PolicyKey{
 		set: func(p *Policy, v string) error {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
-				return &ra.FieldError{Field: "policy.four_eyes", Msg: fmt.Sprintf("%q is not true or false", v)}
+				return ra.Fieldf("policy.four_eyes", "%q is not true or false", v)
 			}
 			p.FourEyes = b
 			return nil
@@ -102,12 +102,12 @@ var PolicyKeys = []PolicyKey{
 			var out []string
 			for _, u := range splitList(v) {
 				if u != "*" && !validUsageName(u) {
-					return &ra.FieldError{Field: "usage.allowed", Msg: fmt.Sprintf("%q is not a usage type name", u)}
+					return ra.Fieldf("usage.allowed", "%q is not a usage type name", u)
 				}
 				out = append(out, u)
 			}
 			if len(out) == 0 {
-				return &ra.FieldError{Field: "usage.allowed", Msg: "name at least one usage type, or * for all"}
+				return ra.Fieldf("usage.allowed", "name at least one usage type, or * for all")
 			}
 			p.Usages = out
 			return nil
@@ -186,7 +186,7 @@ func unknownPolicyKey(key string) error {
 	for _, k := range PolicyKeys {
 		names = append(names, k.Key)
 	}
-	return &ra.FieldError{Field: "key", Msg: fmt.Sprintf("%q is not a policy key; use one of %s", key, strings.Join(names, ", "))}
+	return ra.Fieldf("key", "%q is not a policy key; use one of %s", key, strings.Join(names, ", "))
 }
 
 func validUsageName(s string) bool {
@@ -232,7 +232,7 @@ func parseOperatorList(v string) ([]string, error) {
 func parsePolicyInt(key, v string, lo, hi int) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n < lo || n > hi {
-		return 0, &ra.FieldError{Field: key, Msg: fmt.Sprintf("%q is not a whole number from %d to %d", v, lo, hi)}
+		return 0, ra.Fieldf(key, "%q is not a whole number from %d to %d", v, lo, hi)
 	}
 	return n, nil
 }
@@ -243,7 +243,7 @@ func parsePolicyInt(key, v string, lo, hi int) (int, error) {
 func parsePolicyDuration(key, v string, lo, hi time.Duration) (time.Duration, error) {
 	s := strings.TrimSpace(v)
 	bad := func() (time.Duration, error) {
-		return 0, &ra.FieldError{Field: key, Msg: fmt.Sprintf("%q is not a duration from %s to %s (e.g. 14d, 36h, 10m)", v, formatDuration(lo), formatDuration(hi))}
+		return 0, ra.Fieldf(key, "%q is not a duration from %s to %s (e.g. 14d, 36h, 10m)", v, formatDuration(lo), formatDuration(hi))
 	}
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io/fs"
 	"net/url"
 	"os"
@@ -112,22 +113,22 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if c.CRLValidity <= 0 {
-		return &ra.FieldError{Field: "crl.validity", Msg: "must be positive"}
+		return ra.Fieldf("crl.validity", "must be positive")
 	}
 	if c.OCSPValidity > 0 && c.OCSPSignerValidity > 0 && c.OCSPSignerValidity < 3*c.OCSPValidity {
 		// the signer is replaced with a third of its life left, which
 		// must cover a response signed just before
-		return &ra.FieldError{Field: "ocsp.signer_validity", Msg: fmt.Sprintf("must be at least three times ocsp.validity (%s)", c.OCSPValidity)}
+		return ra.Fieldf("ocsp.signer_validity", "must be at least three times ocsp.validity (%s)", c.OCSPValidity)
 	}
 	if len(c.Profiles) == 0 {
-		return &ra.FieldError{Field: "profiles", Msg: "at least one usage type is needed"}
+		return ra.Fieldf("profiles", "at least one usage type is needed")
 	}
 	if err := (&ca.Profile{}).CheckExtras(c.Extras()); err != nil { // URL syntax and ca.policy_oid
 		return err
 	}
 	for _, u := range c.DeltaCRLDistributionPoint {
 		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "ldap") || !isASCII(u) {
-			return &ra.FieldError{Field: "crl.delta_distribution_points", Msg: fmt.Sprintf("%q is not an absolute http, https or ldap URL in ASCII", u)}
+			return ra.Fieldf("crl.delta_distribution_points", "%q is not an absolute http, https or ldap URL in ASCII", u)
 		}
 	}
 	seen := map[string]bool{}
@@ -136,12 +137,12 @@ func (c *Config) Validate() error {
 			return err
 		}
 		if seen[c.Profiles[i].Name] {
-			return &ra.FieldError{Field: "profiles", Msg: fmt.Sprintf("usage type %q defined twice", c.Profiles[i].Name)}
+			return ra.Fieldf("profiles", "usage type %q defined twice", c.Profiles[i].Name)
 		}
 		seen[c.Profiles[i].Name] = true
 	}
 	if len(c.AcceptancePoints) == 0 {
-		return &ra.FieldError{Field: "acceptance_points", Msg: "at least one acceptance point is needed"}
+		return ra.Fieldf("acceptance_points", "at least one acceptance point is needed")
 	}
 	return nil
 }
@@ -168,7 +169,7 @@ func (c *Config) Profile(name string) (*ca.Profile, error) {
 		}
 		names = append(names, c.Profiles[i].Name)
 	}
-	return nil, &ra.FieldError{Field: "usage_type", Msg: fmt.Sprintf("unknown usage type %q; use one of %s", name, strings.Join(names, ", "))}
+	return nil, ra.Fieldf("usage_type", "unknown usage type %q; use one of %s", name, strings.Join(names, ", "))
 }
 
 // Extras are the CA-wide URLs and policy put into every certificate.
@@ -188,7 +189,7 @@ func (c *Config) acceptancePoint(name string) error {
 		}
 		names = append(names, p.Name)
 	}
-	return &ra.FieldError{Field: "acceptance_point", Msg: fmt.Sprintf("unknown acceptance point %q; use one of %s", name, strings.Join(names, ", "))}
+	return ra.Fieldf("acceptance_point", "unknown acceptance point %q; use one of %s", name, strings.Join(names, ", "))
 }
 
 // CALoader produces the CA when an operation needs to sign. It is called at
@@ -282,7 +283,7 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 			open = store.OpenURLReadOnly
 		}
 	} else if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
+		return nil, msg.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
 	}
 	st, err := open(ctx, db)
 	if err != nil {
@@ -357,7 +358,7 @@ func LoadFileCA(home string, insecure bool) (*ca.CA, error) {
 		return nil, fmt.Errorf("read CA key: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 && !insecure {
-		return nil, fmt.Errorf("%s is readable by others (mode %04o); run `chmod 600 %s` (or pass --insecure): %w", keyPath, fi.Mode().Perm(), keyPath, ra.ErrPolicy)
+		return nil, msg.Errorf("%s is readable by others (mode %04o); run `chmod 600 %s` (or pass --insecure): %w", keyPath, fi.Mode().Perm(), keyPath, ra.ErrPolicy)
 	}
 	keyPEM, err := os.ReadFile(keyPath)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"strings"
 	"time"
 
@@ -17,7 +18,7 @@ func (t *Tx) LookupApplicant(idType ra.IDType, idNumber string) (ra.Applicant, e
 	err := t.queryRow(`SELECT id_type, id_number, name, mobile, email, address FROM applicants WHERE id_type = ? AND id_number = ?`,
 		string(idType), idNumber).Scan(&a.IDType, &a.IDNumber, &a.Name, &a.Mobile, &a.Email, &a.Address)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && a.Name == "") {
-		return ra.Applicant{}, ra.WithCode("applicant.not_found", fmt.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound))
+		return ra.Applicant{}, ra.WithCode("applicant.not_found", msg.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound))
 	}
 	return a, err
 }
@@ -140,7 +141,7 @@ func (t *Tx) Request(ref string) (*ra.Request, error) {
 func (t *Tx) RequestAsStored(ref string) (*ra.Request, error) {
 	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE ref = ?`+t.forUpdate(), ref))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ra.WithCode("request.not_found", fmt.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)
+		return nil, ra.WithCode("request.not_found", msg.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read request %s: %w", ref, err)
@@ -234,7 +235,7 @@ WHERE ref = ? AND state = ?`,
 		return fmt.Errorf("update request %s: %w", r.Ref, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("request %s is no longer %s (another operator or process changed it): %w", r.Ref, from, ra.ErrConflict)
+		return msg.Errorf("request %s is no longer %s (another operator or process changed it): %w", r.Ref, from, ra.ErrConflict)
 	}
 	return nil
 }
@@ -251,7 +252,7 @@ func (t *Tx) PasscodeHash(ref string) (string, error) {
 	var h sql.NullString
 	err := t.queryRow(`SELECT passcode_hash FROM requests WHERE ref = ?`, ref).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("no request %s: %w", ref, ra.ErrNotFound)
+		return "", msg.Errorf("no request %s: %w", ref, ra.ErrNotFound)
 	}
 	return h.String, err
 }
