@@ -192,6 +192,10 @@ func TestCatalogueComplete(t *testing.T) {
 	for _, p := range def.AcceptancePoints {
 		extra = append(extra, p.Label)
 	}
+	// huh's own texts of accessible mode (accessibleText).
+	for _, t := range huhAccessibleTexts {
+		extra = append(extra, t.format)
+	}
 	// The help line of huh's keys (f.keyMap).
 	eachBinding(reflect.ValueOf(huh.NewDefaultKeyMap()).Elem(), func(b *key.Binding) { extra = append(extra, b.Help().Desc) })
 	for _, id := range append(append(append(helpIDs(t), sourceIDs(t)...), extra...), fieldErrorIDs(t)...) {
