@@ -103,7 +103,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("cannot reach the server %s: %w", c.base.Host, err)
+		var verify *tls.CertificateVerificationError
+		if errors.As(err, &verify) {
+			return msg.Errorf("the server %s is not the one --server-ca names: its certificate does not verify (%w); check --server-ca (CMCA_SERVER_CA) and the server's address", c.base.Host, verify)
+		}
+		return msg.Errorf("cannot reach the server %s: %w", c.base.Host, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
