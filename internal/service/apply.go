@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"slices"
 	"strings"
 
@@ -57,7 +58,7 @@ func (s *Service) reuseStored(ctx context.Context, apps []Application) error {
 			}
 			p, err := tx.LookupApplicant(a.Applicant.IDType, n)
 			if err != nil {
-				return fmt.Errorf("no stored profile to reuse (nobody with that ID has an approved application); give the fields: %w", err)
+				return msg.Errorf("no stored profile to reuse (nobody with that ID has an approved application); give the fields: %w", err)
 			}
 			var used []string
 			for _, field := range a.Reuse {

@@ -63,14 +63,14 @@ func (s *Service) Backup(ctx context.Context, out string, force bool) (*BackupRe
 	defer os.Remove(tmp)
 	sum, err := checkStoreFile(ctx, tmp)
 	if err != nil {
-		return nil, fmt.Errorf("the backup did not verify: %w", err)
+		return nil, msg.Errorf("the backup did not verify: %w", err)
 	}
 	digest, size, err := syncAndHash(tmp)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp, out); err != nil {
-		return nil, fmt.Errorf("back up store: %w", err)
+		return nil, msg.Errorf("back up store: %w", err)
 	}
 	syncDir(filepath.Dir(out))
 	res := &BackupResult{Path: out, Bytes: size, SHA256: digest, StoreSummary: sum, Audited: true}
@@ -220,7 +220,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	defer os.Remove(tmp)
 	sum, err := checkStoreFile(ctx, tmp)
 	if err != nil {
-		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+		return nil, msg.Errorf("refusing to restore %s: %w", o.File, err)
 	}
 	digest, _, err := syncAndHash(src)
 	if err != nil {
@@ -239,7 +239,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		}
 	}()
 	if err := st.Read(ctx, func(tx *store.Tx) error { return checkSameCA(tx, o.Home) }); err != nil {
-		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+		return nil, msg.Errorf("refusing to restore %s: %w", o.File, err)
 	}
 
 	floor, err := highestPublishedCRL(filepath.Join(o.Home, CRLDir))
@@ -262,7 +262,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			// store: what a restore is for. It is kept byte for byte.
 			err = copyFile(dst, res.Replaced)
 		case err != nil:
-			return nil, fmt.Errorf("open the store being replaced: %w", err)
+			return nil, msg.Errorf("open the store being replaced: %w", err)
 		default:
 			err = old.Read(ctx, func(tx *store.Tx) error {
 				s, err := tx.Summary()
@@ -278,7 +278,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			old.Close()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("keep the store being replaced: %w", err)
+			return nil, msg.Errorf("keep the store being replaced: %w", err)
 		}
 	}
 
@@ -305,7 +305,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		err = cerr // the WAL is checkpointed into the file before it moves
 	}
 	if err != nil {
-		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+		return nil, msg.Errorf("refusing to restore %s: %w", o.File, err)
 	}
 	if exists {
 		for _, p := range []string{dst + "-wal", dst + "-shm"} {
@@ -315,7 +315,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		}
 	}
 	if err := os.Rename(tmp, dst); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, msg.Errorf("restore: %w", err)
 	}
 	syncDir(o.Home)
 	// The published checkpoint anchors the replaced store's log, which may
@@ -325,7 +325,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if _, err := os.Stat(cp); err == nil {
 		res.ReplacedCheckpoint = cp + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
 		if err := os.Rename(cp, res.ReplacedCheckpoint); err != nil {
-			return nil, fmt.Errorf("restore: keep the audit checkpoint aside: %w", err)
+			return nil, msg.Errorf("restore: keep the audit checkpoint aside: %w", err)
 		}
 	}
 	return res, nil

@@ -118,7 +118,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 	ctx = principal.With(ctx, principal.Principal{Kind: principal.Subscriber, Name: ref})
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, msg.Errorf("load CA: %w", err)
 	}
 	csr := in.Request.CSR
 	if csr == nil {
@@ -213,7 +213,7 @@ func subscriberBySerial(ctx context.Context, serial string) context.Context {
 func (b *CMPBackend) signerSerial(ctx context.Context, signer *x509.Certificate) (string, error) {
 	authority, err := b.s.CA(ctx)
 	if err != nil {
-		return "", fmt.Errorf("load CA: %w", err)
+		return "", msg.Errorf("load CA: %w", err)
 	}
 	if err := signer.CheckSignatureFrom(authority.Cert); err != nil {
 		return "", cmp.Fail(cmp.SignerNotTrusted, fmt.Errorf("the signer's certificate was not issued by this CA"))
@@ -263,7 +263,7 @@ func (b *CMPBackend) Update(ctx context.Context, in *cmp.UpdateRequest) (*cmp.Re
 	}
 	res := &cmp.Result{Signed: true}
 	if window := s.Policy().RenewWindow; s.Now().Before(in.Signer.NotAfter.Add(-window)) {
-		return res, cmp.Fail(cmp.NotAuthorized, fmt.Errorf("certificate %s may be renewed over CMP from %s (%s before it expires); before that, renew with `cmca renew`, which files a request for review: %w",
+		return res, cmp.Fail(cmp.NotAuthorized, msg.Errorf("certificate %s may be renewed over CMP from %s (%s before it expires); before that, renew with `cmca renew`, which files a request for review: %w",
 			serial, in.Signer.NotAfter.Add(-window).Format(time.DateOnly), window, ra.ErrPolicy))
 	}
 	csr := &x509.CertificateRequest{PublicKey: in.Request.PublicKey, RawSubjectPublicKeyInfo: in.Request.RawSPKI}

@@ -120,7 +120,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 	}
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, msg.Errorf("load CA: %w", err)
 	}
 	// The encoder holds the encoded entries (~49 MB for a million) until it
 	// has signed them; collect sooner than the default while signing.
@@ -211,7 +211,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 		if tmp, rec.SHA256, rec.Size, err = writeSignedCRL(filepath.Join(dir, crlFileBase(num, o.Delta)), func(w io.Writer) error {
 			return ca.WriteCRL(w, tmpl, entries, authority.Cert, authority.Signer)
 		}); err != nil {
-			return fmt.Errorf("sign CRL: %w", err)
+			return msg.Errorf("sign CRL: %w", err)
 		}
 		if err := tx.InsertCRL(rec); err != nil {
 			return err
@@ -234,7 +234,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 	}
 	hist := filepath.Join(dir, crlFileBase(rec.Number, o.Delta))
 	if err := os.Rename(tmp, hist); err != nil {
-		return nil, fmt.Errorf("CRL %d is recorded but its file could not be put in place; run `cmca crl --force`: %w", rec.Number, err)
+		return nil, msg.Errorf("CRL %d is recorded but its file could not be put in place; run `cmca crl --force`: %w", rec.Number, err)
 	}
 	tmp = ""
 	syncDir(dir)
@@ -367,7 +367,7 @@ func fileDigest(path string) (crlDigest, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return crlDigest{}, fmt.Errorf("read %s: %w", path, err)
+		return crlDigest{}, msg.Errorf("read %s: %w", path, err)
 	}
 	return crlDigest{n, hex.EncodeToString(h.Sum(nil))}, nil
 }
@@ -650,12 +650,12 @@ func parseSerialInto(n *big.Int, buf []byte, hexSerial string) error {
 	if odd == 1 {
 		v, err := hex.DecodeString("0" + hexSerial[:1])
 		if err != nil {
-			return fmt.Errorf("bad serial %q in store: %w", hexSerial, err)
+			return msg.Errorf("bad serial %q in store: %w", hexSerial, err)
 		}
 		out[0] = v[0]
 	}
 	if _, err := hex.Decode(out[odd:], []byte(hexSerial[odd:])); err != nil {
-		return fmt.Errorf("bad serial %q in store: %w", hexSerial, err)
+		return msg.Errorf("bad serial %q in store: %w", hexSerial, err)
 	}
 	n.SetBytes(out)
 	return nil

@@ -64,7 +64,7 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 	}
 	caPEM, err := s.CACertificate()
 	if err != nil {
-		return nil, fmt.Errorf("read CA certificate: %w", err)
+		return nil, msg.Errorf("read CA certificate: %w", err)
 	}
 	certs, err := ca.ParseCertificatesPEM(caPEM)
 	if err != nil {
@@ -111,7 +111,7 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 			return err
 		}
 		if !crlBodyMatches(rec, der) {
-			return fmt.Errorf("the file's CRL number %d is not the CRL %d this CA signed at %s; a CRL number must never be signed twice: %w",
+			return msg.Errorf("the file's CRL number %d is not the CRL %d this CA signed at %s; a CRL number must never be signed twice: %w",
 				out.Number, out.Number, rec.ThisUpdate.Format(time.RFC3339), ra.ErrInvalid)
 		}
 		out.Known = true

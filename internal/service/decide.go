@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"github.com/cmca/cmca/internal/msg"
 	"time"
 
@@ -168,7 +167,7 @@ func (s *Service) Reject(ctx context.Context, ref, reason string) (*Decision, er
 	operator := p.String()
 	reason, err = ra.ValidateText("reason", reason, 500, true)
 	if err != nil {
-		return nil, fmt.Errorf("%w (a rejection needs --reason so the applicant knows what to fix)", err)
+		return nil, msg.Errorf("%w (a rejection needs --reason so the applicant knows what to fix)", err)
 	}
 	var d *Decision
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {

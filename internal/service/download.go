@@ -65,7 +65,7 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	}
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, msg.Errorf("load CA: %w", err)
 	}
 	it := &groupItem{in: in, csr: csr, spki: spkiHash(csr.RawSubjectPublicKeyInfo), signed: s.presign(ctx, authority, in, csr)}
 	return s.downloadGrouped(ctx, authority, it)

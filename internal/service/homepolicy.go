@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"math"
 	"slices"
 	"strconv"
@@ -275,7 +276,7 @@ func formatDuration(d time.Duration) string {
 // seedPolicy writes p as the home's policy, every key, audited.
 func seedPolicy(tx *store.Tx, p Policy, by, why string) error {
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("policy: %w", err)
+		return msg.Errorf("policy: %w", err)
 	}
 	var parts []string
 	for _, k := range PolicyKeys {
@@ -302,7 +303,7 @@ func readPolicy(tx *store.Tx) (Policy, int, error) {
 			continue // a key of a newer cmca: not ours to judge
 		}
 		if err := k.set(&p, r.Value); err != nil {
-			return Policy{}, 0, fmt.Errorf("stored policy %s: %w; fix it with `cmca policy set %s VALUE`", r.Key, err, r.Key)
+			return Policy{}, 0, msg.Errorf("stored policy %s: %w; fix it with `cmca policy set %s VALUE`", r.Key, err, r.Key)
 		}
 	}
 	return p, len(rows), nil

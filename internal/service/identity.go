@@ -30,7 +30,7 @@ func homeCACert(home string) (*x509.Certificate, string, error) {
 		return nil, "", msg.Errorf("%s is missing, so the store cannot be matched to its CA: put the CA certificate back from the CA's backup: %w", path, ra.ErrNotFound)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("read CA certificate: %w", err)
+		return nil, "", msg.Errorf("read CA certificate: %w", err)
 	}
 	certs, err := ca.ParseCertificatesPEM(data)
 	if err != nil {
@@ -66,7 +66,7 @@ func (s *Service) checkIdentity(ctx context.Context) error {
 	}
 	if id != nil {
 		if id.CACertSHA256 != fp {
-			return fmt.Errorf("%s belongs to another CA (certificate SHA-256 %s) than %s (SHA-256 %s): put this home's store back from a backup: %w",
+			return msg.Errorf("%s belongs to another CA (certificate SHA-256 %s) than %s (SHA-256 %s): put this home's store back from a backup: %w",
 				s.store.Path(), id.CACertSHA256, filepath.Join(s.home, CACertFile), fp, ErrOtherCA)
 		}
 		return nil
@@ -98,7 +98,7 @@ func initNamesCA(tx *store.Tx, cert *x509.Certificate, home string) error {
 		return msg.Errorf("%s has no identity and no init record: it was not made by `cmca init` of this home; put the store back from a backup: %w", filepath.Join(home, DBFile), ErrOtherCA)
 	}
 	if evs[0].Serial != want {
-		return fmt.Errorf("%s belongs to another CA (certificate serial %s) than %s (serial %s): put this home's store back from a backup: %w",
+		return msg.Errorf("%s belongs to another CA (certificate serial %s) than %s (serial %s): put this home's store back from a backup: %w",
 			filepath.Join(home, DBFile), evs[0].Serial, filepath.Join(home, CACertFile), want, ErrOtherCA)
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"github.com/cmca/cmca/internal/msg"
 	"os"
 	"path/filepath"
@@ -71,7 +70,7 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 		pol = *o.Policy
 	}
 	if err := pol.Validate(); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		return nil, msg.Errorf("policy: %w", err)
 	}
 	dbPath := filepath.Join(home, DBFile)
 	o.StoreURL = testhook.StoreURLFor(home, o.StoreURL)
@@ -144,7 +143,7 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 
 	for _, d := range []string{home, filepath.Join(home, CADir), filepath.Join(home, CRLDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("create %s: %w", d, err)
+			return nil, msg.Errorf("create %s: %w", d, err)
 		}
 		if err := os.Chmod(d, 0o700); err != nil {
 			return nil, err

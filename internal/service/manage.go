@@ -156,7 +156,7 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	var authority *ca.CA
 	if inWindow || done != nil {
 		if authority, err = s.CA(ctx); err != nil {
-			return nil, fmt.Errorf("load CA: %w", err)
+			return nil, msg.Errorf("load CA: %w", err)
 		}
 	}
 	var out *RenewResult
@@ -168,7 +168,7 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		} else if done != nil {
 			if authority == nil {
 				if authority, err = s.CA(ctx); err != nil {
-					return fmt.Errorf("load CA: %w", err)
+					return msg.Errorf("load CA: %w", err)
 				}
 			}
 			out, err = renewedAgain(tx, authority, done, serial, spki)
@@ -340,7 +340,7 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 	comment, err := ra.ValidateText("comment", in.Comment, 500, in.Direct)
 	if err != nil {
 		if in.Direct {
-			return nil, fmt.Errorf("%w (direct revocation by an operator needs a justification: --comment TEXT)", err)
+			return nil, msg.Errorf("%w (direct revocation by an operator needs a justification: --comment TEXT)", err)
 		}
 		return nil, err
 	}

@@ -113,7 +113,7 @@ func (s *Service) AddOperator(ctx context.Context, in OperatorInput) (*OperatorR
 	}
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, msg.Errorf("load CA: %w", err)
 	}
 	var out *OperatorResult
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
@@ -208,7 +208,7 @@ func (s *Service) RevokeOperator(ctx context.Context, name string, reason ra.Rev
 func (s *Service) IssueServerCertificate(ctx context.Context, pub crypto.PublicKey, dnsNames []string, ips []net.IP) (*x509.Certificate, []*x509.Certificate, error) {
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load CA: %w", err)
+		return nil, nil, msg.Errorf("load CA: %w", err)
 	}
 	var cert *x509.Certificate
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {

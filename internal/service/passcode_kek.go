@@ -41,12 +41,12 @@ func (s *Service) passcodeAEAD() (cipher.AEAD, error) {
 			return nil, err
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("passcode key: %w", err)
+			return nil, msg.Errorf("passcode key: %w", err)
 		}
 		// Never replaces a key another process created meanwhile: that
 		// one wins and is read back.
 		if err := atomicfile.Write(path, key, atomicfile.Options{}); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("passcode key %s: %w", path, err)
+			return nil, msg.Errorf("passcode key %s: %w", path, err)
 		}
 		key, err = readKEK(path)
 	}

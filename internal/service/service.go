@@ -267,7 +267,7 @@ func OpenToDiagnose(ctx context.Context, home string, cfg Config, loadCA CALoade
 
 func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, readOnly, diagnose bool) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return nil, msg.Errorf("configuration: %w", err)
 	}
 	cfg.StoreURL = testhook.StoreURLFor(home, cfg.StoreURL)
 	db := filepath.Join(home, DBFile)
@@ -346,7 +346,7 @@ func (s *Service) FileCA(ctx context.Context) (*ca.CA, error) {
 func LoadFileCA(home string, insecure bool) (*ca.CA, error) {
 	certPEM, err := os.ReadFile(filepath.Join(home, CACertFile))
 	if err != nil {
-		return nil, fmt.Errorf("read CA certificate: %w", err)
+		return nil, msg.Errorf("read CA certificate: %w", err)
 	}
 	certs, err := ca.ParseCertificatesPEM(certPEM)
 	if err != nil {
@@ -355,14 +355,14 @@ func LoadFileCA(home string, insecure bool) (*ca.CA, error) {
 	keyPath := filepath.Join(home, CAKeyFile)
 	fi, err := os.Stat(keyPath)
 	if err != nil {
-		return nil, fmt.Errorf("read CA key: %w", err)
+		return nil, msg.Errorf("read CA key: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 && !insecure {
 		return nil, msg.Errorf("%s is readable by others (mode %04o); run `chmod 600 %s` (or pass --insecure): %w", keyPath, fi.Mode().Perm(), keyPath, ra.ErrPolicy)
 	}
 	keyPEM, err := os.ReadFile(keyPath)
 	if err != nil {
-		return nil, fmt.Errorf("read CA key: %w", err)
+		return nil, msg.Errorf("read CA key: %w", err)
 	}
 	key, err := ca.ParsePrivateKeyPEM(keyPEM)
 	if err != nil {
