@@ -192,6 +192,7 @@ func TestCatalogueComplete(t *testing.T) {
 	for _, p := range def.AcceptancePoints {
 		extra = append(extra, p.Label)
 	}
+	extra = append(extra, completionTexts...)
 	// huh's own texts of accessible mode (accessibleText).
 	for _, t := range huhAccessibleTexts {
 		extra = append(extra, t.format)
