@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"os"
 	"strconv"
 	"time"
@@ -242,12 +243,12 @@ func (s *Store) BackupTo(ctx context.Context, path string) error {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("create backup: %w", err)
+		return msg.Errorf("create backup: %w", err)
 	}
 	f.Close()
 	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		os.Remove(path)
-		return fmt.Errorf("back up store: %w", err)
+		return msg.Errorf("back up store: %w", err)
 	}
 	return nil
 }

@@ -175,7 +175,7 @@ func connect(ctx context.Context, u string, readOnly bool) (*Store, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", Redact(u), classify(err))
+		return nil, msg.Errorf("open store %s: %w", Redact(u), classify(err))
 	}
 	return &Store{db: db, path: Redact(u), engine: Postgres, readOnly: readOnly, Now: time.Now}, nil
 }

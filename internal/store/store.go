@@ -81,7 +81,7 @@ var errNeedsMigration = errors.New("store schema is older than this cmca's")
 func Create(ctx context.Context, path string) (*Store, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("create store: %w", err)
+		return nil, msg.Errorf("create store: %w", err)
 	}
 	f.Close()
 	s, err := openDB(path, false)
@@ -185,7 +185,7 @@ func checkFile(path string) error {
 		return msg.Errorf("%s does not exist: %w", path, ErrNoStore)
 	}
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return msg.Errorf("open store: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
 		return msg.Errorf("%s is not a regular file: %w", path, ErrNotStore)
@@ -226,7 +226,7 @@ func openDB(path string, readOnly bool, flags ...string) (*Store, error) {
 	}
 	db, err := sql.Open("sqlite", "file:"+uriPath(path)+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, msg.Errorf("open store %s: %w", path, err)
 	}
 	// Keep connections for concurrent readers (cmca serve): database/sql
 	// keeps 2 by default and would open and close one per request beyond.
@@ -244,13 +244,13 @@ func uriPath(path string) string {
 func (s *Store) useWAL(ctx context.Context) error {
 	var mode string
 	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return fmt.Errorf("open store %s: %w", s.path, err)
+		return msg.Errorf("open store %s: %w", s.path, err)
 	}
 	if strings.EqualFold(mode, "wal") {
 		return nil
 	}
 	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
-		return fmt.Errorf("open store %s: %w", s.path, err)
+		return msg.Errorf("open store %s: %w", s.path, err)
 	}
 	return nil
 }
@@ -268,7 +268,7 @@ func (s *Store) check(ctx context.Context) (int, error) {
 	var appID int64
 	if err := s.db.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&appID); err != nil {
 		if isCantOpen(err) {
-			return 0, fmt.Errorf("open store %s: %w", s.path, err)
+			return 0, msg.Errorf("open store %s: %w", s.path, err)
 		}
 		return 0, fmt.Errorf("%s: %v: %w", s.path, err, ErrNotStore)
 	}
