@@ -87,6 +87,8 @@ func TestErrorTextBelowCLI(t *testing.T) {
 			"/h 中没有 cmca 存储；请先运行 `cmca init --home /h`，或用备份恢复存储（`cmca restore`）：数据目录尚未初始化"},
 		{fmt.Errorf("wrapped: %w", ra.Fieldf("passcode", "a passcode has %d characters (e.g. 7KQ3-PZ4M-XW2A-9HCD-1EFG), got %d", 20, 3)),
 			"字段 passcode 无效：下载授权码有 20 个字符（例如 7KQ3-PZ4M-XW2A-9HCD-1EFG），实际为 3 个"},
+		// A failure of no class (I/O): translated, after the class's text.
+		{msg.Errorf("create backup: %w", errors.New("open /x: no such file or directory")), "出错：建立备份：open /x: no such file or directory"},
 		// A message with no zh-Hans text: its class's text around the English.
 		{msg.Errorf("no such text %s: %w", "x", ra.ErrConflict), "当前状态不允许此操作：no such text x: wrong state"},
 	}

@@ -116,7 +116,11 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 		}
 		if s, ok := translateError(p, err); ok {
 			// The whole message is translated, ending in its class
-			// (the wrapped sentinel): no class prefix needed.
+			// (the wrapped sentinel): no class prefix needed, but for a
+			// failure of no class (I/O), which says so first.
+			if t, ok := p.Error(codeFailed, map[string]string{"detail": s}); ok && code == codeFailed {
+				return t
+			}
 			return s
 		}
 	}
