@@ -14,11 +14,13 @@ func (t *Tx) Item(fn func() error) error {
 	if _, err := t.exec(`SAVEPOINT item`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
+	m := t.markAudit()
 	ferr := fn()
 	if ferr != nil {
 		if _, err := t.exec(`ROLLBACK TO item`); err != nil {
 			return errors.Join(ferr, fmt.Errorf("roll back item: %w", err))
 		}
+		t.rollbackAudit(m)
 	}
 	if _, err := t.exec(`RELEASE item`); err != nil {
 		return errors.Join(ferr, fmt.Errorf("release savepoint: %w", err))

@@ -90,6 +90,7 @@ func TestConformance(t *testing.T) {
 		{"revocation racing", confRevokeRace},
 		{"meta and policy", confMetaPolicy},
 		{"bulk item savepoint", confItem},
+		{"transaction reads its own audit records", confAuditOwnReads},
 	}
 	for _, e := range engines() {
 		t.Run(e.name, func(t *testing.T) {
@@ -678,6 +679,72 @@ func confItem(t *testing.T, loc string) {
 		evs, err := tx.AuditRecords(AuditFilter{})
 		if err != nil || len(evs) != 2 || evs[1].Action != "kept" {
 			t.Errorf("audit after a failed item = %+v, %v; want apply and the kept record only", evs, err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confAuditOwnReads: a transaction reads the audit records it appended
+// (PostgreSQL keeps them until commit, audit_defer.go, and appends them
+// before any read of the log), a row it bound proves against them, and an
+// item rolled back after its records were read takes back its own records
+// only.
+func confAuditOwnReads(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	confInsert(t, s, confRequest("20261125-CONF0001"))
+	errItem := errors.New("item fails")
+	err := s.Tx(ctx, func(tx *Tx) error {
+		r := confRequest("20261125-CONF0002")
+		id, err := tx.EnsureApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertRequest(r, id); err != nil {
+			return err
+		}
+		if err := tx.Audit(ra.Event{Operator: "clerk", Action: "apply", Ref: r.Ref, To: r.State}); err != nil {
+			return err
+		}
+		// proved against the record just appended
+		if got, err := tx.Request(r.Ref); err != nil || got.Ref != r.Ref {
+			return fmt.Errorf("Request(%s) after its audit record = %v, %v; want the request", r.Ref, got, err)
+		}
+		if err := tx.Audit(ra.Event{Operator: "op", Action: "before"}); err != nil {
+			return err
+		}
+		ierr := tx.Item(func() error {
+			if err := tx.Audit(ra.Event{Operator: "op", Action: "undone"}); err != nil {
+				return err
+			}
+			if seq, _, err := tx.AuditHead(); err != nil || seq != 4 {
+				return fmt.Errorf("AuditHead in the item = %d, %v; want 4", seq, err)
+			}
+			return errItem
+		})
+		if !errors.Is(ierr, errItem) {
+			return fmt.Errorf("failing item = %v; want %v", ierr, errItem)
+		}
+		if seq, _, err := tx.AuditHead(); err != nil || seq != 3 {
+			return fmt.Errorf("AuditHead after the item rolled back = %d, %v; want 3", seq, err)
+		}
+		return tx.Audit(ra.Event{Operator: "op", Action: "after"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, s, 4)
+	err = s.Read(ctx, func(tx *Tx) error {
+		evs, err := tx.AuditRecords(AuditFilter{})
+		var got []string
+		for _, e := range evs {
+			got = append(got, fmt.Sprint(e.Seq, e.Action))
+		}
+		if want := "[1apply 2apply 3before 4after]"; fmt.Sprint(got) != want {
+			t.Errorf("audit records = %v; want %s", got, want)
 		}
 		return err
 	})

@@ -439,11 +439,13 @@ func (t *Tx) savepoint(fn func() error) error {
 	if _, err := t.tx.ExecContext(t.ctx, `SAVEPOINT stmt`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
+	m := t.markAudit()
 	ferr := fn()
 	if ferr != nil {
 		if _, err := t.tx.ExecContext(t.ctx, `ROLLBACK TO SAVEPOINT stmt`); err != nil {
 			return errors.Join(ferr, fmt.Errorf("roll back statement: %w", err))
 		}
+		t.rollbackAudit(m)
 	}
 	if _, err := t.tx.ExecContext(t.ctx, `RELEASE SAVEPOINT stmt`); err != nil {
 		return errors.Join(ferr, fmt.Errorf("release savepoint: %w", err))
