@@ -11,6 +11,9 @@ import (
 // transaction for the whole batch pays for one WAL sync instead of one per
 // item, which is what makes bulk approve, issue and sign fast.
 func (t *Tx) Item(fn func() error) error {
+	if t.engine == Postgres {
+		return t.pgSubtransaction(fn)
+	}
 	if _, err := t.exec(`SAVEPOINT item`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}

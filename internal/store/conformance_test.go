@@ -91,6 +91,7 @@ func TestConformance(t *testing.T) {
 		{"meta and policy", confMetaPolicy},
 		{"bulk item savepoint", confItem},
 		{"transaction reads its own audit records", confAuditOwnReads},
+		{"nested items roll back together", confNestedItems},
 	}
 	for _, e := range engines() {
 		t.Run(e.name, func(t *testing.T) {
@@ -744,6 +745,65 @@ func confAuditOwnReads(t *testing.T, loc string) {
 			got = append(got, fmt.Sprint(e.Seq, e.Action))
 		}
 		if want := "[1apply 2apply 3before 4after]"; fmt.Sprint(got) != want {
+			t.Errorf("audit records = %v; want %s", got, want)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confNestedItems: an item that fails after an item inside it succeeded
+// rolls back both (PostgreSQL releases finished savepoints late,
+// pgSubtransaction); the items around it keep theirs, and the transaction
+// commits.
+func confNestedItems(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	errItem := errors.New("item fails")
+	audit := func(tx *Tx, action string) error { return tx.Audit(ra.Event{Operator: "op", Action: action}) }
+	err := s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.Item(func() error { return audit(tx, "first") }); err != nil {
+			return err
+		}
+		err := tx.Item(func() error {
+			if err := audit(tx, "outer"); err != nil {
+				return err
+			}
+			if err := tx.Item(func() error { return audit(tx, "inner") }); err != nil {
+				return err
+			}
+			return errItem
+		})
+		if !errors.Is(err, errItem) {
+			return fmt.Errorf("failing outer item = %v; want %v", err, errItem)
+		}
+		err = tx.Item(func() error {
+			if err := tx.Item(func() error { return audit(tx, "inner kept") }); err != nil {
+				return err
+			}
+			if err := tx.Item(func() error { audit(tx, "inner undone"); return errItem }); !errors.Is(err, errItem) {
+				return fmt.Errorf("failing inner item = %v; want %v", err, errItem)
+			}
+			return audit(tx, "outer kept")
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Item(func() error { return audit(tx, "last") })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, s, 4)
+	err = s.Read(ctx, func(tx *Tx) error {
+		evs, err := tx.AuditRecords(AuditFilter{})
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.Action)
+		}
+		if want := "[first inner kept outer kept last]"; fmt.Sprint(got) != want {
 			t.Errorf("audit records = %v; want %s", got, want)
 		}
 		return err

@@ -513,6 +513,10 @@ type Tx struct {
 	// table (PostgreSQL, audit_defer.go)
 	auditLog  []auditEntry
 	auditDone int
+	// PostgreSQL savepoints set, and the newest finished one, not yet
+	// released (engine.go, pgSubtransaction)
+	spCount int
+	spDone  string
 }
 
 // Now is the transaction's clock, fixed when it began.
