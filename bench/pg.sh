@@ -113,7 +113,9 @@ pgticks() {
 	local t s kids
 	s=$(cat "/proc/$PGPID/stat"); s=${s##*) }; set -- $s
 	t=$((${12} + ${13} + ${14} + ${15}))
-	kids=$(awk -v pp="$PGPID" '{sub(/^.*\) /, ""); if ($2 == pp) n += $12 + $13} END {print n + 0}' /proc/[0-9]*/stat 2>/dev/null)
+	# cat, not awk on the files: a process may end between the glob and
+	# the read, and cat goes on where some awks stop.
+	kids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v pp="$PGPID" '{sub(/^.*\) /, ""); if ($2 == pp) n += $12 + $13} END {print n + 0}')
 	echo $((t + kids))
 }
 # machine: busy and total ticks of all CPUs (/proc/stat).
