@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 
 	"github.com/cmca/cmca/internal/atomicfile"
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 )
@@ -50,7 +51,7 @@ func kekCheck(key []byte) string {
 // passcodeKEKError is the refusal of a home whose KEK the store does not
 // know: nothing is written, and the fix is to copy the first instance's key.
 func passcodeKEKError(path, problem string) error {
-	return ra.WithCode(CodePasscodeKeyMismatch, fmt.Errorf("passcode key %s %s: every instance on one store must use the key the first one made; copy ca/passcode.kek from an instance that has it (mode 0600), then try again: %w", path, problem, ra.ErrConflict), "path", path)
+	return ra.WithCode(CodePasscodeKeyMismatch, msg.Errorf("passcode key %s %s: every instance on one store must use the key the first one made; copy ca/passcode.kek from an instance that has it (mode 0600), then try again: %w", path, problem, ra.ErrConflict), "path", path)
 }
 
 // LoadPasscodeKEK loads the home's passcode KEK and checks it against the
@@ -160,11 +161,11 @@ func makeKEK(path string) (key []byte, made bool, err error) {
 		return nil, false, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, false, fmt.Errorf("passcode key: %w", err)
+		return nil, false, msg.Errorf("passcode key: %w", err)
 	}
 	err = atomicfile.Write(path, key, atomicfile.Options{})
 	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, false, fmt.Errorf("passcode key %s: %w", path, err)
+		return nil, false, msg.Errorf("passcode key %s: %w", path, err)
 	}
 	if err == nil {
 		return key, true, nil
@@ -185,7 +186,7 @@ func (s *Service) passcodeAEAD() (cipher.AEAD, error) {
 	s.kekMu.Lock()
 	defer s.kekMu.Unlock()
 	if s.kek == nil {
-		return nil, fmt.Errorf("passcode key %s is missing; the passcodes issued under it cannot be checked: ask the acceptance point to run `cmca issue --resend REF`", filepath.Join(s.home, PasscodeKEKFile))
+		return nil, msg.Errorf("passcode key %s is missing; the passcodes issued under it cannot be checked: ask the acceptance point to run `cmca issue --resend REF`", filepath.Join(s.home, PasscodeKEKFile))
 	}
 	return s.kek, nil
 }
@@ -199,7 +200,7 @@ func readKEK(path string) ([]byte, error) {
 		return nil, fmt.Errorf("passcode key %s is not a regular file; restore it from the backup", path)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("passcode key %s is readable by others (mode %v); run `chmod 600 %s`: %w", path, fi.Mode().Perm(), path, ra.ErrPolicy)
+		return nil, msg.Errorf("passcode key %s is readable by others (mode %v); run `chmod 600 %s`: %w", path, fi.Mode().Perm(), path, ra.ErrPolicy)
 	}
 	key, err := os.ReadFile(path)
 	if err != nil {
