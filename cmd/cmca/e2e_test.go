@@ -92,6 +92,53 @@ func toolNames(args []string) []string {
 	return names
 }
 
+// storeEngine is the engine the end-to-end tests keep their stores in:
+// "postgres" when CMCA_TEST_STORE=postgres, else "sqlite" (the default, a
+// ra.db in each home).
+func storeEngine() string {
+	if os.Getenv("CMCA_TEST_STORE") == "postgres" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// setupStore gives a script its store. Under CMCA_TEST_STORE=postgres that
+// is a fresh database in the test binary's throwaway cluster (internal/pgtest,
+// started by the first script, stopped at the end by pgtest.Main), named by
+// CMCA_STORE_URL in the script's environment, so `cmca init` and every
+// command after it use it as a user's would; the database is dropped when
+// the script ends. Under SQLite CMCA_STORE_URL is not set.
+func setupStore(e *testscript.Env) error {
+	if storeEngine() != "postgres" {
+		return nil
+	}
+	c, err := pgtest.Shared()
+	if err != nil {
+		return fmt.Errorf("CMCA_TEST_STORE=postgres: start PostgreSQL: %w", err)
+	}
+	u, err := c.CreateDatabase(context.Background())
+	if err != nil {
+		return fmt.Errorf("CMCA_TEST_STORE=postgres: create database: %w", err)
+	}
+	e.Setenv("CMCA_STORE_URL", u)
+	e.Defer(func() {
+		if err := c.DropDatabase(context.Background(), u); err != nil {
+			e.T().Log("drop database: " + err.Error())
+		}
+	})
+	return nil
+}
+
+// condition is a script's condition: [postgres] and [sqlite] (the engine
+// of CMCA_TEST_STORE), or [need:TOOL].
+func condition(cond string) (bool, error) {
+	switch cond {
+	case "postgres", "sqlite":
+		return storeEngine() == cond, nil
+	}
+	return needCondition(cond)
+}
+
 // needCondition is the condition [need:TOOL] ("softhsm" for SoftHSM2 and
 // pkcs11-tool): true when the tool is here; false on a laptop without it, so
 // `[!need:TOOL] skip` skips; an error (the script fails) under CI, where .ci/run
@@ -131,9 +178,9 @@ func TestScripts(t *testing.T) {
 			for _, k := range []string{"CI", "PATH"} {
 				e.Setenv(k, os.Getenv(k))
 			}
-			return nil
+			return setupStore(e)
 		},
-		Condition: needCondition,
+		Condition: condition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"jsonget":      cmdJSONGet,
 			"softhsm-init": cmdSoftHSMInit,
@@ -168,6 +215,11 @@ func cmdPGDB(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("create database: %v", err)
 	}
 	ts.Setenv(args[0], u)
+	ts.Defer(func() {
+		if err := c.DropDatabase(context.Background(), u); err != nil {
+			ts.Logf("drop database: %v", err)
+		}
+	})
 	pu, err := url.Parse(u)
 	if err != nil {
 		ts.Fatalf("pgdb: %v", err)
