@@ -82,6 +82,10 @@ func toolNames(args []string) []string {
 			names = append(names, softhsmTools...)
 			continue
 		}
+		if a == "storecli" {
+			names = append(names, storeCLI()...)
+			continue
+		}
 		if a == "postgres" {
 			bin := pgtest.BinDir()
 			names = append(names, filepath.Join(bin, "initdb"), filepath.Join(bin, "postgres"), filepath.Join(bin, "pg_ctl"))
@@ -187,6 +191,7 @@ func TestScripts(t *testing.T) {
 			"fileperm":     cmdFilePerm,
 			"exitcode":     cmdExitCode,
 			"pgdb":         cmdPGDB,
+			"storesql":     cmdStoreSQL,
 			"readme-tour":  cmdReadmeTour,
 			"guide-quotes": cmdGuideQuotes,
 		},
@@ -196,6 +201,49 @@ func TestScripts(t *testing.T) {
 type pgMain struct{ m *testing.M }
 
 func (p pgMain) Run() int { return pgtest.Main(p.m) }
+
+// storeCLI is what "storecli" stands for in `need`: the command-line
+// client of the engine's store, sqlite3, or psql and pg_dump for PostgreSQL.
+func storeCLI() []string {
+	if storeEngine() == "postgres" {
+		return []string{"psql", "pg_dump"}
+	}
+	return []string{"sqlite3"}
+}
+
+// storesql [-home DIR] SQL: run SQL on the store the script's cmca uses,
+// with the engine's own client, as an operator (or an attacker with the
+// database's credentials) would: psql on $CMCA_STORE_URL when it is set,
+// else sqlite3 on DIR/ra.db (DIR is cmca, the script's home, unless -home
+// says otherwise). Both print rows as values separated by |, one row a
+// line, and nothing for a statement that returns no rows; ".dump" is
+// sqlite3's .dump or pg_dump. SQL that differs
+// between the engines goes under [sqlite] / [postgres]. Guard the script
+// with [!need:storecli] skip.
+func cmdStoreSQL(ts *testscript.TestScript, neg bool, args []string) {
+	home := "cmca"
+	if len(args) == 3 && args[0] == "-home" {
+		home, args = args[1], args[2:]
+	}
+	if len(args) != 1 {
+		ts.Fatalf("usage: storesql [-home DIR] SQL")
+	}
+	var err error
+	switch u := ts.Getenv("CMCA_STORE_URL"); {
+	case u != "" && args[0] == ".dump":
+		err = ts.Exec("pg_dump", "-d", u)
+	case u != "":
+		err = ts.Exec("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", u, "-c", args[0])
+	default:
+		err = ts.Exec("sqlite3", filepath.Join(home, "ra.db"), args[0])
+	}
+	if (err != nil) != neg {
+		if neg {
+			ts.Fatalf("storesql: unexpected success")
+		}
+		ts.Fatalf("storesql: %v", err)
+	}
+}
 
 // pgdb VAR: set $VAR to the URL of a new empty PostgreSQL database, in a
 // cluster shared by the scripts of this run and stopped at its end (guard

@@ -262,15 +262,22 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 	if readOnly {
 		open = store.OpenReadOnly
 	}
+	noHome := func() error {
+		return fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
+	}
 	if cfg.StoreURL != "" {
 		// PostgreSQL: the store is the database (store.OpenURL refuses an
-		// empty one); the home holds the CA and the CRLs.
+		// empty one); the home holds the CA and the CRLs. No home at all
+		// is no home, as on SQLite, whatever the database holds.
+		if _, err := os.Lstat(home); errors.Is(err, fs.ErrNotExist) {
+			return nil, noHome()
+		}
 		db, open = cfg.StoreURL, store.OpenURL
 		if readOnly {
 			open = store.OpenURLReadOnly
 		}
 	} else if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
+		return nil, noHome()
 	}
 	st, err := open(ctx, db)
 	if err != nil {
