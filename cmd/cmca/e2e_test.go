@@ -192,6 +192,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":     cmdExitCode,
 			"pgdb":         cmdPGDB,
 			"storesql":     cmdStoreSQL,
+			"pgrestore":    cmdPGRestore,
 			"readme-tour":  cmdReadmeTour,
 			"guide-quotes": cmdGuideQuotes,
 		},
@@ -203,10 +204,10 @@ type pgMain struct{ m *testing.M }
 func (p pgMain) Run() int { return pgtest.Main(p.m) }
 
 // storeCLI is what "storecli" stands for in `need`: the command-line
-// client of the engine's store, sqlite3, or psql and pg_dump for PostgreSQL.
+// client of the engine's store: sqlite3, or psql, pg_dump and pg_restore.
 func storeCLI() []string {
 	if storeEngine() == "postgres" {
-		return []string{"psql", "pg_dump"}
+		return []string{"psql", "pg_dump", "pg_restore"}
 	}
 	return []string{"sqlite3"}
 }
@@ -274,6 +275,22 @@ func cmdPGDB(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv(args[0]+"_HOST", pu.Host)
 	ts.Setenv(args[0]+"_NAME", strings.TrimPrefix(pu.Path, "/"))
+}
+
+// pgrestore FILE: restore a pg_dump -Fc archive of the store the way
+// docs/operations.md says, into a new empty database (pg_restore
+// --no-owner), and point CMCA_STORE_URL at it: what `cmca restore FILE
+// --force` is to a SQLite home (then `cmca doctor`).
+func cmdPGRestore(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pgrestore FILE")
+	}
+	cmdPGDB(ts, false, []string{"PGRESTORE_DB"})
+	u := ts.Getenv("PGRESTORE_DB")
+	if err := ts.Exec("pg_restore", "--no-owner", "-d", u, ts.MkAbs(args[0])); err != nil {
+		ts.Fatalf("pg_restore: %v", err)
+	}
+	ts.Setenv("CMCA_STORE_URL", u)
 }
 
 // jsonget FILE PATH VAR: set $VAR to the value at PATH (dot-separated keys
