@@ -212,7 +212,7 @@ func storeCLI() []string {
 	return []string{"sqlite3"}
 }
 
-// storesql [-home DIR] SQL: run SQL on the store the script's cmca uses,
+// storesql [-home DIR] [-f FILE | SQL]: run SQL (or the SQL in FILE) on the store the script's cmca uses,
 // with the engine's own client, as an operator (or an attacker with the
 // database's credentials) would: psql on $CMCA_STORE_URL when it is set,
 // else sqlite3 on DIR/ra.db (DIR is cmca, the script's home, unless -home
@@ -226,15 +226,23 @@ func cmdStoreSQL(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 3 && args[0] == "-home" {
 		home, args = args[1], args[2:]
 	}
+	file := false
+	if len(args) == 2 && args[0] == "-f" {
+		file, args = true, args[1:]
+	}
 	if len(args) != 1 {
-		ts.Fatalf("usage: storesql [-home DIR] SQL")
+		ts.Fatalf("usage: storesql [-home DIR] [-f FILE | SQL]")
 	}
 	var err error
 	switch u := ts.Getenv("CMCA_STORE_URL"); {
 	case u != "" && args[0] == ".dump":
 		err = ts.Exec("pg_dump", "-d", u)
+	case u != "" && file:
+		err = ts.Exec("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", u, "-f", ts.MkAbs(args[0]))
 	case u != "":
 		err = ts.Exec("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", u, "-c", args[0])
+	case file:
+		err = ts.Exec("sqlite3", "-bail", filepath.Join(home, "ra.db"), ".read "+ts.MkAbs(args[0]))
 	default:
 		err = ts.Exec("sqlite3", filepath.Join(home, "ra.db"), args[0])
 	}
