@@ -74,6 +74,9 @@ func newHome(t *testing.T, bin string) *home {
 	}
 	h.write("pw.txt", "correct horse battery")
 	h.mustRun(nil, "init", "--ca-name", "Hardening Test CA")
+	if _, err := os.Stat(h.path("cmca/ra.db")); h.storeURL() != "" && err == nil {
+		t.Fatal("CMCA_TEST_STORE=postgres, and init made cmca/ra.db")
+	}
 	return h
 }
 

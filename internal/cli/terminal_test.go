@@ -37,8 +37,12 @@ func newCmcaEnv(t *testing.T, bin string, config string) *cmcaEnv {
 	e := &cmcaEnv{t: t, bin: bin, dir: dir, sock: filepath.Join(dir, "tmux.sock")}
 	e.env = []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"), "CMCA_HOME=" + filepath.Join(dir, "home"),
 		"CMCA_CONFIG=" + cfg, "CMCA_OPERATOR=alice", "CMCA_CA_ORGANIZATION=Terminal Test Org", "CMCA_CA_COUNTRY=CN", "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "TERM=xterm-256color"}
-	e.env = append(e.env, storeEnv(t)...)
+	pg := storeEnv(t)
+	e.env = append(e.env, pg...)
 	e.run("init", "--ca-name", "Terminal Test CA")
+	if _, err := os.Stat(filepath.Join(dir, "home", "ra.db")); pg != nil && err == nil {
+		t.Fatal("CMCA_TEST_STORE=postgres, and init made home/ra.db")
+	}
 	return e
 }
 
