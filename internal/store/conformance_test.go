@@ -85,6 +85,7 @@ func TestConformance(t *testing.T) {
 		{"open request per certificate racing", confOpenRequestRace},
 		{"audit chain racing", confAuditRace},
 		{"audit tampering detected", confAuditTamper},
+		{"broken foreign keys detected", confForeignKeys},
 		{"CRL numbers racing", confCRLRace},
 		{"certificates", confCertificates},
 		{"revocation racing", confRevokeRace},
@@ -400,6 +401,44 @@ func confAuditTamper(t *testing.T, loc string) {
 		_, problems, err := tx.VerifyAudit()
 		if len(problems) == 0 || problems[0].Seq != 2 {
 			t.Errorf("VerifyAudit after an edit = %v; want a problem at record 2", problems)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confForeignKeys: a request deleted under a certificate with the
+// foreign keys turned off (sqlite3 with foreign_keys off, a PostgreSQL
+// superuser with session_replication_role = replica) is reported by
+// IntegrityCheck, on either engine.
+func confForeignKeys(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	confInsert(t, s, confRequest("20261125-CONF0001"))
+	err := s.Tx(ctx, func(tx *Tx) error {
+		return tx.InsertCertificate(&ra.Certificate{Serial: "0b", RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com",
+			UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k1", DER: []byte{0x30, 0x00}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := `PRAGMA foreign_keys = OFF; DELETE FROM requests; PRAGMA foreign_keys = ON`
+	if IsURL(loc) {
+		off = `SET session_replication_role = replica; DELETE FROM requests; SET session_replication_role = DEFAULT`
+	}
+	if _, err := s.DB().ExecContext(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		problems, err := tx.IntegrityCheck()
+		found := false
+		for _, p := range problems {
+			found = found || (strings.HasPrefix(p, "certificates row ") && strings.HasSuffix(p, "refers to a missing requests row"))
+		}
+		if !found {
+			t.Errorf("IntegrityCheck after deleting a certificate's request = %q; want certificates ... refers to a missing requests row", problems)
 		}
 		return err
 	})
