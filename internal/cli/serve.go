@@ -151,6 +151,9 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		if err != nil {
 			return err
 		}
+		// Answers signed on demand are limited per client address by the
+		// policy key ratelimit.ocsp, read at every such request.
+		oc.Responder.LimitSigning(server.NewAddressLimit(func() server.Limit { return server.Limit(svc.Policy().OCSPLimit) }, svc.Now))
 		if err := oc.Start(ctx, ocspRefreshEvery); err != nil {
 			return errorf("OCSP responder: %w", err)
 		}

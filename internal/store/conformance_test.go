@@ -107,8 +107,22 @@ func confCreateRequest(t *testing.T, loc string) {
 	r := confRequest("20261125-CONF0001")
 	r.Agent = &ra.Agent{Name: "Agent", IDType: ra.IDPassport, IDNumber: "E7654321"}
 	r.TargetSerial = "0a1b"
+	r.Applicant.Name, r.Applicant.Surname, r.Applicant.GivenName = "Anna Schmidt", "Schmidt", "Anna" // schema 11
 	confInsert(t, s, r)
 	confInsert(t, s, confRequest("20261125-CONF0002"))
+	// The stored profile keeps the parts too.
+	if err := s.Tx(ctx, func(tx *Tx) error { return tx.SetApplicantProfile(r.Applicant) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Read(ctx, func(tx *Tx) error {
+		p, err := tx.LookupApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
+		if err == nil && p != r.Applicant {
+			t.Errorf("LookupApplicant = %+v; want %+v", p, r.Applicant)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	err := s.Read(ctx, func(tx *Tx) error {
 		got, err := tx.Request(r.Ref)
 		if err != nil {
