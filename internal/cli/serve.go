@@ -142,7 +142,13 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		addrs.HTTPS = ln.Addr().String()
 	}
 	if o.ListenHTTP != "" {
-		h := server.NewPublicHandler(server.PublicOptions{Home: svc.Home(), Config: svc.Config(), Logger: log})
+		po := server.PublicOptions{Home: svc.Home(), Config: svc.Config(), Logger: log}
+		if svc.Store().Engine() == store.Postgres {
+			// Instances on one database each have a home: the CRLs come
+			// from the store, whichever instance signed them.
+			po.CRLs = svc
+		}
+		h := server.NewPublicHandler(po)
 		// OCSP at /ocsp (internal/ocsp, docs/protocols.md): the delegated
 		// signer is issued now if needed (the CA key, a token PIN, is
 		// asked for here, once), then kept rotated and the pre-signed
