@@ -160,6 +160,9 @@ func (t *Tx) EachCRL(fn func(CRL) error) error {
 
 // EachAudit streams the whole audit log in order.
 func (t *Tx) EachAudit(fn func(ra.Event) error) error {
+	if err := t.flushAudit(); err != nil {
+		return err
+	}
 	rows, err := t.query(`SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail FROM audit ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
@@ -192,6 +195,9 @@ type StoreSummary struct {
 // Summary counts the rows of the main tables.
 func (t *Tx) Summary() (StoreSummary, error) {
 	var s StoreSummary
+	if err := t.flushAudit(); err != nil {
+		return s, err
+	}
 	err := t.queryRow(`SELECT
   (SELECT COALESCE(MAX(version), 0) FROM schema_migrations),
   (SELECT COUNT(*) FROM requests), (SELECT COUNT(*) FROM certificates),

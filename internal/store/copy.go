@@ -178,6 +178,11 @@ func (t *Tx) tables() ([]string, error) {
 
 func (t *Tx) count(table string) (int64, error) {
 	var n int64
+	if table == "audit" {
+		if err := t.flushAudit(); err != nil {
+			return 0, err
+		}
+	}
 	err := t.queryRow(`SELECT COUNT(*) FROM ` + quoteIdent(table)).Scan(&n)
 	return n, err
 }

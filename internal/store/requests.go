@@ -125,13 +125,22 @@ func scanRequest(sc scanner) (*ra.Request, error) {
 
 // Request reads one request by reference, or ra.ErrNotFound. In a write
 // transaction on PostgreSQL the row stays locked until commit (forUpdate).
+//
+// Whatever a state change reads must be what the audit log bound: the
+// row is checked against its last binding. One statement reads the row
+// and the columns its binding digests (a second read of the row cost a
+// round trip to PostgreSQL per download).
 func (t *Tx) Request(ref string) (*ra.Request, error) {
-	r, err := t.RequestAsStored(ref)
+	vals := make([]any, len(requestDigestCols))
+	extra := make([]any, len(vals))
+	for i := range vals {
+		extra[i] = &vals[i]
+	}
+	r, err := t.readRequest(ref, requestCheckedCols, extra)
 	if err != nil {
 		return nil, err
 	}
-	// Whatever a state change reads must be what the audit log bound.
-	if err := t.CheckRequest(ref); err != nil {
+	if err := t.checkBinding(false, ref, digestValues(requestGroups, vals)); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -141,7 +150,20 @@ func (t *Tx) Request(ref string) (*ra.Request, error) {
 // log: for display only (status), which shows an edited row and says so.
 // (In a write transaction on PostgreSQL the row stays locked: forUpdate.)
 func (t *Tx) RequestAsStored(ref string) (*ra.Request, error) {
-	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE ref = ?`+t.forUpdate(), ref))
+	return t.readRequest(ref, requestCols, nil)
+}
+
+// requestDigestCols are the columns a request's binding digests, and
+// requestCheckedCols the request's columns followed by them.
+var (
+	requestDigestCols  = strings.Split(groupCols(requestGroups), ", ")
+	requestCheckedCols = requestCols + ", " + groupCols(requestGroups)
+)
+
+// readRequest reads the columns cols (requestCols, then the columns extra
+// scans into) of request ref.
+func (t *Tx) readRequest(ref, cols string, extra []any) (*ra.Request, error) {
+	r, err := scanRequest(scanMore{t.queryRow(`SELECT `+cols+` FROM requests WHERE ref = ?`+t.forUpdate(), ref), extra})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ra.WithCode("request.not_found", msg.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)
 	}
@@ -150,6 +172,15 @@ func (t *Tx) RequestAsStored(ref string) (*ra.Request, error) {
 	}
 	return r, nil
 }
+
+// scanMore scans a row into the destinations its caller gives, then into
+// extra.
+type scanMore struct {
+	sc    scanner
+	extra []any
+}
+
+func (m scanMore) Scan(dest ...any) error { return m.sc.Scan(append(dest, m.extra...)...) }
 
 // RequestFilter selects requests for the review queue.
 type RequestFilter struct {

@@ -480,6 +480,10 @@ func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 		_ = sqlTx.Rollback()
 		return err
 	}
+	if err := tx.flushAudit(); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
 	if err := sqlTx.Commit(); err != nil {
 		return msg.Errorf("commit: %w", err)
 	}
@@ -518,6 +522,14 @@ type Tx struct {
 	shared *stmtCache
 	// certificates revoked in this transaction (ocsp.go)
 	revoked int
+	// audit records kept until commit, and how many of them are in the
+	// table (PostgreSQL, audit_defer.go)
+	auditLog  []auditEntry
+	auditDone int
+	// PostgreSQL savepoints set, and the newest finished one, not yet
+	// released (engine.go, pgSubtransaction)
+	spCount int
+	spDone  string
 }
 
 // Now is the transaction's clock, fixed when it began.
