@@ -120,7 +120,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	if err != nil {
 		s.db.Close()
-		return nil, err
+		return nil, explain(err)
 	}
 	s.chmodSidecars()
 	return s, nil
@@ -448,7 +448,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.tx1(ctx, fn)
 		if err == nil || s.engine != Postgres {
-			return err
+			return explain(err)
 		}
 		if !retryable(err) {
 			return unavailable(err)
@@ -465,7 +465,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return msg.Errorf("begin transaction: %w", err)
 	}
 	tx := &Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now()), shared: s.shared, engine: s.engine, write: true}
 	defer func() {
@@ -485,7 +485,7 @@ func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return msg.Errorf("commit: %w", err)
 	}
 	if tx.revoked > 0 {
 		s.revocations.Add(int64(tx.revoked))
@@ -498,7 +498,7 @@ func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, s.engine.readOptions())
 	if err != nil {
-		return unavailable(fmt.Errorf("begin read: %w", err))
+		return explain(unavailable(msg.Errorf("begin read: %w", err)))
 	}
 	defer sqlTx.Rollback()
 	return fn(&Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now()), shared: s.shared, engine: s.engine})
