@@ -185,13 +185,9 @@ func (s *Service) presign(ctx context.Context, authority *ca.CA, in DownloadInpu
 		// As stored, without proving the row against the audit log: the
 		// transaction reads it again and proves it (tx.Request), and a
 		// certificate signed from a row it would not accept is dropped.
-		r, err := tx.RequestAsStored(in.Ref)
-		if err != nil || r.State != ra.StateIssued || r.PasscodeAttempts >= s.Policy().MaxPasscodeAttempts ||
-			tx.Now().After(r.PasscodeExpires) || (in.Storage != "" && in.Storage != r.Storage) {
-			return err
-		}
-		hash, err := tx.PasscodeHash(r.Ref)
-		if err != nil || !ra.CheckPasscode(hash, in.Passcode) {
+		r, pc, err := tx.RequestWithPasscodeAsStored(in.Ref)
+		if err != nil || r.State != ra.StateIssued || pc.Locked || r.PasscodeAttempts >= s.Policy().MaxPasscodeAttempts ||
+			tx.Now().After(r.PasscodeExpires) || (in.Storage != "" && in.Storage != r.Storage) || !ra.CheckPasscode(pc.Hash, in.Passcode) {
 			return err
 		}
 		job, err = s.prepareSign(tx, r, csr, true)

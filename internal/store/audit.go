@@ -62,15 +62,8 @@ func (t *Tx) bind(e ra.Event) (binding, error) {
 // transaction appends until this one commits or rolls back, so the chain
 // stays linear across instances (SQLite: the write lock).
 func (t *Tx) Audit(e ra.Event) error {
-	if err := t.lock(lockAudit); err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	var prev string
-	var last int64
-	err := t.queryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
-	if errors.Is(err, sql.ErrNoRows) {
-		prev, last = genesis, 0
-	} else if err != nil {
+	prev, last, err := t.auditTail()
+	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	e.Seq = last + 1
@@ -81,13 +74,44 @@ func (t *Tx) Audit(e ra.Event) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	hash := auditHash(prev, e, b)
 	_, err = t.exec(`INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash, req_digest, cert_digest)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.At.Unix(), e.Operator, e.Action, e.Ref, e.Serial, string(e.From), string(e.To), e.Detail,
-		prev, auditHash(prev, e, b), b.req, b.cert)
+		prev, hash, b.req, b.cert)
 	if err != nil {
+		t.tail = nil
 		return fmt.Errorf("audit: %w", err)
 	}
+	t.tail = &tail{seq: e.Seq, hash: hash}
 	return nil
+}
+
+// tail is the newest audit record a transaction wrote itself.
+type tail struct {
+	seq  int64
+	hash string
+}
+
+// auditTail returns the hash and seq the next record chains to. The first
+// call in a transaction takes the audit chain lock (PostgreSQL) and reads
+// the newest record; later calls reuse the record the transaction wrote
+// last, which under the lock is still the newest (a group commit appends
+// hundreds). A rollback to a savepoint forgets it (Tx.forget): the record
+// may be gone, and on PostgreSQL the lock with it.
+func (t *Tx) auditTail() (string, int64, error) {
+	if t.tail != nil {
+		return t.tail.hash, t.tail.seq, nil
+	}
+	if err := t.lock(lockAudit); err != nil {
+		return "", 0, err
+	}
+	var prev string
+	var last int64
+	err := t.queryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return genesis, 0, nil
+	}
+	return prev, last, err
 }
 
 // AuditFilter selects audit records.

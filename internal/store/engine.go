@@ -441,6 +441,7 @@ func (t *Tx) savepoint(fn func() error) error {
 	}
 	ferr := fn()
 	if ferr != nil {
+		t.forget()
 		if _, err := t.tx.ExecContext(t.ctx, `ROLLBACK TO SAVEPOINT stmt`); err != nil {
 			return errors.Join(ferr, fmt.Errorf("roll back statement: %w", err))
 		}

@@ -505,7 +505,13 @@ type Tx struct {
 	shared *stmtCache
 	// certificates revoked in this transaction (ocsp.go)
 	revoked int
+	// the audit record this transaction appended last (audit.go)
+	tail *tail
 }
+
+// forget drops what the transaction remembers of its own writes, after a
+// rollback to a savepoint undid some of them.
+func (t *Tx) forget() { t.tail = nil }
 
 // Now is the transaction's clock, fixed when it began.
 func (t *Tx) Now() time.Time { return t.now() }
