@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -155,9 +156,43 @@ type Passcode struct {
 	Locked bool
 }
 
-// requestPasscodeQuery reads a request, its passcode and the columns its
-// audit binding digests, in one statement.
-var requestPasscodeQuery = `SELECT ` + requestCols + `, passcode_hash, passcode_locked, ` + groupCols(requestGroups) + ` FROM requests WHERE ref = ?`
+// requestPasscodeCols are the columns RequestWithPasscode reads: those of
+// a request, its passcode hash and lock. They include every column its
+// audit binding digests (requestGroups), each read once.
+var requestPasscodeCols = splitCols(requestCols + `, passcode_hash, passcode_locked`)
+
+var (
+	requestPasscodeQuery = `SELECT ` + strings.Join(requestPasscodeCols, ", ") + ` FROM requests WHERE ref = ?`
+	// requestBoundAt[i] is the position in requestPasscodeCols of the i-th
+	// column digested by requestGroups.
+	requestBoundAt = colPositions(requestPasscodeCols, requestGroups)
+)
+
+func splitCols(list string) []string {
+	var cols []string
+	for _, c := range strings.Split(list, ",") {
+		cols = append(cols, strings.TrimSpace(c))
+	}
+	return cols
+}
+
+func colPositions(cols []string, gs []fieldGroup) []int {
+	at := map[string]int{}
+	for i, c := range cols {
+		at[c] = i
+	}
+	var pos []int
+	for _, g := range gs {
+		for _, c := range g.cols {
+			i, ok := at[c]
+			if !ok {
+				panic("store: bound column " + c + " is not read")
+			}
+			pos = append(pos, i)
+		}
+	}
+	return pos
+}
 
 // RequestWithPasscode is Request and PasscodeHash and PasscodeLocked in one
 // read of the row: the request, proved against the digest its last audit
@@ -183,36 +218,94 @@ func (t *Tx) RequestWithPasscodeAsStored(ref string) (*ra.Request, Passcode, err
 	return r, pc, err
 }
 
+// requestWithPasscode reads the row once, as the driver's values: the
+// binding digest is computed from exactly what requestDigest would read,
+// and the request is converted from the same values.
 func (t *Tx) requestWithPasscode(ref string) (*ra.Request, Passcode, string, error) {
-	var hash sql.NullString
-	var locked int
-	n := 0
-	for _, g := range requestGroups {
-		n += len(g.cols)
-	}
-	vals := make([]any, n)
-	extra := make([]any, 0, 2+n)
-	extra = append(extra, &hash, &locked)
+	vals := make(driverRow, len(requestPasscodeCols))
+	ptrs := make([]any, len(vals))
 	for i := range vals {
-		extra = append(extra, &vals[i])
+		ptrs[i] = &vals[i]
 	}
-	r, err := scanRequest(scanMore{t.queryRow(requestPasscodeQuery+t.forUpdate(), ref), extra})
+	err := t.queryRow(requestPasscodeQuery+t.forUpdate(), ref).Scan(ptrs...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Passcode{}, "", requestNotFound(ref)
 	}
 	if err != nil {
 		return nil, Passcode{}, "", fmt.Errorf("read request %s: %w", ref, err)
 	}
-	return r, Passcode{Hash: hash.String, Locked: locked != 0}, digestValues(requestGroups, vals), nil
+	r, err := scanRequest(vals)
+	if err != nil {
+		return nil, Passcode{}, "", fmt.Errorf("read request %s: %w", ref, err)
+	}
+	n := len(vals)
+	var hash sql.NullString
+	var locked sql.NullInt64
+	if err := errors.Join(hash.Scan(vals[n-2]), locked.Scan(vals[n-1])); err != nil {
+		return nil, Passcode{}, "", fmt.Errorf("read passcode of %s: %w", ref, err)
+	}
+	bound := make([]any, len(requestBoundAt))
+	for i, at := range requestBoundAt {
+		bound[i] = vals[at]
+	}
+	return r, Passcode{Hash: hash.String, Locked: locked.Int64 != 0}, digestValues(requestGroups, bound), nil
 }
 
-// scanMore scans the columns a scan function knows, then more.
-type scanMore struct {
-	sc    scanner
-	extra []any
+// driverRow is a row read as the driver's values. Its Scan converts them
+// into the destinations scanRequest uses as database/sql would (through
+// sql.Null*: a NULL into a string or a number is an error), and fills
+// a *any or sql.Scanner as they are.
+type driverRow []any
+
+func (row driverRow) Scan(dest ...any) error {
+	if len(dest) > len(row) {
+		return fmt.Errorf("scan: %d destinations for %d columns", len(dest), len(row))
+	}
+	for i, d := range dest {
+		if err := assignValue(d, row[i]); err != nil {
+			return fmt.Errorf("scan column %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
-func (m scanMore) Scan(dest ...any) error { return m.sc.Scan(append(dest, m.extra...)...) }
+func assignValue(dest, src any) error {
+	switch d := dest.(type) {
+	case *any:
+		*d = src
+		return nil
+	case sql.Scanner:
+		return d.Scan(src)
+	}
+	v := reflect.ValueOf(dest)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return fmt.Errorf("destination %T is not a pointer", dest)
+	}
+	e := v.Elem()
+	switch e.Kind() {
+	case reflect.String:
+		var ns sql.NullString
+		if err := ns.Scan(src); err != nil {
+			return err
+		}
+		if !ns.Valid {
+			return fmt.Errorf("NULL into %T", dest)
+		}
+		e.SetString(ns.String)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		var ni sql.NullInt64
+		if err := ni.Scan(src); err != nil {
+			return err
+		}
+		if !ni.Valid {
+			return fmt.Errorf("NULL into %T", dest)
+		}
+		e.SetInt(ni.Int64)
+	default:
+		return fmt.Errorf("unsupported destination %T", dest)
+	}
+	return nil
+}
 
 func requestNotFound(ref string) error {
 	return ra.WithCode("request.not_found", fmt.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)
