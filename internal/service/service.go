@@ -203,6 +203,7 @@ type Service struct {
 	pol   Policy // the home's policy, loaded from the store
 
 	dl        downloadGroup          // concurrent Downloads, committed together
+	snaps     snapshotBatch          // their presign reads, one snapshot per batch
 	pseudoKey atomic.Pointer[[]byte] // the store's pseudonym key, once read
 
 	kekMu sync.Mutex
