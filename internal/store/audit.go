@@ -22,16 +22,20 @@ const genesis = "000000000000000000000000000000000000000000000000000000000000000
 // other fields; records written before schema 5 have none, and their hash
 // is computed as it was then.
 func auditHash(prev string, e ra.Event, b binding) string {
-	h := sha256.New()
 	fields := []string{prev, strconv.FormatInt(e.Seq, 10), strconv.FormatInt(e.At.Unix(), 10), e.Operator, e.Action,
 		e.Ref, e.Serial, string(e.From), string(e.To), e.Detail}
 	if b != (binding{}) {
 		fields = append(fields, "bound", b.req, b.cert)
 	}
-	for _, f := range fields {
-		fmt.Fprintf(h, "%d:%s;", len(f), f)
+	buf := make([]byte, 0, 512)
+	for _, f := range fields { // "len:field;"
+		buf = strconv.AppendInt(buf, int64(len(f)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, f...)
+		buf = append(buf, ';')
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
 
 // binding is what an audit record binds: the digests of the request and of
