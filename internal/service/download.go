@@ -59,7 +59,10 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	if err != nil {
 		return nil, fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
 	}
-	if err := ca.CheckCSRSignature(csr); err != nil {
+	s.signers <- struct{}{}
+	err = ca.CheckCSRSignature(csr)
+	<-s.signers
+	if err != nil {
 		return nil, err
 	}
 	authority, err := s.CA(ctx)

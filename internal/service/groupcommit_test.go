@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -137,6 +138,9 @@ func TestDownloadGroupCommit(t *testing.T) {
 	d, err := s.Status(ctx, refs[good])
 	if err != nil || d.Request.State != ra.StateIssued || d.Request.PasscodeAttempts != 1 {
 		t.Errorf("wrong passcode for %s: %+v, %v; want still issued, 1 attempt counted", refs[good], d, err)
+	}
+	if n := len(s.signers); n != 0 || cap(s.signers) != runtime.GOMAXPROCS(0) {
+		t.Errorf("after the downloads %d of %d signing slots are held; want 0 of GOMAXPROCS (%d)", n, cap(s.signers), runtime.GOMAXPROCS(0))
 	}
 }
 
