@@ -27,9 +27,11 @@ type Subject struct {
 	Pseudonym string
 	// GivenName and Surname are the parts of the name, when the RA
 	// recorded them separately. The S/MIME BRs want a personal name as
-	// givenName and/or surname in individual-validated certificates; when
-	// neither is set, an S/MIME profile carries Name whole in surname (the
-	// BRs' rule for a name that is not split), never a guessed split.
+	// givenName and/or surname in individual-validated certificates: an
+	// S/MIME profile carries them (SN, GN) beside the commonName; when
+	// neither is set, it carries Name whole in surname (the BRs' rule for
+	// a name that is not split), never a guessed split. Other profiles
+	// carry neither.
 	GivenName string
 	Surname   string
 }
@@ -125,9 +127,14 @@ func (c *CA) Issue(csr *x509.CertificateRequest, subj Subject, p *Profile, ex Ex
 	if subj.Pseudonym != "" {
 		name.SerialNumber = subj.Pseudonym
 	}
-	givenName, surname := subj.GivenName, subj.Surname
-	if p.SMIME() && givenName == "" && surname == "" {
-		surname = subj.Name
+	// Only S/MIME profiles carry the name parts (the BRs ask for them);
+	// other profiles name the person by commonName alone, as before.
+	var givenName, surname string
+	if p.SMIME() {
+		givenName, surname = subj.GivenName, subj.Surname
+		if givenName == "" && surname == "" {
+			surname = subj.Name
+		}
 	}
 	if givenName != "" {
 		name.ExtraNames = append(name.ExtraNames, pkix.AttributeTypeAndValue{Type: oidGivenName, Value: givenName})

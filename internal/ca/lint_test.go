@@ -169,39 +169,49 @@ func TestProfilesLint(t *testing.T) {
 			OCSPServers: []string{"http://ocsp.example.com"}, IssuingCertificateURL: []string{"http://pki.example.com/ca.crt"},
 			PolicyOIDs: []string{"1.3.6.1.4.1.55555.1.1"}},
 	}
-	subj := Subject{Name: "张三", Email: "zhang@example.com", Pseudonym: "CMCA-0123456789ABCDEF01234567"}
+	// The name whole (surname = the whole name in S/MIME) and in parts
+	// (surname and givenName).
+	subjects := map[string]Subject{
+		"whole": {Name: "张三", Email: "zhang@example.com", Pseudonym: "CMCA-0123456789ABCDEF01234567"},
+		"parts": {Name: "张三", Surname: "张", GivenName: "三", Email: "zhang@example.com", Pseudonym: "CMCA-0123456789ABCDEF01234567"},
+	}
 	now := time.Now()
 	checked := 0
 	for caName, authority := range issuers {
 		for _, p := range DefaultProfiles() {
 			for exName, ex := range extras {
 				for keyName, key := range getLintKeys(t) {
-					t.Run(strings.Join([]string{caName, p.Name, exName, keyName}, "/"), func(t *testing.T) {
-						csr := csrFor(t, key)
-						if _, err := CheckCSR(csr, &p); err != nil {
-							t.Fatalf("CheckCSR: %v", err)
+					for subjName, subj := range subjects {
+						if subjName == "parts" && (!p.SMIME() || caName != "ca-p256") {
+							continue // parts matter to S/MIME only; one issuer is enough
 						}
-						cert, err := authority.Issue(csr, subj, &p, ex, now)
-						if p.SMIME() && len(ex.CRLDistributionPoints) == 0 {
-							// The S/MIME BRs require an http CRL distribution
-							// point: issuing without one is refused.
-							if !errors.Is(err, ra.ErrPolicy) || !strings.Contains(err.Error(), "crl.distribution_points") {
-								t.Fatalf("Issue(%s without CDP) = %v; want a policy error naming crl.distribution_points", p.Name, err)
+						t.Run(strings.Join([]string{caName, p.Name, exName, keyName, subjName}, "/"), func(t *testing.T) {
+							csr := csrFor(t, key)
+							if _, err := CheckCSR(csr, &p); err != nil {
+								t.Fatalf("CheckCSR: %v", err)
 							}
-							return
-						}
-						if err != nil {
-							t.Fatalf("Issue: %v", err)
-						}
-						reg := rfc
-						if p.SMIME() {
-							reg = smime
-						}
-						if probs := lintProblems(t, cert.Raw, reg); len(probs) > 0 {
-							t.Errorf("lint problems:\n  %s", strings.Join(probs, "\n  "))
-						}
-						checked++
-					})
+							cert, err := authority.Issue(csr, subj, &p, ex, now)
+							if p.SMIME() && len(ex.CRLDistributionPoints) == 0 {
+								// The S/MIME BRs require an http CRL distribution
+								// point: issuing without one is refused.
+								if !errors.Is(err, ra.ErrPolicy) || !strings.Contains(err.Error(), "crl.distribution_points") {
+									t.Fatalf("Issue(%s without CDP) = %v; want a policy error naming crl.distribution_points", p.Name, err)
+								}
+								return
+							}
+							if err != nil {
+								t.Fatalf("Issue: %v", err)
+							}
+							reg := rfc
+							if p.SMIME() {
+								reg = smime
+							}
+							if probs := lintProblems(t, cert.Raw, reg); len(probs) > 0 {
+								t.Errorf("lint problems:\n  %s", strings.Join(probs, "\n  "))
+							}
+							checked++
+						})
+					}
 				}
 			}
 		}
@@ -367,8 +377,26 @@ func TestIssueSubjectAndPolicies(t *testing.T) {
 			t.Errorf("%s: key usage = %b; want %b", keyName, cert.KeyUsage, wantKU)
 		}
 	}
+	// Given the parts, an S/MIME certificate carries them as SN and GN.
+	for _, tt := range []struct{ name, surname, given string }{{"张三", "张", "三"}, {"欧阳娜娜", "欧阳", "娜娜"}, {"Anna Schmidt", "Schmidt", "Anna"}} {
+		cert, err := authority.Issue(csrFor(t, getLintKeys(t)["ecdsa-p256"]), Subject{Name: tt.name, Surname: tt.surname, GivenName: tt.given, Email: "a@example.com"}, &email, ex, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for _, a := range cert.Subject.Names {
+			v, _ := a.Value.(string)
+			got[a.Type.String()] = append(got[a.Type.String()], v)
+		}
+		want := map[string][]string{"2.5.4.3": {tt.name}, "2.5.4.4": {tt.surname}, "2.5.4.42": {tt.given}}
+		for oid, w := range want {
+			if !slices.Equal(got[oid], w) {
+				t.Errorf("Issue(%s = %s + %s): subject %s = %q; want %q", tt.name, tt.surname, tt.given, oid, got[oid], w)
+			}
+		}
+	}
 	auth := DefaultProfiles()[0]
-	cert, err := authority.Issue(csrFor(t, getLintKeys(t)["ecdsa-p256"]), Subject{Name: "张三"}, &auth, Extras{}, time.Now())
+	cert, err := authority.Issue(csrFor(t, getLintKeys(t)["ecdsa-p256"]), Subject{Name: "张三", Surname: "张", GivenName: "三"}, &auth, Extras{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,6 +145,9 @@ func printRequestDetail(f *Factory, d *service.RequestDetail, admin bool) {
 	r := d.Request
 	f.Printf("Request %s (%s)\n  state:            %s\n", r.Ref, r.Kind, r.State)
 	f.Printf("  applicant:        %s\n", r.Applicant.Name)
+	if r.Applicant.Surname != "" || r.Applicant.GivenName != "" {
+		f.Printf("  surname (姓):     %s\n  given name (名):  %s\n", r.Applicant.Surname, r.Applicant.GivenName)
+	}
 	if admin {
 		f.Printf("  ID:               %s %s\n", r.Applicant.IDType, r.Applicant.IDNumber)
 		f.Printf("  mobile:           %s\n", r.Applicant.Mobile)

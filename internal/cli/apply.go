@@ -32,6 +32,8 @@ type ApplyOptions struct {
 // with the field names documented in docs/cli.md.
 type applicationRecord struct {
 	Name              string `json:"name" yaml:"name"`
+	Surname           string `json:"surname,omitempty" yaml:"surname,omitempty"`
+	GivenName         string `json:"given_name,omitempty" yaml:"given_name,omitempty"`
 	IDType            string `json:"id_type" yaml:"id_type"`
 	IDNumber          string `json:"id_number" yaml:"id_number"`
 	Mobile            string `json:"mobile" yaml:"mobile"`
@@ -74,7 +76,7 @@ func (r applicationRecord) shown(field, v string) string {
 // fieldFlags maps form fields to the flags that set them, so errors name
 // the flag a script should pass.
 var fieldFlags = map[string]string{
-	"name": "--name", "id_type": "--id-type", "id_number": "--id-number", "mobile": "--mobile", "email": "--email",
+	"name": "--name", "surname": "--surname", "given_name": "--given-name", "id_type": "--id-type", "id_number": "--id-number", "mobile": "--mobile", "email": "--email",
 	"address": "--address", "usage_type": "--usage", "acceptance_point": "--acceptance-point", "storage": "--storage",
 	"agent_name": "--agent-name", "agent_id_type": "--agent-id-type", "agent_id_number": "--agent-id-number",
 	"agreement_accepted": "--agree", "comment": "--comment",
@@ -82,7 +84,8 @@ var fieldFlags = map[string]string{
 
 func (r applicationRecord) application() (service.Application, error) {
 	a := service.Application{
-		Applicant:         ra.Applicant{Name: r.Name, IDNumber: r.IDNumber, Mobile: r.Mobile, Email: r.Email, Address: r.Address},
+		Applicant: ra.Applicant{Name: r.Name, Surname: r.Surname, GivenName: r.GivenName, IDNumber: r.IDNumber,
+			Mobile: r.Mobile, Email: r.Email, Address: r.Address},
 		UsageType:         r.UsageType,
 		AcceptancePoint:   r.AcceptancePoint,
 		Storage:           ra.Storage(r.Storage),
@@ -146,7 +149,7 @@ Give the fields as flags, as a JSON or YAML file of one or many applications
 applicant is looked up by ID type and number first, and their stored data
 fills the fields not given. Prints the reference number (业务受理号) to quote
 in later steps.`,
-		Example: `  cmca apply --name 张三 --id-type resident --id-number 11010519491231002X \
+		Example: `  cmca apply --name 张三 --surname 张 --given-name 三 --id-type resident --id-number 11010519491231002X \
     --mobile 13812345678 --email zhang@example.com --usage auth \
     --acceptance-point online --storage soft --agree
   cmca apply --from-file applications.yaml -o json`,
@@ -166,6 +169,8 @@ in later steps.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&rec.Name, "name", "", "applicant's full name as on the ID document")
+	fl.StringVar(&rec.Surname, "surname", "", "surname (姓), with --given-name; together they spell --name (optional)")
+	fl.StringVar(&rec.GivenName, "given-name", "", "given name (名), with --surname (optional)")
 	fl.StringVar(&rec.IDType, "id-type", "resident", "ID document: resident, passport, hk-macau, taiwan, hmt-residence")
 	fl.StringVar(&rec.IDNumber, "id-number", "", "ID document number")
 	fl.StringVar(&rec.Mobile, "mobile", "", "mobile number")
@@ -371,6 +376,11 @@ func prefill(ctx context.Context, f *Factory, api API, rec *applicationRecord, s
 		}
 	}
 	fill("name", rec.Name, a.Name)
+	if _, ok := rec.reused["name"]; ok && rec.Surname == "" && rec.GivenName == "" {
+		// The stored parts come with the stored name (service.reuseStored).
+		fill("surname", "", a.Surname)
+		fill("given_name", "", a.GivenName)
+	}
 	fill("mobile", rec.Mobile, a.Mobile)
 	fill("email", rec.Email, a.Email)
 	fill("address", rec.Address, a.Address)
@@ -427,7 +437,7 @@ func parseApplications(data []byte, ext string) ([]applicationRecord, error) {
 // textFields lists the record's string fields by their file names.
 func (r applicationRecord) textFields() []struct{ name, value string } {
 	return []struct{ name, value string }{
-		{"name", r.Name}, {"id_type", r.IDType}, {"id_number", r.IDNumber}, {"mobile", r.Mobile}, {"email", r.Email},
+		{"name", r.Name}, {"surname", r.Surname}, {"given_name", r.GivenName}, {"id_type", r.IDType}, {"id_number", r.IDNumber}, {"mobile", r.Mobile}, {"email", r.Email},
 		{"address", r.Address}, {"usage_type", r.UsageType}, {"acceptance_point", r.AcceptancePoint}, {"storage", r.Storage},
 		{"agent_name", r.AgentName}, {"agent_id_type", r.AgentIDType}, {"agent_id_number", r.AgentIDNumber}, {"comment", r.Comment},
 	}

@@ -146,7 +146,7 @@ func TestCatalogueComplete(t *testing.T) {
 	var missing []string
 	// Texts from data the forms show: ID types, the default usage types
 	// and acceptance points, the names of reused fields.
-	extra := []string{"name", "mobile", "email", "address", newP12Password("").Rule, "choose", "Yes", "No"}
+	extra := []string{"name", "surname", "given_name", "mobile", "email", "address", newP12Password("").Rule, "choose", "Yes", "No"}
 	for _, it := range ra.IDTypes {
 		extra = append(extra, it.Label())
 	}

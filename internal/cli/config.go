@@ -93,6 +93,7 @@ var configDefaults = map[string]any{
 	"usage.allowed":                 []string{"*"},
 	"ratelimit.apply":               "20/30s",
 	"ratelimit.passcode":            "10/6s",
+	"ratelimit.ocsp":                "100/100ms",
 	"server.url":                    "",
 	"server.ca":                     "",
 	"server.listen":                 "",

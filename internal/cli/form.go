@@ -366,11 +366,26 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 		check        func(string) error
 	}{
 		{"name", f.T("Full name"), &rec.Name, f.validator(func(s string) (string, error) { return ra.ValidateName("name", s) })},
+		// The name's parts, optional: both or neither, and together they
+		// spell the full name. Checked against the name typed above; a
+		// reused (stored) name is checked by the service.
+		{"surname", f.T("Surname (姓), optional"), &rec.Surname, f.validator(func(s string) (string, error) { return ra.ValidateNamePart("surname", s) })},
+		{"given_name", f.T("Given name (名), optional"), &rec.GivenName, f.validator(func(s string) (string, error) {
+			if _, reused := rec.reused["name"]; reused {
+				return ra.ValidateNamePart("given_name", s)
+			}
+			_, g, err := ra.NameParts(rec.Name, rec.Surname, s)
+			return g, err
+		})},
 		{"mobile", f.T("Mobile"), &rec.Mobile, f.validator(ra.ValidateMobile)},
 		{"email", f.T("Email (goes into the certificate)"), &rec.Email, f.validator(ra.ValidateEmail)},
 		{"address", f.T("Address (optional)"), &rec.Address, f.validator(func(s string) (string, error) { return ra.ValidateText("address", s, 200, false) })},
 	} {
-		if _, ok := rec.reused[in.field]; !ok {
+		_, ok := rec.reused[in.field]
+		if _, name := rec.reused["name"]; name && (in.field == "surname" || in.field == "given_name") && rec.Surname == "" && rec.GivenName == "" {
+			ok = true // the stored name brings its stored parts, if any
+		}
+		if !ok {
 			contact = append(contact, f.input(in.title, in.dst, in.check))
 		}
 	}
@@ -403,6 +418,9 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	}
 	summary := f.Tf("Name: %s\nID: %s %s\nMobile: %s\nEmail: %s\nUsage: %s\nAcceptance point: %s\nStorage: %s",
 		noteText(rec.shown("name", rec.Name)), rec.IDType, rec.IDNumber, noteText(rec.shown("mobile", rec.Mobile)), noteText(rec.shown("email", rec.Email)), rec.UsageType, rec.AcceptancePoint, rec.Storage)
+	if rec.Surname != "" || rec.GivenName != "" {
+		summary += "\n" + f.Tf("Surname (姓): %s; given name (名): %s", noteText(rec.Surname), noteText(rec.GivenName))
+	}
 	if rec.AgentName != "" {
 		summary += "\n" + f.Tf("Agent: %s (%s)", rec.AgentName, rec.AgentIDNumber)
 	}

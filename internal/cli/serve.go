@@ -144,7 +144,13 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		addrs.HTTPS = ln.Addr().String()
 	}
 	if o.ListenHTTP != "" {
-		h := server.NewPublicHandler(server.PublicOptions{Home: svc.Home(), Config: svc.Config(), Logger: log})
+		po := server.PublicOptions{Home: svc.Home(), Config: svc.Config(), Logger: log}
+		if svc.Store().Engine() == store.Postgres {
+			// Instances on one database each have a home: the CRLs come
+			// from the store, whichever instance signed them.
+			po.CRLs = svc
+		}
+		h := server.NewPublicHandler(po)
 		// OCSP at /ocsp (internal/ocsp, docs/protocols.md): the delegated
 		// signer is issued now if needed (the CA key, a token PIN, is
 		// asked for here, once), then kept rotated and the pre-signed
@@ -153,6 +159,9 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		if err != nil {
 			return err
 		}
+		// Answers signed on demand are limited per client address by the
+		// policy key ratelimit.ocsp, read at every such request.
+		oc.Responder.LimitSigning(server.NewAddressLimit(func() server.Limit { return server.Limit(svc.Policy().OCSPLimit) }, svc.Now))
 		if err := oc.Start(ctx, ocspRefreshEvery); err != nil {
 			return errorf("OCSP responder: %w", err)
 		}

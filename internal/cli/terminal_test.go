@@ -190,8 +190,10 @@ type listed struct {
 	Point     string `json:"acceptance_point"`
 	Decision  string `json:"decision_reason"`
 	Applicant struct {
-		Name  string `json:"name"`
-		Email string `json:"email"`
+		Name      string `json:"name"`
+		Surname   string `json:"surname"`
+		GivenName string `json:"given_name"`
+		Email     string `json:"email"`
 	} `json:"applicant"`
 }
 
@@ -209,6 +211,16 @@ func TestTerminal(t *testing.T) {
 		p.keys("Enter") // resident identity card
 		p.fill("ID number", "11010519491231002X")
 		p.fill("Full name", "张三")
+		p.fill("Surname (姓), optional", "张")
+		// Checked as it is typed: the parts must spell the full name.
+		p.fill("Given name (名), optional", "四")
+		s := p.waitFor(`do not make the name "张三"`)
+		if !strings.Contains(s, "┃ Given name") {
+			t.Errorf("a given name that does not fit the name left the field:\n%s", s)
+		}
+		p.keys("BSpace")
+		p.text("三")
+		p.keys("Enter")
 		p.fill("Mobile", "13812345678")
 		// A bad email is refused inline with the validator the flags use.
 		p.fill("Email", "not-an-email")
@@ -228,7 +240,7 @@ func TestTerminal(t *testing.T) {
 		p.focus("Is an agent")
 		p.keys("Enter") // no agent
 		p.waitFor("Do you accept the subscriber agreement?")
-		s := p.screen()
+		s = p.screen()
 		if !strings.Contains(s, "keep your private key") {
 			t.Errorf("the agreement text is not shown:\n%s", s)
 		}
@@ -240,7 +252,7 @@ func TestTerminal(t *testing.T) {
 		}
 		p.keys("Enter")
 		s = p.waitFor("Submit the application?")
-		for _, want := range []string{"Name: 张三", "Usage: email", "Acceptance point: head-office", "Storage: soft"} {
+		for _, want := range []string{"Name: 张三", "Surname (姓): 张; given name (名): 三", "Usage: email", "Acceptance point: head-office", "Storage: soft"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("confirmation page lacks %q:\n%s", want, s)
 			}
@@ -252,8 +264,9 @@ func TestTerminal(t *testing.T) {
 		}
 		var rs []listed
 		e.runJSON(&rs, "review")
-		if len(rs) != 1 || rs[0].Applicant.Name != "张三" || rs[0].UsageType != "email" || rs[0].Point != "head-office" || rs[0].Storage != "soft" {
-			t.Fatalf("stored requests = %+v; want one from 张三, email, head-office, soft", rs)
+		if len(rs) != 1 || rs[0].Applicant.Name != "张三" || rs[0].Applicant.Surname != "张" || rs[0].Applicant.GivenName != "三" ||
+			rs[0].UsageType != "email" || rs[0].Point != "head-office" || rs[0].Storage != "soft" {
+			t.Fatalf("stored requests = %+v; want one from 张三 (张 + 三), email, head-office, soft", rs)
 		}
 
 		// A returning applicant (once approved): the lookup reuses name,
@@ -269,7 +282,7 @@ func TestTerminal(t *testing.T) {
 				t.Errorf("the form lacks the masked %q:\n%s", want, s)
 			}
 		}
-		if strings.Contains(s, "zhang@example.com") || strings.Contains(s, "13812345678") || strings.Contains(s, "┃ Full name") {
+		if strings.Contains(s, "zhang@example.com") || strings.Contains(s, "13812345678") || strings.Contains(s, "┃ Full name") || strings.Contains(s, "┃ Surname") {
 			t.Errorf("the form shows stored data in full, or asks for it again:\n%s", s)
 		}
 		p.keys("C-c")
@@ -289,6 +302,8 @@ func TestTerminal(t *testing.T) {
 		p.answer("Enter a number between 1 and 5", "2") // passport
 		p.answer("ID number", "E12345678")
 		p.answer("Full name", "John Smith")
+		p.answer("Surname (姓), optional", "")
+		p.answer("Given name (名), optional", "")
 		p.answer("Mobile", "13812345678")
 		p.answer("Email", "john@example.com")
 		p.answer("Address", "")
@@ -320,7 +335,7 @@ func TestTerminal(t *testing.T) {
 		p = e.tmux("apply", "--accessible", "--name", "Li Si", "--id-type", "passport", "--id-number", "E87654321",
 			"--mobile", "13812345678", "--email", "li@example.com", "--usage", "auth", "--acceptance-point", "online", "--storage", "soft")
 		p.answer("Enter a number between 1 and 5", "")
-		for range 4 { // ID number, name, mobile, email: keep the flags' values
+		for range 6 { // ID number, name, surname, given name, mobile, email: keep the flags' values
 			p.keys("Enter")
 		}
 		p.answer("Address", "")
@@ -349,6 +364,8 @@ func TestTerminal(t *testing.T) {
 		p.keys("Enter")
 		p.fill("ID number", "11010519491231002X")
 		p.fill("Full name", "张三")
+		p.fill("Surname (姓), optional", "")
+		p.fill("Given name (名), optional", "")
 		p.fill("Mobile", "13812345678")
 		p.fill("Email", "zhang@example.com")
 		p.fill("Address", "")
@@ -388,6 +405,8 @@ func TestTerminal(t *testing.T) {
 		p.keys("Enter")
 		p.fill("ID number", "11010519491231002X")
 		p.fill("Full name", "张三")
+		p.fill("Surname (姓), optional", "")
+		p.fill("Given name (名), optional", "")
 		p.fill("Mobile", "13812345678")
 		p.fill("Email", "zhang@example.com")
 		p.fill("Address", "")
@@ -397,7 +416,7 @@ func TestTerminal(t *testing.T) {
 		p.waitFor("The form opens again with your answers: fix acceptance point (--acceptance-point)")
 		p.focus("ID document type")
 		p.keys("Enter")
-		for _, field := range []string{"ID number", "Full name", "Mobile", "Email", "Address"} {
+		for _, field := range []string{"ID number", "Full name", "Surname (姓), optional", "Given name (名), optional", "Mobile", "Email", "Address"} {
 			p.fill(field, "") // kept
 		}
 		p.focus("Acceptance point")
@@ -425,7 +444,7 @@ func TestTerminal(t *testing.T) {
 		p.fill("ID number", "E55667788")
 		p.focus("Full name")
 		// One burst, as an ID-card reader or a paste types it.
-		p.keys("Fast Typist", "Enter", "13812345678", "Enter", "fast@example.com", "Enter", "Enter")
+		p.keys("Fast Typist", "Enter", "Enter", "Enter", "13812345678", "Enter", "fast@example.com", "Enter", "Enter")
 		p.focus("Is an agent")
 		p.keys("Enter")
 		p.waitFor("Do you accept the subscriber agreement?")
@@ -453,6 +472,8 @@ func TestTerminal(t *testing.T) {
 		p.keys("Enter")
 		p.fill("ID number", "11010519491231002X")
 		p.fill("Full name", "赵六")
+		p.fill("Surname (姓), optional", "赵")
+		p.fill("Given name (名), optional", "六")
 		p.fill("Mobile", "13812345678")
 		p.fill("Email", "zhao@example.com")
 		p.fill("Address", "")

@@ -34,6 +34,12 @@ func TestTerminalChinese(t *testing.T) {
 	p.keys("Enter") // 居民身份证
 	p.fill("证件号码", "11010519491231002X")
 	p.fill("姓名", "张三")
+	p.fill("姓（选填）", "张")
+	p.fill("名（选填）", "")
+	// Both or neither: the message is Chinese, and the field keeps focus.
+	p.waitFor("填写了姓时必须填写名")
+	p.text("三")
+	p.keys("Enter")
 	p.fill("手机号码", "13812345678")
 	// The validator's message is Chinese too, shown as the field is left.
 	p.fill("电子邮件", "not-an-email")
@@ -63,7 +69,7 @@ func TestTerminalChinese(t *testing.T) {
 	p.waitFor("您是否接受数字证书订户协议？")
 	p.keys("y", "Enter") // y chooses 我接受, Enter submits
 	s = p.waitFor("提交申请？")
-	for _, want := range []string{"请核对您的申请", "姓名：张三", "证书使用类型：auth", "申请受理点：online", "证书存储方式：soft"} {
+	for _, want := range []string{"请核对您的申请", "姓名：张三", "姓：张；名：三", "证书使用类型：auth", "申请受理点：online", "证书存储方式：soft"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the confirmation page lacks %q:\n%s", want, s)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -62,9 +63,13 @@ func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "OCSP takes GET or POST", http.StatusMethodNotAllowed)
 		return
 	}
-	a, err := r.respond(req.Context(), der)
+	a, err := r.respond(req.Context(), der, clientAddr(req))
 	if err != nil {
 		body := xocsp.InternalErrorErrorResponse
+		var limited *limitedError
+		if errors.As(err, &limited) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(limited.wait.Round(time.Second)/time.Second)+1))
+		}
 		switch {
 		case errors.Is(err, errMalformed):
 			body = xocsp.MalformedRequestErrorResponse
@@ -114,6 +119,15 @@ func (r *Responder) fail(w http.ResponseWriter, req *http.Request, code int, bod
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
+}
+
+// clientAddr is the client's IP address: the key of the signing limit.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // decodeGET reads the base64 request of a GET path: URL-encoded standard

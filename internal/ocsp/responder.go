@@ -72,6 +72,9 @@ type Responder struct {
 	cacheMu sync.RWMutex
 	cache   map[cacheKey]*entry
 	cacheAt revision // the revision the cache holds responses of
+	// allowSign takes a token from the client address's bucket before an
+	// answer that costs a signature (LimitSigning); nil: no limit.
+	allowSign func(addr string) (time.Duration, bool)
 }
 
 // revision is the revocation state a cached response was read at: the
@@ -142,6 +145,34 @@ func New(o Options) (*Responder, error) {
 	return r, nil
 }
 
+// LimitSigning limits, per client address, the answers that cost a
+// signature: a nonce, an unknown serial, several certificates in one
+// request. allow takes a token for addr, or says how long until there is
+// one. Call it before serving; nil removes the limit.
+func (r *Responder) LimitSigning(allow func(addr string) (retryAfter time.Duration, ok bool)) {
+	r.allowSign = allow
+}
+
+// limitedError is an answer refused by the signing limit: tryLater.
+type limitedError struct{ wait time.Duration }
+
+func (e *limitedError) Error() string {
+	return "too many requests that need a signature from this address; retry in " + e.wait.Round(time.Second).String()
+}
+
+func (e *limitedError) Unwrap() error { return errTryLater }
+
+// mayCostSignature takes a token from addr's bucket, or refuses.
+func (r *Responder) mayCostSignature(addr string) error {
+	if r.allowSign == nil {
+		return nil
+	}
+	if wait, ok := r.allowSign(addr); !ok {
+		return &limitedError{wait: wait}
+	}
+	return nil
+}
+
 // SetSigner makes s the signer of new responses.
 func (r *Responder) SetSigner(s *Signer) { r.signer.Store(s) }
 
@@ -161,10 +192,10 @@ var (
 	errTryLater     = errors.New("try later")
 )
 
-// respond answers one DER request. Its error says which OCSP error
-// response to send (errMalformed, errUnauthorized, errTryLater, or any
-// other: internalError).
-func (r *Responder) respond(ctx context.Context, der []byte) (answer, error) {
+// respond answers one DER request from the client address addr. Its error
+// says which OCSP error response to send (errMalformed, errUnauthorized,
+// errTryLater, or any other: internalError).
+func (r *Responder) respond(ctx context.Context, der []byte, addr string) (answer, error) {
 	req, err := xocsp.ParseRequest(der)
 	if err != nil {
 		return answer{}, fmt.Errorf("%w: %v", errMalformed, err)
@@ -174,6 +205,9 @@ func (r *Responder) respond(ctx context.Context, der []byte) (answer, error) {
 		if nonce, err = requestNonce(der); err != nil {
 			return answer{}, fmt.Errorf("%w: %v", errMalformed, err)
 		}
+	}
+	if n := certIDCount(der); n > 1 {
+		return r.respondMany(ctx, der, n, nonce, addr)
 	}
 	id, ok := r.hashes[req.HashAlgorithm]
 	if !ok || !equal(id.name, req.IssuerNameHash) || !equal(id.key, req.IssuerKeyHash) {
@@ -187,6 +221,9 @@ func (r *Responder) respond(ctx context.Context, der []byte) (answer, error) {
 	if nonce != nil {
 		c, err := r.o.Store.OCSPCertificate(ctx, serial, hashName)
 		if err != nil {
+			return answer{}, err
+		}
+		if err := r.mayCostSignature(addr); err != nil {
 			return answer{}, err
 		}
 		der, _, err := r.sign(req.SerialNumber, req.HashAlgorithm, c, now, nonce)
@@ -211,6 +248,9 @@ func (r *Responder) respond(ctx context.Context, der []byte) (answer, error) {
 		return answer{}, err
 	}
 	if c == nil {
+		if err := r.mayCostSignature(addr); err != nil {
+			return answer{}, err
+		}
 		der, _, err := r.sign(req.SerialNumber, req.HashAlgorithm, nil, now, nil)
 		return answer{der: der, fresh: true}, err
 	}
@@ -228,6 +268,50 @@ func (r *Responder) respond(ctx context.Context, der []byte) (answer, error) {
 	}
 	r.put(key, e, rev)
 	return answer{der: e.der, e: e}, nil
+}
+
+// respondMany answers a request for n (more than one) certificates: one
+// response signed now with a status for each, in the request's order. It
+// costs a signature, so it counts against the signing limit. Every CertID
+// must name this CA.
+func (r *Responder) respondMany(ctx context.Context, der []byte, n int, nonce []byte, addr string) (answer, error) {
+	if n > MaxCertIDs {
+		return answer{}, fmt.Errorf("%w: %d certificates in one request; at most %d", errMalformed, n, MaxCertIDs)
+	}
+	ids, err := certIDs(der)
+	if err != nil {
+		return answer{}, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	for i, c := range ids {
+		id := r.hashes[c.hash]
+		if !equal(id.name, c.nameHash) || !equal(id.key, c.keyHash) {
+			return answer{}, fmt.Errorf("%w: request %d names another issuer", errUnauthorized, i+1)
+		}
+		if c.serial == nil || c.serial.Sign() <= 0 {
+			return answer{}, fmt.Errorf("%w: request %d: serial number is not positive", errMalformed, i+1)
+		}
+	}
+	if err := r.mayCostSignature(addr); err != nil {
+		return answer{}, err
+	}
+	s := r.signer.Load()
+	if s == nil {
+		return answer{}, fmt.Errorf("%w: no OCSP signer yet", errTryLater)
+	}
+	now := r.o.Now()
+	sts := make([]status, len(ids))
+	for i, c := range ids {
+		cert, err := r.o.Store.OCSPCertificate(ctx, ra.SerialString(c.serial), hashNames[c.hash])
+		if err != nil {
+			return answer{}, err
+		}
+		sts[i] = r.status(s, c.serial, c.hash, cert, now)
+	}
+	out, err := createResponse(r.o.Issuer, s, sts, nonce)
+	if err != nil {
+		return answer{}, fmt.Errorf("sign OCSP response: %w", err)
+	}
+	return answer{der: out, fresh: true}, nil
 }
 
 // refreshAt is when half of a response's validity has passed.
@@ -280,6 +364,17 @@ func (r *Responder) sign(serial *big.Int, hash crypto.Hash, c *store.OCSPCertifi
 	if s == nil {
 		return nil, status{}, fmt.Errorf("%w: no OCSP signer yet", errTryLater)
 	}
+	st := r.status(s, serial, hash, c, now)
+	der, err := createResponse(r.o.Issuer, s, []status{st}, nonce)
+	if err != nil {
+		return nil, status{}, fmt.Errorf("sign OCSP response: %w", err)
+	}
+	return der, st, nil
+}
+
+// status is what a response signed by s now says of serial (c nil:
+// unknown). nextUpdate never passes the signer certificate's notAfter.
+func (r *Responder) status(s *Signer, serial *big.Int, hash crypto.Hash, c *store.OCSPCertificate, now time.Time) status {
 	thisUpdate := now.UTC().Truncate(time.Second)
 	st := status{serial: serial, hash: hash, thisUpdate: thisUpdate, nextUpdate: thisUpdate.Add(r.o.Validity)}
 	if st.nextUpdate.After(s.Cert.NotAfter) {
@@ -290,11 +385,7 @@ func (r *Responder) sign(serial *big.Int, hash crypto.Hash, c *store.OCSPCertifi
 		st.revoked = !st.good
 		st.revokedAt, st.reason = c.RevokedAt, c.Reason
 	}
-	der, err := createResponse(r.o.Issuer, s, st, nonce)
-	if err != nil {
-		return nil, status{}, fmt.Errorf("sign OCSP response: %w", err)
-	}
-	return der, st, nil
+	return st
 }
 
 func equal(a, b []byte) bool { return string(a) == string(b) }

@@ -49,10 +49,39 @@ type status struct {
 	hash       crypto.Hash
 }
 
-// createResponse signs a response for st with the signer s, issued by
-// issuer. nonce, if not nil, is the raw extnValue of the request's nonce
-// extension, echoed among the responseExtensions.
-func createResponse(issuer *x509.Certificate, s *Signer, st status, nonce []byte) ([]byte, error) {
+// createResponse signs one response with a SingleResponse for each of sts
+// (one, or several for a request naming several certificates) with the
+// signer s, issued by issuer. nonce, if not nil, is the raw extnValue of
+// the request's nonce extension, echoed among the responseExtensions.
+func createResponse(issuer *x509.Certificate, s *Signer, sts []status, nonce []byte) ([]byte, error) {
+	if len(sts) == 0 {
+		return nil, errors.New("ocsp: no status to sign")
+	}
+	if len(sts) == 1 && nonce == nil {
+		return xocsp.CreateResponse(issuer, s.Cert, responseTemplate(s, sts[0]), s.Key)
+	}
+	// x/crypto/ocsp puts one SingleResponse in a response and extensions
+	// in the singleExtensions only. Let it lay out a response for each
+	// status with a signer that only records the hash, then gather their
+	// SingleResponses (and the nonce) into one ResponseData and sign that
+	// with the real key.
+	rec := &recordingSigner{pub: s.Key.Public()}
+	drafts := make([][]byte, len(sts))
+	for i, st := range sts {
+		var err error
+		if drafts[i], err = xocsp.CreateResponse(issuer, s.Cert, responseTemplate(s, st), rec); err != nil {
+			return nil, err
+		}
+	}
+	var exts []pkix.Extension
+	if nonce != nil {
+		exts = append(exts, pkix.Extension{Id: oidNonce, Value: nonce})
+	}
+	return combineResponses(drafts, exts, rec.opts, s.Key)
+}
+
+// responseTemplate is what x/crypto/ocsp needs to lay out a response for st.
+func responseTemplate(s *Signer, st status) xocsp.Response {
 	tmpl := xocsp.Response{
 		Status:       xocsp.Unknown,
 		SerialNumber: st.serial,
@@ -67,18 +96,7 @@ func createResponse(issuer *x509.Certificate, s *Signer, st status, nonce []byte
 	case st.good:
 		tmpl.Status = xocsp.Good
 	}
-	if nonce == nil {
-		return xocsp.CreateResponse(issuer, s.Cert, tmpl, s.Key)
-	}
-	// x/crypto/ocsp puts extensions in the singleExtensions only. Let it
-	// build the response with a signer that only records the hash, then
-	// add the nonce to the ResponseData and sign that with the real key.
-	rec := &recordingSigner{pub: s.Key.Public()}
-	draft, err := xocsp.CreateResponse(issuer, s.Cert, tmpl, rec)
-	if err != nil {
-		return nil, err
-	}
-	return withResponseExtension(draft, pkix.Extension{Id: oidNonce, Value: nonce}, rec.opts, s.Key)
+	return tmpl
 }
 
 // recordingSigner stands in for the key while x/crypto/ocsp lays out a
@@ -111,33 +129,80 @@ type basicResponseASN1 struct {
 	Certificates       []asn1.RawValue `asn1:"explicit,tag:0,optional"`
 }
 
-// withResponseExtension adds ext to the responseExtensions of the
-// ResponseData of draft (which must have none) and signs it again with
-// key, using the hash x/crypto/ocsp chose for the key.
-func withResponseExtension(draft []byte, ext pkix.Extension, opts crypto.SignerOpts, key crypto.Signer) ([]byte, error) {
+// draftParts reads a draft response: its outer layers, and the elements of
+// its ResponseData (RFC 6960 §4.2.1: version [0] (absent for v1),
+// responderID, producedAt, responses, no responseExtensions), of which
+// responses is the one universal SEQUENCE.
+func draftParts(draft []byte) (responseASN1, basicResponseASN1, []asn1.RawValue, int, error) {
+	var outer responseASN1
+	var basic basicResponseASN1
+	if _, err := asn1.Unmarshal(draft, &outer); err != nil {
+		return outer, basic, nil, 0, fmt.Errorf("ocsp: re-read draft response: %w", err)
+	}
+	if _, err := asn1.Unmarshal(outer.Response.Response, &basic); err != nil {
+		return outer, basic, nil, 0, fmt.Errorf("ocsp: re-read draft basic response: %w", err)
+	}
+	var elems []asn1.RawValue
+	responses := -1
+	for rest := basic.TBSResponseData.Bytes; len(rest) > 0; {
+		var e asn1.RawValue
+		var err error
+		if rest, err = asn1.Unmarshal(rest, &e); err != nil {
+			return outer, basic, nil, 0, fmt.Errorf("ocsp: re-read draft response data: %w", err)
+		}
+		if e.Class == asn1.ClassUniversal && e.Tag == asn1.TagSequence {
+			responses = len(elems)
+		}
+		elems = append(elems, e)
+	}
+	if responses < 0 || responses != len(elems)-1 {
+		return outer, basic, nil, 0, errors.New("ocsp: draft response data is not laid out as expected")
+	}
+	return outer, basic, elems, responses, nil
+}
+
+// combineResponses builds one response from drafts (each with one
+// SingleResponse and no responseExtensions, signed by a recordingSigner):
+// the first draft's responderID and producedAt, every draft's
+// SingleResponse in order, then exts as the responseExtensions; it signs
+// that with key, using the hash x/crypto/ocsp chose for the key.
+func combineResponses(drafts [][]byte, exts []pkix.Extension, opts crypto.SignerOpts, key crypto.Signer) ([]byte, error) {
 	if opts == nil {
 		return nil, errors.New("ocsp: draft response was not signed")
 	}
-	var outer responseASN1
-	if _, err := asn1.Unmarshal(draft, &outer); err != nil {
-		return nil, fmt.Errorf("ocsp: re-read draft response: %w", err)
-	}
-	var basic basicResponseASN1
-	if _, err := asn1.Unmarshal(outer.Response.Response, &basic); err != nil {
-		return nil, fmt.Errorf("ocsp: re-read draft basic response: %w", err)
-	}
-	// ResponseData ::= SEQUENCE { version [0], responderID, producedAt,
-	// responses, responseExtensions [1] EXPLICIT Extensions OPTIONAL }:
-	// the extensions come last, so append them to the sequence's content.
-	exts, err := asn1.Marshal([]pkix.Extension{ext})
+	outer, basic, elems, responses, err := draftParts(drafts[0])
 	if err != nil {
 		return nil, err
 	}
-	tagged, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, IsCompound: true, Bytes: exts})
+	singles := append([]byte{}, elems[responses].Bytes...)
+	for _, d := range drafts[1:] {
+		_, _, e, i, err := draftParts(d)
+		if err != nil {
+			return nil, err
+		}
+		singles = append(singles, e[i].Bytes...)
+	}
+	var content []byte
+	for _, e := range elems[:responses] {
+		content = append(content, e.FullBytes...)
+	}
+	seq, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: singles})
 	if err != nil {
 		return nil, err
 	}
-	content := append(append([]byte{}, basic.TBSResponseData.Bytes...), tagged...)
+	content = append(content, seq...)
+	if len(exts) > 0 {
+		// responseExtensions [1] EXPLICIT Extensions OPTIONAL, last.
+		der, err := asn1.Marshal(exts)
+		if err != nil {
+			return nil, err
+		}
+		tagged, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, IsCompound: true, Bytes: der})
+		if err != nil {
+			return nil, err
+		}
+		content = append(content, tagged...)
+	}
 	tbs, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: content})
 	if err != nil {
 		return nil, err

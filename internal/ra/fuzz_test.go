@@ -193,3 +193,38 @@ func FuzzValidateOperator(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNameParts: NameParts never panics; what it accepts is both parts or
+// neither, each a valid name, spelling the name, and accepted again
+// unchanged.
+func FuzzNameParts(f *testing.F) {
+	for _, s := range [][3]string{
+		{"张三", "张", "三"}, {"张三", "", ""}, {"Anna Schmidt", "Schmidt", "Anna"}, {"买买提·艾力", "艾力", "买买提"},
+		{"ZHANG San", "zhang", "san"}, {"张三", "李", "四"}, {"张三", "张", ""}, {"张三", "\xff", "三"}, {"가", "ᄀ", "ᅡ"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, name, surname, given string) {
+		name, err := ValidateName("name", name)
+		if err != nil {
+			return
+		}
+		s, g, err := NameParts(name, surname, given)
+		if err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) || (fe.Field != "surname" && fe.Field != "given_name") {
+				t.Fatalf("NameParts(%q, %q, %q) = %v; want a surname or given_name FieldError", name, surname, given, err)
+			}
+			return
+		}
+		if (s == "") != (g == "") {
+			t.Fatalf("NameParts(%q, %q, %q) = %q, %q: one part without the other", name, surname, given, s, g)
+		}
+		if s != "" && !namePartsMake(name, s, g) {
+			t.Fatalf("NameParts(%q, %q, %q) = %q, %q: they do not spell the name", name, surname, given, s, g)
+		}
+		if s2, g2, err := NameParts(name, s, g); err != nil || s2 != s || g2 != g {
+			t.Fatalf("NameParts is not idempotent: (%q, %q) -> %q, %q, %v", s, g, s2, g2, err)
+		}
+	})
+}

@@ -572,6 +572,63 @@ func ValidateName(field, s string) (string, error) {
 	return s, nil
 }
 
+// ValidateNamePart checks a surname or given name on its own: empty is
+// allowed (the parts are optional), anything else follows ValidateName.
+func ValidateNamePart(field, s string) (string, error) {
+	if strings.TrimSpace(s) == "" && utf8.ValidString(s) {
+		return "", nil
+	}
+	return ValidateName(field, s)
+}
+
+// NameParts checks the surname (姓) and given name (名) against the
+// display name and returns them normalised. The rule:
+//
+//   - both or neither: a name given whole (a single name, or one the
+//     applicant does not split) has no parts;
+//   - each part is a name of its own (ValidateName);
+//   - together they make the name, in either order, joined by nothing
+//     (张三 = 张 + 三), a space (Anna Schmidt = Anna + Schmidt, or
+//     ZHANG San) or the middle dot (买买提·艾力), letter case aside. So a
+//     part cannot disagree with the name on the ID document.
+func NameParts(name, surname, given string) (string, string, error) {
+	var err error
+	if surname, err = ValidateNamePart("surname", surname); err != nil {
+		return "", "", err
+	}
+	if given, err = ValidateNamePart("given_name", given); err != nil {
+		return "", "", err
+	}
+	field := "surname"
+	bad := func(format string, args ...any) (string, string, error) {
+		return "", "", &FieldError{Field: field, Msg: fmt.Sprintf(format, args...), Format: format, Args: args}
+	}
+	switch {
+	case surname == "" && given == "":
+		return "", "", nil
+	case surname == "":
+		return bad("is required with a given name; give both parts of the name, or neither")
+	case given == "":
+		field = "given_name"
+		return bad("is required with a surname; give both parts of the name, or neither")
+	case !namePartsMake(name, surname, given):
+		return bad("the surname %q and the given name %q do not make the name %q; together, in either order, they must spell it (张 + 三 = 张三, Schmidt + Anna = Anna Schmidt)",
+			truncate(surname, 40), truncate(given, 40), truncate(name, 70))
+	}
+	return surname, given, nil
+}
+
+// namePartsMake reports whether surname and given name joined in either
+// order, by nothing, a space or '·', spell name (ignoring letter case).
+func namePartsMake(name, surname, given string) bool {
+	for _, sep := range []string{"", " ", "·"} {
+		if strings.EqualFold(name, surname+sep+given) || strings.EqualFold(name, given+sep+surname) {
+			return true
+		}
+	}
+	return false
+}
+
 // collapseSpaces trims s and replaces every run of white space inside it
 // with one ASCII space.
 func collapseSpaces(s string) string {
@@ -620,21 +677,32 @@ const maxAddress = 200
 
 // Applicant is the person a certificate is for (申请人).
 type Applicant struct {
-	Name     string `json:"name" yaml:"name"`
-	IDType   IDType `json:"id_type" yaml:"id_type"`
-	IDNumber string `json:"id_number,omitempty" yaml:"id_number"`
-	Mobile   string `json:"mobile,omitempty" yaml:"mobile"`
-	Email    string `json:"email" yaml:"email"`
-	Address  string `json:"address,omitempty" yaml:"address,omitempty"`
+	// Name is the display name as the applicant writes it on the form and
+	// as the ID document shows it: the certificate's commonName.
+	Name string `json:"name" yaml:"name"`
+	// Surname (姓) and GivenName (名) are the parts of Name, both or
+	// neither (NameParts): an S/MIME certificate carries them as surname
+	// and givenName. Empty for a name given whole, and for applications
+	// stored before schema version 11.
+	Surname   string `json:"surname,omitempty" yaml:"surname,omitempty"`
+	GivenName string `json:"given_name,omitempty" yaml:"given_name,omitempty"`
+	IDType    IDType `json:"id_type" yaml:"id_type"`
+	IDNumber  string `json:"id_number,omitempty" yaml:"id_number"`
+	Mobile    string `json:"mobile,omitempty" yaml:"mobile"`
+	Email     string `json:"email" yaml:"email"`
+	Address   string `json:"address,omitempty" yaml:"address,omitempty"`
 }
 
 // Normalize validates every field and returns the normalised copy, or the
-// first *FieldError in field order (name, id_type, id_number, mobile,
-// email, address). All but address are required; id_type accepts the
-// aliases of ParseIDType.
+// first *FieldError in field order (name, surname, given_name, id_type,
+// id_number, mobile, email, address). All but the name parts and address
+// are required; id_type accepts the aliases of ParseIDType.
 func (a Applicant) Normalize() (Applicant, error) {
 	var err error
 	if a.Name, err = ValidateName("name", a.Name); err != nil {
+		return Applicant{}, err
+	}
+	if a.Surname, a.GivenName, err = NameParts(a.Name, a.Surname, a.GivenName); err != nil {
 		return Applicant{}, err
 	}
 	if a.IDType, err = ParseIDType(string(a.IDType)); err != nil {
@@ -695,6 +763,8 @@ func prefixField(err error, prefix string) error {
 // 北京市***. The ID type and number are the caller's own input and stay.
 func (a Applicant) Masked() Applicant {
 	a.Name = MaskText(a.Name, 1)
+	a.Surname = MaskText(a.Surname, 1)
+	a.GivenName = MaskText(a.GivenName, 0)
 	a.Mobile = MaskMobile(a.Mobile)
 	a.Email = MaskEmail(a.Email)
 	a.Address = MaskText(a.Address, 3)

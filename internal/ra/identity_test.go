@@ -551,6 +551,9 @@ func TestApplicantNormalize(t *testing.T) {
 		// The first failing field is reported, in declaration order.
 		{func(a *Applicant) { a.Name, a.Email = "", "" }, "name", "is required"},
 		{func(a *Applicant) { a.Mobile, a.Email = "1", "" }, "mobile", ""},
+		{func(a *Applicant) { a.Surname = "张" }, "given_name", "is required with a surname; give both parts of the name, or neither"},
+		{func(a *Applicant) { a.Surname, a.GivenName = "李", "四" }, "surname", ""},
+		{func(a *Applicant) { a.Surname, a.GivenName, a.IDNumber = "李", "四", "" }, "surname", ""}, // before id_number
 	}
 	for i, tt := range tests {
 		a := good
@@ -596,6 +599,46 @@ func TestAgentNormalize(t *testing.T) {
 		}
 		if fe := fieldErr(t, err); fe.Field != tt.field {
 			t.Errorf("Agent%+v.Normalize() = %v; want field %s", tt.a, err, tt.field)
+		}
+	}
+}
+
+// TestNameParts: surname and given name are both given or neither, each is
+// a name, and together, in either order, they spell the display name.
+func TestNameParts(t *testing.T) {
+	tests := []struct {
+		name, surname, given   string
+		wantSurname, wantGiven string
+		field                  string // "" = valid
+	}{
+		{"张三", "", "", "", "", ""},
+		{"张三", "  ", "\u3000", "", "", ""}, // blank is empty
+		{"张三", "张", "三", "张", "三", ""},
+		{"欧阳娜娜", "欧阳", "娜娜", "欧阳", "娜娜", ""},
+		{"Anna Schmidt", "Schmidt", "Anna", "Schmidt", "Anna", ""},
+		{"ZHANG San", "Zhang", "San", "Zhang", "San", ""}, // case aside
+		{"Anna Maria Schmidt", "Schmidt", " Anna  Maria ", "Schmidt", "Anna Maria", ""},
+		{"买买提·艾力", "艾力", "买买提", "艾力", "买买提", ""},
+		{"𠀀𠀁", "𠀀", "𠀁", "𠀀", "𠀁", ""}, // CJK Extension B
+		{"张三", "张", "", "", "", "given_name"},
+		{"张三", "", "三", "", "", "surname"},
+		{"张三", "李", "三", "", "", "surname"},
+		{"张三", "张", "三丰", "", "", "surname"},
+		{"Anna Maria Schmidt", "Schmidt", "Anna", "", "", "surname"},
+		{"张三", "张1", "三", "", "", "surname"},
+		{"张三", "张", "三\u200b", "", "", "given_name"},
+		{"张三", "\xff", "三", "", "", "surname"},
+	}
+	for _, tt := range tests {
+		s, g, err := NameParts(tt.name, tt.surname, tt.given)
+		if tt.field == "" {
+			if err != nil || s != tt.wantSurname || g != tt.wantGiven {
+				t.Errorf("NameParts(%q, %q, %q) = %q, %q, %v; want %q, %q", tt.name, tt.surname, tt.given, s, g, err, tt.wantSurname, tt.wantGiven)
+			}
+			continue
+		}
+		if fe := fieldErr(t, err); fe.Field != tt.field {
+			t.Errorf("NameParts(%q, %q, %q) = %v; want a %s error", tt.name, tt.surname, tt.given, err, tt.field)
 		}
 	}
 }

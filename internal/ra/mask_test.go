@@ -3,9 +3,9 @@ package ra
 import "testing"
 
 func TestMasked(t *testing.T) {
-	a := Applicant{Name: "张三", IDType: IDResident, IDNumber: "11010519491231002X", Mobile: "13812348000", Email: "zhang@example.com", Address: "北京市海淀区 2 号"}
+	a := Applicant{Name: "张三", Surname: "张", GivenName: "三", IDType: IDResident, IDNumber: "11010519491231002X", Mobile: "13812348000", Email: "zhang@example.com", Address: "北京市海淀区 2 号"}
 	got := a.Masked()
-	want := Applicant{Name: "张*", IDType: IDResident, IDNumber: "11010519491231002X", Mobile: "138****8000", Email: "z***@example.com", Address: "北京市***"}
+	want := Applicant{Name: "张*", Surname: "张", GivenName: "*", IDType: IDResident, IDNumber: "11010519491231002X", Mobile: "138****8000", Email: "z***@example.com", Address: "北京市***"}
 	if got != want {
 		t.Errorf("Masked() = %+v; want %+v", got, want)
 	}

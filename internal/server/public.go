@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -13,17 +15,28 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/api"
+	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/store"
 )
 
 // PublicOptions configure the plain-HTTP handler.
 type PublicOptions struct {
-	Home   string // the CA certificate and published CRLs are read from here on every request
+	Home   string // the CA certificate and (without CRLs) the published CRLs are read from here on every request
 	Config *service.Config
 	Logger *slog.Logger
 	// CRLMaxAge is how long caches may keep a CRL (default 5 minutes; CRLs
 	// are replaced by `cmca crl` at any time, so keep it short).
 	CRLMaxAge time.Duration
+	// CRLs, when set, is where the full and delta CRLs are served from
+	// instead of the files in Home (PostgreSQL: the store, which every
+	// instance shares; `cmca serve` sets it).
+	CRLs CRLSource
+}
+
+// CRLSource hands out the newest CRL (service.Service.CurrentCRL).
+type CRLSource interface {
+	CurrentCRL(ctx context.Context, delta bool) (*service.CurrentCRL, error)
 }
 
 // Default public paths, used besides the paths of the URLs configured for
@@ -83,7 +96,15 @@ func NewPublicHandler(o PublicOptions) http.Handler {
 		writeJSON(w, http.StatusOK, api.Health{Status: "ok"})
 	})
 	for p, f := range files {
-		mux.Handle("GET "+p, f)
+		var h http.Handler = f
+		if o.CRLs != nil {
+			switch f.path {
+			case files[PathCRL].path, files[PathCRLPEM].path, files[PathDeltaCRL].path, files[PathDeltaCRLPE].path:
+				h = storedCRL{src: o.CRLs, file: f, delta: f.path == files[PathDeltaCRL].path || f.path == files[PathDeltaCRLPE].path,
+					pem: f.contentType == "application/x-pem-file"}
+			}
+		}
+		mux.Handle("GET "+p, h)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).code = api.CodeRouteNotFound
@@ -141,4 +162,49 @@ func (f publicFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.ServeContent(w, r, "", st.ModTime(), fh)
+}
+
+// storedCRL serves the newest full or delta CRL from a CRLSource.
+type storedCRL struct {
+	src   CRLSource
+	file  publicFile // content type and cache lifetime
+	delta bool
+	pem   bool
+}
+
+func (c storedCRL) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info := infoFrom(r.Context())
+	info.op = "public"
+	cur, err := c.src.CurrentCRL(r.Context(), c.delta)
+	switch {
+	case errors.Is(err, ra.ErrNotFound):
+		info.code = api.CodeNotFound
+		http.Error(w, "not published yet", http.StatusNotFound)
+		return
+	case errors.Is(err, store.ErrUnavailable):
+		info.code, info.err = api.CodeStoreUnavailable, err.Error()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "the store cannot be reached now; retry", http.StatusServiceUnavailable)
+		return
+	case err != nil:
+		info.code, info.err = api.CodeInternal, err.Error()
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+		return
+	}
+	body := cur.DER
+	if c.pem {
+		body = cur.PEM
+	}
+	w.Header().Set("Content-Type", c.file.contentType)
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(c.file.maxAge/time.Second)))
+	kind := "crl"
+	if c.delta {
+		kind = "delta"
+	}
+	if c.pem {
+		kind += "-pem"
+	}
+	w.Header().Set("ETag", `"`+kind+"-"+strconv.FormatInt(cur.Number, 10)+`"`)
+	info.code = "ok"
+	http.ServeContent(w, r, "", cur.ThisUpdate, bytes.NewReader(body))
 }

@@ -29,6 +29,18 @@ func newDynamicLimiter(l func() Limit, now func() time.Time) *limiter {
 	return &limiter{limit: l, now: now, buckets: map[string]*bucket{}}
 }
 
+// NewAddressLimit is the same per-address token bucket for a handler
+// outside this package (the OCSP responder's signing limit,
+// ocsp.Responder.LimitSigning): the returned function takes a token for a
+// client address, or says how long until there is one. limit is read at
+// every call, so a policy change applies at once.
+func NewAddressLimit(limit func() Limit, now func() time.Time) func(addr string) (time.Duration, bool) {
+	if now == nil {
+		now = time.Now
+	}
+	return newDynamicLimiter(limit, now).allow
+}
+
 // allow takes a token for key; when there is none it says how long until
 // there is.
 func (l *limiter) allow(key string) (time.Duration, bool) {

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -407,13 +408,25 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// TestPublicHandler: the public paths, with the CRLs from the home's files
+// (SQLite) and from the store (PostgreSQL, CRLSource: service.CurrentCRL).
 func TestPublicHandler(t *testing.T) {
+	for _, fromStore := range []bool{false, true} {
+		t.Run(map[bool]string{false: "files", true: "store"}[fromStore], func(t *testing.T) { testPublicHandler(t, fromStore) })
+	}
+}
+
+func testPublicHandler(t *testing.T, fromStore bool) {
 	svc := newTestService(t)
 	cfg := *svc.Config()
 	cfg.CRLDistributionPoint = []string{"http://pki.example.com/pub/crl/my.crl"}
 	cfg.CAIssuersURL = []string{"http://pki.example.com/pub/issuer.cer"}
 	cfg.DeltaCRLDistributionPoint = []string{"http://pki.example.com/delta/d.crl"}
-	h := NewPublicHandler(PublicOptions{Home: svc.Home(), Config: &cfg})
+	o := PublicOptions{Home: svc.Home(), Config: &cfg}
+	if fromStore {
+		o.CRLs = svc
+	}
+	h := NewPublicHandler(o)
 	get := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
@@ -461,5 +474,53 @@ func TestPublicHandler(t *testing.T) {
 	}
 	if rec := get("/etc/passwd"); rec.Code != 404 {
 		t.Errorf("GET /etc/passwd = %d", rec.Code)
+	}
+}
+
+type fakeCRLs struct {
+	cur *service.CurrentCRL
+	err error
+}
+
+func (f *fakeCRLs) CurrentCRL(context.Context, bool) (*service.CurrentCRL, error) {
+	return f.cur, f.err
+}
+
+// TestPublicCRLFromStore: served from a CRLSource, a CRL carries an ETag of
+// its number (a cache revalidates to 304 until a newer one is signed), and
+// a store that cannot be reached is a 503 with Retry-After.
+func TestPublicCRLFromStore(t *testing.T) {
+	src := &fakeCRLs{cur: &service.CurrentCRL{Number: 7, ThisUpdate: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), DER: []byte("der"), PEM: []byte("pem")}}
+	h := NewPublicHandler(PublicOptions{Home: t.TempDir(), CRLs: src})
+	get := func(path, etag string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", path, nil)
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := get("/crl/ca.crl", "")
+	if rec.Code != 200 || rec.Body.String() != "der" || rec.Header().Get("ETag") != `"crl-7"` {
+		t.Fatalf("GET /crl/ca.crl = %d %q ETag %q; want 200 der \"crl-7\"", rec.Code, rec.Body, rec.Header().Get("ETag"))
+	}
+	if rec := get("/crl/ca.crl.pem", ""); rec.Body.String() != "pem" || rec.Header().Get("ETag") != `"crl-pem-7"` {
+		t.Errorf("GET /crl/ca.crl.pem = %q ETag %q", rec.Body, rec.Header().Get("ETag"))
+	}
+	if rec := get("/crl/ca.crl", `"crl-7"`); rec.Code != 304 {
+		t.Errorf("revalidating CRL 7 = %d; want 304", rec.Code)
+	}
+	src.cur = &service.CurrentCRL{Number: 8, ThisUpdate: src.cur.ThisUpdate.Add(time.Hour), DER: []byte("der8")}
+	if rec := get("/crl/ca.crl", `"crl-7"`); rec.Code != 200 || rec.Body.String() != "der8" {
+		t.Errorf("revalidating CRL 7 once 8 is signed = %d %q; want 200 der8", rec.Code, rec.Body)
+	}
+	src.err = fmt.Errorf("read: %w", store.ErrUnavailable)
+	if rec := get("/crl/ca-delta.crl", ""); rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("GET with the store down = %d Retry-After %q; want 503", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	src.err = fmt.Errorf("none: %w", ra.ErrNotFound)
+	if rec := get("/crl/ca-delta.crl", ""); rec.Code != 404 {
+		t.Errorf("GET before any delta = %d; want 404", rec.Code)
 	}
 }

@@ -26,7 +26,8 @@ type Application struct {
 	// counter role and is recorded in the audit log. Files cannot set it.
 	DocumentsChecked bool `json:"documents_checked,omitempty" yaml:"-"`
 	// Reuse names fields (name, mobile, email, address) left empty to be
-	// taken from the applicant's stored profile: the data of their last
+	// taken from the applicant's stored profile (name brings the stored
+	// surname and given name with it): the data of their last
 	// approved application. The caller sees only masked values (Lookup).
 	Reuse []string `json:"reuse_stored,omitempty" yaml:"-"`
 }
@@ -66,6 +67,11 @@ func (s *Service) reuseStored(ctx context.Context, apps []Application) error {
 				switch field {
 				case "name":
 					dst, v = &a.Applicant.Name, p.Name
+					// The parts travel with the name they belong to, unless
+					// the application gives parts of its own.
+					if a.Applicant.Name == "" && a.Applicant.Surname == "" && a.Applicant.GivenName == "" {
+						a.Applicant.Surname, a.Applicant.GivenName = p.Surname, p.GivenName
+					}
 				case "mobile":
 					dst, v = &a.Applicant.Mobile, p.Mobile
 				case "email":

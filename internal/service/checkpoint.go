@@ -124,26 +124,58 @@ func readCheckpoint(path string) (*Checkpoint, error) {
 // unless the published checkpoint already covers it. It runs after the
 // transaction that wrote the records has committed, so a checkpoint never
 // names a record that does not exist. Bulk commands call it once per batch.
+//
+// On PostgreSQL the newest checkpoint is also kept in the store (one row,
+// never moved back), where every instance's `audit verify` and `doctor`
+// find it; a head the stored checkpoint covers already is not signed
+// again, and the home's file is brought up to the stored one.
 func (s *Service) writeCheckpoint(ctx context.Context, authority *ca.CA) error {
+	shared := s.store.Engine() == store.Postgres
 	var seq int64
 	var hash string
+	var stored *Checkpoint
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		seq, hash, err = tx.AuditHead()
+		if seq, hash, err = tx.AuditHead(); err != nil || !shared {
+			return err
+		}
+		row, err := tx.AuditCheckpoint()
+		if row != nil {
+			stored = fromStored(row)
+		}
 		return err
 	})
 	if err != nil || seq == 0 {
 		return err
 	}
 	path := filepath.Join(s.home, CheckpointFile)
-	// Never move the published checkpoint back (a slower concurrent
-	// process that read an older head).
-	if old, err := readCheckpoint(path); err == nil && old != nil && old.Seq >= seq && old.verify(authority.Cert) == nil {
-		return nil
+	old, err := readCheckpoint(path)
+	fileCovers := func(seq int64) bool {
+		return err == nil && old != nil && old.Seq >= seq && old.verify(authority.Cert) == nil
 	}
-	c, err := signCheckpoint(authority, seq, hash, s.Now())
-	if err != nil {
-		return err
+	var c *Checkpoint
+	if stored != nil && stored.Seq >= seq && stored.verify(authority.Cert) == nil {
+		c = stored // another instance signed this head, or a later one
+	} else {
+		if !shared && fileCovers(seq) {
+			// Never move the published checkpoint back (a slower
+			// concurrent process that read an older head).
+			return nil
+		}
+		if c, err = signCheckpoint(authority, seq, hash, s.Now()); err != nil {
+			return err
+		}
+		if shared {
+			if err := s.store.Tx(ctx, func(tx *store.Tx) error {
+				_, err := tx.PutAuditCheckpoint(c.toStored())
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	if fileCovers(c.Seq) {
+		return nil
 	}
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
@@ -153,6 +185,14 @@ func (s *Service) writeCheckpoint(ctx context.Context, authority *ca.CA) error {
 		return err
 	}
 	return WritePublicFile(path, append(data, '\n'))
+}
+
+func fromStored(c *store.Checkpoint) *Checkpoint {
+	return &Checkpoint{Version: c.Version, Seq: c.Seq, Hash: c.Hash, Time: c.Time, CA: c.CASHA256, Signature: c.Signature}
+}
+
+func (c *Checkpoint) toStored() store.Checkpoint {
+	return store.Checkpoint{Version: c.Version, Seq: c.Seq, Hash: c.Hash, Time: c.Time, CASHA256: c.CA, Signature: c.Signature}
 }
 
 // checkpoint writes the audit checkpoint after a signing operation; a
@@ -189,7 +229,9 @@ func (s *Service) warn(msg string) {
 // of which wrote one); seq is the record concerned.
 //
 // path is the home's own checkpoint, or (given) a copy fetched from where
-// the CRL is published, which must exist.
+// the CRL is published, which must exist. For the home's own, the
+// checkpoint the store keeps (PostgreSQL: the newest any instance signed)
+// is checked too, and either one present is enough to not be missing.
 func checkpointProblem(tx *store.Tx, path string, given bool, caCert *x509.Certificate) (seq int64, problem string, err error) {
 	c, rerr := readCheckpoint(path)
 	if rerr != nil {
@@ -198,7 +240,17 @@ func checkpointProblem(tx *store.Tx, path string, given bool, caCert *x509.Certi
 	if c == nil && given {
 		return 0, fmt.Sprintf("no audit checkpoint at %s", path), nil
 	}
-	if c == nil {
+	var stored *Checkpoint
+	if !given {
+		row, err := tx.AuditCheckpoint()
+		if err != nil {
+			return 0, "", err
+		}
+		if row != nil {
+			stored = fromStored(row)
+		}
+	}
+	if c == nil && stored == nil {
 		sum, err := tx.Summary()
 		if err != nil {
 			return 0, "", err
@@ -208,25 +260,42 @@ func checkpointProblem(tx *store.Tx, path string, given bool, caCert *x509.Certi
 		}
 		return 0, "", nil
 	}
+	for _, chk := range []struct {
+		c     *Checkpoint
+		where string
+	}{{c, path}, {stored, "in the store"}} {
+		if chk.c == nil {
+			continue
+		}
+		if seq, problem, err := checkOneCheckpoint(tx, chk.c, chk.where, caCert); err != nil || problem != "" {
+			return seq, problem, err
+		}
+	}
+	return 0, "", nil
+}
+
+// checkOneCheckpoint checks one checkpoint c (read from where) against the
+// audit log in tx.
+func checkOneCheckpoint(tx *store.Tx, c *Checkpoint, where string, caCert *x509.Certificate) (seq int64, problem string, err error) {
 	if caCert == nil {
 		return c.Seq, "the CA certificate cannot be read, so the audit checkpoint cannot be checked", nil
 	}
 	if err := c.verify(caCert); err != nil {
-		return c.Seq, fmt.Sprintf("audit checkpoint %s is not valid: %v", path, err), nil
+		return c.Seq, fmt.Sprintf("audit checkpoint %s is not valid: %v", where, err), nil
 	}
 	head, _, err := tx.AuditHead()
 	if err != nil {
 		return 0, "", err
 	}
 	if head < c.Seq {
-		return c.Seq, fmt.Sprintf("the log ends at record %d, but the checkpoint signed %s covers record %d: the newest records were cut", head, c.Time.Format(time.RFC3339), c.Seq), nil
+		return c.Seq, fmt.Sprintf("the log ends at record %d, but the checkpoint signed %s (%s) covers record %d: the newest records were cut", head, c.Time.Format(time.RFC3339), where, c.Seq), nil
 	}
 	h, err := tx.AuditHash(c.Seq)
 	if err != nil {
 		return 0, "", err
 	}
 	if h != c.Hash {
-		return c.Seq, fmt.Sprintf("record %d is not the one the checkpoint signed %s: the log was rewritten", c.Seq, c.Time.Format(time.RFC3339)), nil
+		return c.Seq, fmt.Sprintf("record %d is not the one the checkpoint signed %s (%s): the log was rewritten", c.Seq, c.Time.Format(time.RFC3339), where), nil
 	}
 	return 0, "", nil
 }

@@ -181,7 +181,13 @@ func TestCheckpointProblems(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "is not the one the checkpoint signed"},
-		{"deleted", func(t *testing.T, s *Service, c *Checkpoint) { *c = Checkpoint{} }, "no audit checkpoint"},
+		{"deleted", func(t *testing.T, s *Service, c *Checkpoint) {
+			*c = Checkpoint{}
+			// and the copy a PostgreSQL store keeps
+			if _, err := s.store.Raw().Exec(`DELETE FROM audit_checkpoint`); err != nil {
+				t.Fatal(err)
+			}
+		}, "no audit checkpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -212,6 +212,14 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 		}); err != nil {
 			return fmt.Errorf("sign CRL: %w", err)
 		}
+		if s.store.Engine() == store.Postgres {
+			// Every instance, each with a home of its own, serves the
+			// body from the store (CurrentCRL); the file stays this
+			// home's copy.
+			if rec.DER, err = os.ReadFile(tmp); err != nil {
+				return fmt.Errorf("sign CRL: %w", err)
+			}
+		}
 		if err := tx.InsertCRL(rec); err != nil {
 			return err
 		}
@@ -291,16 +299,22 @@ func (s *Service) republish(ctx context.Context, number int64, delta bool) (*CRL
 	dir := filepath.Join(s.home, CRLDir)
 	hist := filepath.Join(dir, crlFileBase(rec.Number, delta))
 	body := crlBody{path: hist}
-	if rec.Legacy() {
-		// Signed before CRL bodies moved to files: the store holds it.
+	if rec.Legacy() || len(rec.DER) > 0 {
+		// The store holds the body: signed before CRL bodies moved to
+		// files, or on PostgreSQL (perhaps by another instance).
 		if len(rec.DER) == 0 {
 			return nil, &crlBodyError{number: rec.Number, problem: "has no body in the store"}
+		}
+		if !crlBodyMatches(rec, rec.DER) {
+			return nil, &crlBodyError{number: rec.Number, problem: "has a body in the store that does not match the SHA-256 its record holds (altered)"}
 		}
 		body = crlBody{der: rec.DER}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(hist); err != nil {
+		// The home's copy: written if missing, or (PostgreSQL) put right
+		// if it is not the body the store holds.
+		if _, err := os.Stat(hist); err != nil || (!rec.Legacy() && checkCRLFile(hist, rec) != nil) {
 			if err := WritePublicFile(hist, rec.DER); err != nil {
 				return nil, err
 			}

@@ -62,12 +62,14 @@ type DoctorReport struct {
 //   - certificates: each has the request that produced it and that request
 //     records it; DER, serial, key hash and CA signature agree
 //   - crls: the body of every stored CRL (its numbered file under crl/, or
-//     the store for a CRL signed before bodies moved to files) matches its
-//     record, parses, carries its number and is signed by the CA; the body
-//     of the latest full and delta CRL is present (older ones may be
-//     pruned); every published file matches the stored CRL of its number (a
-//     number is never used for two different CRLs); the current CRL is
-//     published
+//     the store for a CRL signed before bodies moved to files or on
+//     PostgreSQL) matches its record, parses, carries its number and is
+//     signed by the CA; the body of the latest full and delta CRL is
+//     present (older ones may be pruned); every published file matches the
+//     stored CRL of its number (a number is never used for two different
+//     CRLs); the current CRL is published (on PostgreSQL `cmca serve`
+//     publishes it from the store, and the home's copy may be older or
+//     missing)
 //
 // It changes nothing. A nil error with problems means the home is
 // inconsistent; an error means the check itself could not run.
@@ -146,7 +148,8 @@ func (d *doctor) checkFiles() {
 	perm(CACertFile, 0o644, true)
 	// crl/ may be published (0755), but nobody else may write there: a
 	// replaced CRL would hide revocations from relying parties.
-	perm(CRLDir, 0o755, true)
+	perm(CRLDir, 0o755, d.sqlite) // PostgreSQL: the CRLs are in the store
+
 	entries, _ := os.ReadDir(filepath.Join(d.home, CRLDir))
 	for _, e := range entries {
 		if e.Type().IsRegular() {
@@ -400,10 +403,17 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 		if c.Legacy() {
 			stored[c.Number], legacy[c.Number] = digestOf(der), true
 		} else {
-			// The body is the numbered history file; the record holds
-			// its digest. Older files may be pruned; the latest ones are
-			// checked below.
+			// The body is the numbered history file (on PostgreSQL, the
+			// store too); the record holds its digest. Older files may be
+			// pruned; the latest ones are checked below.
 			stored[c.Number] = recordedDigest(&c)
+			if len(c.DER) > 0 {
+				if digestOf(c.DER) != stored[c.Number] {
+					d.add("crls", subj, fmt.Sprintf("the body the store holds is not the one its record describes (%d bytes, SHA-256 %s): altered", c.Size, c.SHA256), "run `cmca crl --force` to sign and publish a new one")
+					return nil
+				}
+				der = c.DER
+			}
 			path := filepath.Join(dir, crlFileBase(c.Number, c.BaseNumber != 0))
 			data, err := os.ReadFile(path)
 			if errors.Is(err, fs.ErrNotExist) {
@@ -417,7 +427,9 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 				d.add("crls", path, fmt.Sprintf("is not the body of CRL %d its record describes (%d bytes, SHA-256 %s): altered or replaced", c.Number, c.Size, c.SHA256), "if ca.crl is still CRL "+strconv.FormatInt(c.Number, 10)+", run `cmca crl --force` to sign and publish a new one")
 				return nil
 			}
-			der = data
+			if der == nil {
+				der = data
+			}
 		}
 		rl, err := x509.ParseRevocationList(der)
 		if err != nil {
@@ -445,7 +457,7 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 	// The body of the latest full and delta CRL must be there: `cmca crl`
 	// republishes from it.
 	for _, c := range []*store.CRL{latestFull, latestDelta} {
-		if c == nil || c.Legacy() {
+		if c == nil || c.Legacy() || len(c.DER) > 0 {
 			continue
 		}
 		path := filepath.Join(dir, crlFileBase(c.Number, c.BaseNumber != 0))
@@ -492,6 +504,12 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 
 // checkPublished compares the current published CRL (DER and PEM) with the
 // newest stored one.
+//
+// On PostgreSQL `cmca serve` publishes the newest CRL from the store, and
+// the files in a home are that home's copy, brought up to date when
+// `cmca crl` runs there: a missing copy, or one that holds an older
+// stored CRL byte for byte, is not a problem; one that holds no stored CRL
+// is.
 func (d *doctor) checkPublished(path string, latest *store.CRL, stored map[int64]crlDigest, maxNum int64) {
 	if latest == nil {
 		return
@@ -499,9 +517,19 @@ func (d *doctor) checkPublished(path string, latest *store.CRL, stored map[int64
 	want := stored[latest.Number]
 	fix := "run `cmca crl` to publish it"
 	data, err := os.ReadFile(path)
+	if err != nil && !d.sqlite && errors.Is(err, fs.ErrNotExist) {
+		return
+	}
 	if err != nil {
 		d.add("crls", path, "the newest CRL is not published: "+err.Error(), fix)
 		return
+	}
+	if !d.sqlite && digestOf(data) != want {
+		if rl, err := x509.ParseRevocationList(data); err == nil && rl.Number != nil && rl.Number.IsInt64() {
+			if old, ok := stored[rl.Number.Int64()]; ok && old == digestOf(data) {
+				want = old // an older CRL of the store, byte for byte
+			}
+		}
 	}
 	if digestOf(data) != want {
 		what := "an older or different CRL"

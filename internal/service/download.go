@@ -265,7 +265,8 @@ func (s *Service) prepareSign(tx *store.Tx, r *ra.Request, csr *x509.Certificate
 		return nil, err
 	}
 	return &signJob{r: r, csr: csr, prof: prof, keyDesc: keyDesc, now: tx.Now(),
-		subj: ca.Subject{Name: r.Applicant.Name, Email: r.Applicant.Email, Pseudonym: pseudo}}, nil
+		subj: ca.Subject{Name: r.Applicant.Name, Email: r.Applicant.Email, Pseudonym: pseudo,
+			Surname: r.Applicant.Surname, GivenName: r.Applicant.GivenName}}, nil
 }
 
 // issue signs the job's certificate. It touches no store and is safe to run

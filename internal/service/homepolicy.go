@@ -35,13 +35,17 @@ type Policy struct {
 	// renew, revoke, reissue) and passcode attempts (download).
 	ApplyLimit    RateLimit `json:"ratelimit_apply"`
 	PasscodeLimit RateLimit `json:"ratelimit_passcode"`
+	// OCSPLimit: OCSP answers that cost a signature (a nonce, an unknown
+	// serial, several certificates in one request).
+	OCSPLimit RateLimit `json:"ratelimit_ocsp"`
 }
 
 // DefaultPolicy is what a new home gets without configuration.
 func DefaultPolicy() Policy {
 	return Policy{PasscodeTTL: 14 * 24 * time.Hour, MaxPasscodeAttempts: 5, RenewWindow: 30 * 24 * time.Hour,
 		ProofMaxAge: 10 * time.Minute, CounterIssuers: []string{}, Usages: []string{"*"},
-		ApplyLimit: RateLimit{Burst: 20, Every: 30 * time.Second}, PasscodeLimit: RateLimit{Burst: 10, Every: 6 * time.Second}}
+		ApplyLimit: RateLimit{Burst: 20, Every: 30 * time.Second}, PasscodeLimit: RateLimit{Burst: 10, Every: 6 * time.Second},
+		OCSPLimit: RateLimit{Burst: 100, Every: 100 * time.Millisecond}}
 }
 
 // PolicyKey describes one policy setting: its name (the same as the config
@@ -122,6 +126,12 @@ var PolicyKeys = []PolicyKey{
 		get: func(p *Policy) string { return p.PasscodeLimit.String() },
 		set: func(p *Policy, v string) (err error) {
 			p.PasscodeLimit, err = parseRateLimit("ratelimit.passcode", v)
+			return err
+		}},
+	{Key: "ratelimit.ocsp", Help: "cmca serve, per client address: OCSP answers signed on demand (a nonce, an unknown serial, several certificates) at once / one more every", Range: rateLimitRange,
+		get: func(p *Policy) string { return p.OCSPLimit.String() },
+		set: func(p *Policy, v string) (err error) {
+			p.OCSPLimit, err = parseRateLimit("ratelimit.ocsp", v)
 			return err
 		}},
 }

@@ -213,6 +213,8 @@ type Service struct {
 
 	cmpSweptAt atomic.Int64 // Unix time of the last CMP sweep
 
+	crlCache [2]atomic.Pointer[CurrentCRL] // full, delta: the last served (CurrentCRL)
+
 	// Now is the clock; tests move it instead of sleeping.
 	Now func() time.Time
 	// Warn receives what went wrong after an operation committed (e.g. the

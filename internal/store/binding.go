@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,26 +33,34 @@ import (
 type fieldGroup struct {
 	name string
 	cols []string
+	// added are columns a later schema version added to the group. They are
+	// encoded after cols, behind a marker, only when one of them is set
+	// (not NULL, not ""): a row that leaves them all empty digests as it did
+	// before they existed, so the digests bound earlier still match, and a
+	// row that sets one digests differently from every row that does not.
+	added []string
 }
 
 var requestGroups = []fieldGroup{
-	{"identity", []string{"name", "id_type", "id_number", "mobile", "email", "address", "agent_name", "agent_id_type", "agent_id_number"}},
-	{"usage", []string{"usage_type", "acceptance_point", "agreement_version"}},
-	{"storage", []string{"storage"}},
-	{"passcode", []string{"passcode_hash", "passcode_expires", "passcode_attempts", "passcode_used"}},
-	{"state", []string{"kind", "state", "target_serial", "reason", "cert_serial", "submitted_by", "decided_by", "issued_by"}},
+	{name: "identity", cols: []string{"name", "id_type", "id_number", "mobile", "email", "address", "agent_name", "agent_id_type", "agent_id_number"},
+		added: []string{"surname", "given_name"}}, // schema 11
+	{name: "usage", cols: []string{"usage_type", "acceptance_point", "agreement_version"}},
+	{name: "storage", cols: []string{"storage"}},
+	{name: "passcode", cols: []string{"passcode_hash", "passcode_expires", "passcode_attempts", "passcode_used"}},
+	{name: "state", cols: []string{"kind", "state", "target_serial", "reason", "cert_serial", "submitted_by", "decided_by", "issued_by"}},
 }
 
 var certGroups = []fieldGroup{
-	{"certificate", []string{"serial", "request_id", "applicant_id", "subject", "name", "email", "usage_type", "storage", "key_algo",
+	{name: "certificate", cols: []string{"serial", "request_id", "applicant_id", "subject", "name", "email", "usage_type", "storage", "key_algo",
 		"not_before", "not_after", "spki_sha256", "der"}},
-	{"revocation", []string{"status", "revoked_at", "revocation_reason", "invalidity_date"}},
+	{name: "revocation", cols: []string{"status", "revoked_at", "revocation_reason", "invalidity_date"}},
 }
 
 func groupCols(gs []fieldGroup) string {
 	var cols []string
 	for _, g := range gs {
 		cols = append(cols, g.cols...)
+		cols = append(cols, g.added...)
 	}
 	return strings.Join(cols, ", ")
 }
@@ -96,6 +105,19 @@ func encodeValue(b []byte, v any) []byte {
 	return append(b, fmt.Sprintf("?%T:%v;", v, v)...)
 }
 
+// isSet reports whether a column value is other than NULL or "".
+func isSet(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case string:
+		return x != ""
+	case []byte:
+		return len(x) > 0
+	}
+	return true
+}
+
 // digestValues is the stored digest of one row: "group=hex;group=hex".
 func digestValues(gs []fieldGroup, vals []any) string {
 	var out strings.Builder
@@ -108,6 +130,14 @@ func digestValues(gs []fieldGroup, vals []any) string {
 		for range g.cols {
 			buf = encodeValue(buf, vals[i])
 			i++
+		}
+		added := vals[i : i+len(g.added)]
+		i += len(g.added)
+		if slices.ContainsFunc(added, isSet) {
+			buf = append(buf, '+')
+			for _, v := range added {
+				buf = encodeValue(buf, v)
+			}
 		}
 		sum := sha256.Sum256(buf)
 		if out.Len() > 0 {
@@ -124,7 +154,7 @@ func digestValues(gs []fieldGroup, vals []any) string {
 func scanDigest(sc scanner, gs []fieldGroup, prefix ...any) (string, error) {
 	n := 0
 	for _, g := range gs {
-		n += len(g.cols)
+		n += len(g.cols) + len(g.added)
 	}
 	vals := make([]any, n)
 	ptrs := make([]any, 0, len(prefix)+n)
@@ -399,8 +429,9 @@ func (t *Tx) baselineBindings() error {
 	return nil
 }
 
-// afterMigration is Go work a migration needs once its SQL has run, in the
-// same transaction.
+// afterMigration is Go work a migration needs, run in the same
+// transaction once the SQL of every pending migration has run (so it sees
+// the newest schema, which is the only one Go code knows).
 var afterMigration = map[int]func(*Tx) error{
 	5: (*Tx).baselineBindings,
 }

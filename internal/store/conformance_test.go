@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,6 +94,8 @@ func TestConformance(t *testing.T) {
 		{"bulk item savepoint", confItem},
 		{"audit tail reused within a transaction", confAuditTail},
 		{"request with passcode in one read", confRequestWithPasscode},
+		{"CRL body kept when given", confCRLBody},
+		{"audit checkpoint never moves back", confCheckpoint},
 	}
 	for _, e := range engines() {
 		t.Run(e.name, func(t *testing.T) {
@@ -109,8 +112,22 @@ func confCreateRequest(t *testing.T, loc string) {
 	r := confRequest("20261125-CONF0001")
 	r.Agent = &ra.Agent{Name: "Agent", IDType: ra.IDPassport, IDNumber: "E7654321"}
 	r.TargetSerial = "0a1b"
+	r.Applicant.Name, r.Applicant.Surname, r.Applicant.GivenName = "Anna Schmidt", "Schmidt", "Anna" // schema 11
 	confInsert(t, s, r)
 	confInsert(t, s, confRequest("20261125-CONF0002"))
+	// The stored profile keeps the parts too.
+	if err := s.Tx(ctx, func(tx *Tx) error { return tx.SetApplicantProfile(r.Applicant) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Read(ctx, func(tx *Tx) error {
+		p, err := tx.LookupApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
+		if err == nil && p != r.Applicant {
+			t.Errorf("LookupApplicant = %+v; want %+v", p, r.Applicant)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	err := s.Read(ctx, func(tx *Tx) error {
 		got, err := tx.Request(r.Ref)
 		if err != nil {
@@ -741,6 +758,7 @@ func confRequestWithPasscode(t *testing.T, loc string) {
 	r := confRequest("20261125-CONF0001")
 	r.Agent = &ra.Agent{Name: "Agent", IDType: ra.IDPassport, IDNumber: "E7654321"}
 	r.TargetSerial = "0a1b"
+	r.Applicant.Surname, r.Applicant.GivenName = "A", "B" // columns a later schema added to the binding
 	confInsert(t, s, r)
 	confInsert(t, s, confRequest("20261125-CONF0002"))
 	err := s.Tx(ctx, func(tx *Tx) error {
@@ -830,5 +848,104 @@ func TestMigrationsSameVersions(t *testing.T) {
 	sq, pg := versions(SQLite), versions(Postgres)
 	if fmt.Sprint(sq) != fmt.Sprint(pg) {
 		t.Fatalf("migration versions: SQLite %v, PostgreSQL %v; want the same", sq, pg)
+	}
+}
+
+// confCRLBody: a CRL inserted with its body keeps it (PostgreSQL: every
+// instance serves it from the store); without, the row holds none (SQLite:
+// the file is the body); a body of another size than recorded is refused.
+func confCRLBody(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	body := []byte("a signed CRL, as far as the store can tell")
+	digest := strings.Repeat("ab", 32)
+	err := s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.InsertCRL(CRL{Number: 1, ThisUpdate: confNow, NextUpdate: confNow, Operator: "op", SHA256: digest, Size: int64(len(body)), DER: body}); err != nil {
+			return err
+		}
+		if err := tx.InsertCRL(CRL{Number: 2, ThisUpdate: confNow, NextUpdate: confNow, Operator: "op", SHA256: digest, Size: 10}); err != nil {
+			return err
+		}
+		if err := tx.InsertCRL(CRL{Number: 3, ThisUpdate: confNow, NextUpdate: confNow, Operator: "op", SHA256: digest, Size: 10, DER: body}); err == nil || !strings.Contains(err.Error(), "not the 10 recorded") {
+			t.Errorf("InsertCRL with a body of the wrong size = %v; want refused", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		c1, err := tx.CRLByNumber(1)
+		if err != nil {
+			return err
+		}
+		if string(c1.DER) != string(body) || c1.Legacy() {
+			t.Errorf("CRL 1 = %+v; want its body and digest", c1)
+		}
+		c2, err := tx.CRLByNumber(2)
+		if err != nil {
+			return err
+		}
+		if c2.DER != nil {
+			t.Errorf("CRL 2 holds a body %q; want none", c2.DER)
+		}
+		if _, err := tx.CRLByNumber(3); !errors.Is(err, ra.ErrNotFound) {
+			t.Errorf("CRL 3 = %v; want not stored", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confCheckpoint: the stored audit checkpoint is replaced only by one of a
+// later record, whichever of several writers commits last.
+func confCheckpoint(t *testing.T, loc string) {
+	ctx := context.Background()
+	stores := []*Store{openAt(t, loc), openAt(t, loc), openAt(t, loc)}
+	cp := func(seq int64) Checkpoint {
+		return Checkpoint{Version: 1, Seq: seq, Hash: fmt.Sprintf("h%d", seq), Time: confNow, CASHA256: strings.Repeat("cd", 32), Signature: []byte{byte(seq)}}
+	}
+	var kept atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := stores[i%3].Tx(ctx, func(tx *Tx) error {
+				ok, err := tx.PutAuditCheckpoint(cp(int64(1 + i%6)))
+				if ok {
+					kept.Add(1)
+				}
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	err := stores[0].Read(ctx, func(tx *Tx) error {
+		c, err := tx.AuditCheckpoint()
+		if err != nil {
+			return err
+		}
+		if c == nil || c.Seq != 6 || c.Hash != "h6" || c.Signature[0] != 6 || !c.Time.Equal(confNow) {
+			t.Errorf("AuditCheckpoint = %+v; want the one of record 6", c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := kept.Load(); n < 1 || n > 6 {
+		t.Errorf("%d of 12 writes kept; want 1 to 6 (each a later record than the last kept)", n)
+	}
+	if err := stores[0].Tx(ctx, func(tx *Tx) error {
+		_, err := tx.PutAuditCheckpoint(Checkpoint{Seq: 7})
+		return err
+	}); err == nil {
+		t.Error("PutAuditCheckpoint of an unsigned checkpoint: no error")
 	}
 }

@@ -22,7 +22,10 @@ type CRL struct {
 	// digest (SHA256 empty) and keep the body in DER instead.
 	SHA256 string
 	Size   int64
-	// DER is the body of a legacy row; nil or empty for a row with a digest.
+	// DER is the body when the store holds it: a legacy row, or a CRL
+	// signed on PostgreSQL, where every instance (each with its own home)
+	// serves it from the store. Nil for a row whose body is only a file,
+	// and for rows read without it (LatestCRL).
 	DER []byte
 }
 
@@ -70,17 +73,26 @@ func (t *Tx) NextCRLNumber() (int64, error) {
 func (t *Tx) LockCRLs() error { return t.lock(lockCRL) }
 
 // InsertCRL records a signed CRL by the digest and size of its body, which
-// the caller keeps in a file; a reused number is a conflict. c.DER is not
-// stored: new rows hold an empty der.
+// the caller keeps in a file; a reused number is a conflict. c.DER, when
+// given, is stored too (PostgreSQL: the body shared by every instance);
+// without it the row holds an empty der (SQLite: the file is the body).
 func (t *Tx) InsertCRL(c CRL) error {
 	if len(c.SHA256) != 64 || c.Size <= 0 {
 		return fmt.Errorf("CRL %d: record it with the SHA-256 and size of its body", c.Number)
+	}
+	if c.DER != nil && int64(len(c.DER)) != c.Size {
+		return fmt.Errorf("CRL %d: the body has %d bytes, not the %d recorded", c.Number, len(c.DER), c.Size)
 	}
 	var base any
 	if c.BaseNumber > 0 {
 		base = c.BaseNumber
 	}
 	err := t.savepoint(func() error {
+		if c.DER != nil {
+			_, err := t.exec(`INSERT INTO crls (number, base_number, this_update, next_update, entries, revoked_total, operator, der, der_sha256, der_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				c.Number, base, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.Entries, c.RevokedTotal, c.Operator, c.DER, c.SHA256, c.Size)
+			return err
+		}
 		_, err := t.exec(`INSERT INTO crls (number, base_number, this_update, next_update, entries, revoked_total, operator, der, der_sha256, der_size) VALUES (?, ?, ?, ?, ?, ?, ?, `+t.engine.emptyBlob()+`, ?, ?)`,
 			c.Number, base, c.ThisUpdate.Unix(), c.NextUpdate.Unix(), c.Entries, c.RevokedTotal, c.Operator, c.SHA256, c.Size)
 		return err
@@ -113,4 +125,13 @@ func (t *Tx) RevokedCount() (int64, error) {
 	var n int64
 	err := t.queryRow(`SELECT (SELECT COUNT(*) FROM certificates WHERE status = 'revoked') + (SELECT COUNT(*) FROM service_certificates WHERE status = 'revoked')`).Scan(&n)
 	return n, err
+}
+
+// SetCRLBody stores the body of a CRL recorded by its digest only (signed
+// on SQLite, then copied by `cmca store migrate`), so that every instance
+// can serve it. The caller has checked der against the record; a row that
+// holds a body already, or none by that number, is left alone.
+func (t *Tx) SetCRLBody(number int64, der []byte) error {
+	_, err := t.exec(`UPDATE crls SET der = ? WHERE number = ? AND der_sha256 <> '' AND der_size = ? AND length(der) = 0`, der, number, len(der))
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 // their last approved application), or ra.ErrNotFound.
 func (t *Tx) LookupApplicant(idType ra.IDType, idNumber string) (ra.Applicant, error) {
 	var a ra.Applicant
-	err := t.queryRow(`SELECT id_type, id_number, name, mobile, email, address FROM applicants WHERE id_type = ? AND id_number = ?`,
-		string(idType), idNumber).Scan(&a.IDType, &a.IDNumber, &a.Name, &a.Mobile, &a.Email, &a.Address)
+	err := t.queryRow(`SELECT id_type, id_number, name, surname, given_name, mobile, email, address FROM applicants WHERE id_type = ? AND id_number = ?`,
+		string(idType), idNumber).Scan(&a.IDType, &a.IDNumber, &a.Name, &a.Surname, &a.GivenName, &a.Mobile, &a.Email, &a.Address)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && a.Name == "") {
 		return ra.Applicant{}, ra.WithCode("applicant.not_found", fmt.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound))
 	}
@@ -46,12 +47,13 @@ RETURNING id`, string(idType), idNumber, now, now).Scan(&id)
 // person's profile, which a later application may reuse.
 func (t *Tx) SetApplicantProfile(a ra.Applicant) error {
 	_, err := t.exec(`
-INSERT INTO applicants (id_type, id_number, name, mobile, email, address, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO applicants (id_type, id_number, name, surname, given_name, mobile, email, address, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id_type, id_number) DO UPDATE SET
-  name = excluded.name, mobile = excluded.mobile, email = excluded.email,
+  name = excluded.name, surname = excluded.surname, given_name = excluded.given_name,
+  mobile = excluded.mobile, email = excluded.email,
   address = excluded.address, updated_at = excluded.updated_at`,
-		string(a.IDType), a.IDNumber, a.Name, a.Mobile, a.Email, a.Address, t.now().Unix(), t.now().Unix())
+		string(a.IDType), a.IDNumber, a.Name, a.Surname, a.GivenName, a.Mobile, a.Email, a.Address, t.now().Unix(), t.now().Unix())
 	if err != nil {
 		return fmt.Errorf("save applicant profile: %w", err)
 	}
@@ -67,11 +69,12 @@ func (t *Tx) InsertRequest(r *ra.Request, applicantID int64) error {
 	}
 	err := t.savepoint(func() error {
 		_, err := t.exec(`
-INSERT INTO requests (ref, kind, state, applicant_id, name, id_type, id_number, mobile, email, address,
+INSERT INTO requests (ref, kind, state, applicant_id, name, surname, given_name, id_type, id_number, mobile, email, address,
   agent_name, agent_id_type, agent_id_number, usage_type, acceptance_point, storage, agreement_version,
   target_serial, reason, comment, submitted_by, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.Ref, string(r.Kind), string(r.State), applicantID, r.Applicant.Name, string(r.Applicant.IDType), r.Applicant.IDNumber,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.Ref, string(r.Kind), string(r.State), applicantID, r.Applicant.Name, r.Applicant.Surname, r.Applicant.GivenName,
+			string(r.Applicant.IDType), r.Applicant.IDNumber,
 			r.Applicant.Mobile, r.Applicant.Email, r.Applicant.Address, ag.Name, string(ag.IDType), ag.IDNumber,
 			r.UsageType, r.AcceptancePoint, string(r.Storage), r.AgreementVersion, nullStr(r.TargetSerial), r.Reason, r.Comment,
 			r.SubmittedBy, r.CreatedAt.Unix(), r.UpdatedAt.Unix())
@@ -89,7 +92,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 // ErrRefTaken means a freshly drawn reference number already exists.
 var ErrRefTaken = errors.New("reference number already taken")
 
-const requestCols = `ref, kind, state, name, id_type, id_number, mobile, email, address,
+const requestCols = `ref, kind, state, name, surname, given_name, id_type, id_number, mobile, email, address,
   agent_name, agent_id_type, agent_id_number, usage_type, acceptance_point, storage, agreement_version,
   target_serial, reason, comment, decision_reason, submitted_by, decided_by, issued_by, cert_serial,
   passcode_expires, passcode_attempts, passcode_used, created_at, updated_at`
@@ -103,7 +106,7 @@ func scanRequest(sc scanner) (*ra.Request, error) {
 	var expires sql.NullInt64
 	var created, updated int64
 	var used int
-	err := sc.Scan(&r.Ref, &r.Kind, &r.State, &r.Applicant.Name, &r.Applicant.IDType, &r.Applicant.IDNumber,
+	err := sc.Scan(&r.Ref, &r.Kind, &r.State, &r.Applicant.Name, &r.Applicant.Surname, &r.Applicant.GivenName, &r.Applicant.IDType, &r.Applicant.IDNumber,
 		&r.Applicant.Mobile, &r.Applicant.Email, &r.Applicant.Address, &ag.Name, &ag.IDType, &ag.IDNumber,
 		&r.UsageType, &r.AcceptancePoint, &r.Storage, &r.AgreementVersion, &target, &r.Reason, &r.Comment,
 		&r.DecisionReason, &r.SubmittedBy, &r.DecidedBy, &r.IssuedBy, &cert, &expires, &r.PasscodeAttempts, &used,
@@ -183,7 +186,7 @@ func colPositions(cols []string, gs []fieldGroup) []int {
 	}
 	var pos []int
 	for _, g := range gs {
-		for _, c := range g.cols {
+		for _, c := range slices.Concat(g.cols, g.added) { // groupCols' order
 			i, ok := at[c]
 			if !ok {
 				panic("store: bound column " + c + " is not read")

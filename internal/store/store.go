@@ -342,6 +342,7 @@ func (s *Store) applyMigrations(ctx context.Context, tx *Tx, names []string, cur
 	if cur > latest {
 		return fmt.Errorf("%s: store schema version %d is newer than this cmca's (version %d): %w", s.path, cur, latest, ErrNewerSchema)
 	}
+	var hooks []func() error
 	for _, name := range names {
 		v, err := migrationVersion(name)
 		if err != nil {
@@ -358,11 +359,22 @@ func (s *Store) applyMigrations(ctx context.Context, tx *Tx, names []string, cur
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
 		if after := afterMigration[v]; after != nil {
-			if err := after(tx); err != nil {
-				return fmt.Errorf("migration %s: %w", name, err)
-			}
+			hooks = append(hooks, func() error {
+				if err := after(tx); err != nil {
+					return fmt.Errorf("migration %s: %w", name, err)
+				}
+				return nil
+			})
 		}
 		if _, err := tx.exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.Now().Unix()); err != nil {
+			return err
+		}
+	}
+	// The Go work of a migration runs once every pending migration's SQL
+	// has: Go code reads and writes the newest schema only (the baseline of
+	// version 5 digests columns that version 11 added).
+	for _, h := range hooks {
+		if err := h(); err != nil {
 			return err
 		}
 	}

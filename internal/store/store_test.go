@@ -23,12 +23,15 @@ func openTest(t *testing.T) *Store {
 	return s
 }
 
-func insertTestRequest(t *testing.T, s *Store) *ra.Request {
+func insertTestRequest(t *testing.T, s *Store, edit ...func(*ra.Request)) *ra.Request {
 	t.Helper()
 	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	r := &ra.Request{Ref: "20261125-TEST0001", Kind: ra.KindNew, State: ra.StateSubmitted,
 		Applicant: ra.Applicant{Name: "A", IDType: ra.IDPassport, IDNumber: "E1234567", Mobile: "13812345678", Email: "a@example.com"},
 		UsageType: "auth", AcceptancePoint: "online", Storage: ra.StorageSoft, SubmittedBy: "clerk", CreatedAt: now, UpdatedAt: now}
+	for _, e := range edit {
+		e(r)
+	}
 	err := s.Tx(context.Background(), func(tx *Tx) error {
 		id, err := tx.EnsureApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
 		if err != nil {

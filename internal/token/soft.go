@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"github.com/cmca/cmca/internal/atomicfile"
 	"os"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/cmca/cmca/internal/pkcs12"
 	"github.com/cmca/cmca/internal/ra"
-	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
 // MinPasswordLen is the shortest PKCS#12 password accepted for a new file.
@@ -25,13 +28,43 @@ func CheckNewPassword(pw []byte) error {
 
 // EncodePKCS12 encodes key, certificate and chain with modern encryption
 // (PBES2 with AES-256-CBC and PBKDF2, HMAC-SHA-256 MAC), readable by
-// OpenSSL 3 and current browsers and mail clients.
+// OpenSSL 3 and current browsers and mail clients. The key bag and the
+// certificate's bag carry the same localKeyID (the certificate's SHA-1
+// fingerprint) and friendlyName (FriendlyName(cert)), so NSS shows a
+// nickname and Java an alias instead of "1".
 func EncodePKCS12(key crypto.Signer, cert *x509.Certificate, chain []*x509.Certificate, password []byte) ([]byte, error) {
-	data, err := pkcs12.Modern.Encode(key, cert, chain, string(password))
+	data, err := pkcs12.Modern.WithFriendlyName(FriendlyName(cert)).Encode(key, cert, chain, string(password))
 	if err != nil {
 		return nil, fmt.Errorf("encode PKCS#12: %w", err)
 	}
 	return data, nil
+}
+
+// FriendlyName is the name cmca gives a certificate and its key in a
+// PKCS#12 file (the friendlyName attribute; NSS's nickname, Java's alias,
+// Windows' friendly name): the subject's common name and the serial in
+// lower-case hex, as cmca prints it, "张三 57cfc04288a341de08660bdec207507e".
+// The serial keeps renewed certificates of one person apart. Without a
+// common name the first e-mail address, DNS name or "cmca" stands in;
+// control characters are dropped.
+func FriendlyName(cert *x509.Certificate) string {
+	name := cert.Subject.CommonName
+	switch {
+	case name != "":
+	case len(cert.EmailAddresses) > 0:
+		name = cert.EmailAddresses[0]
+	case len(cert.DNSNames) > 0:
+		name = cert.DNSNames[0]
+	default:
+		name = "cmca"
+	}
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, name)
+	return strings.TrimSpace(name) + " " + ra.SerialString(cert.SerialNumber)
 }
 
 // WritePKCS12 writes a PKCS#12 file atomically with mode 0600. It refuses
