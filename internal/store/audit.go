@@ -45,12 +45,18 @@ type binding struct{ req, cert string }
 func (t *Tx) bind(e ra.Event) (binding, error) {
 	var b binding
 	var err error
-	if e.Ref != "" {
+	// A row this transaction just wrote is bound from the write's own
+	// RETURNING; any other is read back.
+	if e.Ref != "" && t.freshReq.key == e.Ref {
+		b.req = t.freshReq.digest
+	} else if e.Ref != "" {
 		if b.req, err = t.requestDigest(e.Ref); err != nil {
 			return b, err
 		}
 	}
-	if e.Serial != "" {
+	if e.Serial != "" && t.freshCert.key == e.Serial {
+		b.cert = t.freshCert.digest
+	} else if e.Serial != "" {
 		if b.cert, err = t.certDigest(e.Serial); err != nil {
 			return b, err
 		}

@@ -94,6 +94,7 @@ func TestConformance(t *testing.T) {
 		{"bulk item savepoint", confItem},
 		{"audit tail reused within a transaction", confAuditTail},
 		{"request with passcode in one read", confRequestWithPasscode},
+		{"bindings from the writes themselves", confFreshBindings},
 		{"CRL body kept when given", confCRLBody},
 		{"audit checkpoint never moves back", confCheckpoint},
 	}
@@ -948,4 +949,88 @@ func confCheckpoint(t *testing.T, loc string) {
 	}); err == nil {
 		t.Error("PutAuditCheckpoint of an unsigned checkpoint: no error")
 	}
+}
+
+// confFreshBindings: an audit record binds the request and certificate
+// rows as the writes of its transaction left them (UpdateRequest and
+// InsertCertificate return the digested columns), and a later change to
+// the row in the same transaction, or a rollback to a savepoint, is bound
+// as it stands: every row checks against its last record afterwards.
+func confFreshBindings(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	refs := []string{"20261125-CONF0001", "20261125-CONF0002", "20261125-CONF0003"}
+	for _, ref := range refs {
+		confInsert(t, s, confRequest(ref))
+	}
+	cert := func(ref, serial string) *ra.Certificate {
+		return &ra.Certificate{Serial: serial, RequestRef: ref, Subject: "CN=A", Name: "A", Email: "a@example.com", UsageType: "auth",
+			Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.Add(time.Hour), SPKISHA256: "00", DER: []byte{0x30, 0}}
+	}
+	err := s.Tx(ctx, func(tx *Tx) error {
+		// 1: as a download writes it: certificate, request, one record.
+		r, err := tx.Request(refs[0])
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertCertificate(cert(refs[0], "0a01")); err != nil {
+			return err
+		}
+		r.State, r.CertSerial, r.PasscodeUsed = ra.StateCompleted, "0a01", true
+		if err := tx.UpdateRequest(r, ra.StateSubmitted); err != nil {
+			return err
+		}
+		if err := tx.Audit(ra.Event{Operator: "op", Action: "download", Ref: r.Ref, Serial: "0a01", From: ra.StateSubmitted, To: r.State}); err != nil {
+			return err
+		}
+		// 2: the row changed again after the update, before the record.
+		r2, err := tx.Request(refs[1])
+		if err != nil {
+			return err
+		}
+		r2.State = ra.StateApproved
+		if err := tx.UpdateRequest(r2, ra.StateSubmitted); err != nil {
+			return err
+		}
+		if err := tx.SetPasscodeHash(r2.Ref, "changed after the update"); err != nil {
+			return err
+		}
+		if err := tx.Audit(ra.Event{Operator: "op", Action: "approve", Ref: r2.Ref, From: ra.StateSubmitted, To: r2.State}); err != nil {
+			return err
+		}
+		// 3: an update rolled back with its item, then the record.
+		undo := errors.New("undo")
+		if err := tx.Item(func() error {
+			r3, err := tx.Request(refs[2])
+			if err != nil {
+				return err
+			}
+			r3.State = ra.StateRejected
+			if err := tx.UpdateRequest(r3, ra.StateSubmitted); err != nil {
+				return err
+			}
+			return undo
+		}); !errors.Is(err, undo) {
+			return fmt.Errorf("item = %v; want undo", err)
+		}
+		return tx.Audit(ra.Event{Operator: "op", Action: "note", Ref: refs[2]})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		for _, ref := range refs {
+			if err := tx.CheckRequest(ref); err != nil {
+				t.Errorf("CheckRequest(%s) = %v; want the row its last record bound", ref, err)
+			}
+		}
+		if err := tx.CheckCertificate("0a01"); err != nil {
+			t.Errorf("CheckCertificate(0a01) = %v; want the row its record bound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, s, len(refs)+3)
 }

@@ -310,6 +310,12 @@ func assignValue(dest, src any) error {
 	return nil
 }
 
+var updateRequestQuery = `
+UPDATE requests SET state = ?, decision_reason = ?, decided_by = ?, issued_by = ?, cert_serial = ?,
+  passcode_expires = ?, passcode_attempts = ?, passcode_used = ?, updated_at = ?
+WHERE ref = ? AND state = ?
+RETURNING ` + groupCols(requestGroups)
+
 func requestNotFound(ref string) error {
 	return ra.WithCode("request.not_found", fmt.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)
 }
@@ -390,18 +396,18 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,",
 // and ra.ErrConflict is returned.
 func (t *Tx) UpdateRequest(r *ra.Request, from ra.State) error {
 	r.UpdatedAt = t.now().UTC()
-	res, err := t.exec(`
-UPDATE requests SET state = ?, decision_reason = ?, decided_by = ?, issued_by = ?, cert_serial = ?,
-  passcode_expires = ?, passcode_attempts = ?, passcode_used = ?, updated_at = ?
-WHERE ref = ? AND state = ?`,
+	// RETURNING the columns the binding digests: the audit record of this
+	// transition binds them without reading the row back (Tx.bind).
+	d, err := scanDigest(t.queryRow(updateRequestQuery,
 		string(r.State), r.DecisionReason, r.DecidedBy, r.IssuedBy, nullStr(r.CertSerial),
-		unix(r.PasscodeExpires), r.PasscodeAttempts, boolInt(r.PasscodeUsed), r.UpdatedAt.Unix(), r.Ref, string(from))
+		unix(r.PasscodeExpires), r.PasscodeAttempts, boolInt(r.PasscodeUsed), r.UpdatedAt.Unix(), r.Ref, string(from)), requestGroups)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("request %s is no longer %s (another operator or process changed it): %w", r.Ref, from, ra.ErrConflict)
+	}
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", r.Ref, err)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("request %s is no longer %s (another operator or process changed it): %w", r.Ref, from, ra.ErrConflict)
-	}
+	t.freshReq = fresh{key: r.Ref, digest: d}
 	return nil
 }
 

@@ -355,6 +355,7 @@ func (s *Store) applyMigrations(ctx context.Context, tx *Tx, names []string, cur
 		if err != nil {
 			return err
 		}
+		tx.forget() // raw SQL may change any row
 		if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
@@ -519,11 +520,14 @@ type Tx struct {
 	revoked int
 	// the audit record this transaction appended last (audit.go)
 	tail *tail
+	// the binding digests of the request and the certificate this
+	// transaction wrote last, from the write itself (binding.go)
+	freshReq, freshCert fresh
 }
 
 // forget drops what the transaction remembers of its own writes, after a
 // rollback to a savepoint undid some of them.
-func (t *Tx) forget() { t.tail = nil }
+func (t *Tx) forget() { t.tail, t.freshReq, t.freshCert = nil, fresh{}, fresh{} }
 
 // Now is the transaction's clock, fixed when it began.
 func (t *Tx) Now() time.Time { return t.now() }
