@@ -16,11 +16,7 @@ func (t *Tx) InsertCertificate(c *ra.Certificate) error {
 	err := t.savepoint(func() error {
 		// RETURNING the columns the binding digests (as UpdateRequest).
 		var err error
-		d, err = scanDigest(t.queryRow(`
-INSERT INTO certificates (serial, request_id, applicant_id, subject, name, email, usage_type, storage, key_algo,
-  not_before, not_after, spki_sha256, status, der)
-SELECT ?, r.id, r.applicant_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ? FROM requests r WHERE r.ref = ?
-RETURNING `+groupCols(certGroups),
+		d, err = scanDigest(t.queryRow(insertCertificateQuery,
 			c.Serial, c.Subject, c.Name, c.Email, c.UsageType, string(c.Storage), c.KeyAlgo,
 			c.NotBefore.Unix(), c.NotAfter.Unix(), c.SPKISHA256, c.DER, c.RequestRef), certGroups)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -39,6 +35,12 @@ RETURNING `+groupCols(certGroups),
 	}
 	return nil
 }
+
+var insertCertificateQuery = `
+INSERT INTO certificates (serial, request_id, applicant_id, subject, name, email, usage_type, storage, key_algo,
+  not_before, not_after, spki_sha256, status, der)
+SELECT ?, r.id, r.applicant_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ? FROM requests r WHERE r.ref = ?
+RETURNING ` + groupCols(certGroups)
 
 const certCols = `c.serial, r.ref, c.subject, c.name, c.email, c.usage_type, c.storage, c.key_algo, c.not_before, c.not_after,
   c.spki_sha256, c.status, c.revoked_at, c.revocation_reason, c.invalidity_date, c.der`
