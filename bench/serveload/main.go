@@ -5,7 +5,15 @@
 // the body `cmca download --server` sends). It prints one line in the
 // format of the step-ca load generator (../shared/anchors/stepca):
 //
-//	c=64 ok=3000 bad=0 rate=1234/s p50=... p99=... first_err=<nil>
+//	c=64 ok=3000 bad=0 rate=1234/s p50=... p99=... wall=2.50s cpu=1.20s first_err=<nil>
+//
+// with, beyond that format, the run's wall time and the load generator's
+// own CPU time while it ran (user and system, getrusage), so a benchmark
+// can say how much of the machine the clients took.
+//
+// -addr may name several servers (repeat it, or separate them with
+// commas): client i talks to server i mod len (bench/pg.sh, several `cmca
+// serve` instances on one PostgreSQL database).
 //
 // The jobs are the batch.jsonl that `bench/gen -csrs DIR` writes ({"ref",
 // "passcode", "csr": file name in DIR}); -skip and -n pick a slice of it, so
@@ -26,8 +34,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cmca/cmca/internal/api"
@@ -39,20 +49,41 @@ type job struct {
 }
 
 func main() {
-	addr := flag.String("addr", "", "host:port of cmca serve --listen")
+	var addrs addrList
+	flag.Var(&addrs, "addr", "host:port of cmca serve --listen; repeat it or separate with commas for several servers (clients spread over them)")
 	caFile := flag.String("ca", "", "CA certificate (PEM) that authenticates the server")
 	batch := flag.String("jobs", "", "batch.jsonl written by bench/gen -csrs")
 	skip := flag.Int("skip", 0, "skip the first jobs of the file")
 	n := flag.Int("n", 1000, "downloads")
 	conc := flag.Int("c", 64, "concurrent clients")
 	flag.Parse()
-	if err := run(*addr, *caFile, *batch, *skip, *n, *conc); err != nil {
+	if len(addrs) == 0 {
+		fmt.Fprintln(os.Stderr, "serveload: -addr is required")
+		os.Exit(2)
+	}
+	if err := run(addrs, *caFile, *batch, *skip, *n, *conc); err != nil {
 		fmt.Fprintln(os.Stderr, "serveload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, caFile, batch string, skip, n, conc int) error {
+// addrList is a repeatable -addr flag; each value may hold several
+// comma-separated addresses.
+type addrList []string
+
+func (a *addrList) String() string { return strings.Join(*a, ",") }
+
+func (a *addrList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			return fmt.Errorf("empty address in %q", v)
+		}
+		*a = append(*a, s)
+	}
+	return nil
+}
+
+func run(addrs []string, caFile, batch string, skip, n, conc int) error {
 	jobs, err := readJobs(batch, skip, n)
 	if err != nil {
 		return err
@@ -71,7 +102,10 @@ func run(addr, caFile, batch string, skip, n, conc int) error {
 		ForceAttemptHTTP2:   false,
 	}
 	cl := &http.Client{Transport: tr, Timeout: 60 * time.Second}
-	base := "https://" + addr + "/api/v1/requests/"
+	bases := make([]string, len(addrs))
+	for i, a := range addrs {
+		bases[i] = "https://" + a + "/api/v1/requests/"
+	}
 	var next, ok, bad atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -80,9 +114,11 @@ func run(addr, caFile, batch string, skip, n, conc int) error {
 		bad.Add(1)
 		firstErr.CompareAndSwap(nil, s)
 	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range conc {
+	for w := range conc {
+		base := bases[w%len(bases)]
 		wg.Go(func() {
 			var mine []time.Duration
 			for {
@@ -121,8 +157,16 @@ func run(addr, caFile, batch string, skip, n, conc int) error {
 		}
 		return lat[int(q*float64(len(lat)-1))].Round(10 * time.Microsecond)
 	}
-	fmt.Printf("c=%d ok=%d bad=%d rate=%.0f/s p50=%v p99=%v first_err=%v\n", conc, ok.Load(), bad.Load(), float64(ok.Load())/el.Seconds(), p(0.5), p(0.99), firstErr.Load())
+	cpu := cpuTime() - cpu0
+	fmt.Printf("c=%d ok=%d bad=%d rate=%.0f/s p50=%v p99=%v wall=%.2fs cpu=%.2fs first_err=%v\n", conc, ok.Load(), bad.Load(), float64(ok.Load())/el.Seconds(), p(0.5), p(0.99), el.Seconds(), cpu.Seconds(), firstErr.Load())
 	return nil
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // readJobs reads jobs skip .. skip+n-1 of batch.jsonl and encodes each

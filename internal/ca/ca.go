@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cmca/cmca/internal/atomicfile"
+	"github.com/cmca/cmca/internal/msg"
 	"math/big"
 	"os"
 	"time"
@@ -35,13 +36,13 @@ type CA struct {
 // certificates and CRLs.
 func New(cert *x509.Certificate, signer crypto.Signer, chain []*x509.Certificate) (*CA, error) {
 	if !publicKeysEqual(cert.PublicKey, signer.Public()) {
-		return nil, fmt.Errorf("the CA key does not match the CA certificate %q: %w", cert.Subject.CommonName, ra.ErrInvalid)
+		return nil, msg.Errorf("the CA key does not match the CA certificate %q: %w", cert.Subject.CommonName, ra.ErrInvalid)
 	}
 	if !cert.IsCA || !cert.BasicConstraintsValid {
-		return nil, fmt.Errorf("%q is not a CA certificate (basicConstraints cA is not set): %w", cert.Subject.CommonName, ra.ErrInvalid)
+		return nil, msg.Errorf("%q is not a CA certificate (basicConstraints cA is not set): %w", cert.Subject.CommonName, ra.ErrInvalid)
 	}
 	if cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCertSign == 0 {
-		return nil, fmt.Errorf("%q may not sign certificates (keyUsage lacks keyCertSign): %w", cert.Subject.CommonName, ra.ErrInvalid)
+		return nil, msg.Errorf("%q may not sign certificates (keyUsage lacks keyCertSign): %w", cert.Subject.CommonName, ra.ErrInvalid)
 	}
 	return &CA{Cert: cert, Signer: signer, Chain: chain}, nil
 }

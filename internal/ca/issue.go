@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"slices"
 	"strings"
 	"time"
@@ -67,10 +68,10 @@ func CheckCSR(csr *x509.CertificateRequest, p *Profile) (string, error) {
 // profile, so bulk paths run it for many CSRs at once, before the store.
 func CheckCSRSignature(csr *x509.CertificateRequest) error {
 	if weakCSRAlgorithms[csr.SignatureAlgorithm] {
-		return fmt.Errorf("the CSR is signed with %s, which is too weak; use SHA-256 or stronger: %w", csr.SignatureAlgorithm, ra.ErrInvalid)
+		return msg.Errorf("the CSR is signed with %s, which is too weak; use SHA-256 or stronger: %w", csr.SignatureAlgorithm, ra.ErrInvalid)
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return fmt.Errorf("the CSR signature does not verify (%v): %w", err, ra.ErrInvalid)
+		return msg.Errorf("the CSR signature does not verify (%v): %w", err, ra.ErrInvalid)
 	}
 	return nil
 }
@@ -83,17 +84,17 @@ func CheckCSRKey(csr *x509.CertificateRequest, p *Profile) (string, error) {
 	switch k := csr.PublicKey.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < 2048 {
-			return "", fmt.Errorf("RSA keys need at least 2048 bits, got %d: %w", k.N.BitLen(), ra.ErrPolicy)
+			return "", msg.Errorf("RSA keys need at least 2048 bits, got %d: %w", k.N.BitLen(), ra.ErrPolicy)
 		}
 	case *ecdsa.PublicKey:
 		if !slices.Contains(KnownKeyAlgos, desc) {
-			return "", fmt.Errorf("the ECDSA curve %s is not supported; use P-256 or P-384: %w", k.Curve.Params().Name, ra.ErrPolicy)
+			return "", msg.Errorf("the ECDSA curve %s is not supported; use P-256 or P-384: %w", k.Curve.Params().Name, ra.ErrPolicy)
 		}
 	default:
-		return "", fmt.Errorf("%s keys are not supported; use ECDSA P-256/P-384 or RSA of 2048 bits or more: %w", desc, ra.ErrPolicy)
+		return "", msg.Errorf("%s keys are not supported; use ECDSA P-256/P-384 or RSA of 2048 bits or more: %w", desc, ra.ErrPolicy)
 	}
 	if !p.AllowsKey(desc) {
-		return "", fmt.Errorf("usage type %s does not accept %s keys; allowed: %v: %w", p.Name, desc, p.KeyAlgos, ra.ErrPolicy)
+		return "", msg.Errorf("usage type %s does not accept %s keys; allowed: %v: %w", p.Name, desc, p.KeyAlgos, ra.ErrPolicy)
 	}
 	return desc, nil
 }
@@ -105,7 +106,7 @@ func (c *CA) Issue(csr *x509.CertificateRequest, subj Subject, p *Profile, ex Ex
 		return nil, err
 	}
 	if strings.TrimSpace(subj.Name) == "" {
-		return nil, fmt.Errorf("the certificate subject has no name: %w", ra.ErrInvalid)
+		return nil, msg.Errorf("the certificate subject has no name: %w", ra.ErrInvalid)
 	}
 	serial, err := NewSerial()
 	if err != nil {
@@ -121,7 +122,7 @@ func (c *CA) Issue(csr *x509.CertificateRequest, subj Subject, p *Profile, ex Ex
 		notAfter = c.Cert.NotAfter // never outlive the issuer
 	}
 	if !notBefore.Before(notAfter) {
-		return nil, fmt.Errorf("the CA certificate expires %s; renew the CA before issuing: %w", c.Cert.NotAfter.Format(time.DateOnly), ra.ErrConflict)
+		return nil, msg.Errorf("the CA certificate expires %s; renew the CA before issuing: %w", c.Cert.NotAfter.Format(time.DateOnly), ra.ErrConflict)
 	}
 	name := pkix.Name{CommonName: subj.Name}
 	if subj.Pseudonym != "" {

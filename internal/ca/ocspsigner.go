@@ -5,7 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -28,7 +28,7 @@ const MaxOCSPSignerValidity = 90 * 24 * time.Hour
 // CA's own).
 func (c *CA) IssueOCSPSigner(pub crypto.PublicKey, validity time.Duration, now time.Time) (*x509.Certificate, error) {
 	if validity <= 0 || validity > MaxOCSPSignerValidity {
-		return nil, fmt.Errorf("OCSP signer validity %s is out of range (up to %s): %w", validity, MaxOCSPSignerValidity, ra.ErrInvalid)
+		return nil, msg.Errorf("OCSP signer validity %s is out of range (up to %s): %w", validity, MaxOCSPSignerValidity, ra.ErrInvalid)
 	}
 	subj := pkix.Name{CommonName: c.Cert.Subject.CommonName + " OCSP Responder"}
 	subj.Organization = c.Cert.Subject.Organization

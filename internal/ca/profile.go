@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"net/url"
 	"slices"
 	"strconv"
@@ -91,7 +92,7 @@ func (p *Profile) Validate() error {
 		return &ra.FieldError{Field: "profiles." + p.Name, Msg: fmt.Sprintf(msg, a...)}
 	}
 	if p.Name == "" {
-		return &ra.FieldError{Field: "profiles", Msg: "a profile has no name"}
+		return ra.Fieldf("profiles", "a profile has no name")
 	}
 	for _, k := range p.KeyUsage {
 		if _, ok := keyUsageNames[k]; !ok {
@@ -172,22 +173,22 @@ func (p *Profile) CheckExtras(ex Extras) error {
 		for _, u := range set.urls {
 			pu, err := url.Parse(u)
 			if err != nil || (pu.Host == "" && pu.Scheme != "ldap") || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "ldap") {
-				return &ra.FieldError{Field: set.key, Msg: fmt.Sprintf("%q is not an absolute http, https or ldap URL", u)}
+				return ra.Fieldf(set.key, "%q is not an absolute http, https or ldap URL", u)
 			}
 			if p.SMIME() && pu.Scheme != "http" {
-				return fmt.Errorf("usage type %s issues S/MIME certificates, whose %s URLs must be http (S/MIME BR 7.1.2.3), not %q: %w", p.Name, set.key, u, ra.ErrPolicy)
+				return msg.Errorf("usage type %s issues S/MIME certificates, whose %s URLs must be http (S/MIME BR 7.1.2.3), not %q: %w", p.Name, set.key, u, ra.ErrPolicy)
 			}
 		}
 	}
 	if p.SMIME() && len(ex.CRLDistributionPoints) == 0 {
-		return fmt.Errorf("usage type %s issues S/MIME certificates, which need a CRL distribution point: set crl.distribution_points to the http URL where `cmca crl` output is served (see docs/revocation.md): %w", p.Name, ra.ErrPolicy)
+		return msg.Errorf("usage type %s issues S/MIME certificates, which need a CRL distribution point: set crl.distribution_points to the http URL where `cmca crl` output is served (see docs/revocation.md): %w", p.Name, ra.ErrPolicy)
 	}
 	for _, o := range ex.PolicyOIDs {
 		if _, err := parseOID(o); err != nil {
-			return &ra.FieldError{Field: "ca.policy_oid", Msg: fmt.Sprintf("%q is not a dotted OID", o)}
+			return ra.Fieldf("ca.policy_oid", "%q is not a dotted OID", o)
 		}
 		if strings.HasPrefix(o, smimeArc) {
-			return &ra.FieldError{Field: "ca.policy_oid", Msg: fmt.Sprintf("%s is an S/MIME BR policy; put it in the email profile's policies, not the CA-wide policy", o)}
+			return ra.Fieldf("ca.policy_oid", "%s is an S/MIME BR policy; put it in the email profile's policies, not the CA-wide policy", o)
 		}
 	}
 	return nil

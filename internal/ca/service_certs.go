@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"net"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ const (
 // key usage clientAuth only.
 func (c *CA) IssueOperator(pub crypto.PublicKey, name string, validity time.Duration, ex Extras, now time.Time) (*x509.Certificate, error) {
 	if strings.TrimSpace(name) == "" {
-		return nil, fmt.Errorf("the operator certificate has no name: %w", ra.ErrInvalid)
+		return nil, msg.Errorf("the operator certificate has no name: %w", ra.ErrInvalid)
 	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: name, OrganizationalUnit: []string{OperatorOU}},
@@ -50,7 +51,7 @@ func (c *CA) IssueOperator(pub crypto.PublicKey, name string, validity time.Dura
 // keys, for TLS 1.2 RSA key exchange).
 func (c *CA) IssueServer(pub crypto.PublicKey, dnsNames []string, ips []net.IP, validity time.Duration, ex Extras, now time.Time) (*x509.Certificate, error) {
 	if len(dnsNames) == 0 && len(ips) == 0 {
-		return nil, fmt.Errorf("a server certificate needs at least one name or IP address: %w", ra.ErrInvalid)
+		return nil, msg.Errorf("a server certificate needs at least one name or IP address: %w", ra.ErrInvalid)
 	}
 	cn := ""
 	if len(dnsNames) > 0 {
@@ -93,7 +94,7 @@ func (c *CA) signService(tmpl *x509.Certificate, pub crypto.PublicKey, validity 
 		notAfter = c.Cert.NotAfter
 	}
 	if !notBefore.Before(notAfter) {
-		return nil, fmt.Errorf("the CA certificate expires %s; renew the CA before issuing: %w", c.Cert.NotAfter.Format(time.DateOnly), ra.ErrConflict)
+		return nil, msg.Errorf("the CA certificate expires %s; renew the CA before issuing: %w", c.Cert.NotAfter.Format(time.DateOnly), ra.ErrConflict)
 	}
 	tmpl.SerialNumber, tmpl.NotBefore, tmpl.NotAfter, tmpl.SubjectKeyId = serial, notBefore, notAfter, ski
 	tmpl.BasicConstraintsValid, tmpl.IsCA = true, false

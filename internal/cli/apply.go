@@ -427,7 +427,7 @@ func parseApplications(data []byte, ext string) ([]applicationRecord, error) {
 				if r.Line > 0 {
 					where = fmt.Sprintf("line %d", r.Line)
 				}
-				return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("%s: %s: not valid UTF-8", where, f.name)}
+				return nil, ra.Fieldf("from-file", "%s: %s: not valid UTF-8", where, f.name)
 			}
 		}
 	}
@@ -483,7 +483,7 @@ func parseApplicationsAs(data []byte, ext string) ([]applicationRecord, error) {
 		for i, item := range doc.Content {
 			var r applicationRecord
 			if err := strict(item, &r); err != nil {
-				return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("application #%d: %s", i+1, yamlMsg(err))}
+				return nil, ra.Fieldf("from-file", "application #%d: %s", i+1, yamlMsg(err))
 			}
 			out = append(out, r)
 		}
@@ -537,7 +537,7 @@ func parseJSONApplications(data []byte) ([]applicationRecord, error) {
 	for i, it := range items {
 		var r applicationRecord
 		if err := strict(it, &r); err != nil {
-			return nil, &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("application #%d: %s", i+1, jsonMsg(it, err))}
+			return nil, ra.Fieldf("from-file", "application #%d: %s", i+1, jsonMsg(it, err))
 		}
 		out = append(out, r)
 	}

@@ -269,7 +269,7 @@ func readBatch(path string, in *IOStreams) ([]service.DownloadInput, error) {
 	read := int64(0)
 	for line := 1; sc.Scan(); line++ {
 		if read += int64(len(sc.Bytes())) + 1; read > maxBatchFile {
-			return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("%s is larger than %d MiB; split the batch", path, maxBatchFile>>20)}
+			return nil, ra.Fieldf("from", "%s is larger than %d MiB; split the batch", path, maxBatchFile>>20)
 		}
 		text := bytes.TrimSpace(sc.Bytes())
 		if len(text) == 0 {
@@ -279,19 +279,19 @@ func readBatch(path string, in *IOStreams) ([]service.DownloadInput, error) {
 		dec := json.NewDecoder(bytes.NewReader(text))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&it); err != nil {
-			return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("%s line %d: %v", path, line, err)}
+			return nil, ra.Fieldf("from", "%s line %d: %v", path, line, err)
 		}
 		if !refPattern().MatchString(it.Ref) || it.Passcode == "" || it.CSR == "" {
-			return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("%s line %d: ref, passcode and csr are all required", path, line)}
+			return nil, ra.Fieldf("from", "%s line %d: ref, passcode and csr are all required", path, line)
 		}
 		csr, err := readBatchCSR(root, it.CSR)
 		if err != nil {
-			return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("%s line %d: csr %q: %v", path, line, it.CSR, err)}
+			return nil, ra.Fieldf("from", "%s line %d: csr %q: %v", path, line, it.CSR, err)
 		}
 		out = append(out, service.DownloadInput{Ref: it.Ref, Passcode: it.Passcode, CSR: csr})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, &ra.FieldError{Field: "from", Msg: fmt.Sprintf("read %s: %v", path, err)}
+		return nil, ra.Fieldf("from", "read %s: %v", path, err)
 	}
 	if len(out) == 0 {
 		return nil, &ra.FieldError{Field: "from", Msg: path + " holds no item"}

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -67,7 +66,7 @@ func parseFingerprint(s string) ([]byte, error) {
 	t = strings.NewReplacer(":", "", " ", "", "-", "").Replace(t)
 	b, err := hex.DecodeString(t)
 	if err != nil || len(b) != sha256.Size {
-		return nil, &ra.FieldError{Field: "fingerprint", Msg: fmt.Sprintf("%q is not a SHA-256 fingerprint (64 hex digits, as `cmca ca show` or `openssl x509 -fingerprint -sha256` prints it)", s)}
+		return nil, ra.Fieldf("fingerprint", "%q is not a SHA-256 fingerprint (64 hex digits, as `cmca ca show` or `openssl x509 -fingerprint -sha256` prints it)", s)
 	}
 	return b, nil
 }
@@ -154,7 +153,7 @@ func caFetchRun(ctx context.Context, o *CAFetchOptions) error {
 	}
 	u, err := url.Parse(o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &ra.FieldError{Field: "url", Msg: fmt.Sprintf("%q is not an http or https URL", o.URL)}
+		return ra.Fieldf("url", "%q is not an http or https URL", o.URL)
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/ca.crt"

@@ -29,6 +29,8 @@ func helpIDs(t *testing.T) []string {
 	t.Helper()
 	f := &Factory{IO: &IOStreams{}, v: newViper()}
 	root := NewCmdRoot(f)
+	root.InitDefaultHelpCmd() // cobra's own commands: localizeHelp translates them
+	root.InitDefaultCompletionCmd()
 	ids := append([]string(nil), templateWords...)
 	ids = append(ids, `Use "{{.CommandPath}} [command] --help" for more information about a command.`, "help for %s", "version for %s",
 		"Help about any command", "Generate the autocompletion script for the specified shell") // cobra's own commands
@@ -69,6 +71,19 @@ func sourceIDs(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	files = append(files, enrollFiles...)
+	// The packages below the command line: their msg.Errorf and
+	// ra.Fieldf messages reach the user too.
+	below := map[string]bool{}
+	for _, dir := range []string{"service", "ra", "token", "store", "client", "ca", "server"} {
+		more, err := filepath.Glob("../" + dir + "/*.go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range more {
+			below[m] = true
+		}
+		files = append(files, more...)
+	}
 	var ids []string
 	fset := token.NewFileSet()
 	for _, name := range files {
@@ -105,6 +120,15 @@ func sourceIDs(t *testing.T) []string {
 			}
 			switch fn := call.Fun.(type) {
 			case *ast.SelectorExpr:
+				if x, ok := fn.X.(*ast.Ident); ok && x.Name == "msg" && fn.Sel.Name == "Errorf" {
+					lits(call.Args[:1])
+				}
+				if x, ok := fn.X.(*ast.Ident); ok && x.Name == "ra" && fn.Sel.Name == "Fieldf" && len(call.Args) > 1 {
+					lits(call.Args[1:2])
+				}
+				if below[name] {
+					return true
+				}
 				recv, ok := fn.X.(*ast.Ident)
 				if io, isSel := fn.X.(*ast.SelectorExpr); isSel && io.Sel.Name == "IO" { // o.IO.Printf: a command's printer
 					recv, ok = &ast.Ident{Name: "f"}, true
@@ -116,6 +140,17 @@ func sourceIDs(t *testing.T) []string {
 					}
 				}
 			case *ast.Ident:
+				switch {
+				case fn.Name == "Fieldf" && len(call.Args) > 1: // inside internal/ra
+					lits(call.Args[1:2])
+				case fn.Name == "classed" && len(call.Args) > 1, fn.Name == "mapP11Error" && len(call.Args) > 1: // internal/token
+					lits(call.Args[1:2])
+				case fn.Name == "uriError":
+					lits(call.Args[:1])
+				}
+				if below[name] {
+					return true
+				}
 				switch fn.Name {
 				case "newTable":
 					lits(call.Args[1:])
@@ -156,6 +191,11 @@ func TestCatalogueComplete(t *testing.T) {
 	}
 	for _, p := range def.AcceptancePoints {
 		extra = append(extra, p.Label)
+	}
+	extra = append(extra, completionTexts...)
+	// huh's own texts of accessible mode (accessibleText).
+	for _, t := range huhAccessibleTexts {
+		extra = append(extra, t.format)
 	}
 	// The help line of huh's keys (f.keyMap).
 	eachBinding(reflect.ValueOf(huh.NewDefaultKeyMap()).Elem(), func(b *key.Binding) { extra = append(extra, b.Help().Desc) })

@@ -11,6 +11,15 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// completionTexts are the descriptions shell completion shows beside fixed
+// values (catalogue texts).
+var completionTexts = []string{
+	"USB key token (PKCS#11)",
+	"PKCS#12 file",
+	"the old key may be in other hands (keyCompromise)",
+	"the old key is unusable (superseded)",
+}
+
 // completeFunc offers values for a flag or an argument.
 type completeFunc = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective)
 
@@ -20,9 +29,18 @@ type completeFunc = func(cmd *cobra.Command, args []string, toComplete string) (
 // request references and serials from the store. A completion that cannot
 // get its values (no home, no module) offers nothing rather than failing.
 func addCompletions(root *cobra.Command, f *Factory) {
+	// The descriptions after a tab are catalogue texts, translated when
+	// completing (the language is known only once flags are parsed).
 	fixed := func(vals ...string) completeFunc {
 		return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			return vals, cobra.ShellCompDirectiveNoFileComp
+			out := make([]string, len(vals))
+			for i, v := range vals {
+				if name, desc, ok := strings.Cut(v, "\t"); ok {
+					v = name + "\t" + f.T(desc)
+				}
+				out[i] = v
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
 		}
 	}
 	var reasons, idTypes, algos []string
@@ -38,7 +56,7 @@ func addCompletions(root *cobra.Command, f *Factory) {
 	byFlag := map[string]completeFunc{
 		"id-type":          fixed(idTypes...),
 		"agent-id-type":    fixed(idTypes...),
-		"storage":          fixed("usbkey\tUSB key token (PKCS#11)", "soft\tPKCS#12 file"),
+		"storage":          fixed("usbkey\t"+completionTexts[0], "soft\t"+completionTexts[1]),
 		"key-algo":         fixed(algos...),
 		"usage":            f.completeConfig(func(c *Config) []string { return profileNames(c) }),
 		"acceptance-point": f.completeConfig(func(c *Config) []string { return pointNames(c) }),
@@ -49,7 +67,7 @@ func addCompletions(root *cobra.Command, f *Factory) {
 	}
 	byCommand := map[string]map[string]completeFunc{
 		"cmca revoke":  {"reason": fixed(reasons...)},
-		"cmca reissue": {"reason": fixed("lost\tthe old key may be in other hands (keyCompromise)", "damaged\tthe old key is unusable (superseded)")},
+		"cmca reissue": {"reason": fixed("lost\t"+completionTexts[2], "damaged\t"+completionTexts[3])},
 	}
 	args := map[string]completeFunc{
 		"cmca approve":   f.completeRefs(ra.StateSubmitted),
@@ -103,7 +121,13 @@ func (f *Factory) completeConfig(vals func(*Config) []string) completeFunc {
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return vals(c), cobra.ShellCompDirectiveNoFileComp
+		out := vals(c)
+		for i, v := range out {
+			if name, desc, ok := strings.Cut(v, "\t"); ok {
+				out[i] = name + "\t" + f.T(desc) // the default labels are catalogue texts
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 

@@ -87,6 +87,8 @@ var configDefaults = map[string]any{
 	"agreement.version":             "",
 	"agreement.text":                "",
 	"agreement.file":                "",
+	"agreement.text_zh":             "",
+	"agreement.file_zh":             "",
 	"policy.four_eyes":              false,
 	"counter.acceptance_point":      "",
 	"counter.issuers":               []string{},
@@ -229,14 +231,24 @@ func loadConfig(v *viper.Viper, explicit string) (*Config, error) {
 		s.Agreement.Version = ver
 	}
 	if t := v.GetString("agreement.text"); t != "" {
-		s.Agreement.Text = t
+		s.Agreement.Text, s.Agreement.TextZH = t, "" // the default Chinese text is not its translation
 	}
 	if f := v.GetString("agreement.file"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, usagef("config agreement.file: %v", err)
 		}
-		s.Agreement.Text = string(b)
+		s.Agreement.Text, s.Agreement.TextZH = string(b), ""
+	}
+	if t := v.GetString("agreement.text_zh"); t != "" {
+		s.Agreement.TextZH = t
+	}
+	if f := v.GetString("agreement.file_zh"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, usagef("config agreement.file_zh: %v", err)
+		}
+		s.Agreement.TextZH = string(b)
 	}
 	if err := s.Validate(); err != nil {
 		return nil, errorf("configuration: %w", err)
@@ -276,19 +288,19 @@ func ParseDuration(s string) (time.Duration, error) {
 	if unit != 0 {
 		n, err := strconv.ParseInt(num, 10, 64)
 		if err != nil || n < 0 {
-			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a number of %s", s, what)}
+			return 0, ra.Fieldf("duration", "%q is not a number of %s", s, what)
 		}
 		if n > int64(MaxDuration/unit) {
-			return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is too long: at most %d %s (100 years)", s, MaxDuration/unit, what)}
+			return 0, ra.Fieldf("duration", "%q is too long: at most %d %s (100 years)", s, MaxDuration/unit, what)
 		}
 		return time.Duration(n) * unit, nil
 	}
 	d, err := time.ParseDuration(s) // an overflow is an error here too
 	if err != nil || d < 0 {
-		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is not a duration from 0 to 100y (e.g. 14d, 36h, 10y)", s)}
+		return 0, ra.Fieldf("duration", "%q is not a duration from 0 to 100y (e.g. 14d, 36h, 10y)", s)
 	}
 	if d > MaxDuration {
-		return 0, &ra.FieldError{Field: "duration", Msg: fmt.Sprintf("%q is too long: at most 100y", s)}
+		return 0, ra.Fieldf("duration", "%q is too long: at most 100y", s)
 	}
 	return d, nil
 }
@@ -318,7 +330,7 @@ func parseDurationKey(k durationKey, s string) (time.Duration, error) {
 		return 0, err
 	}
 	if d < k.min || d > k.max {
-		return 0, &ra.FieldError{Field: k.key, Msg: fmt.Sprintf("%q is out of range: from %s to %s", s, fmtDuration(k.min), fmtDuration(k.max))}
+		return 0, ra.Fieldf(k.key, "%q is out of range: from %s to %s", s, fmtDuration(k.min), fmtDuration(k.max))
 	}
 	return d, nil
 }

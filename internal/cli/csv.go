@@ -119,7 +119,7 @@ func csvErr(err error) error {
 		if errors.Is(pe.Err, csv.ErrFieldCount) {
 			msg = "wrong number of cells: every row needs one per header column"
 		}
-		return &ra.FieldError{Field: "from-file", Msg: fmt.Sprintf("line %d: %s", pe.Line, msg)}
+		return ra.Fieldf("from-file", "line %d: %s", pe.Line, msg)
 	}
 	return &ra.FieldError{Field: "from-file", Msg: err.Error()}
 }

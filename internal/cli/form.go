@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"regexp"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io"
 	"strings"
 	"sync"
@@ -44,7 +47,7 @@ func (f *Factory) runForm(ctx context.Context, groups ...*huh.Group) error {
 		// questions, and shows where the input ended (Ctrl-D), which huh
 		// would otherwise take as "use the default".
 		lines = &lineReader{r: f.IO.In}
-		form = form.WithAccessible(true).WithInput(lines)
+		form = form.WithAccessible(true).WithInput(lines).WithOutput(&accessibleText{w: f.IO.ErrOut, p: f.P()})
 	}
 	var err error
 	if lines != nil {
@@ -427,7 +430,7 @@ func runApplyForm(ctx context.Context, f *Factory, api API, rec *applicationReco
 	submit := true // the page is shown in full; Enter submits, n or Cancel stops
 	if err := f.runForm(ctx,
 		huh.NewGroup(
-			huh.NewNote().Title(f.Tf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(cfg.Agreement.Text),
+			huh.NewNote().Title(f.Tf("Subscriber agreement (数字证书订户协议), version %s", cfg.Agreement.Version)).Description(f.agreementText(cfg.Agreement)),
 			withConfirm(f.yesNo("Do you accept the subscriber agreement?", &rec.AgreementAccepted), func(c *huh.Confirm) {
 				c.Affirmative(f.T("I accept")).Negative(f.T("I do not")).Validate(func(b bool) error {
 					if !b {
@@ -514,3 +517,46 @@ func reviewInteractive(ctx context.Context, f *Factory, api API, rs []*ra.Reques
 }
 
 var _ = cobra.NoArgs
+
+// huhAccessibleTexts are the texts huh's accessible mode prints itself
+// (huh v1.0.0: field_select.go, field_confirm.go, field_input.go,
+// field_multiselect.go and internal/accessibility), with no option to set
+// them. Each is written in one Write, so accessibleText can translate
+// them on their way to the terminal.
+var huhAccessibleTexts = []struct {
+	re     *regexp.Regexp
+	format string
+}{
+	{regexp.MustCompile(`Enter a number between (\d+) and (\d+): `), "Enter a number between %s and %s: "},
+	{regexp.MustCompile(`There is only one option available; enter the number 1:`), "There is only one option available; enter the number 1:"},
+	{regexp.MustCompile(`Invalid: must be a number between (\d+) and (\d+)`), "Invalid: must be a number between %s and %s"},
+	{regexp.MustCompile(`Invalid: must be (\d+)`), "Invalid: must be %s"},
+	{regexp.MustCompile(`invalid input\. please try again`), "invalid input. please try again"},
+	{regexp.MustCompile(`Input cannot exceed (\d+) characters`), "Input cannot exceed %s characters"},
+	{regexp.MustCompile(`Select up to (\d+) options\.`), "Select up to %s options."},
+	{regexp.MustCompile(`You can't select more than (\d+) options\.`), "You can't select more than %s options."},
+}
+
+// accessibleText is the output of an accessible form: huh's own texts
+// (huhAccessibleTexts) in the user's language.
+type accessibleText struct {
+	w io.Writer
+	p msg.Printer
+}
+
+func (a *accessibleText) Write(b []byte) (int, error) {
+	s := string(b)
+	for _, t := range huhAccessibleTexts {
+		s = t.re.ReplaceAllStringFunc(s, func(m string) string {
+			var args []any
+			for _, g := range t.re.FindStringSubmatch(m)[1:] {
+				args = append(args, g)
+			}
+			return a.p.Sprintf(t.format, args...)
+		})
+	}
+	if _, err := io.WriteString(a.w, s); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

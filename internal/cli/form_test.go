@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/huh"
+	"github.com/cmca/cmca/internal/msg"
 )
 
 // accessibleFactory is a Factory whose forms run in accessible mode on the
@@ -56,5 +57,32 @@ func TestAccessibleFormContextCancel(t *testing.T) {
 	err := runAccessible(ctx, func(context.Context) error { <-block; return nil }, &lineReader{r: strings.NewReader("")})
 	if ExitCode(err) != ExitCancelled {
 		t.Errorf("runAccessible(cancelled) = %v (exit %d); want exit %d", err, ExitCode(err), ExitCancelled)
+	}
+}
+
+// TestAccessibleFormChinese: huh's own texts of accessible mode (the
+// number prompt, the out-of-range and yes/no complaints) are shown in
+// Chinese; the answers are read as in English.
+func TestAccessibleFormChinese(t *testing.T) {
+	f, out := accessibleFactory("9\n2\nmaybe\ny\n")
+	zh := msg.For(msg.Chinese)
+	f.printer = &zh
+	var v string
+	var ok bool
+	err := f.runForm(context.Background(), huh.NewGroup(
+		huh.NewSelect[string]().Title("Pick").Options(huh.NewOption("one", "1"), huh.NewOption("two", "2"), huh.NewOption("three", "3")).Value(&v),
+		huh.NewConfirm().Title("Sure?").Value(&ok)))
+	if err != nil || v != "2" || !ok {
+		t.Fatalf("runForm = %v, %q, %v; want nil, 2, true\n%s", err, v, ok, out)
+	}
+	for _, want := range []string{"请输入 1 到 3 之间的数字：", "无效：必须是 1 到 3 之间的数字", "输入无效，请重新输入"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("accessible form output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, english := range []string{"Enter a number", "Invalid", "invalid input"} {
+		if strings.Contains(out.String(), english) {
+			t.Errorf("accessible form output has %q:\n%s", english, out)
+		}
 	}
 }

@@ -106,26 +106,27 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 	}
 	detail := err.Error()
 	var ue *usageError
-	var ce *cliError
-	var ee *enroll.Error
-	switch {
-	case errors.As(err, &ue) && ue.format != "" && ue.Error() == detail:
+	var fe *ra.FieldError
+	isField := errors.As(err, &fe)
+	if errors.As(err, &ue) && ue.format != "" && ue.Error() == detail {
 		detail = p.Sprintf(ue.format, translateArgs(p, ue.args)...)
-	case errors.As(err, &ce) && ce.Error() == detail:
-		if msg.Has(ce.format) && code != api.CodeCancelled {
-			// The whole message is translated, ending in its class
-			// (the wrapped sentinel): no class prefix needed.
-			return p.Sprintf(ce.format, translateArgs(p, ce.args)...)
+	} else if code != api.CodeCancelled {
+		if s, ok := p.Error(code, params); ok && !unfilled.MatchString(s) && !isClassCode(code) && !isField {
+			return s // a code with its own text, all its parameters given
 		}
-	case errors.As(err, &ee) && ee.Error() == detail:
-		if msg.Has(ee.Format) && code != api.CodeCancelled {
-			return p.Sprintf(ee.Format, translateArgs(p, ee.Args)...)
+		if s, ok := translateError(p, err); ok {
+			// The whole message is translated, ending in its class
+			// (the wrapped sentinel): no class prefix needed, but for a
+			// failure of no class (I/O), which says so first.
+			if t, ok := p.Error(codeFailed, map[string]string{"detail": s}); ok && code == codeFailed {
+				return t
+			}
+			return s
 		}
 	}
 	all := map[string]string{"detail": detail}
 	maps.Copy(all, params)
-	var fe *ra.FieldError
-	if errors.As(err, &fe) {
+	if isField {
 		all["msg"] = f.fieldMsg(fe)
 	}
 	if s, ok := p.Error(code, all); ok && !unfilled.MatchString(s) {
@@ -140,22 +141,48 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 }
 
 // translateArgs translates the text arguments of a message: strings
-// ("a reference number" of needArgs) and the messages of wrapped errors
-// (the sentinels' "not allowed by policy") when the catalogue has them.
+// ("a reference number" of needArgs), the messages of wrapped errors
+// (the sentinels' "not allowed by policy") when the catalogue has them,
+// and translatable errors (msg.Errorf, cliError, enroll.Error).
 func translateArgs(p msg.Printer, args []any) []any {
-	out := make([]any, len(args))
+	out := p.Args(args)
 	for i, a := range args {
-		switch v := a.(type) {
-		case string:
-			a = p.T(v)
-		case error:
-			if msg.Has(v.Error()) {
-				a = errors.New(p.T(v.Error()))
+		if err, ok := a.(error); ok {
+			if s, ok := translateError(p, err); ok {
+				out[i] = errors.New(s)
 			}
 		}
-		out[i] = a
 	}
 	return out
+}
+
+// translateError is err's message in p's language when the error that
+// makes its whole text carries a catalogue format: a cliError (errorf), an
+// enroll.Error or a msg.Error (msg.Errorf, the packages below the command
+// line) or another msg.Translatable (a token's error). ok is false
+// otherwise.
+func translateError(p msg.Printer, err error) (string, bool) {
+	detail := err.Error()
+	var ce *cliError
+	var ee *enroll.Error
+	var tr msg.Translatable
+	switch {
+	case errors.As(err, &ce) && ce.Error() == detail && msg.Has(ce.format):
+		return p.Sprintf(ce.format, translateArgs(p, ce.args)...), true
+	case errors.As(err, &ee) && ee.Error() == detail && msg.Has(ee.Format):
+		return p.Sprintf(ee.Format, translateArgs(p, ee.Args)...), true
+	case errors.As(err, &tr) && tr.Error() == detail:
+		s := tr.Translate(p)
+		return s, s != detail || p.Tag() == msg.English
+	}
+	return "", false
+}
+
+// isClassCode: the code's text is its class's, around the detail
+// ("状态不允许此操作：{detail}").
+func isClassCode(code string) bool {
+	en, _, ok := msg.CodeTexts(code)
+	return ok && strings.Contains(en, "{detail}")
 }
 
 // fieldMsg is a field error's message in the user's language: its format
@@ -199,6 +226,10 @@ func (f *Factory) localizeHelp(root *cobra.Command) {
 		return
 	}
 	f.helpLocalized = true
+	// cobra's own commands, made here so their texts are translated too.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	cobra.AddTemplateFunc("cmcaDefaults", func(usages string) string { return translateDefaults(p, usages) })
 	root.SetUsageTemplate(translateTemplate(p, root.UsageTemplate()))
 	for _, g := range root.Groups() {
 		g.Title = p.T(g.Title)
@@ -236,6 +267,8 @@ var templateWords = []string{"Usage:", "Aliases:", "Examples:", "Available Comma
 	"Global Flags:", "Flags:", "Additional help topics:"}
 
 func translateTemplate(p msg.Printer, tmpl string) string {
+	// pflag's " (default X)" suffix of each flag's line.
+	tmpl = strings.ReplaceAll(tmpl, ".FlagUsages | trimTrailingWhitespaces", ".FlagUsages | cmcaDefaults | trimTrailingWhitespaces")
 	tmpl = strings.Replace(tmpl, `Use "{{.CommandPath}} [command] --help" for more information about a command.`,
 		p.T(`Use "{{.CommandPath}} [command] --help" for more information about a command.`), 1)
 	for _, w := range templateWords {

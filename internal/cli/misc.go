@@ -6,9 +6,12 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
 )
@@ -29,10 +32,19 @@ func NewCmdAgreement(f *Factory) *cobra.Command {
 			if f.JSON() {
 				return f.PrintJSON(a)
 			}
-			f.Printf("Subscriber agreement, version %s\n\n%s\n\nAccept it with `cmca apply --agree`.\n", a.Version, a.Text)
+			f.Printf("Subscriber agreement, version %s\n\n%s\n\nAccept it with `cmca apply --agree`.\n", a.Version, f.agreementText(a))
 			return nil
 		},
 	}
+}
+
+// agreementText is the agreement's text in the user's language: its
+// Chinese text, where the CA has one, for zh-Hans.
+func (f *Factory) agreementText(a service.Agreement) string {
+	if f.P().Tag() == msg.Chinese && strings.TrimSpace(a.TextZH) != "" {
+		return a.TextZH
+	}
+	return a.Text
 }
 
 func NewCmdVersion(f *Factory) *cobra.Command {

@@ -118,7 +118,7 @@ review, issuance with one-time download passcodes, keys on USB key tokens
 	_ = f.v.BindPFlag("ui.lang", pf.Lookup("lang"))
 	_ = f.v.BindPFlag("server_flag", pf.Lookup("server"))
 	_ = f.v.BindPFlag("server.ca", pf.Lookup("server-ca"))
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{msg: err.Error()} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return flagUsageError(err) })
 	root.AddGroup(&cobra.Group{ID: "user", Title: "Subscriber commands:"}, &cobra.Group{ID: "admin", Title: "Operator commands:"})
 
 	for _, c := range []*cobra.Command{
@@ -194,11 +194,10 @@ func usageArgs(c *cobra.Command) {
 	if check != nil {
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			err := check(cmd, args)
-			var ue *usageError
-			if err != nil && !errors.As(err, &ue) {
-				return &usageError{msg: err.Error()}
+			if err != nil {
+				return flagUsageError(err)
 			}
-			return err
+			return nil
 		}
 	}
 	for _, sub := range c.Commands() {

@@ -41,7 +41,7 @@ func (f *Factory) openCAKey(ctx context.Context, uriStr string, t *tokenFlags, a
 		return nil, nil, nil, err
 	}
 	if len(u.ID) == 0 && u.Object == "" {
-		return nil, nil, nil, &ra.FieldError{Field: "ca-key", Msg: "the pkcs11: URI must name the key with id= (and/or object=), e.g. pkcs11:token=CA;object=ca-key"}
+		return nil, nil, nil, ra.Fieldf("ca-key", "the pkcs11: URI must name the key with id= (and/or object=), e.g. pkcs11:token=CA;object=ca-key")
 	}
 	tf := *t
 	tf.URI = uriStr

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io"
 	"net/http"
 	"net/url"
@@ -48,7 +49,7 @@ type Client struct {
 func TLSConfig(caPEM []byte) (*tls.Config, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("the server CA file holds no PEM certificate: %w", ra.ErrInvalid)
+		return nil, msg.Errorf("the server CA file holds no PEM certificate: %w", ra.ErrInvalid)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
@@ -58,7 +59,7 @@ func TLSConfig(caPEM []byte) (*tls.Config, error) {
 func New(baseURL string, tlsConfig *tls.Config) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, &ra.FieldError{Field: "server", Msg: fmt.Sprintf("%q is not a server URL; give https://HOST:PORT", baseURL)}
+		return nil, ra.Fieldf("server", "%q is not a server URL; give https://HOST:PORT", baseURL)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConfig
@@ -102,7 +103,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("cannot reach the server %s: %w", c.base.Host, err)
+		var verify *tls.CertificateVerificationError
+		if errors.As(err, &verify) {
+			return msg.Errorf("the server %s is not the one --server-ca names: its certificate does not verify (%w); check --server-ca (CMCA_SERVER_CA) and the server's address", c.base.Host, verify)
+		}
+		return msg.Errorf("cannot reach the server %s: %w", c.base.Host, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"strings"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -63,10 +64,10 @@ func (l *Login) Configure(cfg *tls.Config) {
 // certificate stored beside it under the same ID.
 func LoadLogin(ctx context.Context, o LoginOptions) (*Login, error) {
 	if o.Source == "" {
-		return nil, &ra.FieldError{Field: "login", Msg: "no credential given; pass --login FILE.p12 or --login 'pkcs11:token=...' (or set CMCA_LOGIN)"}
+		return nil, ra.Fieldf("login", "no credential given; pass --login FILE.p12 or --login 'pkcs11:token=...' (or set CMCA_LOGIN)")
 	}
 	if o.Secret == nil {
-		return nil, fmt.Errorf("no way to read the login password: %w", ra.ErrInvalid)
+		return nil, msg.Errorf("no way to read the login password: %w", ra.ErrInvalid)
 	}
 	if strings.HasPrefix(o.Source, "pkcs11:") {
 		return loadTokenLogin(ctx, o)
@@ -81,7 +82,7 @@ func LoadLogin(ctx context.Context, o LoginOptions) (*Login, error) {
 		return nil, err
 	}
 	if sk.Cert == nil {
-		return nil, fmt.Errorf("%s holds no certificate to log in with: %w", o.Source, ra.ErrInvalid)
+		return nil, msg.Errorf("%s holds no certificate to log in with: %w", o.Source, ra.ErrInvalid)
 	}
 	l := &Login{Leaf: sk.Cert, Certificate: tls.Certificate{Certificate: [][]byte{sk.Cert.Raw}, PrivateKey: sk.Signer, Leaf: sk.Cert}}
 	for _, c := range sk.Chain {
@@ -158,15 +159,15 @@ func loadTokenLogin(ctx context.Context, o LoginOptions) (_ *Login, err error) {
 	info := s.Info()
 	switch {
 	case len(picks) == 0 && id != nil:
-		return nil, fmt.Errorf("token %s holds no certificate with its key under id %x: %w", info.Label, id, ra.ErrNotFound)
+		return nil, msg.Errorf("token %s holds no certificate with its key under id %x: %w", info.Label, id, ra.ErrNotFound)
 	case len(picks) == 0:
-		return nil, fmt.Errorf("token %s holds no client-authentication certificate with its key: %w", info.Label, ra.ErrNotFound)
+		return nil, msg.Errorf("token %s holds no client-authentication certificate with its key: %w", info.Label, ra.ErrNotFound)
 	case len(picks) > 1:
 		var ids []string
 		for _, p := range picks {
 			ids = append(ids, fmt.Sprintf("id=%s (%s)", pctHex(p.ID), p.Certificate.Subject.CommonName))
 		}
-		return nil, &ra.FieldError{Field: "login", Msg: fmt.Sprintf("token %s holds several login certificates; add one of %s to the URI", info.Label, strings.Join(ids, ", "))}
+		return nil, ra.Fieldf("login", "token %s holds several login certificates; add one of %s to the URI", info.Label, strings.Join(ids, ", "))
 	}
 	signer, err := s.Signer(ctx, picks[0].ID)
 	if err != nil {

@@ -2,7 +2,10 @@
 // machine, passcodes and the policy that decides who may do what.
 package ra
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Error classes. Every error that reaches a user wraps exactly one of these,
 // and the CLI maps each to a documented exit code (docs/cli.md).
@@ -43,3 +46,9 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Unwrap makes every FieldError an ErrInvalid.
 func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Fieldf is a FieldError whose message is made from a catalogue format
+// (internal/msg), so a command line can show it in the user's language.
+func Fieldf(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...), Format: format, Args: args}
+}

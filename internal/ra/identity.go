@@ -73,12 +73,12 @@ func ParseIDType(s string) (IDType, error) {
 	k := strings.ToLower(strings.TrimSpace(s))
 	k = strings.NewReplacer("_", "-", " ", "-").Replace(k)
 	if k == "" {
-		return "", &FieldError{Field: "id_type", Msg: "is required"}
+		return "", Fieldf("id_type", "is required")
 	}
 	if t, ok := idAliases[k]; ok {
 		return t, nil
 	}
-	return "", &FieldError{Field: "id_type", Msg: fmt.Sprintf("unknown ID type %q; use one of %s", truncate(s, 40), idTypeList())}
+	return "", Fieldf("id_type", "unknown ID type %q; use one of %s", truncate(s, 40), idTypeList())
 }
 
 func idTypeList() string {
@@ -177,9 +177,9 @@ func ValidateID(t IDType, number string) (string, error) {
 	case IDTaiwan:
 		return validateTaiwan(s)
 	case "":
-		return "", &FieldError{Field: "id_type", Msg: "is required"}
+		return "", Fieldf("id_type", "is required")
 	}
-	return "", &FieldError{Field: "id_type", Msg: fmt.Sprintf("unknown ID type %q; use one of %s", truncate(string(t), 40), idTypeList())}
+	return "", Fieldf("id_type", "unknown ID type %q; use one of %s", truncate(string(t), 40), idTypeList())
 }
 
 // provinceCodes are the first two digits of the province-level divisions
@@ -358,7 +358,7 @@ func BirthDate(t IDType, number string) (time.Time, bool) {
 //     dropped) -> "+886XXXXXXXXX".
 func ValidateMobile(s string) (string, error) {
 	if !utf8.ValidString(s) {
-		return "", &FieldError{Field: "mobile", Msg: "not valid UTF-8"}
+		return "", Fieldf("mobile", "not valid UTF-8")
 	}
 	var b strings.Builder
 	for _, r := range s {

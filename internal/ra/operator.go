@@ -30,13 +30,13 @@ func ValidateOperator(name string) (string, error) {
 	for _, r := range s {
 		switch {
 		case r == '\u200C' || r == '\u200D':
-			return "", &FieldError{Field: "operator", Msg: "contains an invisible joiner character; type the name plainly"}
+			return "", Fieldf("operator", "contains an invisible joiner character; type the name plainly")
 		case unicode.IsSpace(r) && r != ' ':
-			return "", &FieldError{Field: "operator", Msg: "contains whitespace other than plain spaces"}
+			return "", Fieldf("operator", "contains whitespace other than plain spaces")
 		}
 	}
 	if strings.Contains(s, "  ") {
-		return "", &FieldError{Field: "operator", Msg: "contains two spaces in a row"}
+		return "", Fieldf("operator", "contains two spaces in a row")
 	}
 	folded := cases.Fold().String(s)
 	for _, r := range reservedOperators {

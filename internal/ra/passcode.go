@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"fmt"
 	"strings"
 )
 
@@ -84,11 +83,11 @@ func CheckPasscode(stored, passcode string) bool {
 func ValidatePasscodeFormat(s string) error {
 	n := NormalizePasscode(s)
 	if len(n) != PasscodeChars {
-		return &FieldError{Field: "passcode", Msg: fmt.Sprintf("a passcode has %d characters (e.g. 7KQ3-PZ4M-XW2A-9HCD-1EFG), got %d", PasscodeChars, len(n))}
+		return Fieldf("passcode", "a passcode has %d characters (e.g. 7KQ3-PZ4M-XW2A-9HCD-1EFG), got %d", PasscodeChars, len(n))
 	}
 	for _, r := range n {
 		if !strings.ContainsRune(crockford, r) {
-			return &FieldError{Field: "passcode", Msg: fmt.Sprintf("a passcode has only letters and digits, got %q", r)}
+			return Fieldf("passcode", "a passcode has only letters and digits, got %q", r)
 		}
 	}
 	return nil

@@ -37,16 +37,16 @@ func ParseRevocationReason(s string) (RevocationReason, error) {
 	k := strings.ToLower(strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(s), "-", ""), "_", ""))
 	switch k {
 	case "certificatehold", "removefromcrl":
-		return "", &FieldError{Field: "reason", Msg: fmt.Sprintf("%s is not accepted: revocation is permanent and cannot be put on hold or undone", s)}
+		return "", Fieldf("reason", "%s is not accepted: revocation is permanent and cannot be put on hold or undone", s)
 	case "cacompromise", "aacompromise":
-		return "", &FieldError{Field: "reason", Msg: fmt.Sprintf("%s applies to authority certificates, not personal ones", s)}
+		return "", Fieldf("reason", "%s applies to authority certificates, not personal ones", s)
 	}
 	for name := range reasonCodes {
 		if strings.ToLower(string(name)) == k {
 			return name, nil
 		}
 	}
-	return "", &FieldError{Field: "reason", Msg: fmt.Sprintf("unknown reason %q; use one of %v", truncate(s, 40), RevocationReasons)}
+	return "", Fieldf("reason", "unknown reason %q; use one of %v", truncate(s, 40), RevocationReasons)
 }
 
 // ReasonName returns the name for a CRLReason code.
@@ -75,7 +75,7 @@ func ParseReissueReason(s string) (ReissueReason, error) {
 	case ReissueDamaged:
 		return ReissueDamaged, nil
 	}
-	return "", &FieldError{Field: "reason", Msg: fmt.Sprintf("unknown reissue reason %q; use lost or damaged", truncate(s, 40))}
+	return "", Fieldf("reason", "unknown reissue reason %q; use lost or damaged", truncate(s, 40))
 }
 
 // RevocationReason is the reason the replaced certificate is revoked with.

@@ -2,7 +2,7 @@ package ra
 
 import (
 	"crypto/rand"
-	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"time"
 )
 
@@ -48,7 +48,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", &FieldError{Field: "kind", Msg: fmt.Sprintf("unknown kind %q; use one of %v", s, Kinds)}
+	return "", Fieldf("kind", "unknown kind %q; use one of %v", s, Kinds)
 }
 
 func ParseState(s string) (State, error) {
@@ -57,7 +57,7 @@ func ParseState(s string) (State, error) {
 			return st, nil
 		}
 	}
-	return "", &FieldError{Field: "state", Msg: fmt.Sprintf("unknown state %q; use one of %v", s, States)}
+	return "", Fieldf("state", "unknown state %q; use one of %v", s, States)
 }
 
 func ParseStorage(s string) (Storage, error) {
@@ -69,7 +69,7 @@ func ParseStorage(s string) (Storage, error) {
 	case "p12", "pkcs12", "software":
 		return StorageSoft, nil
 	}
-	return "", &FieldError{Field: "storage", Msg: fmt.Sprintf("unknown storage %q; use usbkey or soft", s)}
+	return "", Fieldf("storage", "unknown storage %q; use usbkey or soft", s)
 }
 
 // transitions is the state machine, per kind. A transition not listed here
@@ -112,7 +112,7 @@ func CheckTransition(ref string, k Kind, from, to State) error {
 	if CanTransition(k, from, to) {
 		return nil
 	}
-	return fmt.Errorf("request %s (%s) is %s and cannot become %s: %w", ref, k, from, to, ErrConflict)
+	return msg.Errorf("request %s (%s) is %s and cannot become %s: %w", ref, k, from, to, ErrConflict)
 }
 
 // Final reports whether no further transition exists from s.

@@ -72,14 +72,14 @@ func ParseServerNames(names []string) (dns []string, ips []net.IP, err error) {
 		}
 		d := strings.ToLower(strings.TrimSuffix(n, "."))
 		if !validDNSName(d) {
-			return nil, nil, &ra.FieldError{Field: "server.names", Msg: fmt.Sprintf("%q is neither a DNS name nor an IP address", n)}
+			return nil, nil, ra.Fieldf("server.names", "%q is neither a DNS name nor an IP address", n)
 		}
 		if !slices.Contains(dns, d) {
 			dns = append(dns, d)
 		}
 	}
 	if len(dns) == 0 && len(ips) == 0 {
-		return nil, nil, &ra.FieldError{Field: "server.names", Msg: "at least one name the server is reached by is needed (--name)"}
+		return nil, nil, ra.Fieldf("server.names", "at least one name the server is reached by is needed (--name)")
 	}
 	return dns, ips, nil
 }

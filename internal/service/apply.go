@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"slices"
 	"strings"
 
@@ -58,7 +59,7 @@ func (s *Service) reuseStored(ctx context.Context, apps []Application) error {
 			}
 			p, err := tx.LookupApplicant(a.Applicant.IDType, n)
 			if err != nil {
-				return fmt.Errorf("no stored profile to reuse (nobody with that ID has an approved application); give the fields: %w", err)
+				return msg.Errorf("no stored profile to reuse (nobody with that ID has an approved application); give the fields: %w", err)
 			}
 			var used []string
 			for _, field := range a.Reuse {
@@ -79,7 +80,7 @@ func (s *Service) reuseStored(ctx context.Context, apps []Application) error {
 				case "address":
 					dst, v = &a.Applicant.Address, p.Address
 				default:
-					return &ra.FieldError{Field: "reuse_stored", Msg: fmt.Sprintf("%q cannot be reused; only %s", field, strings.Join(ReusableFields, ", "))}
+					return ra.Fieldf("reuse_stored", "%q cannot be reused; only %s", field, strings.Join(ReusableFields, ", "))
 				}
 				if *dst == "" && v != "" {
 					*dst = v
@@ -109,22 +110,22 @@ func (s *Service) Validate(a Application) (Application, error) {
 		a.Agent = nil
 	}
 	if a.UsageType == "" {
-		return a, &ra.FieldError{Field: "usage_type", Msg: "is required"}
+		return a, ra.Fieldf("usage_type", "is required")
 	}
 	if _, err := s.cfg.Profile(a.UsageType); err != nil {
 		return a, err
 	}
 	if pol := s.Policy(); !pol.AllowsUsage(a.UsageType) {
-		return a, &ra.FieldError{Field: "usage_type", Msg: fmt.Sprintf("usage type %q is not offered by this CA's policy (usage.allowed: %s)", a.UsageType, strings.Join(pol.Usages, ", "))}
+		return a, ra.Fieldf("usage_type", "usage type %q is not offered by this CA's policy (usage.allowed: %s)", a.UsageType, strings.Join(pol.Usages, ", "))
 	}
 	if a.AcceptancePoint == "" {
-		return a, &ra.FieldError{Field: "acceptance_point", Msg: "is required"}
+		return a, ra.Fieldf("acceptance_point", "is required")
 	}
 	if err := s.cfg.acceptancePoint(a.AcceptancePoint); err != nil {
 		return a, err
 	}
 	if a.Storage == "" {
-		return a, &ra.FieldError{Field: "storage", Msg: "is required"}
+		return a, ra.Fieldf("storage", "is required")
 	}
 	if a.Storage, err = ra.ParseStorage(string(a.Storage)); err != nil {
 		return a, err
@@ -133,7 +134,7 @@ func (s *Service) Validate(a Application) (Application, error) {
 		return a, err
 	}
 	if !a.AgreementAccepted {
-		return a, &ra.FieldError{Field: "agreement_accepted", Msg: fmt.Sprintf("the subscriber agreement (version %s) must be accepted; read it with `cmca agreement`", s.cfg.Agreement.Version)}
+		return a, ra.Fieldf("agreement_accepted", "the subscriber agreement (version %s) must be accepted; read it with `cmca agreement`", s.cfg.Agreement.Version)
 	}
 	return a, nil
 }
@@ -194,7 +195,7 @@ func (s *Service) Apply(ctx context.Context, apps []Application, partial bool) (
 	}
 	operator := p.String()
 	if len(apps) == 0 {
-		return nil, &ra.FieldError{Field: "applications", Msg: "no application given"}
+		return nil, ra.Fieldf("applications", "no application given")
 	}
 	apps = slices.Clone(apps)
 	if err := s.reuseStored(ctx, apps); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io"
 	"io/fs"
 	"os"
@@ -46,14 +47,14 @@ func (s *Service) Backup(ctx context.Context, out string, force bool) (*BackupRe
 	}
 	operator := p.String()
 	if out == "" {
-		return nil, &ra.FieldError{Field: "out", Msg: "name the backup file with --out"}
+		return nil, ra.Fieldf("out", "name the backup file with --out")
 	}
 	out, err = filepath.Abs(out)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(out); err == nil && !force {
-		return nil, fmt.Errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
+		return nil, msg.Errorf("%s already exists; choose another --out or pass --force: %w", out, ra.ErrConflict)
 	}
 	tmp := out + ".tmp-" + newSecretHex(4)
 	if err := s.store.BackupTo(ctx, tmp); err != nil {
@@ -62,14 +63,14 @@ func (s *Service) Backup(ctx context.Context, out string, force bool) (*BackupRe
 	defer os.Remove(tmp)
 	sum, err := checkStoreFile(ctx, tmp)
 	if err != nil {
-		return nil, fmt.Errorf("the backup did not verify: %w", err)
+		return nil, msg.Errorf("the backup did not verify: %w", err)
 	}
 	digest, size, err := syncAndHash(tmp)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp, out); err != nil {
-		return nil, fmt.Errorf("back up store: %w", err)
+		return nil, msg.Errorf("back up store: %w", err)
 	}
 	syncDir(filepath.Dir(out))
 	res := &BackupResult{Path: out, Bytes: size, SHA256: digest, StoreSummary: sum, Audited: true}
@@ -103,22 +104,22 @@ func checkStoreFile(ctx context.Context, path string) (store.StoreSummary, error
 	var sum store.StoreSummary
 	st, err := store.Open(ctx, path)
 	if err != nil {
-		return sum, fmt.Errorf("%s is not a cmca store (%v): %w", path, err, ra.ErrInvalid)
+		return sum, msg.Errorf("%s is not a cmca store (%v): %w", path, err, ra.ErrInvalid)
 	}
 	defer st.Close()
 	err = st.Read(ctx, func(tx *store.Tx) error {
 		if bad, err := tx.IntegrityCheck(); err != nil {
 			return err
 		} else if len(bad) > 0 {
-			return fmt.Errorf("integrity check failed: %s: %w", bad[0], ra.ErrInvalid)
+			return msg.Errorf("integrity check failed: %s: %w", bad[0], ra.ErrInvalid)
 		}
 		if k, err := tx.Meta("pseudonym_key"); err != nil || k == "" {
-			return fmt.Errorf("it was not made by `cmca init` (no pseudonym key): %w", ra.ErrInvalid)
+			return msg.Errorf("it was not made by `cmca init` (no pseudonym key): %w", ra.ErrInvalid)
 		}
 		if _, problems, err := tx.VerifyAudit(); err != nil {
 			return err
 		} else if len(problems) > 0 {
-			return fmt.Errorf("its audit log is broken at record %d (%s): %w", problems[0].Seq, problems[0].Problem, ra.ErrConflict)
+			return msg.Errorf("its audit log is broken at record %d (%s): %w", problems[0].Seq, problems[0].Problem, ra.ErrConflict)
 		}
 		sum, err = tx.Summary()
 		return err
@@ -198,7 +199,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(src); err != nil {
-		return nil, fmt.Errorf("backup %s: %w", o.File, ra.ErrNotFound)
+		return nil, msg.Errorf("backup %s: %w", o.File, ra.ErrNotFound)
 	}
 	if err := os.MkdirAll(o.Home, 0o700); err != nil {
 		return nil, err
@@ -207,7 +208,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	_, statErr := os.Stat(dst)
 	exists := statErr == nil
 	if exists && !o.Force {
-		return nil, fmt.Errorf("%s already holds a cmca store; pass --force to replace it (it is kept as %s.pre-restore-TIME): %w", o.Home, DBFile, ra.ErrConflict)
+		return nil, msg.Errorf("%s already holds a cmca store; pass --force to replace it (it is kept as %s.pre-restore-TIME): %w", o.Home, DBFile, ra.ErrConflict)
 	}
 	tmp := dst + ".restore-tmp"
 	for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm"} {
@@ -219,7 +220,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	defer os.Remove(tmp)
 	sum, err := checkStoreFile(ctx, tmp)
 	if err != nil {
-		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+		return nil, msg.Errorf("refusing to restore %s: %w", o.File, err)
 	}
 	digest, _, err := syncAndHash(src)
 	if err != nil {
@@ -238,7 +239,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		}
 	}()
 	if err := st.Read(ctx, func(tx *store.Tx) error { return checkSameCA(tx, o.Home) }); err != nil {
-		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+		return nil, msg.Errorf("refusing to restore %s: %w", o.File, err)
 	}
 
 	floor, err := highestPublishedCRL(filepath.Join(o.Home, CRLDir))
@@ -261,7 +262,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			// store: what a restore is for. It is kept byte for byte.
 			err = copyFile(dst, res.Replaced)
 		case err != nil:
-			return nil, fmt.Errorf("open the store being replaced: %w", err)
+			return nil, msg.Errorf("open the store being replaced: %w", err)
 		default:
 			err = old.Read(ctx, func(tx *store.Tx) error {
 				s, err := tx.Summary()
@@ -277,7 +278,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			old.Close()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("keep the store being replaced: %w", err)
+			return nil, msg.Errorf("keep the store being replaced: %w", err)
 		}
 	}
 
@@ -304,7 +305,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		err = cerr // the WAL is checkpointed into the file before it moves
 	}
 	if err != nil {
-		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+		return nil, msg.Errorf("refusing to restore %s: %w", o.File, err)
 	}
 	if exists {
 		for _, p := range []string{dst + "-wal", dst + "-shm"} {
@@ -314,7 +315,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		}
 	}
 	if err := os.Rename(tmp, dst); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, msg.Errorf("restore: %w", err)
 	}
 	syncDir(o.Home)
 	// The published checkpoint anchors the replaced store's log, which may
@@ -324,7 +325,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if _, err := os.Stat(cp); err == nil {
 		res.ReplacedCheckpoint = cp + ".pre-restore-" + o.Now().UTC().Format("20060102T150405Z")
 		if err := os.Rename(cp, res.ReplacedCheckpoint); err != nil {
-			return nil, fmt.Errorf("restore: keep the audit checkpoint aside: %w", err)
+			return nil, msg.Errorf("restore: keep the audit checkpoint aside: %w", err)
 		}
 	}
 	return res, nil
@@ -348,7 +349,7 @@ func checkSameCA(tx *store.Tx, home string) error {
 	}
 	if id != nil {
 		if id.CACertSHA256 != fp {
-			return fmt.Errorf("the backup belongs to another CA (certificate SHA-256 %s) than %s (SHA-256 %s): %w", id.CACertSHA256, filepath.Join(home, CACertFile), fp, ra.ErrConflict)
+			return msg.Errorf("the backup belongs to another CA (certificate SHA-256 %s) than %s (SHA-256 %s): %w", id.CACertSHA256, filepath.Join(home, CACertFile), fp, ra.ErrConflict)
 		}
 		return nil
 	}
@@ -362,7 +363,7 @@ func checkSameCA(tx *store.Tx, home string) error {
 		if len(evs) > 0 {
 			got = evs[0].Serial
 		}
-		return fmt.Errorf("the backup belongs to another CA (certificate serial %s) than %s (serial %s): %w", got, filepath.Join(home, CACertFile), want, ra.ErrConflict)
+		return msg.Errorf("the backup belongs to another CA (certificate serial %s) than %s (serial %s): %w", got, filepath.Join(home, CACertFile), want, ra.ErrConflict)
 	}
 	return nil
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -70,7 +70,7 @@ func (s *Service) ApproveMany(ctx context.Context, refs []string, allSubmitted b
 			case itemFailure(err):
 				failed = append(failed, RefError{Ref: ref, Err: err})
 			default:
-				return fmt.Errorf("approve %s: %w", ref, err)
+				return msg.Errorf("approve %s: %w", ref, err)
 			}
 			reportProgress(ctx, i+1, len(refs))
 		}
@@ -119,7 +119,7 @@ func (s *Service) IssueMany(ctx context.Context, refs []string, allApproved, res
 			case itemFailure(err):
 				failed = append(failed, RefError{Ref: ref, Err: err})
 			default:
-				return fmt.Errorf("issue %s: %w", ref, err)
+				return msg.Errorf("issue %s: %w", ref, err)
 			}
 		}
 		return nil
@@ -164,7 +164,7 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 		}
 		csr, err := x509.ParseCertificateRequest(in.CSR)
 		if err != nil {
-			out[i].Err = fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+			out[i].Err = msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
 			return
 		}
 		if err := ca.CheckCSRSignature(csr); err != nil {
@@ -175,7 +175,7 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 	})
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, msg.Errorf("load CA: %w", err)
 	}
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
 		return s.downloadItems(tx, authority, ins, csrs, spkis, nil, out)
@@ -217,7 +217,7 @@ func (s *Service) downloadItems(tx *store.Tx, authority *ca.CA, ins []DownloadIn
 		case itemFailure(err):
 			out[i].Err = err
 		default:
-			return fmt.Errorf("download %s: %w", ins[i].Ref, err)
+			return msg.Errorf("download %s: %w", ins[i].Ref, err)
 		}
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -79,7 +80,7 @@ func signCheckpoint(authority *ca.CA, seq int64, hash string, now time.Time) (*C
 	d := sha256.Sum256(c.signedBytes())
 	sig, err := authority.Signer.Sign(rand.Reader, d[:], crypto.SHA256)
 	if err != nil {
-		return nil, fmt.Errorf("sign audit checkpoint: %w", err)
+		return nil, msg.Errorf("sign audit checkpoint: %w", err)
 	}
 	c.Signature = sig
 	return c, nil
@@ -98,7 +99,7 @@ func (c *Checkpoint) verify(caCert *x509.Certificate) error {
 		return err
 	}
 	if err := caCert.CheckSignature(alg, c.signedBytes(), c.Signature); err != nil {
-		return fmt.Errorf("the signature does not verify with the CA certificate: %w", err)
+		return msg.Errorf("the signature does not verify with the CA certificate: %w", err)
 	}
 	return nil
 }
@@ -115,7 +116,7 @@ func readCheckpoint(path string) (*Checkpoint, error) {
 	}
 	var c Checkpoint
 	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("%s is not an audit checkpoint: %w", path, err)
+		return nil, msg.Errorf("%s is not an audit checkpoint: %w", path, err)
 	}
 	return &c, nil
 }
@@ -319,7 +320,7 @@ func (s *Service) caCertificate() *x509.Certificate {
 func (s *Service) SignCheckpoint(ctx context.Context) error {
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return fmt.Errorf("load CA: %w", err)
+		return msg.Errorf("load CA: %w", err)
 	}
 	return s.writeCheckpoint(ctx, authority)
 }

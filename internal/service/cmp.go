@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"strings"
 	"time"
 
@@ -117,7 +118,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 	ctx = principal.With(ctx, principal.Principal{Kind: principal.Subscriber, Name: ref})
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, msg.Errorf("load CA: %w", err)
 	}
 	csr := in.Request.CSR
 	if csr == nil {
@@ -149,7 +150,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 		if r.State == ra.StateCompleted && r.PasscodeUsed {
 			// Said before the MAC is checked (the encrypted passcode is
 			// gone), so it names no serial.
-			return fmt.Errorf("the passcode of %s was already used; a CMP enrolment cannot be repeated: if the certificate was lost, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", ref, ref, ra.ErrConflict)
+			return msg.Errorf("the passcode of %s was already used; a CMP enrolment cannot be repeated: if the certificate was lost, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", ref, ref, ra.ErrConflict)
 		}
 		auth := &cmpAuth{check: func(tx *store.Tx, r *ra.Request) (bool, error) {
 			var err error
@@ -157,7 +158,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 				return false, err
 			}
 			if box == nil {
-				return false, fmt.Errorf("request %s has no passcode stored for CMP (issued before CMP was set up, or its key file was replaced); ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrConflict)
+				return false, msg.Errorf("request %s has no passcode stored for CMP (issued before CMP was set up, or its key file was replaced); ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrConflict)
 			}
 			passcode, err := s.openPasscode(r.Ref, box)
 			if err != nil {
@@ -212,7 +213,7 @@ func subscriberBySerial(ctx context.Context, serial string) context.Context {
 func (b *CMPBackend) signerSerial(ctx context.Context, signer *x509.Certificate) (string, error) {
 	authority, err := b.s.CA(ctx)
 	if err != nil {
-		return "", fmt.Errorf("load CA: %w", err)
+		return "", msg.Errorf("load CA: %w", err)
 	}
 	if err := signer.CheckSignatureFrom(authority.Cert); err != nil {
 		return "", cmp.Fail(cmp.SignerNotTrusted, fmt.Errorf("the signer's certificate was not issued by this CA"))
@@ -262,7 +263,7 @@ func (b *CMPBackend) Update(ctx context.Context, in *cmp.UpdateRequest) (*cmp.Re
 	}
 	res := &cmp.Result{Signed: true}
 	if window := s.Policy().RenewWindow; s.Now().Before(in.Signer.NotAfter.Add(-window)) {
-		return res, cmp.Fail(cmp.NotAuthorized, fmt.Errorf("certificate %s may be renewed over CMP from %s (%s before it expires); before that, renew with `cmca renew`, which files a request for review: %w",
+		return res, cmp.Fail(cmp.NotAuthorized, msg.Errorf("certificate %s may be renewed over CMP from %s (%s before it expires); before that, renew with `cmca renew`, which files a request for review: %w",
 			serial, in.Signer.NotAfter.Add(-window).Format(time.DateOnly), window, ra.ErrPolicy))
 	}
 	csr := &x509.CertificateRequest{PublicKey: in.Request.PublicKey, RawSubjectPublicKeyInfo: in.Request.RawSPKI}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cmca/cmca/internal/atomicfile"
+	"github.com/cmca/cmca/internal/msg"
 	"hash"
 	"io"
 	"io/fs"
@@ -119,7 +120,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 	}
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, msg.Errorf("load CA: %w", err)
 	}
 	// The encoder holds the encoded entries (~49 MB for a million) until it
 	// has signed them; collect sooner than the default while signing.
@@ -165,7 +166,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 				return err
 			}
 			if base == nil {
-				return fmt.Errorf("a delta CRL needs a full CRL first; run `cmca crl`: %w", ra.ErrConflict)
+				return msg.Errorf("a delta CRL needs a full CRL first; run `cmca crl`: %w", ra.ErrConflict)
 			}
 			rec.BaseNumber, since = base.Number, base.ThisUpdate
 			// A delta's thisUpdate is strictly after its base's: openssl
@@ -210,7 +211,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 		if tmp, rec.SHA256, rec.Size, err = writeSignedCRL(filepath.Join(dir, crlFileBase(num, o.Delta)), func(w io.Writer) error {
 			return ca.WriteCRL(w, tmpl, entries, authority.Cert, authority.Signer)
 		}); err != nil {
-			return fmt.Errorf("sign CRL: %w", err)
+			return msg.Errorf("sign CRL: %w", err)
 		}
 		if s.store.Engine() == store.Postgres {
 			// Every instance, each with a home of its own, serves the
@@ -241,7 +242,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 	}
 	hist := filepath.Join(dir, crlFileBase(rec.Number, o.Delta))
 	if err := os.Rename(tmp, hist); err != nil {
-		return nil, fmt.Errorf("CRL %d is recorded but its file could not be put in place; run `cmca crl --force`: %w", rec.Number, err)
+		return nil, msg.Errorf("CRL %d is recorded but its file could not be put in place; run `cmca crl --force`: %w", rec.Number, err)
 	}
 	tmp = ""
 	syncDir(dir)
@@ -380,7 +381,7 @@ func fileDigest(path string) (crlDigest, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return crlDigest{}, fmt.Errorf("read %s: %w", path, err)
+		return crlDigest{}, msg.Errorf("read %s: %w", path, err)
 	}
 	return crlDigest{n, hex.EncodeToString(h.Sum(nil))}, nil
 }
@@ -663,12 +664,12 @@ func parseSerialInto(n *big.Int, buf []byte, hexSerial string) error {
 	if odd == 1 {
 		v, err := hex.DecodeString("0" + hexSerial[:1])
 		if err != nil {
-			return fmt.Errorf("bad serial %q in store: %w", hexSerial, err)
+			return msg.Errorf("bad serial %q in store: %w", hexSerial, err)
 		}
 		out[0] = v[0]
 	}
 	if _, err := hex.Decode(out[odd:], []byte(hexSerial[odd:])); err != nil {
-		return fmt.Errorf("bad serial %q in store: %w", hexSerial, err)
+		return msg.Errorf("bad serial %q in store: %w", hexSerial, err)
 	}
 	n.SetBytes(out)
 	return nil

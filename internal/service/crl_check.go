@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"math/big"
 	"time"
 
@@ -53,17 +54,17 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 	der := data
 	if b, _ := pem.Decode(data); b != nil {
 		if b.Type != "X509 CRL" {
-			return nil, fmt.Errorf("the file holds a PEM %q block, not an X509 CRL: %w", b.Type, ra.ErrInvalid)
+			return nil, msg.Errorf("the file holds a PEM %q block, not an X509 CRL: %w", b.Type, ra.ErrInvalid)
 		}
 		der = b.Bytes
 	}
 	crl, err := x509.ParseRevocationList(der)
 	if err != nil {
-		return nil, fmt.Errorf("the file is not a CRL in DER or PEM (%v): %w", err, ra.ErrInvalid)
+		return nil, msg.Errorf("the file is not a CRL in DER or PEM (%v): %w", err, ra.ErrInvalid)
 	}
 	caPEM, err := s.CACertificate()
 	if err != nil {
-		return nil, fmt.Errorf("read CA certificate: %w", err)
+		return nil, msg.Errorf("read CA certificate: %w", err)
 	}
 	certs, err := ca.ParseCertificatesPEM(caPEM)
 	if err != nil {
@@ -71,19 +72,19 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 	}
 	caCert := certs[0]
 	if !bytes.Equal(crl.RawIssuer, caCert.RawSubject) {
-		return nil, fmt.Errorf("the CRL is issued by %q, not by this CA %q: %w", ca.DistinguishedName(crl.RawIssuer), ca.DistinguishedName(caCert.RawSubject), ra.ErrInvalid)
+		return nil, msg.Errorf("the CRL is issued by %q, not by this CA %q: %w", ca.DistinguishedName(crl.RawIssuer), ca.DistinguishedName(caCert.RawSubject), ra.ErrInvalid)
 	}
 	if len(crl.AuthorityKeyId) > 0 && len(caCert.SubjectKeyId) > 0 && !bytes.Equal(crl.AuthorityKeyId, caCert.SubjectKeyId) {
-		return nil, fmt.Errorf("the CRL's authority key identifier %X is not this CA's %X (another CA of the same name?): %w", crl.AuthorityKeyId, caCert.SubjectKeyId, ra.ErrInvalid)
+		return nil, msg.Errorf("the CRL's authority key identifier %X is not this CA's %X (another CA of the same name?): %w", crl.AuthorityKeyId, caCert.SubjectKeyId, ra.ErrInvalid)
 	}
 	if err := crl.CheckSignatureFrom(caCert); err != nil {
-		return nil, fmt.Errorf("the CRL signature does not verify with the CA certificate (%v); the file is damaged or forged: %w", err, ra.ErrInvalid)
+		return nil, msg.Errorf("the CRL signature does not verify with the CA certificate (%v); the file is damaged or forged: %w", err, ra.ErrInvalid)
 	}
 	if crl.Number == nil {
-		return nil, fmt.Errorf("the CRL has no CRL number (RFC 5280 §5.2.3): %w", ra.ErrInvalid)
+		return nil, msg.Errorf("the CRL has no CRL number (RFC 5280 §5.2.3): %w", ra.ErrInvalid)
 	}
 	if crl.NextUpdate.IsZero() {
-		return nil, fmt.Errorf("the CRL has no nextUpdate (RFC 5280 §5.1.2.5): %w", ra.ErrInvalid)
+		return nil, msg.Errorf("the CRL has no nextUpdate (RFC 5280 §5.1.2.5): %w", ra.ErrInvalid)
 	}
 	out := &CRLCheck{Number: crl.Number.Int64(), Issuer: ca.DistinguishedName(crl.RawIssuer), ThisUpdate: crl.ThisUpdate.UTC(), NextUpdate: crl.NextUpdate.UTC(),
 		Entries: len(crl.RevokedCertificateEntries)}
@@ -92,14 +93,14 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 		if e.Id.Equal(oidDeltaCRLIndicator) {
 			var base *big.Int
 			if rest, err := asn1.Unmarshal(e.Value, &base); err != nil || len(rest) > 0 || base == nil {
-				return nil, fmt.Errorf("the CRL's delta CRL indicator is malformed: %w", ra.ErrInvalid)
+				return nil, msg.Errorf("the CRL's delta CRL indicator is malformed: %w", ra.ErrInvalid)
 			}
 			out.BaseNumber, delta = base.Int64(), true
 		}
 	}
 	now := s.Now()
 	if crl.ThisUpdate.After(now.Add(crlClockSkew)) {
-		return nil, fmt.Errorf("the CRL's thisUpdate %s is in the future; check the clocks: %w", out.ThisUpdate.Format(time.RFC3339), ra.ErrInvalid)
+		return nil, msg.Errorf("the CRL's thisUpdate %s is in the future; check the clocks: %w", out.ThisUpdate.Format(time.RFC3339), ra.ErrInvalid)
 	}
 	err = s.store.Read(ctx, func(tx *store.Tx) error {
 		rec, err := tx.CRLByNumber(out.Number)
@@ -110,7 +111,7 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 			return err
 		}
 		if !crlBodyMatches(rec, der) {
-			return fmt.Errorf("the file's CRL number %d is not the CRL %d this CA signed at %s; a CRL number must never be signed twice: %w",
+			return msg.Errorf("the file's CRL number %d is not the CRL %d this CA signed at %s; a CRL number must never be signed twice: %w",
 				out.Number, out.Number, rec.ThisUpdate.Format(time.RFC3339), ra.ErrInvalid)
 		}
 		out.Known = true
@@ -126,7 +127,7 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 	}
 	if !now.Before(crl.NextUpdate) {
 		out.Expired = true
-		return out, fmt.Errorf("CRL %d expired at its nextUpdate %s and relying parties reject it; run `cmca crl`: %w", out.Number, out.NextUpdate.Format(time.RFC3339), ra.ErrConflict)
+		return out, msg.Errorf("CRL %d expired at its nextUpdate %s and relying parties reject it; run `cmca crl`: %w", out.Number, out.NextUpdate.Format(time.RFC3339), ra.ErrConflict)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io"
 	"io/fs"
 	"math"
@@ -25,7 +26,7 @@ func highestPublishedCRL(dir string) (int64, error) {
 	var n int64
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("scan published CRLs: %w", err)
+		return 0, msg.Errorf("scan published CRLs: %w", err)
 	}
 	for _, e := range entries {
 		if m := crlFileName.FindStringSubmatch(e.Name()); m != nil {

@@ -2,7 +2,7 @@ package service
 
 import (
 	"context"
-	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"time"
 
 	"github.com/cmca/cmca/internal/principal"
@@ -75,7 +75,7 @@ func (s *Service) approve(tx *store.Tx, p principal.Principal, r *ra.Request, de
 	}
 	fourEyes := s.Policy().FourEyes
 	if fourEyes && p.Same(r.SubmittedBy) {
-		return nil, ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
+		return nil, ra.WithCode("policy.four_eyes", msg.Errorf("four-eyes rule: %s submitted request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
 	}
 	if fourEyes && p.Kind != principal.System {
 		if err := checkNotApplicant(operator, r); err != nil { // policy.go
@@ -140,12 +140,12 @@ func revokeCert(tx *store.Tx, operator string, r *ra.Request, serial string, rea
 		return err
 	}
 	if c.Status == ra.CertRevoked {
-		return fmt.Errorf("certificate %s is already revoked (%s, %s); revocation is permanent: %w", serial, c.RevocationReason, c.RevokedAt.Format(time.DateOnly), ra.ErrConflict)
+		return msg.Errorf("certificate %s is already revoked (%s, %s); revocation is permanent: %w", serial, c.RevocationReason, c.RevokedAt.Format(time.DateOnly), ra.ErrConflict)
 	}
 	if c.StatusAt(now) == ra.CertExpired {
 		// An expired certificate is off the CRL anyway (RFC 5280 §3.3);
 		// the request was made in time but decided too late.
-		return fmt.Errorf("certificate %s expired on %s and can no longer be revoked; reject request %s: %w", serial, c.NotAfter.Format(time.DateOnly), r.Ref, ra.ErrConflict)
+		return msg.Errorf("certificate %s expired on %s and can no longer be revoked; reject request %s: %w", serial, c.NotAfter.Format(time.DateOnly), r.Ref, ra.ErrConflict)
 	}
 	var invalidity time.Time
 	if reason == "keyCompromise" {
@@ -167,7 +167,7 @@ func (s *Service) Reject(ctx context.Context, ref, reason string) (*Decision, er
 	operator := p.String()
 	reason, err = ra.ValidateText("reason", reason, 500, true)
 	if err != nil {
-		return nil, fmt.Errorf("%w (a rejection needs --reason so the applicant knows what to fix)", err)
+		return nil, msg.Errorf("%w (a rejection needs --reason so the applicant knows what to fix)", err)
 	}
 	var d *Decision
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
@@ -231,19 +231,19 @@ func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resen
 		from := r.State
 		switch {
 		case from == ra.StateIssued && !resend:
-			return fmt.Errorf("request %s already has a passcode (expires %s); pass --resend to replace it: %w", ref, r.PasscodeExpires.Local().Format(time.DateTime), ra.ErrConflict)
+			return msg.Errorf("request %s already has a passcode (expires %s); pass --resend to replace it: %w", ref, r.PasscodeExpires.Local().Format(time.DateTime), ra.ErrConflict)
 		case from == ra.StateApproved && resend:
 			resend = false // nothing to replace; plain issue
 		}
 		if err := ra.CheckTransition(r.Ref, r.Kind, from, ra.StateIssued); err != nil {
 			if from == ra.StateSubmitted {
-				return fmt.Errorf("request %s is not approved yet; run `cmca approve %s` first: %w", ref, ref, ra.ErrConflict)
+				return msg.Errorf("request %s is not approved yet; run `cmca approve %s` first: %w", ref, ref, ra.ErrConflict)
 			}
 			return err
 		}
 		pol := s.Policy()
 		if pol.FourEyes && p.Same(r.DecidedBy) {
-			return ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy), "ref", ref)
+			return ra.WithCode("policy.four_eyes", msg.Errorf("four-eyes rule: %s approved request %s and may not also issue it; ask another operator: %w", operator, ref, ra.ErrPolicy), "ref", ref)
 		}
 		if err := checkTarget(tx, r, tx.Now()); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -94,7 +95,7 @@ func (s *Service) Doctor(ctx context.Context) (*DoctorReport, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("doctor: %w", err)
+		return nil, msg.Errorf("doctor: %w", err)
 	}
 	d.rep.OK = len(d.rep.Problems) == 0
 	return d.rep, nil

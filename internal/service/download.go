@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"strconv"
 	"time"
 
@@ -57,7 +58,7 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	}
 	csr, err := x509.ParseCertificateRequest(in.CSR)
 	if err != nil {
-		return nil, fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+		return nil, msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
 	}
 	s.signers <- struct{}{}
 	err = ca.CheckCSRSignature(csr)
@@ -67,7 +68,7 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	}
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, msg.Errorf("load CA: %w", err)
 	}
 	it := &groupItem{in: in, csr: csr, spki: spkiHash(csr.RawSubjectPublicKeyInfo), signed: s.presign(ctx, authority, in, csr)}
 	return s.downloadGrouped(ctx, authority, it)
@@ -103,14 +104,14 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 		if ok, err := s.passcodeMatches(tx, r, pc.Hash, in); err != nil {
 			return nil, nil, nil, err
 		} else if !ok {
-			return nil, nil, nil, ra.WithCode("passcode.wrong", fmt.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
+			return nil, nil, nil, ra.WithCode("passcode.wrong", msg.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
 		}
 		c, err := tx.Certificate(r.CertSerial)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		if c.SPKISHA256 != spki {
-			return nil, nil, nil, ra.WithCode("passcode.used", fmt.Errorf("the passcode of %s was already used to download certificate %s; if you lost it, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", r.Ref, c.Serial, r.Ref, ra.ErrConflict), "ref", r.Ref, "serial", c.Serial)
+			return nil, nil, nil, ra.WithCode("passcode.used", msg.Errorf("the passcode of %s was already used to download certificate %s; if you lost it, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", r.Ref, c.Serial, r.Ref, ra.ErrConflict), "ref", r.Ref, "serial", c.Serial)
 		}
 		out = issuedFrom(r, c, authority)
 		out.Retrieved = true
@@ -119,21 +120,21 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	if r.State != ra.StateIssued {
 		switch r.State {
 		case ra.StateSubmitted, ra.StateApproved:
-			return nil, nil, nil, fmt.Errorf("request %s is %s: no download passcode has been issued yet; the passcode comes from the acceptance point once an operator has approved and issued the request (`cmca status %s`): %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
+			return nil, nil, nil, msg.Errorf("request %s is %s: no download passcode has been issued yet; the passcode comes from the acceptance point once an operator has approved and issued the request (`cmca status %s`): %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
 		case ra.StateRejected:
-			return nil, nil, nil, fmt.Errorf("request %s was rejected (%s); correct what the reason says and apply again with `cmca apply`: %w", r.Ref, r.DecisionReason, ra.ErrConflict)
+			return nil, nil, nil, msg.Errorf("request %s was rejected (%s); correct what the reason says and apply again with `cmca apply`: %w", r.Ref, r.DecisionReason, ra.ErrConflict)
 		}
-		return nil, nil, nil, fmt.Errorf("request %s is %s and has nothing to download; see its history with `cmca status %s`: %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
+		return nil, nil, nil, msg.Errorf("request %s is %s and has nothing to download; see its history with `cmca status %s`: %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
 	}
 	// A lock is stored state: raising the limit later does not lift it;
 	// lowering it locks what already reached the new limit.
 	maxAttempts := s.Policy().MaxPasscodeAttempts
 	if pc.Locked || r.PasscodeAttempts >= maxAttempts {
-		return nil, nil, nil, ra.WithCode("passcode.locked", fmt.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth), "ref", r.Ref)
+		return nil, nil, nil, ra.WithCode("passcode.locked", msg.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth), "ref", r.Ref)
 	}
 	now := tx.Now()
 	if now.After(r.PasscodeExpires) {
-		return nil, nil, nil, ra.WithCode("passcode.expired", fmt.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth), "ref", r.Ref)
+		return nil, nil, nil, ra.WithCode("passcode.expired", msg.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth), "ref", r.Ref)
 	}
 	if ok, err := s.passcodeMatches(tx, r, pc.Hash, in); err != nil {
 		return nil, nil, nil, err
@@ -159,7 +160,7 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 			return nil, nil, nil, err
 		}
 		if left <= 0 {
-			authErr = ra.WithCode("passcode.wrong", fmt.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
+			authErr = ra.WithCode("passcode.wrong", msg.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
 		} else {
 			plural := "s"
 			if left == 1 {
@@ -170,7 +171,7 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 		return nil, nil, authErr, nil // commit the attempt count, then report
 	}
 	if in.Storage != "" && in.Storage != r.Storage {
-		return nil, nil, nil, fmt.Errorf("request %s asked for %s storage; download with --storage %s: %w", r.Ref, r.Storage, r.Storage, ra.ErrInvalid)
+		return nil, nil, nil, msg.Errorf("request %s asked for %s storage; download with --storage %s: %w", r.Ref, r.Storage, r.Storage, ra.ErrInvalid)
 	}
 	// After the passcode: only its holder learns about the target.
 	if err := checkTarget(tx, r, now); err != nil {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"math"
 	"slices"
 	"strconv"
@@ -89,7 +90,7 @@ var PolicyKeys = []PolicyKey{
 		set: func(p *Policy, v string) error {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
-				return &ra.FieldError{Field: "policy.four_eyes", Msg: fmt.Sprintf("%q is not true or false", v)}
+				return ra.Fieldf("policy.four_eyes", "%q is not true or false", v)
 			}
 			p.FourEyes = b
 			return nil
@@ -106,12 +107,12 @@ var PolicyKeys = []PolicyKey{
 			var out []string
 			for _, u := range splitList(v) {
 				if u != "*" && !validUsageName(u) {
-					return &ra.FieldError{Field: "usage.allowed", Msg: fmt.Sprintf("%q is not a usage type name", u)}
+					return ra.Fieldf("usage.allowed", "%q is not a usage type name", u)
 				}
 				out = append(out, u)
 			}
 			if len(out) == 0 {
-				return &ra.FieldError{Field: "usage.allowed", Msg: "name at least one usage type, or * for all"}
+				return ra.Fieldf("usage.allowed", "name at least one usage type, or * for all")
 			}
 			p.Usages = out
 			return nil
@@ -196,7 +197,7 @@ func unknownPolicyKey(key string) error {
 	for _, k := range PolicyKeys {
 		names = append(names, k.Key)
 	}
-	return &ra.FieldError{Field: "key", Msg: fmt.Sprintf("%q is not a policy key; use one of %s", key, strings.Join(names, ", "))}
+	return ra.Fieldf("key", "%q is not a policy key; use one of %s", key, strings.Join(names, ", "))
 }
 
 func validUsageName(s string) bool {
@@ -242,7 +243,7 @@ func parseOperatorList(v string) ([]string, error) {
 func parsePolicyInt(key, v string, lo, hi int) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n < lo || n > hi {
-		return 0, &ra.FieldError{Field: key, Msg: fmt.Sprintf("%q is not a whole number from %d to %d", v, lo, hi)}
+		return 0, ra.Fieldf(key, "%q is not a whole number from %d to %d", v, lo, hi)
 	}
 	return n, nil
 }
@@ -253,7 +254,7 @@ func parsePolicyInt(key, v string, lo, hi int) (int, error) {
 func parsePolicyDuration(key, v string, lo, hi time.Duration) (time.Duration, error) {
 	s := strings.TrimSpace(v)
 	bad := func() (time.Duration, error) {
-		return 0, &ra.FieldError{Field: key, Msg: fmt.Sprintf("%q is not a duration from %s to %s (e.g. 14d, 36h, 10m)", v, formatDuration(lo), formatDuration(hi))}
+		return 0, ra.Fieldf(key, "%q is not a duration from %s to %s (e.g. 14d, 36h, 10m)", v, formatDuration(lo), formatDuration(hi))
 	}
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
@@ -285,7 +286,7 @@ func formatDuration(d time.Duration) string {
 // seedPolicy writes p as the home's policy, every key, audited.
 func seedPolicy(tx *store.Tx, p Policy, by, why string) error {
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("policy: %w", err)
+		return msg.Errorf("policy: %w", err)
 	}
 	var parts []string
 	for _, k := range PolicyKeys {
@@ -312,7 +313,7 @@ func readPolicy(tx *store.Tx) (Policy, int, error) {
 			continue // a key of a newer cmca: not ours to judge
 		}
 		if err := k.set(&p, r.Value); err != nil {
-			return Policy{}, 0, fmt.Errorf("stored policy %s: %w; fix it with `cmca policy set %s VALUE`", r.Key, err, r.Key)
+			return Policy{}, 0, msg.Errorf("stored policy %s: %w; fix it with `cmca policy set %s VALUE`", r.Key, err, r.Key)
 		}
 	}
 	return p, len(rows), nil

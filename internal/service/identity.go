@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 
 // ErrOtherCA means the store belongs to another CA than the home's
 // ca/ca.crt (exit 4).
-var ErrOtherCA = fmt.Errorf("store of another CA: %w", ra.ErrConflict)
+var ErrOtherCA = msg.Errorf("store of another CA: %w", ra.ErrConflict)
 
 // homeCACert reads the home's CA certificate (the first of ca/ca.crt) and
 // the SHA-256 of its DER, lower-case hex.
@@ -26,10 +27,10 @@ func homeCACert(home string) (*x509.Certificate, string, error) {
 	path := filepath.Join(home, CACertFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", fmt.Errorf("%s is missing, so the store cannot be matched to its CA: put the CA certificate back from the CA's backup: %w", path, ra.ErrNotFound)
+		return nil, "", msg.Errorf("%s is missing, so the store cannot be matched to its CA: put the CA certificate back from the CA's backup: %w", path, ra.ErrNotFound)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("read CA certificate: %w", err)
+		return nil, "", msg.Errorf("read CA certificate: %w", err)
 	}
 	certs, err := ca.ParseCertificatesPEM(data)
 	if err != nil {
@@ -65,7 +66,7 @@ func (s *Service) checkIdentity(ctx context.Context) error {
 	}
 	if id != nil {
 		if id.CACertSHA256 != fp {
-			return fmt.Errorf("%s belongs to another CA (certificate SHA-256 %s) than %s (SHA-256 %s): put this home's store back from a backup: %w",
+			return msg.Errorf("%s belongs to another CA (certificate SHA-256 %s) than %s (SHA-256 %s): put this home's store back from a backup: %w",
 				s.store.Path(), id.CACertSHA256, filepath.Join(s.home, CACertFile), fp, ErrOtherCA)
 		}
 		return nil
@@ -94,10 +95,10 @@ func initNamesCA(tx *store.Tx, cert *x509.Certificate, home string) error {
 	}
 	want := ra.SerialString(cert.SerialNumber)
 	if len(evs) == 0 || evs[0].Action != "init" {
-		return fmt.Errorf("%s has no identity and no init record: it was not made by `cmca init` of this home; put the store back from a backup: %w", filepath.Join(home, DBFile), ErrOtherCA)
+		return msg.Errorf("%s has no identity and no init record: it was not made by `cmca init` of this home; put the store back from a backup: %w", filepath.Join(home, DBFile), ErrOtherCA)
 	}
 	if evs[0].Serial != want {
-		return fmt.Errorf("%s belongs to another CA (certificate serial %s) than %s (serial %s): put this home's store back from a backup: %w",
+		return msg.Errorf("%s belongs to another CA (certificate serial %s) than %s (serial %s): put this home's store back from a backup: %w",
 			filepath.Join(home, DBFile), evs[0].Serial, filepath.Join(home, CACertFile), want, ErrOtherCA)
 	}
 	return nil

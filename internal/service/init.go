@@ -8,7 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"os"
 	"path/filepath"
 	"time"
@@ -70,7 +70,7 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 		pol = *o.Policy
 	}
 	if err := pol.Validate(); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		return nil, msg.Errorf("policy: %w", err)
 	}
 	dbPath := filepath.Join(home, DBFile)
 	o.StoreURL = testhook.StoreURLFor(home, o.StoreURL)
@@ -82,10 +82,10 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 			return nil, err
 		}
 		if _, err := os.Stat(filepath.Join(home, CACertFile)); err == nil && !o.Force {
-			return nil, fmt.Errorf("%s already holds a CA (%s); pass --force to replace it: %w", home, CACertFile, ra.ErrConflict)
+			return nil, msg.Errorf("%s already holds a CA (%s); pass --force to replace it: %w", home, CACertFile, ra.ErrConflict)
 		}
 	} else if _, err := os.Stat(dbPath); err == nil && !o.Force {
-		return nil, fmt.Errorf("%s already holds a cmca store; pass --force to replace it (its records and CA will be lost): %w", home, ra.ErrConflict)
+		return nil, msg.Errorf("%s already holds a cmca store; pass --force to replace it (its records and CA will be lost): %w", home, ra.ErrConflict)
 	}
 	var cert *x509.Certificate
 	var chain []*x509.Certificate
@@ -96,27 +96,27 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 	case len(o.ImportCertPEM) > 0:
 		certs, err := ca.ParseCertificatesPEM(o.ImportCertPEM)
 		if err != nil {
-			return nil, fmt.Errorf("CA certificate: %v: %w", err, ra.ErrInvalid)
+			return nil, msg.Errorf("CA certificate: %v: %w", err, ra.ErrInvalid)
 		}
 		cert, chain = certs[0], certs[1:]
 		signer = o.Signer
 		if signer == nil {
 			if len(o.ImportKeyPEM) == 0 {
-				return nil, &ra.FieldError{Field: "ca-key", Msg: "importing a CA certificate needs its key: pass --ca-key FILE or a pkcs11: URI"}
+				return nil, ra.Fieldf("ca-key", "importing a CA certificate needs its key: pass --ca-key FILE or a pkcs11: URI")
 			}
 			signer, err = ca.ParsePrivateKeyPEM(o.ImportKeyPEM)
 			if err != nil {
-				return nil, fmt.Errorf("CA key: %v: %w", err, ra.ErrInvalid)
+				return nil, msg.Errorf("CA key: %v: %w", err, ra.ErrInvalid)
 			}
 			keyPEM = o.ImportKeyPEM
 		}
 		imported = true
 	default:
 		if o.CAName == "" {
-			return nil, &ra.FieldError{Field: "ca-name", Msg: "is required"}
+			return nil, ra.Fieldf("ca-name", "is required")
 		}
 		if o.Validity < 24*time.Hour {
-			return nil, &ra.FieldError{Field: "validity", Msg: "a CA needs at least one day of validity"}
+			return nil, ra.Fieldf("validity", "a CA needs at least one day of validity")
 		}
 		signer = o.Signer
 		if signer == nil {
@@ -143,7 +143,7 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 
 	for _, d := range []string{home, filepath.Join(home, CADir), filepath.Join(home, CRLDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("create %s: %w", d, err)
+			return nil, msg.Errorf("create %s: %w", d, err)
 		}
 		if err := os.Chmod(d, 0o700); err != nil {
 			return nil, err

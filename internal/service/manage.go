@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -94,7 +95,7 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	if in.cmp != nil {
 		csr = in.cmp.csr
 	} else if csr, err = x509.ParseCertificateRequest(in.CSR); err != nil {
-		return nil, fmt.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+		return nil, msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
 	}
 	comment, err := ra.ValidateText("comment", in.Comment, 500, false)
 	if err != nil {
@@ -127,7 +128,7 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	switch {
 	case in.cmp != nil:
 		if !bytes.Equal(in.cmp.signer.Raw, cur.DER) {
-			return nil, fmt.Errorf("the message is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
+			return nil, msg.Errorf("the message is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
 		}
 		possession = "CMP kur signed by the current key; proof of possession of the new key verified"
 	case len(in.Proof) == 0 && isHolder(p, serial):
@@ -135,10 +136,10 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		operator = serial
 	default:
 		if len(in.Proof) == 0 {
-			return nil, fmt.Errorf("renewing %s needs a proof of possession of its key: sign one with that key, or authenticate with the certificate itself (EST simplereenroll over TLS): %w", serial, ra.ErrAuth)
+			return nil, msg.Errorf("renewing %s needs a proof of possession of its key: sign one with that key, or authenticate with the certificate itself (EST simplereenroll over TLS): %w", serial, ra.ErrAuth)
 		}
 		if d := now.Sub(in.SignedAt); d > pol.ProofMaxAge || d < -pol.ProofMaxAge {
-			return nil, fmt.Errorf("the proof of possession was signed at %s, too far from now; check the clock and retry: %w", in.SignedAt.Format(time.RFC3339), ra.ErrAuth)
+			return nil, msg.Errorf("the proof of possession was signed at %s, too far from now; check the clock and retry: %w", in.SignedAt.Format(time.RFC3339), ra.ErrAuth)
 		}
 		old, err := x509.ParseCertificate(cur.DER)
 		if err != nil {
@@ -149,13 +150,13 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		}
 	}
 	if spki == cur.SPKISHA256 {
-		return nil, fmt.Errorf("renewal needs a new key; the CSR reuses the current one: %w", ra.ErrPolicy)
+		return nil, msg.Errorf("renewal needs a new key; the CSR reuses the current one: %w", ra.ErrPolicy)
 	}
 	inWindow := !now.Before(cur.NotAfter.Add(-pol.RenewWindow))
 	var authority *ca.CA
 	if inWindow || done != nil {
 		if authority, err = s.CA(ctx); err != nil {
-			return nil, fmt.Errorf("load CA: %w", err)
+			return nil, msg.Errorf("load CA: %w", err)
 		}
 	}
 	var out *RenewResult
@@ -167,7 +168,7 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		} else if done != nil {
 			if authority == nil {
 				if authority, err = s.CA(ctx); err != nil {
-					return fmt.Errorf("load CA: %w", err)
+					return msg.Errorf("load CA: %w", err)
 				}
 			}
 			out, err = renewedAgain(tx, authority, done, serial, spki)
@@ -180,7 +181,7 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 		if open, err := tx.OpenRequestFor(serial, ra.KindRenew, ra.KindRevoke, ra.KindReissue); err != nil {
 			return err
 		} else if open != nil {
-			return ra.WithCode(CodeOpenRequest, fmt.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict),
+			return ra.WithCode(CodeOpenRequest, msg.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict),
 				"serial", serial, "kind", string(open.Kind), "ref", open.Ref, "state", string(open.State))
 		}
 		r := derived(src, ra.KindRenew, serial, operator, tx.Now())
@@ -238,7 +239,7 @@ func renewedAgain(tx *store.Tx, authority *ca.CA, done *ra.Request, serial, spki
 		return nil, err
 	}
 	if c.SPKISHA256 != spki {
-		return nil, fmt.Errorf("certificate %s was already renewed as %s (request %s); renew that certificate instead (an interrupted renewal is finished only with the new key it saved): %w", serial, done.CertSerial, done.Ref, ra.ErrConflict)
+		return nil, msg.Errorf("certificate %s was already renewed as %s (request %s); renew that certificate instead (an interrupted renewal is finished only with the new key it saved): %w", serial, done.CertSerial, done.Ref, ra.ErrConflict)
 	}
 	issued := issuedFrom(done, c, authority)
 	issued.Retrieved = true
@@ -265,9 +266,9 @@ func renewedBy(tx *store.Tx, serial string) (*ra.Request, error) {
 func (s *Service) checkHolder(c *ra.Certificate, now time.Time) error {
 	switch c.StatusAt(now) {
 	case ra.CertRevoked:
-		return fmt.Errorf("certificate %s was revoked on %s (%s); revocation is permanent, apply for a new certificate: %w", c.Serial, c.RevokedAt.Format(time.DateOnly), c.RevocationReason, ra.ErrConflict)
+		return msg.Errorf("certificate %s was revoked on %s (%s); revocation is permanent, apply for a new certificate: %w", c.Serial, c.RevokedAt.Format(time.DateOnly), c.RevocationReason, ra.ErrConflict)
 	case ra.CertExpired:
-		return fmt.Errorf("certificate %s expired on %s; apply for a new certificate: %w", c.Serial, c.NotAfter.Format(time.DateOnly), ra.ErrConflict)
+		return msg.Errorf("certificate %s expired on %s; apply for a new certificate: %w", c.Serial, c.NotAfter.Format(time.DateOnly), ra.ErrConflict)
 	}
 	return nil
 }
@@ -339,7 +340,7 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 	comment, err := ra.ValidateText("comment", in.Comment, 500, in.Direct)
 	if err != nil {
 		if in.Direct {
-			return nil, fmt.Errorf("%w (direct revocation by an operator needs a justification: --comment TEXT)", err)
+			return nil, msg.Errorf("%w (direct revocation by an operator needs a justification: --comment TEXT)", err)
 		}
 		return nil, err
 	}
@@ -364,14 +365,14 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 			detail += " possession=proven"
 		} else if in.cmp != nil {
 			if !bytes.Equal(in.cmp.signer.Raw, c.DER) {
-				return fmt.Errorf("the revocation request is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
+				return msg.Errorf("the revocation request is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
 			}
 			detail += " possession=proven (CMP rr signed by the certificate's key)"
 		}
 		if open, err := tx.OpenRequestFor(serial, ra.KindRevoke); err != nil {
 			return err
 		} else if open != nil {
-			return fmt.Errorf("certificate %s already has a revocation request %s waiting for review: %w", serial, open.Ref, ra.ErrConflict)
+			return msg.Errorf("certificate %s already has a revocation request %s waiting for review: %w", serial, open.Ref, ra.ErrConflict)
 		}
 		src, err := tx.Request(c.RequestRef)
 		if err != nil {
@@ -435,7 +436,7 @@ func (s *Service) Reissue(ctx context.Context, in ReissueInput) (*RevokeResult, 
 			return nil, err
 		}
 	} else if in.Ref == "" {
-		return nil, &ra.FieldError{Field: "serial", Msg: "name the certificate with --serial or --ref"}
+		return nil, ra.Fieldf("serial", "name the certificate with --serial or --ref")
 	}
 	var out *RevokeResult
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
@@ -445,7 +446,7 @@ func (s *Service) Reissue(ctx context.Context, in ReissueInput) (*RevokeResult, 
 				return err
 			}
 			if orig.CertSerial == "" {
-				return fmt.Errorf("request %s has no certificate yet (it is %s); nothing to reissue: %w", orig.Ref, orig.State, ra.ErrConflict)
+				return msg.Errorf("request %s has no certificate yet (it is %s); nothing to reissue: %w", orig.Ref, orig.State, ra.ErrConflict)
 			}
 			serial = orig.CertSerial
 		}
@@ -459,7 +460,7 @@ func (s *Service) Reissue(ctx context.Context, in ReissueInput) (*RevokeResult, 
 		if open, err := tx.OpenRequestFor(serial, ra.KindReissue, ra.KindRenew); err != nil {
 			return err
 		} else if open != nil {
-			return fmt.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict)
+			return msg.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict)
 		}
 		src, err := tx.Request(c.RequestRef)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -64,7 +65,7 @@ type OCSP struct {
 func (s *Service) NewOCSP(logger *slog.Logger) (*OCSP, error) {
 	pemData, err := s.CACertificate()
 	if err != nil {
-		return nil, fmt.Errorf("read CA certificate: %w", err)
+		return nil, msg.Errorf("read CA certificate: %w", err)
 	}
 	certs, err := ca.ParseCertificatesPEM(pemData)
 	if err != nil {

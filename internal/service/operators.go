@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"net"
 	"slices"
 	"strings"
@@ -56,7 +57,7 @@ func ParseRoles(list []string) ([]principal.Role, error) {
 				for i, r := range principal.AllRoles {
 					names[i] = string(r)
 				}
-				return nil, &ra.FieldError{Field: "role", Msg: fmt.Sprintf("unknown role %q; use some of %s", strings.TrimSpace(s), strings.Join(names, ","))}
+				return nil, ra.Fieldf("role", "unknown role %q; use some of %s", strings.TrimSpace(s), strings.Join(names, ","))
 			}
 			seen[r] = true
 		}
@@ -68,7 +69,7 @@ func ParseRoles(list []string) ([]principal.Role, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, &ra.FieldError{Field: "role", Msg: "at least one role is needed"}
+		return nil, ra.Fieldf("role", "at least one role is needed")
 	}
 	return out, nil
 }
@@ -90,17 +91,17 @@ func (s *Service) AddOperator(ctx context.Context, in OperatorInput) (*OperatorR
 		return nil, err
 	}
 	if in.PublicKey == nil {
-		return nil, fmt.Errorf("no public key for the operator credential: %w", ra.ErrInvalid)
+		return nil, msg.Errorf("no public key for the operator credential: %w", ra.ErrInvalid)
 	}
 	desc := ca.KeyDescription(in.PublicKey)
 	if !slices.Contains(ca.KnownKeyAlgos, desc) || desc == "ecdsa-p521" {
-		return nil, fmt.Errorf("%s keys are not accepted for operator credentials; use ecdsa-p256, ecdsa-p384 or RSA of 2048 bits or more: %w", desc, ra.ErrPolicy)
+		return nil, msg.Errorf("%s keys are not accepted for operator credentials; use ecdsa-p256, ecdsa-p384 or RSA of 2048 bits or more: %w", desc, ra.ErrPolicy)
 	}
 	// Refuse a taken name before the CA key is used (a token PIN asked).
 	err = s.store.Read(ctx, func(tx *store.Tx) error {
 		_, err := tx.ActiveOperator(name)
 		if err == nil {
-			return fmt.Errorf("operator %s already exists; revoke it first (`cmca operator revoke %s`) to give it a new credential: %w", name, name, ra.ErrConflict)
+			return msg.Errorf("operator %s already exists; revoke it first (`cmca operator revoke %s`) to give it a new credential: %w", name, name, ra.ErrConflict)
 		}
 		if errors.Is(err, ra.ErrNotFound) {
 			return nil
@@ -112,7 +113,7 @@ func (s *Service) AddOperator(ctx context.Context, in OperatorInput) (*OperatorR
 	}
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
+		return nil, msg.Errorf("load CA: %w", err)
 	}
 	var out *OperatorResult
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
@@ -207,7 +208,7 @@ func (s *Service) RevokeOperator(ctx context.Context, name string, reason ra.Rev
 func (s *Service) IssueServerCertificate(ctx context.Context, pub crypto.PublicKey, dnsNames []string, ips []net.IP) (*x509.Certificate, []*x509.Certificate, error) {
 	authority, err := s.CA(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load CA: %w", err)
+		return nil, nil, msg.Errorf("load CA: %w", err)
 	}
 	var cert *x509.Certificate
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
@@ -240,7 +241,7 @@ func (s *Service) PrincipalForCertificate(ctx context.Context, cert *x509.Certif
 		if ca.IsOperatorCert(cert) {
 			o, err := tx.OperatorBySerial(serial)
 			if errors.Is(err, ra.ErrNotFound) {
-				return fmt.Errorf("the operator certificate %s is not on record: %w", serial, ra.ErrAuth)
+				return msg.Errorf("the operator certificate %s is not on record: %w", serial, ra.ErrAuth)
 			} else if err != nil {
 				return err
 			}
@@ -249,31 +250,31 @@ func (s *Service) PrincipalForCertificate(ctx context.Context, cert *x509.Certif
 				return err
 			}
 			if !bytes.Equal(sc.DER, cert.Raw) {
-				return fmt.Errorf("the operator certificate %s does not match the one on record: %w", serial, ra.ErrAuth)
+				return msg.Errorf("the operator certificate %s does not match the one on record: %w", serial, ra.ErrAuth)
 			}
 			if o.Status != store.OperatorActive || sc.Status != "valid" {
-				return fmt.Errorf("operator %s was revoked on %s; ask an admin for a new credential: %w", o.Name, o.RevokedAt.Format(time.DateOnly), ra.ErrAuth)
+				return msg.Errorf("operator %s was revoked on %s; ask an admin for a new credential: %w", o.Name, o.RevokedAt.Format(time.DateOnly), ra.ErrAuth)
 			}
 			if now.After(sc.NotAfter) {
-				return fmt.Errorf("the credential of operator %s expired on %s; ask an admin for a new one: %w", o.Name, sc.NotAfter.Format(time.DateOnly), ra.ErrAuth)
+				return msg.Errorf("the credential of operator %s expired on %s; ask an admin for a new one: %w", o.Name, sc.NotAfter.Format(time.DateOnly), ra.ErrAuth)
 			}
 			p = principal.Principal{Kind: principal.Operator, Name: o.Name, Roles: o.Roles}
 			return nil
 		}
 		c, err := tx.Certificate(serial)
 		if errors.Is(err, ra.ErrNotFound) {
-			return fmt.Errorf("certificate %s is neither an operator credential nor a subscriber certificate on record: %w", serial, ra.ErrAuth)
+			return msg.Errorf("certificate %s is neither an operator credential nor a subscriber certificate on record: %w", serial, ra.ErrAuth)
 		} else if err != nil {
 			return err
 		}
 		if !bytes.Equal(c.DER, cert.Raw) {
-			return fmt.Errorf("certificate %s does not match the one on record: %w", serial, ra.ErrAuth)
+			return msg.Errorf("certificate %s does not match the one on record: %w", serial, ra.ErrAuth)
 		}
 		switch c.StatusAt(now) {
 		case ra.CertRevoked:
-			return fmt.Errorf("certificate %s was revoked on %s: %w", serial, c.RevokedAt.Format(time.DateOnly), ra.ErrAuth)
+			return msg.Errorf("certificate %s was revoked on %s: %w", serial, c.RevokedAt.Format(time.DateOnly), ra.ErrAuth)
 		case ra.CertExpired:
-			return fmt.Errorf("certificate %s expired on %s: %w", serial, c.NotAfter.Format(time.DateOnly), ra.ErrAuth)
+			return msg.Errorf("certificate %s expired on %s: %w", serial, c.NotAfter.Format(time.DateOnly), ra.ErrAuth)
 		}
 		p = principal.Principal{Kind: principal.Subscriber, Name: serial}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,12 +41,12 @@ func (s *Service) passcodeAEAD() (cipher.AEAD, error) {
 			return nil, err
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("passcode key: %w", err)
+			return nil, msg.Errorf("passcode key: %w", err)
 		}
 		// Never replaces a key another process created meanwhile: that
 		// one wins and is read back.
 		if err := atomicfile.Write(path, key, atomicfile.Options{}); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("passcode key %s: %w", path, err)
+			return nil, msg.Errorf("passcode key %s: %w", path, err)
 		}
 		key, err = readKEK(path)
 	}
@@ -73,7 +74,7 @@ func readKEK(path string) ([]byte, error) {
 		return nil, fmt.Errorf("passcode key %s is not a regular file; restore it from the backup", path)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("passcode key %s is readable by others (mode %v); run `chmod 600 %s`: %w", path, fi.Mode().Perm(), path, ra.ErrPolicy)
+		return nil, msg.Errorf("passcode key %s is readable by others (mode %v); run `chmod 600 %s`: %w", path, fi.Mode().Perm(), path, ra.ErrPolicy)
 	}
 	key, err := os.ReadFile(path)
 	if err != nil {

@@ -1,7 +1,7 @@
 package service
 
 import (
-	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"strings"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -31,10 +31,10 @@ func checkNotApplicant(operator string, r *ra.Request) error {
 		return nil
 	}
 	if op == nameKey(r.Applicant.Name) {
-		return ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: operator %s is the applicant of request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
+		return ra.WithCode("policy.four_eyes", msg.Errorf("four-eyes rule: operator %s is the applicant of request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
 	}
 	if r.Agent != nil && op == nameKey(r.Agent.Name) {
-		return ra.WithCode("policy.four_eyes", fmt.Errorf("four-eyes rule: operator %s is the agent who applied for request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
+		return ra.WithCode("policy.four_eyes", msg.Errorf("four-eyes rule: operator %s is the agent who applied for request %s and may not approve it; ask another operator: %w", operator, r.Ref, ra.ErrPolicy), "ref", r.Ref)
 	}
 	return nil
 }

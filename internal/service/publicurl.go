@@ -1,7 +1,6 @@
 package service
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
 
@@ -29,7 +28,7 @@ func (c *Config) ApplyPublicURL(publicURL string) error {
 	}
 	u, err := url.Parse(publicURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.RawQuery != "" || u.Fragment != "" || u.User != nil || !isASCII(publicURL) {
-		return &ra.FieldError{Field: "server.public_url", Msg: fmt.Sprintf("%q is not an absolute http or https URL (scheme, host, optional port and path; no query)", publicURL)}
+		return ra.Fieldf("server.public_url", "%q is not an absolute http or https URL (scheme, host, optional port and path; no query)", publicURL)
 	}
 	base := strings.TrimRight(publicURL, "/")
 	set := func(dst *[]string, p string) {

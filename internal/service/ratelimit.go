@@ -1,7 +1,6 @@
 package service
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +35,7 @@ func parseRateLimit(key, v string) (RateLimit, error) {
 	if strings.EqualFold(s, "off") {
 		return RateLimit{}, nil
 	}
-	bad := &ra.FieldError{Field: key, Msg: fmt.Sprintf("%q is not BURST/EVERY (e.g. 10/6s: 10 at once, one more every 6 seconds; burst 1 to 1000000, every 1ms to 24h) or off", v)}
+	bad := ra.Fieldf(key, "%q is not BURST/EVERY (e.g. 10/6s: 10 at once, one more every 6 seconds; burst 1 to 1000000, every 1ms to 24h) or off", v)
 	b, e, ok := strings.Cut(s, "/")
 	if !ok {
 		return RateLimit{}, bad

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io/fs"
 	"net/url"
 	"os"
@@ -40,6 +41,10 @@ type AcceptancePoint struct {
 type Agreement struct {
 	Version string `json:"version"`
 	Text    string `json:"text"`
+	// TextZH is the same version's text in Simplified Chinese, shown to
+	// users whose language is zh-Hans; empty when the CA has none (they
+	// are shown Text).
+	TextZH string `json:"text_zh,omitempty"`
 }
 
 // Config is the service's configuration, read by the CLI. Security policy
@@ -83,7 +88,7 @@ func DefaultConfig() Config {
 			{Name: "online", Label: "Online service"},
 			{Name: "head-office", Label: "Head office counter"},
 		},
-		Agreement: Agreement{Version: "2026-01", Text: DefaultAgreementText},
+		Agreement: Agreement{Version: "2026-01", Text: DefaultAgreementText, TextZH: DefaultAgreementTextZH},
 	}
 }
 
@@ -95,28 +100,36 @@ const DefaultAgreementText = `Subscriber agreement (summary).
 3. You ask for revocation at once if the key is lost, disclosed or the certificate's data stops being true.
 4. Revocation is permanent. The CA may revoke the certificate when it judges it necessary.`
 
+// DefaultAgreementTextZH is DefaultAgreementText in Simplified Chinese
+// (agreement.text_zh, agreement.file_zh).
+const DefaultAgreementTextZH = `数字证书订户协议（摘要）。
+1. 您提供的信息真实、完整；提供虚假信息将导致证书无效。
+2. 您对私钥、PIN 码和口令保密，并由您本人唯一控制。
+3. 如密钥丢失或泄露，或证书中的信息不再真实，您应立即申请证书作废。
+4. 证书作废不可撤销。CA 在认为必要时可以作废证书。`
+
 // Validate checks a configuration.
 func (c *Config) Validate() error {
 	if err := c.Policy.Validate(); err != nil {
 		return err
 	}
 	if c.CRLValidity <= 0 {
-		return &ra.FieldError{Field: "crl.validity", Msg: "must be positive"}
+		return ra.Fieldf("crl.validity", "must be positive")
 	}
 	if c.OCSPValidity > 0 && c.OCSPSignerValidity > 0 && c.OCSPSignerValidity < 3*c.OCSPValidity {
 		// the signer is replaced with a third of its life left, which
 		// must cover a response signed just before
-		return &ra.FieldError{Field: "ocsp.signer_validity", Msg: fmt.Sprintf("must be at least three times ocsp.validity (%s)", c.OCSPValidity)}
+		return ra.Fieldf("ocsp.signer_validity", "must be at least three times ocsp.validity (%s)", c.OCSPValidity)
 	}
 	if len(c.Profiles) == 0 {
-		return &ra.FieldError{Field: "profiles", Msg: "at least one usage type is needed"}
+		return ra.Fieldf("profiles", "at least one usage type is needed")
 	}
 	if err := (&ca.Profile{}).CheckExtras(c.Extras()); err != nil { // URL syntax and ca.policy_oid
 		return err
 	}
 	for _, u := range c.DeltaCRLDistributionPoint {
 		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "ldap") || !isASCII(u) {
-			return &ra.FieldError{Field: "crl.delta_distribution_points", Msg: fmt.Sprintf("%q is not an absolute http, https or ldap URL in ASCII", u)}
+			return ra.Fieldf("crl.delta_distribution_points", "%q is not an absolute http, https or ldap URL in ASCII", u)
 		}
 	}
 	seen := map[string]bool{}
@@ -125,12 +138,12 @@ func (c *Config) Validate() error {
 			return err
 		}
 		if seen[c.Profiles[i].Name] {
-			return &ra.FieldError{Field: "profiles", Msg: fmt.Sprintf("usage type %q defined twice", c.Profiles[i].Name)}
+			return ra.Fieldf("profiles", "usage type %q defined twice", c.Profiles[i].Name)
 		}
 		seen[c.Profiles[i].Name] = true
 	}
 	if len(c.AcceptancePoints) == 0 {
-		return &ra.FieldError{Field: "acceptance_points", Msg: "at least one acceptance point is needed"}
+		return ra.Fieldf("acceptance_points", "at least one acceptance point is needed")
 	}
 	return nil
 }
@@ -157,7 +170,7 @@ func (c *Config) Profile(name string) (*ca.Profile, error) {
 		}
 		names = append(names, c.Profiles[i].Name)
 	}
-	return nil, &ra.FieldError{Field: "usage_type", Msg: fmt.Sprintf("unknown usage type %q; use one of %s", name, strings.Join(names, ", "))}
+	return nil, ra.Fieldf("usage_type", "unknown usage type %q; use one of %s", name, strings.Join(names, ", "))
 }
 
 // Extras are the CA-wide URLs and policy put into every certificate.
@@ -177,7 +190,7 @@ func (c *Config) acceptancePoint(name string) error {
 		}
 		names = append(names, p.Name)
 	}
-	return &ra.FieldError{Field: "acceptance_point", Msg: fmt.Sprintf("unknown acceptance point %q; use one of %s", name, strings.Join(names, ", "))}
+	return ra.Fieldf("acceptance_point", "unknown acceptance point %q; use one of %s", name, strings.Join(names, ", "))
 }
 
 // CALoader produces the CA when an operation needs to sign. It is called at
@@ -259,7 +272,7 @@ func OpenToDiagnose(ctx context.Context, home string, cfg Config, loadCA CALoade
 
 func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, readOnly, diagnose bool) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return nil, msg.Errorf("configuration: %w", err)
 	}
 	cfg.StoreURL = testhook.StoreURLFor(home, cfg.StoreURL)
 	db := filepath.Join(home, DBFile)
@@ -275,7 +288,7 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 			open = store.OpenURLReadOnly
 		}
 	} else if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
+		return nil, msg.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
 	}
 	st, err := open(ctx, db)
 	if err != nil {
@@ -338,7 +351,7 @@ func (s *Service) FileCA(ctx context.Context) (*ca.CA, error) {
 func LoadFileCA(home string, insecure bool) (*ca.CA, error) {
 	certPEM, err := os.ReadFile(filepath.Join(home, CACertFile))
 	if err != nil {
-		return nil, fmt.Errorf("read CA certificate: %w", err)
+		return nil, msg.Errorf("read CA certificate: %w", err)
 	}
 	certs, err := ca.ParseCertificatesPEM(certPEM)
 	if err != nil {
@@ -347,14 +360,14 @@ func LoadFileCA(home string, insecure bool) (*ca.CA, error) {
 	keyPath := filepath.Join(home, CAKeyFile)
 	fi, err := os.Stat(keyPath)
 	if err != nil {
-		return nil, fmt.Errorf("read CA key: %w", err)
+		return nil, msg.Errorf("read CA key: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 && !insecure {
-		return nil, fmt.Errorf("%s is readable by others (mode %04o); run `chmod 600 %s` (or pass --insecure): %w", keyPath, fi.Mode().Perm(), keyPath, ra.ErrPolicy)
+		return nil, msg.Errorf("%s is readable by others (mode %04o); run `chmod 600 %s` (or pass --insecure): %w", keyPath, fi.Mode().Perm(), keyPath, ra.ErrPolicy)
 	}
 	keyPEM, err := os.ReadFile(keyPath)
 	if err != nil {
-		return nil, fmt.Errorf("read CA key: %w", err)
+		return nil, msg.Errorf("read CA key: %w", err)
 	}
 	key, err := ca.ParsePrivateKeyPEM(keyPEM)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
@@ -23,7 +24,7 @@ func (s *Service) MigrateStore(ctx context.Context, to string) (*store.CopyRepor
 		return nil, err
 	}
 	if s.store.Engine() != store.SQLite {
-		return nil, fmt.Errorf("the home's store is already in PostgreSQL (store.url): %w", ra.ErrInvalid)
+		return nil, msg.Errorf("the home's store is already in PostgreSQL (store.url): %w", ra.ErrInvalid)
 	}
 	rep, err := s.store.CopyTo(ctx, to, ra.Event{Operator: p.String(), Action: "store-migrate",
 		Detail: fmt.Sprintf("copied from %s to %s", s.store.Path(), store.Redact(to))})

@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -40,13 +41,13 @@ func checkTarget(tx *store.Tx, r *ra.Request, now time.Time) error {
 		if r.Kind == ra.KindReissue && (c.RevocationReason == "keyCompromise" || c.RevocationReason == "superseded") {
 			return nil
 		}
-		return fmt.Errorf("request %s (%s) acts on certificate %s, which was revoked for %s on %s; it can no longer be approved, issued or downloaded: %s: %w",
+		return msg.Errorf("request %s (%s) acts on certificate %s, which was revoked for %s on %s; it can no longer be approved, issued or downloaded: %s: %w",
 			r.Ref, r.Kind, c.Serial, c.RevocationReason, c.RevokedAt.Format(time.DateOnly), reject, ra.ErrConflict)
 	case ra.CertExpired:
 		if r.Kind == ra.KindReissue && r.State != ra.StateSubmitted {
 			return nil // approved in time: the replacement stands on its own
 		}
-		return fmt.Errorf("request %s (%s) acts on certificate %s, which expired on %s; it can no longer be approved, issued or downloaded: %s: %w",
+		return msg.Errorf("request %s (%s) acts on certificate %s, which expired on %s; it can no longer be approved, issued or downloaded: %s: %w",
 			r.Ref, r.Kind, c.Serial, c.NotAfter.Format(time.DateOnly), reject, ra.ErrConflict)
 	}
 	return nil

@@ -67,19 +67,28 @@ func (t *Tx) bind(e ra.Event) (binding, error) {
 // Audit appends a record to the hash-chained audit log, in the caller's
 // transaction: the record exists if and only if the change it describes does.
 //
-// On PostgreSQL it takes the audit chain lock, held until the transaction
-// ends: the tail read here is the newest committed one, and no other
-// transaction appends until this one commits or rolls back, so the chain
-// stays linear across instances (SQLite: the write lock).
+// On PostgreSQL the record is bound now and appended when the transaction
+// commits (audit_defer.go), under the audit chain lock: the tail it follows
+// is the newest committed one, and no other transaction appends until this
+// one commits or rolls back, so the chain stays linear across instances
+// (SQLite: the write lock, and the record is appended at once).
 func (t *Tx) Audit(e ra.Event) error {
+	if e.At.IsZero() {
+		e.At = t.now()
+	}
+	if t.deferAudit() {
+		b, err := t.bind(e)
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		t.auditLog = append(t.auditLog, auditEntry{e, b})
+		return nil
+	}
 	prev, last, err := t.auditTail()
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	e.Seq = last + 1
-	if e.At.IsZero() {
-		e.At = t.now()
-	}
 	b, err := t.bind(e)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -112,9 +121,6 @@ func (t *Tx) auditTail() (string, int64, error) {
 	if t.tail != nil {
 		return t.tail.hash, t.tail.seq, nil
 	}
-	if err := t.lock(lockAudit); err != nil {
-		return "", 0, err
-	}
 	var prev string
 	var last int64
 	err := t.queryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
@@ -133,6 +139,9 @@ type AuditFilter struct {
 
 // AuditRecords lists audit records in order.
 func (t *Tx) AuditRecords(f AuditFilter) ([]ra.Event, error) {
+	if err := t.flushAudit(); err != nil {
+		return nil, err
+	}
 	q := `SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail FROM audit`
 	var where []string
 	var args []any
@@ -186,6 +195,9 @@ type AuditProblem struct {
 // VerifyAudit walks the whole chain and reports every record whose hash,
 // link or sequence is wrong: an edited, deleted or reordered record.
 func (t *Tx) VerifyAudit() (checked int, problems []AuditProblem, err error) {
+	if err := t.flushAudit(); err != nil {
+		return 0, nil, err
+	}
 	rows, err := t.query(`SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash, req_digest, cert_digest FROM audit ORDER BY seq`)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read audit: %w", err)
@@ -219,6 +231,9 @@ func (t *Tx) VerifyAudit() (checked int, problems []AuditProblem, err error) {
 // AuditHead is the newest audit record's sequence number and hash (0 and
 // the genesis hash for an empty log).
 func (t *Tx) AuditHead() (int64, string, error) {
+	if err := t.flushAudit(); err != nil {
+		return 0, "", err
+	}
 	var seq int64
 	var hash string
 	err := t.queryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
@@ -233,6 +248,9 @@ func (t *Tx) AuditHead() (int64, string, error) {
 
 // AuditHash is the hash of record seq ("" if there is no such record).
 func (t *Tx) AuditHash(seq int64) (string, error) {
+	if err := t.flushAudit(); err != nil {
+		return "", err
+	}
 	var hash string
 	err := t.queryRow(`SELECT hash FROM audit WHERE seq = ?`, seq).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {

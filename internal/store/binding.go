@@ -275,6 +275,11 @@ func diffGroups(want, got string) []string {
 // lastBinding is the newest audit record binding a request (or a
 // certificate): its seq and digest, or 0 and "".
 func (t *Tx) lastBinding(certificate bool, key string) (int64, string, error) {
+	if t.auditPending(certificate, key) {
+		if err := t.flushAudit(); err != nil {
+			return 0, "", err
+		}
+	}
 	q := `SELECT seq, req_digest FROM audit WHERE ref = ? AND req_digest != '' ORDER BY seq DESC LIMIT 1`
 	if certificate {
 		q = `SELECT seq, cert_digest FROM audit WHERE serial = ? AND cert_digest != '' ORDER BY seq DESC LIMIT 1`
@@ -335,6 +340,9 @@ func (t *Tx) CheckBindings(fn func(*IntegrityError) error) (int, error) {
 	type bound struct {
 		seq int64
 		sum [32]byte
+	}
+	if err := t.flushAudit(); err != nil {
+		return 0, err
 	}
 	reqs, certs := map[string]bound{}, map[string]bound{}
 	rows, err := t.query(`SELECT seq, ref, serial, req_digest, cert_digest FROM audit WHERE req_digest != '' OR cert_digest != '' ORDER BY seq`)

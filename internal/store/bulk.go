@@ -9,8 +9,13 @@ import (
 // savepoint: if fn fails, everything fn wrote is undone and the rest of the
 // batch carries on; if it succeeds, its writes commit with the batch. One
 // transaction for the whole batch pays for one WAL sync instead of one per
-// item, which is what makes bulk approve, issue and sign fast.
+// item, which is what makes bulk approve, issue and sign fast. (On
+// PostgreSQL: pgSubtransaction, which also drops the item's kept audit
+// records when it fails.)
 func (t *Tx) Item(fn func() error) error {
+	if t.engine == Postgres {
+		return t.pgSubtransaction(fn)
+	}
 	if _, err := t.exec(`SAVEPOINT item`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}

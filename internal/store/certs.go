@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -25,7 +26,7 @@ func (t *Tx) InsertCertificate(c *ra.Certificate) error {
 		return err
 	})
 	if isUnique(err) {
-		return fmt.Errorf("serial %s already exists: %w", c.Serial, ra.ErrConflict)
+		return msg.Errorf("serial %s already exists: %w", c.Serial, ra.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("save certificate: %w", err)
@@ -84,7 +85,7 @@ func (t *Tx) Certificate(serial string) (*ra.Certificate, error) {
 func (t *Tx) CertificateAsStored(serial string) (*ra.Certificate, error) {
 	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.serial = ?`+t.forUpdateOf("c"), serial))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate with serial %s: %w", serial, ra.ErrNotFound), "serial", serial)
+		return nil, ra.WithCode("certificate.not_found", msg.Errorf("no certificate with serial %s: %w", serial, ra.ErrNotFound), "serial", serial)
 	}
 	if err != nil {
 		return nil, err
@@ -97,7 +98,7 @@ func (t *Tx) CertificateAsStored(serial string) (*ra.Certificate, error) {
 func (t *Tx) CertificateByKey(spki string) (*ra.Certificate, error) {
 	c, err := scanCert(t.queryRow(`SELECT `+certCols+` FROM certificates c JOIN requests r ON r.id = c.request_id WHERE c.spki_sha256 = ? ORDER BY c.not_before DESC LIMIT 1`+t.forUpdateOf("c"), spki))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ra.WithCode("certificate.not_found", fmt.Errorf("no certificate for that key: %w", ra.ErrNotFound))
+		return nil, ra.WithCode("certificate.not_found", msg.Errorf("no certificate for that key: %w", ra.ErrNotFound))
 	}
 	if err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ WHERE serial = ? AND status = 'valid'`, at.Unix(), reason, unix(invalidity), ser
 		if _, err := t.Certificate(serial); err != nil {
 			return err
 		}
-		return fmt.Errorf("certificate %s is already revoked: %w", serial, ra.ErrConflict)
+		return msg.Errorf("certificate %s is already revoked: %w", serial, ra.ErrConflict)
 	}
 	// Revocation takes effect in OCSP at once: the pre-signed responses go
 	// in this same transaction, and every responder sees the new revision.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"os"
 	"strconv"
 	"time"
@@ -159,6 +160,9 @@ func (t *Tx) EachCRL(fn func(CRL) error) error {
 
 // EachAudit streams the whole audit log in order.
 func (t *Tx) EachAudit(fn func(ra.Event) error) error {
+	if err := t.flushAudit(); err != nil {
+		return err
+	}
 	rows, err := t.query(`SELECT seq, at, operator, action, ref, serial, from_state, to_state, detail FROM audit ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
@@ -191,6 +195,9 @@ type StoreSummary struct {
 // Summary counts the rows of the main tables.
 func (t *Tx) Summary() (StoreSummary, error) {
 	var s StoreSummary
+	if err := t.flushAudit(); err != nil {
+		return s, err
+	}
 	err := t.queryRow(`SELECT
   (SELECT COALESCE(MAX(version), 0) FROM schema_migrations),
   (SELECT COUNT(*) FROM requests), (SELECT COUNT(*) FROM certificates),
@@ -242,12 +249,12 @@ func (s *Store) BackupTo(ctx context.Context, path string) error {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("create backup: %w", err)
+		return msg.Errorf("create backup: %w", err)
 	}
 	f.Close()
 	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		os.Remove(path)
-		return fmt.Errorf("back up store: %w", err)
+		return msg.Errorf("back up store: %w", err)
 	}
 	return nil
 }

@@ -3,7 +3,7 @@ package store
 import (
 	"database/sql"
 	"errors"
-	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -34,7 +34,7 @@ func (t *Tx) SeeNonce(nonce []byte) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return fmt.Errorf("senderNonce was used before: %w", ErrReplay)
+		return msg.Errorf("senderNonce was used before: %w", ErrReplay)
 	}
 	return nil
 }
@@ -51,7 +51,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transaction_id) DO NOTHING`, c.I
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return fmt.Errorf("transactionID was used before: %w", ErrReplay)
+		return msg.Errorf("transactionID was used before: %w", ErrReplay)
 	}
 	return nil
 }
@@ -73,7 +73,7 @@ func (t *Tx) CMPTransaction(id []byte) (*CMPTransaction, error) {
 	err := t.queryRow(`SELECT transaction_id, kind, ref, serial, signer_serial, state, passcode_box, created_at FROM cmp_transactions WHERE transaction_id = ?`+t.forUpdate(), id).
 		Scan(&c.ID, &c.Kind, &c.Ref, &c.Serial, &c.SignerSerial, &c.State, &c.PasscodeBox, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no CMP transaction with this transactionID: %w", ra.ErrNotFound)
+		return nil, msg.Errorf("no CMP transaction with this transactionID: %w", ra.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err

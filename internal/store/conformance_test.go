@@ -95,6 +95,8 @@ func TestConformance(t *testing.T) {
 		{"audit tail reused within a transaction", confAuditTail},
 		{"request with passcode in one read", confRequestWithPasscode},
 		{"bindings from the writes themselves", confFreshBindings},
+		{"transaction reads its own audit records", confAuditOwnReads},
+		{"nested items roll back together", confNestedItems},
 		{"CRL body kept when given", confCRLBody},
 		{"audit checkpoint never moves back", confCheckpoint},
 	}
@@ -821,6 +823,131 @@ func confRequestWithPasscode(t *testing.T, loc string) {
 			t.Errorf("RequestWithPasscode of no request = %v; want ErrNotFound", err)
 		}
 		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confAuditOwnReads: a transaction reads the audit records it appended
+// (PostgreSQL keeps them until commit, audit_defer.go, and appends them
+// before any read of the log), a row it bound proves against them, and an
+// item rolled back after its records were read takes back its own records
+// only.
+func confAuditOwnReads(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	confInsert(t, s, confRequest("20261125-CONF0001"))
+	errItem := errors.New("item fails")
+	err := s.Tx(ctx, func(tx *Tx) error {
+		r := confRequest("20261125-CONF0002")
+		id, err := tx.EnsureApplicant(r.Applicant.IDType, r.Applicant.IDNumber)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertRequest(r, id); err != nil {
+			return err
+		}
+		if err := tx.Audit(ra.Event{Operator: "clerk", Action: "apply", Ref: r.Ref, To: r.State}); err != nil {
+			return err
+		}
+		// proved against the record just appended
+		if got, err := tx.Request(r.Ref); err != nil || got.Ref != r.Ref {
+			return fmt.Errorf("Request(%s) after its audit record = %v, %v; want the request", r.Ref, got, err)
+		}
+		if err := tx.Audit(ra.Event{Operator: "op", Action: "before"}); err != nil {
+			return err
+		}
+		ierr := tx.Item(func() error {
+			if err := tx.Audit(ra.Event{Operator: "op", Action: "undone"}); err != nil {
+				return err
+			}
+			if seq, _, err := tx.AuditHead(); err != nil || seq != 4 {
+				return fmt.Errorf("AuditHead in the item = %d, %v; want 4", seq, err)
+			}
+			return errItem
+		})
+		if !errors.Is(ierr, errItem) {
+			return fmt.Errorf("failing item = %v; want %v", ierr, errItem)
+		}
+		if seq, _, err := tx.AuditHead(); err != nil || seq != 3 {
+			return fmt.Errorf("AuditHead after the item rolled back = %d, %v; want 3", seq, err)
+		}
+		return tx.Audit(ra.Event{Operator: "op", Action: "after"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, s, 4)
+	err = s.Read(ctx, func(tx *Tx) error {
+		evs, err := tx.AuditRecords(AuditFilter{})
+		var got []string
+		for _, e := range evs {
+			got = append(got, fmt.Sprint(e.Seq, e.Action))
+		}
+		if want := "[1apply 2apply 3before 4after]"; fmt.Sprint(got) != want {
+			t.Errorf("audit records = %v; want %s", got, want)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// confNestedItems: an item that fails after an item inside it succeeded
+// rolls back both (PostgreSQL releases finished savepoints late,
+// pgSubtransaction); the items around it keep theirs, and the transaction
+// commits.
+func confNestedItems(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	errItem := errors.New("item fails")
+	audit := func(tx *Tx, action string) error { return tx.Audit(ra.Event{Operator: "op", Action: action}) }
+	err := s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.Item(func() error { return audit(tx, "first") }); err != nil {
+			return err
+		}
+		err := tx.Item(func() error {
+			if err := audit(tx, "outer"); err != nil {
+				return err
+			}
+			if err := tx.Item(func() error { return audit(tx, "inner") }); err != nil {
+				return err
+			}
+			return errItem
+		})
+		if !errors.Is(err, errItem) {
+			return fmt.Errorf("failing outer item = %v; want %v", err, errItem)
+		}
+		err = tx.Item(func() error {
+			if err := tx.Item(func() error { return audit(tx, "inner kept") }); err != nil {
+				return err
+			}
+			if err := tx.Item(func() error { audit(tx, "inner undone"); return errItem }); !errors.Is(err, errItem) {
+				return fmt.Errorf("failing inner item = %v; want %v", err, errItem)
+			}
+			return audit(tx, "outer kept")
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Item(func() error { return audit(tx, "last") })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, s, 4)
+	err = s.Read(ctx, func(tx *Tx) error {
+		evs, err := tx.AuditRecords(AuditFilter{})
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.Action)
+		}
+		if want := "[first inner kept outer kept last]"; fmt.Sprint(got) != want {
+			t.Errorf("audit records = %v; want %s", got, want)
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

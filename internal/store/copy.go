@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"slices"
 	"sort"
 	"strings"
@@ -34,7 +35,7 @@ var copyOrder = []string{"meta", "store_identity", "policy", "applicants", "requ
 // empty is refused. The source is only read.
 func (s *Store) CopyTo(ctx context.Context, u string, note ra.Event) (*CopyReport, error) {
 	if s.engine != SQLite {
-		return nil, fmt.Errorf("the store is already in PostgreSQL: %w", ra.ErrInvalid)
+		return nil, msg.Errorf("the store is already in PostgreSQL: %w", ra.ErrInvalid)
 	}
 	dst, err := connect(ctx, u, false)
 	if err != nil {
@@ -56,7 +57,7 @@ func (s *Store) CopyTo(ctx context.Context, u string, note ra.Event) (*CopyRepor
 			return err
 		}
 		if ver != LatestVersion() {
-			return fmt.Errorf("the store is at schema version %d, not %d; open it once with this cmca (any command) to migrate it first: %w", ver, LatestVersion(), ra.ErrConflict)
+			return msg.Errorf("the store is at schema version %d, not %d; open it once with this cmca (any command) to migrate it first: %w", ver, LatestVersion(), ra.ErrConflict)
 		}
 		rep.SchemaVersion = ver
 		tables, err := src.tables()
@@ -104,7 +105,7 @@ func verifyCopy(src, dst *Tx, tables []string, rep *CopyReport, note ra.Event) e
 			return err
 		}
 		if a != b || a != rep.Rows[table] {
-			return fmt.Errorf("verify: table %s has %d rows in the store and %d in the copy: %w", table, a, b, ra.ErrConflict)
+			return msg.Errorf("verify: table %s has %d rows in the store and %d in the copy: %w", table, a, b, ra.ErrConflict)
 		}
 	}
 	checked, problems, err := dst.VerifyAudit()
@@ -112,7 +113,7 @@ func verifyCopy(src, dst *Tx, tables []string, rep *CopyReport, note ra.Event) e
 		return err
 	}
 	if len(problems) > 0 || int64(checked) != rep.Rows["audit"] {
-		return fmt.Errorf("verify: the copy's audit chain checks %d of %d records, problems %v: %w", checked, rep.Rows["audit"], problems, ra.ErrConflict)
+		return msg.Errorf("verify: the copy's audit chain checks %d of %d records, problems %v: %w", checked, rep.Rows["audit"], problems, ra.ErrConflict)
 	}
 	want, err := src.NextCRLNumber()
 	if err != nil {
@@ -123,7 +124,7 @@ func verifyCopy(src, dst *Tx, tables []string, rep *CopyReport, note ra.Event) e
 		return err
 	}
 	if got != want {
-		return fmt.Errorf("verify: the next CRL number would be %d in the copy, %d in the store: %w", got, want, ra.ErrConflict)
+		return msg.Errorf("verify: the next CRL number would be %d in the copy, %d in the store: %w", got, want, ra.ErrConflict)
 	}
 	rep.NextCRLNumber = got
 	if note.Action != "" {
@@ -177,6 +178,11 @@ func (t *Tx) tables() ([]string, error) {
 
 func (t *Tx) count(table string) (int64, error) {
 	var n int64
+	if table == "audit" {
+		if err := t.flushAudit(); err != nil {
+			return 0, err
+		}
+	}
 	err := t.queryRow(`SELECT COUNT(*) FROM ` + quoteIdent(table)).Scan(&n)
 	return n, err
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 
 	"github.com/cmca/cmca/internal/ra"
 )
@@ -16,7 +17,7 @@ func (t *Tx) CRLByNumber(n int64) (*CRL, error) {
 	var der []byte
 	c, err := scanCRL(t.queryRow(`SELECT `+crlColumns+`, der FROM crls WHERE number = ?`, n), &der)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no CRL number %d in the store: %w", n, ra.ErrNotFound)
+		return nil, msg.Errorf("no CRL number %d in the store: %w", n, ra.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read CRL %d: %w", n, err)

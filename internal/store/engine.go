@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -93,7 +94,7 @@ func (s *Store) checkEmptyTx(tx *Tx) error {
 		return err
 	}
 	if tables > 0 {
-		return fmt.Errorf("%s is not empty (%d tables): %w", s.path, tables, ErrNotStore)
+		return msg.Errorf("%s is not empty (%d tables): %w", s.path, tables, ErrNotStore)
 	}
 	return nil
 }
@@ -104,7 +105,7 @@ func (s *Store) checkEmpty(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", s.path, unavailable(err))
 	}
 	if tables > 0 {
-		return fmt.Errorf("%s is not empty (%d tables); `cmca init` makes a store in an empty database only (drop and create it, or use another): %w", s.path, tables, ErrNotStore)
+		return msg.Errorf("%s is not empty (%d tables); `cmca init` makes a store in an empty database only (drop and create it, or use another): %w", s.path, tables, ErrNotStore)
 	}
 	return nil
 }
@@ -138,7 +139,7 @@ func openURL(ctx context.Context, u string, readOnly bool) (*Store, error) {
 			s.db.Close()
 			rw, err := openURL(ctx, u, false)
 			if err != nil {
-				return nil, fmt.Errorf("%s must be migrated to schema version %d before it can be read: %v: %w", s.path, LatestVersion(), err, ErrReadOnly)
+				return nil, msg.Errorf("%s must be migrated to schema version %d before it can be read: %v: %w", s.path, LatestVersion(), err, ErrReadOnly)
 			}
 			rw.Close()
 			return openURL(ctx, u, true)
@@ -155,11 +156,11 @@ func openURL(ctx context.Context, u string, readOnly bool) (*Store, error) {
 // connect opens a pool on u and checks that the server answers.
 func connect(ctx context.Context, u string, readOnly bool) (*Store, error) {
 	if !IsURL(u) {
-		return nil, fmt.Errorf("store URL %q: want postgres://USER:PASSWORD@HOST:PORT/DATABASE: %w", Redact(u), ra.ErrInvalid)
+		return nil, msg.Errorf("store URL %q: want postgres://USER:PASSWORD@HOST:PORT/DATABASE: %w", Redact(u), ra.ErrInvalid)
 	}
 	cfg, err := pgx.ParseConfig(u)
 	if err != nil {
-		return nil, fmt.Errorf("store URL %s: %v: %w", Redact(u), redactErr(err, u), ra.ErrInvalid)
+		return nil, msg.Errorf("store URL %s: %v: %w", Redact(u), redactErr(err, u), ra.ErrInvalid)
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
@@ -174,7 +175,7 @@ func connect(ctx context.Context, u string, readOnly bool) (*Store, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", Redact(u), classify(err))
+		return nil, msg.Errorf("open store %s: %w", Redact(u), classify(err))
 	}
 	return &Store{db: db, path: Redact(u), engine: Postgres, readOnly: readOnly, Now: time.Now}, nil
 }
@@ -188,17 +189,17 @@ WHERE table_schema = current_schema() AND table_name IN ('schema_migrations', 'm
 		return 0, fmt.Errorf("%s: %w", s.path, unavailable(err))
 	}
 	if tables < 2 {
-		return 0, fmt.Errorf("%s has no cmca schema; only `cmca init` makes a new store (in an empty database), or `cmca restore` puts one back: %w", s.path, ErrNotStore)
+		return 0, msg.Errorf("%s has no cmca schema; only `cmca init` makes a new store (in an empty database), or `cmca restore` puts one back: %w", s.path, ErrNotStore)
 	}
 	cur, err := s.SchemaVersion(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %v: %w", s.path, err, ErrNotStore)
 	}
 	if cur == 0 {
-		return 0, fmt.Errorf("%s has no cmca schema (no migration recorded): %w", s.path, ErrNotStore)
+		return 0, msg.Errorf("%s has no cmca schema (no migration recorded): %w", s.path, ErrNotStore)
 	}
 	if cur > LatestVersion() {
-		return 0, fmt.Errorf("%s: store schema version %d is newer than this cmca's (version %d); use the cmca release that migrated it, or a newer one: %w", s.path, cur, LatestVersion(), ErrNewerSchema)
+		return 0, msg.Errorf("%s: store schema version %d is newer than this cmca's (version %d); use the cmca release that migrated it, or a newer one: %w", s.path, cur, LatestVersion(), ErrNewerSchema)
 	}
 	return cur, nil
 }
@@ -246,7 +247,7 @@ func classify(err error) error {
 		case pe.Code == "28P01" || pe.Code == "28000": // invalid_password, invalid_authorization_specification
 			return fmt.Errorf("%s: %w", pe.Message, ra.ErrAuth)
 		case pe.Code == "3D000": // invalid_catalog_name
-			return fmt.Errorf("%s; create it first (createdb): %w", pe.Message, ra.ErrNotFound)
+			return msg.Errorf("%s; create it first (createdb): %w", pe.Message, ra.ErrNotFound)
 		case strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03": // connection exceptions, admin/crash shutdown, cannot connect now
 			return fmt.Errorf("%s: %w", pe.Message, ErrUnavailable)
 		}
@@ -436,19 +437,41 @@ func (t *Tx) savepoint(fn func() error) error {
 	if t.engine != Postgres {
 		return fn()
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `SAVEPOINT stmt`); err != nil {
+	return t.pgSubtransaction(fn)
+}
+
+// pgSubtransaction runs fn under a savepoint of its own (PostgreSQL: Item
+// and savepoint); if fn fails, what it did is rolled back, its audit
+// records included, and the transaction goes on.
+//
+// Each savepoint has its own name, and one that is done is not released
+// by a round trip of its own: the release goes with the next savepoint's
+// statement ("RELEASE SAVEPOINT sp1; SAVEPOINT sp2", one round trip), or
+// never, when the transaction ends first. Releasing a savepoint releases
+// those set after it, and rolling back to one destroys them, so only the
+// newest finished savepoint is ever waiting: a group of downloads saves two
+// round trips per download.
+func (t *Tx) pgSubtransaction(fn func() error) error {
+	t.spCount++
+	name := "sp" + strconv.Itoa(t.spCount)
+	q := "SAVEPOINT " + name
+	if t.spDone != "" {
+		q = "RELEASE SAVEPOINT " + t.spDone + "; " + q
+	}
+	if _, err := t.tx.ExecContext(t.ctx, q); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
+	t.spDone = ""
+	m := t.markAudit()
 	ferr := fn()
 	if ferr != nil {
 		t.forget()
-		if _, err := t.tx.ExecContext(t.ctx, `ROLLBACK TO SAVEPOINT stmt`); err != nil {
-			return errors.Join(ferr, fmt.Errorf("roll back statement: %w", err))
+		if _, err := t.tx.ExecContext(t.ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
+			return errors.Join(ferr, fmt.Errorf("roll back to savepoint: %w", err))
 		}
+		t.rollbackAudit(m)
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `RELEASE SAVEPOINT stmt`); err != nil {
-		return errors.Join(ferr, fmt.Errorf("release savepoint: %w", err))
-	}
+	t.spDone = name
 	return ferr
 }
 
@@ -489,7 +512,7 @@ func unavailable(err error) error {
 // features (VACUUM INTO, recursive fill), naming what to use instead.
 func (e Engine) sqliteOnly(what, instead string) error {
 	if e == Postgres {
-		return fmt.Errorf("%s works on a SQLite store only; on PostgreSQL use %s: %w", what, instead, ra.ErrInvalid)
+		return msg.Errorf("%s works on a SQLite store only; on PostgreSQL use %s: %w", what, instead, ra.ErrInvalid)
 	}
 	return nil
 }

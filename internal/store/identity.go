@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"time"
 
 	"github.com/cmca/cmca/internal/ra"
@@ -55,7 +56,7 @@ func (t *Tx) SetIdentity(id Identity) error {
 		return err
 	})
 	if isUnique(err) {
-		return fmt.Errorf("the store already has an identity: %w", ra.ErrConflict)
+		return msg.Errorf("the store already has an identity: %w", ra.ErrConflict)
 	}
 	return err
 }

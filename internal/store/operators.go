@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"strings"
 	"time"
 
@@ -60,7 +61,7 @@ VALUES (?, ?, ?, ?, ?, ?, 'valid', ?)`, c.Serial, c.Purpose, c.Subject, c.NotBef
 		return err
 	})
 	if isUnique(err) {
-		return fmt.Errorf("serial %s already exists: %w", c.Serial, ra.ErrConflict)
+		return msg.Errorf("serial %s already exists: %w", c.Serial, ra.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("save certificate: %w", err)
@@ -79,7 +80,7 @@ func (t *Tx) ServiceCert(serial string) (*ServiceCert, error) {
 	err := t.queryRow(`SELECT `+serviceCertCols+` FROM service_certificates WHERE serial = ?`, serial).Scan(
 		&c.Serial, &c.Purpose, &c.Subject, &nb, &na, &c.SPKISHA256, &c.Status, &revokedAt, &reason, &c.DER)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no service certificate with serial %s: %w", serial, ra.ErrNotFound)
+		return nil, msg.Errorf("no service certificate with serial %s: %w", serial, ra.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read service certificate: %w", err)
@@ -100,7 +101,7 @@ func (t *Tx) RevokeServiceCert(serial string, at time.Time, reason int) error {
 		if _, err := t.ServiceCert(serial); err != nil {
 			return err
 		}
-		return fmt.Errorf("certificate %s is already revoked: %w", serial, ra.ErrConflict)
+		return msg.Errorf("certificate %s is already revoked: %w", serial, ra.ErrConflict)
 	}
 	return nil
 }
@@ -138,7 +139,7 @@ func (t *Tx) InsertOperator(o *Operator) error {
 		return err
 	})
 	if isUnique(err) {
-		return fmt.Errorf("operator %s already exists; revoke it first to give it a new credential: %w", o.Name, ra.ErrConflict)
+		return msg.Errorf("operator %s already exists; revoke it first to give it a new credential: %w", o.Name, ra.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("save operator: %w", err)
@@ -167,7 +168,7 @@ func (t *Tx) ActiveOperator(name string) (*Operator, error) {
 	o, err := scanOperator(t.queryRow(`SELECT `+operatorCols+` FROM operators o JOIN service_certificates c ON c.serial = o.serial
 WHERE o.name = ? AND o.status = 'active'`, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no active operator %s: %w", name, ra.ErrNotFound)
+		return nil, msg.Errorf("no active operator %s: %w", name, ra.ErrNotFound)
 	}
 	return o, err
 }
@@ -178,7 +179,7 @@ func (t *Tx) OperatorBySerial(serial string) (*Operator, error) {
 	o, err := scanOperator(t.queryRow(`SELECT `+operatorCols+` FROM operators o JOIN service_certificates c ON c.serial = o.serial
 WHERE o.serial = ?`, serial))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no operator with certificate %s: %w", serial, ra.ErrNotFound)
+		return nil, msg.Errorf("no operator with certificate %s: %w", serial, ra.ErrNotFound)
 	}
 	return o, err
 }
@@ -213,7 +214,7 @@ func (t *Tx) DisableOperator(name, by string, at time.Time) error {
 		return fmt.Errorf("disable operator %s: %w", name, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("no active operator %s: %w", name, ra.ErrNotFound)
+		return msg.Errorf("no active operator %s: %w", name, ra.ErrNotFound)
 	}
 	return nil
 }

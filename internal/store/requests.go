@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/ra"
 )
 
@@ -19,7 +20,7 @@ func (t *Tx) LookupApplicant(idType ra.IDType, idNumber string) (ra.Applicant, e
 	err := t.queryRow(`SELECT id_type, id_number, name, surname, given_name, mobile, email, address FROM applicants WHERE id_type = ? AND id_number = ?`,
 		string(idType), idNumber).Scan(&a.IDType, &a.IDNumber, &a.Name, &a.Surname, &a.GivenName, &a.Mobile, &a.Email, &a.Address)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && a.Name == "") {
-		return ra.Applicant{}, ra.WithCode("applicant.not_found", fmt.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound))
+		return ra.Applicant{}, ra.WithCode("applicant.not_found", msg.Errorf("no applicant with that %s number: %w", idType, ra.ErrNotFound))
 	}
 	return a, err
 }
@@ -126,13 +127,22 @@ func scanRequest(sc scanner) (*ra.Request, error) {
 
 // Request reads one request by reference, or ra.ErrNotFound. In a write
 // transaction on PostgreSQL the row stays locked until commit (forUpdate).
+//
+// Whatever a state change reads must be what the audit log bound: the
+// row is checked against its last binding. One statement reads the row
+// and the columns its binding digests (a second read of the row cost a
+// round trip to PostgreSQL per download).
 func (t *Tx) Request(ref string) (*ra.Request, error) {
-	r, err := t.RequestAsStored(ref)
+	vals := make([]any, len(requestDigestCols))
+	extra := make([]any, len(vals))
+	for i := range vals {
+		extra[i] = &vals[i]
+	}
+	r, err := t.readRequest(ref, requestCheckedCols, extra)
 	if err != nil {
 		return nil, err
 	}
-	// Whatever a state change reads must be what the audit log bound.
-	if err := t.CheckRequest(ref); err != nil {
+	if err := t.checkBinding(false, ref, digestValues(requestGroups, vals)); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -142,7 +152,20 @@ func (t *Tx) Request(ref string) (*ra.Request, error) {
 // log: for display only (status), which shows an edited row and says so.
 // (In a write transaction on PostgreSQL the row stays locked: forUpdate.)
 func (t *Tx) RequestAsStored(ref string) (*ra.Request, error) {
-	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE ref = ?`+t.forUpdate(), ref))
+	return t.readRequest(ref, requestCols, nil)
+}
+
+// requestDigestCols are the columns a request's binding digests, and
+// requestCheckedCols the request's columns followed by them.
+var (
+	requestDigestCols  = strings.Split(groupCols(requestGroups), ", ")
+	requestCheckedCols = requestCols + ", " + groupCols(requestGroups)
+)
+
+// readRequest reads the columns cols (requestCols, then the columns extra
+// scans into) of request ref.
+func (t *Tx) readRequest(ref, cols string, extra []any) (*ra.Request, error) {
+	r, err := scanRequest(scanMore{t.queryRow(`SELECT `+cols+` FROM requests WHERE ref = ?`+t.forUpdate(), ref), extra})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, requestNotFound(ref)
 	}
@@ -151,6 +174,15 @@ func (t *Tx) RequestAsStored(ref string) (*ra.Request, error) {
 	}
 	return r, nil
 }
+
+// scanMore scans a row into the destinations its caller gives, then into
+// extra.
+type scanMore struct {
+	sc    scanner
+	extra []any
+}
+
+func (m scanMore) Scan(dest ...any) error { return m.sc.Scan(append(dest, m.extra...)...) }
 
 // Passcode is what a download checks beside the request: the stored hash
 // of its passcode ("" if none) and whether it is locked.
@@ -317,7 +349,7 @@ WHERE ref = ? AND state = ?
 RETURNING ` + groupCols(requestGroups)
 
 func requestNotFound(ref string) error {
-	return ra.WithCode("request.not_found", fmt.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)
+	return ra.WithCode("request.not_found", msg.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)
 }
 
 // RequestFilter selects requests for the review queue.
@@ -423,7 +455,7 @@ func (t *Tx) PasscodeHash(ref string) (string, error) {
 	var h sql.NullString
 	err := t.queryRow(`SELECT passcode_hash FROM requests WHERE ref = ?`, ref).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("no request %s: %w", ref, ra.ErrNotFound)
+		return "", msg.Errorf("no request %s: %w", ref, ra.ErrNotFound)
 	}
 	return h.String, err
 }

@@ -14,6 +14,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io/fs"
 	"net/url"
 	"os"
@@ -60,15 +61,15 @@ const ApplicationID = 0x434D4341
 // as this home's store, and nothing was written to it.
 var (
 	// ErrNoStore: there is no store file.
-	ErrNoStore = fmt.Errorf("no cmca store: %w", ra.ErrNotFound)
+	ErrNoStore = msg.Errorf("no cmca store: %w", ra.ErrNotFound)
 	// ErrNotStore: the file is empty, not SQLite, another application's,
 	// or has no cmca schema.
-	ErrNotStore = fmt.Errorf("not a cmca store: %w", ra.ErrConflict)
+	ErrNotStore = msg.Errorf("not a cmca store: %w", ra.ErrConflict)
 	// ErrNewerSchema: the store was migrated by a newer cmca.
-	ErrNewerSchema = fmt.Errorf("store schema newer than this cmca: %w", ra.ErrConflict)
+	ErrNewerSchema = msg.Errorf("store schema newer than this cmca: %w", ra.ErrConflict)
 	// ErrReadOnly: a read-only open found a store that needs migrating and
 	// could not migrate it.
-	ErrReadOnly = fmt.Errorf("store needs migrating: %w", ra.ErrConflict)
+	ErrReadOnly = msg.Errorf("store needs migrating: %w", ra.ErrConflict)
 )
 
 // errNeedsMigration: a read-only open found an older schema.
@@ -80,7 +81,7 @@ var errNeedsMigration = errors.New("store schema is older than this cmca's")
 func Create(ctx context.Context, path string) (*Store, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("create store: %w", err)
+		return nil, msg.Errorf("create store: %w", err)
 	}
 	f.Close()
 	s, err := openDB(path, false)
@@ -137,7 +138,7 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	}
 	rw, err := Open(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("%s must be migrated to schema version %d before it can be read, and that needs write access: %v: %w", path, LatestVersion(), err, ErrReadOnly)
+		return nil, msg.Errorf("%s must be migrated to schema version %d before it can be read, and that needs write access: %v: %w", path, LatestVersion(), err, ErrReadOnly)
 	}
 	rw.Close()
 	return openReadOnly(ctx, path)
@@ -181,16 +182,16 @@ func openReadOnly(ctx context.Context, path string) (*Store, error) {
 func checkFile(path string) error {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s does not exist: %w", path, ErrNoStore)
+		return msg.Errorf("%s does not exist: %w", path, ErrNoStore)
 	}
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return msg.Errorf("open store: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file: %w", path, ErrNotStore)
+		return msg.Errorf("%s is not a regular file: %w", path, ErrNotStore)
 	}
 	if fi.Size() == 0 {
-		return fmt.Errorf("%s is empty (0 bytes); only `cmca init` makes a new store: put the store back from a backup (`cmca restore`): %w", path, ErrNotStore)
+		return msg.Errorf("%s is empty (0 bytes); only `cmca init` makes a new store: put the store back from a backup (`cmca restore`): %w", path, ErrNotStore)
 	}
 	return nil
 }
@@ -225,7 +226,7 @@ func openDB(path string, readOnly bool, flags ...string) (*Store, error) {
 	}
 	db, err := sql.Open("sqlite", "file:"+uriPath(path)+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, msg.Errorf("open store %s: %w", path, err)
 	}
 	// Keep connections for concurrent readers (cmca serve): database/sql
 	// keeps 2 by default and would open and close one per request beyond.
@@ -243,13 +244,13 @@ func uriPath(path string) string {
 func (s *Store) useWAL(ctx context.Context) error {
 	var mode string
 	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return fmt.Errorf("open store %s: %w", s.path, err)
+		return msg.Errorf("open store %s: %w", s.path, err)
 	}
 	if strings.EqualFold(mode, "wal") {
 		return nil
 	}
 	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
-		return fmt.Errorf("open store %s: %w", s.path, err)
+		return msg.Errorf("open store %s: %w", s.path, err)
 	}
 	return nil
 }
@@ -267,19 +268,19 @@ func (s *Store) check(ctx context.Context) (int, error) {
 	var appID int64
 	if err := s.db.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&appID); err != nil {
 		if isCantOpen(err) {
-			return 0, fmt.Errorf("open store %s: %w", s.path, err)
+			return 0, msg.Errorf("open store %s: %w", s.path, err)
 		}
 		return 0, fmt.Errorf("%s: %v: %w", s.path, err, ErrNotStore)
 	}
 	if appID != 0 && appID != ApplicationID {
-		return 0, fmt.Errorf("%s: its SQLite application_id 0x%08x is not cmca's (0x%08x): %w", s.path, uint32(appID), ApplicationID, ErrNotStore)
+		return 0, msg.Errorf("%s: its SQLite application_id 0x%08x is not cmca's (0x%08x): %w", s.path, uint32(appID), ApplicationID, ErrNotStore)
 	}
 	var tables int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('schema_migrations', 'meta')`).Scan(&tables); err != nil {
 		return 0, fmt.Errorf("%s: %v: %w", s.path, err, ErrNotStore)
 	}
 	if tables < 2 {
-		return 0, fmt.Errorf("%s has no cmca schema; only `cmca init` makes a new store: put the store back from a backup (`cmca restore`): %w", s.path, ErrNotStore)
+		return 0, msg.Errorf("%s has no cmca schema; only `cmca init` makes a new store: put the store back from a backup (`cmca restore`): %w", s.path, ErrNotStore)
 	}
 	cur, err := s.SchemaVersion(ctx)
 	if err != nil {
@@ -290,10 +291,10 @@ func (s *Store) check(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	if cur == 0 {
-		return 0, fmt.Errorf("%s has no cmca schema (no migration recorded): %w", s.path, ErrNotStore)
+		return 0, msg.Errorf("%s has no cmca schema (no migration recorded): %w", s.path, ErrNotStore)
 	}
 	if v := max(cur, marked); v > LatestVersion() {
-		return 0, fmt.Errorf("%s: store schema version %d is newer than this cmca's (version %d); use the cmca release that migrated it, or a newer one: %w", s.path, v, LatestVersion(), ErrNewerSchema)
+		return 0, msg.Errorf("%s: store schema version %d is newer than this cmca's (version %d); use the cmca release that migrated it, or a newer one: %w", s.path, v, LatestVersion(), ErrNewerSchema)
 	}
 	return cur, nil
 }
@@ -340,7 +341,7 @@ func (s *Store) applyMigrations(ctx context.Context, tx *Tx, names []string, cur
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if cur > latest {
-		return fmt.Errorf("%s: store schema version %d is newer than this cmca's (version %d): %w", s.path, cur, latest, ErrNewerSchema)
+		return msg.Errorf("%s: store schema version %d is newer than this cmca's (version %d): %w", s.path, cur, latest, ErrNewerSchema)
 	}
 	var hooks []func() error
 	for _, name := range names {
@@ -480,6 +481,10 @@ func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 		_ = sqlTx.Rollback()
 		return err
 	}
+	if err := tx.flushAudit(); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -523,6 +528,14 @@ type Tx struct {
 	// the binding digests of the request and the certificate this
 	// transaction wrote last, from the write itself (binding.go)
 	freshReq, freshCert fresh
+	// audit records kept until commit, and how many of them are in the
+	// table (PostgreSQL, audit_defer.go)
+	auditLog  []auditEntry
+	auditDone int
+	// PostgreSQL savepoints set, and the newest finished one, not yet
+	// released (engine.go, pgSubtransaction)
+	spCount int
+	spDone  string
 }
 
 // forget drops what the transaction remembers of its own writes, after a

@@ -9,7 +9,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"fmt"
 
 	"github.com/cmca/cmca/internal/ra"
 )
@@ -34,7 +33,7 @@ func ParseKeyAlgo(s string) (KeyAlgo, error) {
 			return a, nil
 		}
 	}
-	return "", &ra.FieldError{Field: "key_algo", Msg: fmt.Sprintf("unknown key algorithm %q; use one of %v", s, KeyAlgos)}
+	return "", ra.Fieldf("key_algo", "unknown key algorithm %q; use one of %v", s, KeyAlgos)
 }
 
 // GenerateSoftKey makes a software key of the given algorithm.
@@ -49,5 +48,5 @@ func GenerateSoftKey(a KeyAlgo) (crypto.Signer, error) {
 	case RSA3072:
 		return rsa.GenerateKey(rand.Reader, 3072)
 	}
-	return nil, &ra.FieldError{Field: "key_algo", Msg: fmt.Sprintf("unknown key algorithm %q", a)}
+	return nil, ra.Fieldf("key_algo", "unknown key algorithm %q", a)
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"io"
 	"math/big"
 	"os"
@@ -92,7 +93,7 @@ func OpenModule(path string) (*Module, error) {
 	if err := ctx.Initialize(); err != nil {
 		if !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
 			ctx.Destroy()
-			return nil, mapP11Error("initialize PKCS#11 module "+path, err)
+			return nil, mapP11Error(err, "initialize PKCS#11 module %s", path)
 		}
 		mc.finalize = false // somebody else in this process owns it
 	}
@@ -137,7 +138,7 @@ func (m *Module) Close() error {
 	delete(modules, mc.key)
 	if mc.finalize {
 		if err := mc.ctx.Finalize(); err != nil {
-			errs = append(errs, mapP11Error("finalize PKCS#11 module", err))
+			errs = append(errs, mapP11Error(err, "finalize PKCS#11 module"))
 		}
 	}
 	mc.ctx.Destroy()
@@ -184,7 +185,7 @@ func (m *Module) slots(ctx context.Context) ([]slotToken, error) {
 	}
 	ids, err := m.mc.ctx.GetSlotList(true)
 	if err != nil {
-		return nil, mapP11Error("list slots", err)
+		return nil, mapP11Error(err, "list slots")
 	}
 	var out []slotToken
 	for _, id := range ids {
@@ -196,7 +197,7 @@ func (m *Module) slots(ctx context.Context) ([]slotToken, error) {
 			if isRV(err, pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_DEVICE_REMOVED, pkcs11.CKR_TOKEN_NOT_RECOGNIZED, pkcs11.CKR_SLOT_ID_INVALID) {
 				continue // removed while we looked
 			}
-			return nil, mapP11Error("read token information", err)
+			return nil, mapP11Error(err, "read token information")
 		}
 		out = append(out, slotToken{slot: id, info: tokenInfo(ti)})
 	}
@@ -285,7 +286,7 @@ func (m *Module) Open(ctx context.Context, sel Selector, pin []byte) (*Session, 
 		h, err = p.OpenSession(tok.slot, pkcs11.CKF_SERIAL_SESSION)
 	}
 	if err != nil {
-		return nil, mapP11Error(fmt.Sprintf("open session on token %s", tok.info), err)
+		return nil, mapP11Error(err, "open session on token %s", tok.info)
 	}
 	s := &Session{m: m, h: h, slot: tok.slot, info: tok.info}
 	s.info.ReadOnly = readOnly
@@ -293,7 +294,7 @@ func (m *Module) Open(ctx context.Context, sel Selector, pin []byte) (*Session, 
 		err := p.Login(h, pkcs11.CKU_USER, string(pin))
 		if err != nil && !isRV(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
 			_ = p.CloseSession(h)
-			return nil, mapP11Error(fmt.Sprintf("log in to token %s", tok.info), err)
+			return nil, mapP11Error(err, "log in to token %s", tok.info)
 		}
 		s.loggedIn = true
 		m.mc.mu.Lock()
@@ -350,12 +351,12 @@ func (s *Session) Close() error {
 		mc.mu.Unlock()
 		if last {
 			if err := p.Logout(s.h); err != nil && !isRV(err, pkcs11.CKR_USER_NOT_LOGGED_IN) {
-				errs = append(errs, mapP11Error("log out", err))
+				errs = append(errs, mapP11Error(err, "log out"))
 			}
 		}
 	}
 	if err := p.CloseSession(s.h); err != nil {
-		errs = append(errs, mapP11Error("close session", err))
+		errs = append(errs, mapP11Error(err, "close session"))
 	}
 	s.m.mu.Lock()
 	delete(s.m.sessions, s)
@@ -391,14 +392,14 @@ func (s *Session) needWrite(what string) error {
 func (s *Session) findObjects(template []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
 	p := s.m.mc.ctx
 	if err := p.FindObjectsInit(s.h, template); err != nil {
-		return nil, mapP11Error("search objects", err)
+		return nil, mapP11Error(err, "search objects")
 	}
 	var out []pkcs11.ObjectHandle
 	for {
 		hs, _, err := p.FindObjects(s.h, 64)
 		if err != nil {
 			_ = p.FindObjectsFinal(s.h)
-			return nil, mapP11Error("search objects", err)
+			return nil, mapP11Error(err, "search objects")
 		}
 		if len(hs) == 0 {
 			break
@@ -406,7 +407,7 @@ func (s *Session) findObjects(template []*pkcs11.Attribute) ([]pkcs11.ObjectHand
 		out = append(out, hs...)
 	}
 	if err := p.FindObjectsFinal(s.h); err != nil {
-		return nil, mapP11Error("search objects", err)
+		return nil, mapP11Error(err, "search objects")
 	}
 	return out, nil
 }
@@ -428,7 +429,7 @@ func (s *Session) attrs(h pkcs11.ObjectHandle, types ...uint) (map[uint][]byte, 
 		return out, nil
 	}
 	if !isRV(err, pkcs11.CKR_ATTRIBUTE_TYPE_INVALID, pkcs11.CKR_ATTRIBUTE_SENSITIVE) {
-		return nil, mapP11Error("read object attributes", err)
+		return nil, mapP11Error(err, "read object attributes")
 	}
 	// One attribute is missing or secret: read them one at a time.
 	out := make(map[uint][]byte, len(types))
@@ -439,7 +440,7 @@ func (s *Session) attrs(h pkcs11.ObjectHandle, types ...uint) (map[uint][]byte, 
 			out[t] = got[0].Value
 		case isRV(err, pkcs11.CKR_ATTRIBUTE_TYPE_INVALID, pkcs11.CKR_ATTRIBUTE_SENSITIVE):
 		default:
-			return nil, mapP11Error("read object attributes", err)
+			return nil, mapP11Error(err, "read object attributes")
 		}
 	}
 	return out, nil
@@ -543,7 +544,7 @@ func (s *Session) GenerateKey(ctx context.Context, algo KeyAlgo, id []byte, labe
 		// C_GenerateKeyPair creates both keys or neither, but a token may
 		// misbehave: clear away anything left under this ID.
 		_ = s.destroyAll(id)
-		return nil, mapP11Error(fmt.Sprintf("generate %s key on token %s", algo, s.info), err)
+		return nil, mapP11Error(err, "generate %s key on token %s", algo, s.info)
 	}
 	pub, err := s.readPublic(pubH, keyType)
 	if err != nil {
@@ -564,7 +565,7 @@ func (s *Session) destroyAll(id []byte) error {
 	var errs []error
 	for _, h := range hs {
 		if err := s.m.mc.ctx.DestroyObject(s.h, h); err != nil {
-			errs = append(errs, mapP11Error(fmt.Sprintf("delete object with ID %X", id), err))
+			errs = append(errs, mapP11Error(err, "delete object with ID %X", id))
 		}
 	}
 	return errors.Join(errs...)
@@ -865,7 +866,7 @@ func (s *Session) ImportCertificate(ctx context.Context, id []byte, label string
 		template = append(template, pkcs11.NewAttribute(pkcs11.CKA_LABEL, label))
 	}
 	if _, err := p.CreateObject(s.h, template); err != nil {
-		return mapP11Error(fmt.Sprintf("import certificate to token %s", s.info), err)
+		return mapP11Error(err, "import certificate to token %s", s.info)
 	}
 	return nil
 }
@@ -1072,11 +1073,11 @@ func (k *p11Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 	}
 	defer s.mu.Unlock()
 	if err := p.SignInit(s.h, []*pkcs11.Mechanism{mech}, k.priv); err != nil {
-		return nil, mapP11Error(fmt.Sprintf("sign with token %s", s.info), err)
+		return nil, mapP11Error(err, "sign with token %s", s.info)
 	}
 	sig, err := p.Sign(s.h, data)
 	if err != nil {
-		return nil, mapP11Error(fmt.Sprintf("sign with token %s", s.info), err)
+		return nil, mapP11Error(err, "sign with token %s", s.info)
 	}
 	if _, ok := k.pub.(*ecdsa.PublicKey); ok {
 		if len(sig) == 0 || len(sig)%2 != 0 {
@@ -1101,19 +1102,27 @@ func isRV(err error, rvs ...uint) bool {
 }
 
 // tokenError is a PKCS#11 failure translated for users: it wraps one of the
-// ra error classes and the original pkcs11.Error.
+// ra error classes and the original pkcs11.Error. The operation is a
+// catalogue format and its arguments (internal/msg), so the whole message
+// can be shown in the user's language.
 type tokenError struct {
-	op    string
-	msg   string
-	class error
-	rv    pkcs11.Error
+	opFormat string
+	opArgs   []any
+	msg      string
+	class    error
+	rv       pkcs11.Error
 }
 
 func (e *tokenError) Error() string {
-	return fmt.Sprintf("%s: %s (%v)", e.op, e.msg, e.rv)
+	return fmt.Sprintf("%s: %s (%v)", fmt.Sprintf(e.opFormat, e.opArgs...), e.msg, e.rv)
 }
 
 func (e *tokenError) Unwrap() []error { return []error{e.class, e.rv} }
+
+// Translate is the message in p's language (msg.Translatable).
+func (e *tokenError) Translate(p msg.Printer) string {
+	return p.Sprintf("%s: %s (%v)", p.Sprintf(e.opFormat, e.opArgs...), p.T(e.msg), e.rv)
+}
 
 var rvClasses = map[uint]struct {
 	class error
@@ -1139,16 +1148,17 @@ var rvClasses = map[uint]struct {
 		ra.ErrPolicy, "the token does not allow this key to be used for signing"},
 }
 
-// mapP11Error translates a PKCS#11 error from operation op into an error that
-// wraps an ra error class and says what to do. Other errors are wrapped
-// with op only.
-func mapP11Error(op string, err error) error {
+// mapP11Error translates a PKCS#11 error from the operation opFormat
+// names (a catalogue format, with its arguments) into an error that wraps
+// an ra error class and says what to do. Other errors are wrapped with the
+// operation only.
+func mapP11Error(err error, opFormat string, opArgs ...any) error {
 	var rv pkcs11.Error
 	if !errors.As(err, &rv) {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", fmt.Sprintf(opFormat, opArgs...), err)
 	}
 	if c, ok := rvClasses[uint(rv)]; ok {
-		return &tokenError{op: op, msg: c.msg, class: c.class, rv: rv}
+		return &tokenError{opFormat: opFormat, opArgs: opArgs, msg: c.msg, class: c.class, rv: rv}
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return fmt.Errorf("%s: %w", fmt.Sprintf(opFormat, opArgs...), err)
 }

@@ -569,7 +569,7 @@ func TestMapP11Error(t *testing.T) {
 	for _, tt := range tests {
 		rv := pkcs11.Error(tt.rv)
 		t.Run(rv.Error(), func(t *testing.T) {
-			err := mapP11Error("log in", fmt.Errorf("wrapped: %w", rv))
+			err := mapP11Error(fmt.Errorf("wrapped: %w", rv), "log in")
 			for _, c := range classes {
 				if got, want := errors.Is(err, c), c == tt.class; got != want {
 					t.Errorf("errors.Is(%v, %v) = %v, want %v", err, c, got, want)
@@ -583,10 +583,10 @@ func TestMapP11Error(t *testing.T) {
 			}
 		})
 	}
-	if err := mapP11Error("x", errors.New("plain")); err.Error() != "x: plain" {
+	if err := mapP11Error(errors.New("plain"), "x"); err.Error() != "x: plain" {
 		t.Errorf("non-PKCS#11 error mapped to %q", err)
 	}
-	locked := mapP11Error("log in", pkcs11.Error(pkcs11.CKR_PIN_LOCKED))
+	locked := mapP11Error(pkcs11.Error(pkcs11.CKR_PIN_LOCKED), "log in")
 	if !strings.Contains(locked.Error(), "SO PIN") {
 		t.Errorf("locked-PIN message %q does not say to unblock with the SO PIN", locked)
 	}

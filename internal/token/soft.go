@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cmca/cmca/internal/atomicfile"
+	"github.com/cmca/cmca/internal/msg"
 	"os"
 	"strings"
 	"unicode"
@@ -21,7 +22,7 @@ const MinPasswordLen = 8
 // CheckNewPassword rejects passwords too weak to protect a private key.
 func CheckNewPassword(pw []byte) error {
 	if len(pw) < MinPasswordLen {
-		return &ra.FieldError{Field: "password", Msg: fmt.Sprintf("the PKCS#12 password needs at least %d characters", MinPasswordLen)}
+		return ra.Fieldf("password", "the PKCS#12 password needs at least %d characters", MinPasswordLen)
 	}
 	return nil
 }
@@ -83,10 +84,10 @@ func WritePKCS12(path string, key crypto.Signer, cert *x509.Certificate, chain [
 func WriteSecretFile(path string, data []byte, overwrite bool) error {
 	err := atomicfile.Write(path, data, atomicfile.Options{Overwrite: overwrite})
 	if errors.Is(err, atomicfile.ErrExist) {
-		return fmt.Errorf("%s already exists; choose another --out or pass --force: %w", path, ra.ErrConflict)
+		return msg.Errorf("%s already exists; choose another --out or pass --force: %w", path, ra.ErrConflict)
 	}
 	if errors.Is(err, atomicfile.ErrSymlink) {
-		return fmt.Errorf("%s is a symbolic link; cmca does not write a key through one (remove it or choose another --out): %w", path, ra.ErrConflict)
+		return msg.Errorf("%s is a symbolic link; cmca does not write a key through one (remove it or choose another --out): %w", path, ra.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -105,21 +106,21 @@ type SoftKey struct {
 func ReadPKCS12(path string, password []byte) (*SoftKey, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s does not exist: %w", path, ra.ErrNotFound)
+		return nil, msg.Errorf("%s does not exist: %w", path, ra.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
 	key, cert, chain, err := pkcs12.DecodeChain(data, string(password))
 	if errors.Is(err, pkcs12.ErrIncorrectPassword) {
-		return nil, fmt.Errorf("wrong password for %s: %w", path, ra.ErrAuth)
+		return nil, msg.Errorf("wrong password for %s: %w", path, ra.ErrAuth)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %v: %w", path, err, ra.ErrInvalid)
+		return nil, msg.Errorf("read %s: %v: %w", path, err, ra.ErrInvalid)
 	}
 	s, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("%s holds an unsupported key type %T: %w", path, key, ra.ErrInvalid)
+		return nil, msg.Errorf("%s holds an unsupported key type %T: %w", path, key, ra.ErrInvalid)
 	}
 	return &SoftKey{Signer: s, Cert: cert, Chain: chain}, nil
 }

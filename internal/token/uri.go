@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"net/url"
 	"strings"
 
@@ -33,22 +34,34 @@ type URI struct {
 
 // classedError is a message for users that belongs to one of the ra error
 // classes; like ra.FieldError, the class name is not part of the message.
+// Its format and arguments make it translatable (msg.Translatable).
 type classedError struct {
-	msg   string
-	class error
+	msg    string
+	class  error
+	format string
+	args   []any
 }
 
 func (e *classedError) Error() string { return e.msg }
 func (e *classedError) Unwrap() error { return e.class }
 
+// Translate is the message in p's language.
+func (e *classedError) Translate(p msg.Printer) string {
+	if !msg.Has(e.format) {
+		return e.msg
+	}
+	return p.Sprintf(e.format, p.Args(e.args)...)
+}
+
+// classed is a message for users (format is a catalogue ID) of a class.
 func classed(class error, format string, args ...any) error {
-	return &classedError{msg: fmt.Sprintf(format, args...), class: class}
+	return &classedError{msg: fmt.Sprintf(format, args...), class: class, format: format, args: args}
 }
 
 const uriScheme = "pkcs11:"
 
 func uriError(format string, args ...any) error {
-	return &ra.FieldError{Field: "token_uri", Msg: fmt.Sprintf(format, args...)}
+	return ra.Fieldf("token_uri", format, args...)
 }
 
 // ParseURI parses a PKCS#11 URI (RFC 7512). Values are percent-decoded;
