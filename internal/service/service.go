@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,6 +217,8 @@ type Service struct {
 	pol   Policy // the home's policy, loaded from the store
 
 	dl        downloadGroup          // concurrent Downloads, committed together
+	snaps     snapshotBatch          // their presign reads, one snapshot per batch
+	signers   chan struct{}          // slots for their signature work, one per CPU (groupcommit.go)
 	pseudoKey atomic.Pointer[[]byte] // the store's pseudonym key, once read
 
 	kekMu sync.Mutex
@@ -298,7 +301,7 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{home: home, store: st, cfg: cfg, loadCA: loadCA, Now: testhook.Clock()}
+	s := &Service{home: home, store: st, cfg: cfg, loadCA: loadCA, Now: testhook.Clock(), signers: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	st.Now = func() time.Time { return s.Now() }
 	if loadCA == nil {
 		s.loadCA = s.FileCA

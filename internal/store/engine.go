@@ -465,6 +465,7 @@ func (t *Tx) pgSubtransaction(fn func() error) error {
 	m := t.markAudit()
 	ferr := fn()
 	if ferr != nil {
+		t.forget()
 		if _, err := t.tx.ExecContext(t.ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
 			return errors.Join(ferr, fmt.Errorf("roll back to savepoint: %w", err))
 		}

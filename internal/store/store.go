@@ -356,6 +356,7 @@ func (s *Store) applyMigrations(ctx context.Context, tx *Tx, names []string, cur
 		if err != nil {
 			return err
 		}
+		tx.forget() // raw SQL may change any row
 		if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
@@ -522,6 +523,11 @@ type Tx struct {
 	shared *stmtCache
 	// certificates revoked in this transaction (ocsp.go)
 	revoked int
+	// the audit record this transaction appended last (audit.go)
+	tail *tail
+	// the binding digests of the request and the certificate this
+	// transaction wrote last, from the write itself (binding.go)
+	freshReq, freshCert fresh
 	// audit records kept until commit, and how many of them are in the
 	// table (PostgreSQL, audit_defer.go)
 	auditLog  []auditEntry
@@ -531,6 +537,10 @@ type Tx struct {
 	spCount int
 	spDone  string
 }
+
+// forget drops what the transaction remembers of its own writes, after a
+// rollback to a savepoint undid some of them.
+func (t *Tx) forget() { t.tail, t.freshReq, t.freshCert = nil, fresh{}, fresh{} }
 
 // Now is the transaction's clock, fixed when it began.
 func (t *Tx) Now() time.Time { return t.now() }
