@@ -101,6 +101,9 @@ for c in $CLIENTS; do
 done
 echo | tee -a "$OUT"
 last=${CLIENTS##* }
+# Server CPU per certificate: the figure a loaded machine disturbs least.
+go tool pprof -top -nodecount=1 "$B/cmca" "$WORK/cpu-c$last.pprof" 2>/dev/null |
+	awk -v n="$N" '/Total samples/ {v = $6; ms = v; if (v ~ /ms$/) ms = v + 0; else if (v ~ /s$/) ms = (v + 0) * 1000; printf "cmca serve CPU at '"$last"' clients: %s for %d certificates, %.2f ms each\n", v, n, ms / n}' | tee -a "$OUT"
 echo "CPU profile of cmca serve at $last clients (top 15, flat):" | tee -a "$OUT"
 go tool pprof -top -nodecount=15 "$B/cmca" "$WORK/cpu-c$last.pprof" 2>/dev/null | sed -n '/flat%/,$p' | tee -a "$OUT"
 echo "results: $OUT" >&2

@@ -125,7 +125,7 @@ func TestCrashConsistency(t *testing.T) {
 			return []string{"revoke", "--serial", serial, "--reason", "keyCompromise", "--direct", "--comment", "crash test"}
 		}, check: revoked},
 		{point: "crl:signed", setup: crlSetup, check: crlContinues},
-		{point: "crl:committed", setup: crlSetup, doctorAfterCrash: "not the newest stored CRL", check: crlContinues},
+		{point: "crl:committed", setup: crlSetup, doctorAfterCrash: committedCRLNotPublished(), check: crlContinues},
 		{point: "crl:published", setup: crlSetup, doctorAfterCrash: "ca.crl.pem: does not hold the same CRL", check: crlContinues},
 	}
 	for _, tc := range cases {
@@ -171,4 +171,16 @@ func readFile(t *testing.T, h *home, rel string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// committedCRLNotPublished is what doctor reports after a crash between
+// committing a CRL and publishing it in the home: on SQLite the home's
+// ca.crl is not the newest stored CRL; on PostgreSQL nothing, since the
+// body is in the store, which every instance serves, and a home's ca.crl
+// may be older (docs/operations.md, "PostgreSQL store").
+func committedCRLNotPublished() string {
+	if storeEngine() == "postgres" {
+		return ""
+	}
+	return "not the newest stored CRL"
 }

@@ -82,6 +82,10 @@ func toolNames(args []string) []string {
 			names = append(names, softhsmTools...)
 			continue
 		}
+		if a == "storecli" {
+			names = append(names, storeCLI()...)
+			continue
+		}
 		if a == "postgres" {
 			bin := pgtest.BinDir()
 			names = append(names, filepath.Join(bin, "initdb"), filepath.Join(bin, "postgres"), filepath.Join(bin, "pg_ctl"))
@@ -90,6 +94,53 @@ func toolNames(args []string) []string {
 		names = append(names, a)
 	}
 	return names
+}
+
+// storeEngine is the engine the end-to-end tests keep their stores in:
+// "postgres" when CMCA_TEST_STORE=postgres, else "sqlite" (the default, a
+// ra.db in each home).
+func storeEngine() string {
+	if os.Getenv("CMCA_TEST_STORE") == "postgres" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// setupStore gives a script its store. Under CMCA_TEST_STORE=postgres that
+// is a fresh database in the test binary's throwaway cluster (internal/pgtest,
+// started by the first script, stopped at the end by pgtest.Main), named by
+// CMCA_STORE_URL in the script's environment, so `cmca init` and every
+// command after it use it as a user's would; the database is dropped when
+// the script ends. Under SQLite CMCA_STORE_URL is not set.
+func setupStore(e *testscript.Env) error {
+	if storeEngine() != "postgres" {
+		return nil
+	}
+	c, err := pgtest.Shared()
+	if err != nil {
+		return fmt.Errorf("CMCA_TEST_STORE=postgres: start PostgreSQL: %w", err)
+	}
+	u, err := c.CreateDatabase(context.Background())
+	if err != nil {
+		return fmt.Errorf("CMCA_TEST_STORE=postgres: create database: %w", err)
+	}
+	e.Setenv("CMCA_STORE_URL", u)
+	e.Defer(func() {
+		if err := c.DropDatabase(context.Background(), u); err != nil {
+			e.T().Log("drop database: " + err.Error())
+		}
+	})
+	return nil
+}
+
+// condition is a script's condition: [postgres] and [sqlite] (the engine
+// of CMCA_TEST_STORE), or [need:TOOL].
+func condition(cond string) (bool, error) {
+	switch cond {
+	case "postgres", "sqlite":
+		return storeEngine() == cond, nil
+	}
+	return needCondition(cond)
 }
 
 // needCondition is the condition [need:TOOL] ("softhsm" for SoftHSM2 and
@@ -131,15 +182,17 @@ func TestScripts(t *testing.T) {
 			for _, k := range []string{"CI", "PATH"} {
 				e.Setenv(k, os.Getenv(k))
 			}
-			return nil
+			return setupStore(e)
 		},
-		Condition: needCondition,
+		Condition: condition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"jsonget":      cmdJSONGet,
 			"softhsm-init": cmdSoftHSMInit,
 			"fileperm":     cmdFilePerm,
 			"exitcode":     cmdExitCode,
 			"pgdb":         cmdPGDB,
+			"storesql":     cmdStoreSQL,
+			"pgrestore":    cmdPGRestore,
 			"readme-tour":  cmdReadmeTour,
 			"guide-quotes": cmdGuideQuotes,
 		},
@@ -149,6 +202,57 @@ func TestScripts(t *testing.T) {
 type pgMain struct{ m *testing.M }
 
 func (p pgMain) Run() int { return pgtest.Main(p.m) }
+
+// storeCLI is what "storecli" stands for in `need`: the command-line
+// client of the engine's store: sqlite3, or psql, pg_dump and pg_restore.
+func storeCLI() []string {
+	if storeEngine() == "postgres" {
+		return []string{"psql", "pg_dump", "pg_restore"}
+	}
+	return []string{"sqlite3"}
+}
+
+// storesql [-home DIR] [-f FILE | SQL]: run SQL (or the SQL in FILE) on the store the script's cmca uses,
+// with the engine's own client, as an operator (or an attacker with the
+// database's credentials) would: psql on $CMCA_STORE_URL when it is set,
+// else sqlite3 on DIR/ra.db (DIR is cmca, the script's home, unless -home
+// says otherwise). Both print rows as values separated by |, one row a
+// line, and nothing for a statement that returns no rows; ".dump" is
+// sqlite3's .dump or pg_dump. SQL that differs
+// between the engines goes under [sqlite] / [postgres]. Guard the script
+// with [!need:storecli] skip.
+func cmdStoreSQL(ts *testscript.TestScript, neg bool, args []string) {
+	home := "cmca"
+	if len(args) == 3 && args[0] == "-home" {
+		home, args = args[1], args[2:]
+	}
+	file := false
+	if len(args) == 2 && args[0] == "-f" {
+		file, args = true, args[1:]
+	}
+	if len(args) != 1 {
+		ts.Fatalf("usage: storesql [-home DIR] [-f FILE | SQL]")
+	}
+	var err error
+	switch u := ts.Getenv("CMCA_STORE_URL"); {
+	case u != "" && args[0] == ".dump":
+		err = ts.Exec("pg_dump", "-d", u)
+	case u != "" && file:
+		err = ts.Exec("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", u, "-f", ts.MkAbs(args[0]))
+	case u != "":
+		err = ts.Exec("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", u, "-c", args[0])
+	case file:
+		err = ts.Exec("sqlite3", "-bail", filepath.Join(home, "ra.db"), ".read "+ts.MkAbs(args[0]))
+	default:
+		err = ts.Exec("sqlite3", filepath.Join(home, "ra.db"), args[0])
+	}
+	if (err != nil) != neg {
+		if neg {
+			ts.Fatalf("storesql: unexpected success")
+		}
+		ts.Fatalf("storesql: %v", err)
+	}
+}
 
 // pgdb VAR: set $VAR to the URL of a new empty PostgreSQL database, in a
 // cluster shared by the scripts of this run and stopped at its end (guard
@@ -168,12 +272,33 @@ func cmdPGDB(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("create database: %v", err)
 	}
 	ts.Setenv(args[0], u)
+	ts.Defer(func() {
+		if err := c.DropDatabase(context.Background(), u); err != nil {
+			ts.Logf("drop database: %v", err)
+		}
+	})
 	pu, err := url.Parse(u)
 	if err != nil {
 		ts.Fatalf("pgdb: %v", err)
 	}
 	ts.Setenv(args[0]+"_HOST", pu.Host)
 	ts.Setenv(args[0]+"_NAME", strings.TrimPrefix(pu.Path, "/"))
+}
+
+// pgrestore FILE: restore a pg_dump -Fc archive of the store the way
+// docs/operations.md says, into a new empty database (pg_restore
+// --no-owner), and point CMCA_STORE_URL at it: what `cmca restore FILE
+// --force` is to a SQLite home (then `cmca doctor`).
+func cmdPGRestore(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pgrestore FILE")
+	}
+	cmdPGDB(ts, false, []string{"PGRESTORE_DB"})
+	u := ts.Getenv("PGRESTORE_DB")
+	if err := ts.Exec("pg_restore", "--no-owner", "-d", u, ts.MkAbs(args[0])); err != nil {
+		ts.Fatalf("pg_restore: %v", err)
+	}
+	ts.Setenv("CMCA_STORE_URL", u)
 }
 
 // jsonget FILE PATH VAR: set $VAR to the value at PATH (dot-separated keys

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/cmca/cmca/internal/pgtest"
 )
 
 // The Go-level end-to-end tests (races, crashes) drive cmca binaries as
@@ -66,9 +69,50 @@ func newHome(t *testing.T, bin string) *home {
 		"NO_COLOR=1",
 		"PATH=" + os.Getenv("PATH"),
 	}}
+	if u := testStoreURL(t); u != "" {
+		h.env = append(h.env, "CMCA_STORE_URL="+u)
+	}
 	h.write("pw.txt", "correct horse battery")
 	h.mustRun(nil, "init", "--ca-name", "Hardening Test CA")
+	if _, err := os.Stat(h.path("cmca/ra.db")); h.storeURL() != "" && err == nil {
+		t.Fatal("CMCA_TEST_STORE=postgres, and init made cmca/ra.db")
+	}
 	return h
+}
+
+// testStoreURL is the store of a new home: under CMCA_TEST_STORE=postgres
+// a fresh database in the test binary's cluster (dropped when the test
+// ends), as setupStore gives each script; else "" (SQLite in the home).
+func testStoreURL(t *testing.T) string {
+	t.Helper()
+	if storeEngine() != "postgres" {
+		return ""
+	}
+	pgtest.Need(t)
+	c, err := pgtest.Shared()
+	if err != nil {
+		t.Fatalf("CMCA_TEST_STORE=postgres: start PostgreSQL: %v", err)
+	}
+	u, err := c.CreateDatabase(context.Background())
+	if err != nil {
+		t.Fatalf("CMCA_TEST_STORE=postgres: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.DropDatabase(context.Background(), u); err != nil {
+			t.Logf("drop database: %v", err)
+		}
+	})
+	return u
+}
+
+// storeURL is the home's PostgreSQL store, "" for SQLite.
+func (h *home) storeURL() string {
+	for _, kv := range h.env {
+		if u, ok := strings.CutPrefix(kv, "CMCA_STORE_URL="); ok {
+			return u
+		}
+	}
+	return ""
 }
 
 func (h *home) path(rel string) string { return filepath.Join(h.dir, rel) }

@@ -20,10 +20,10 @@ import (
 // passcodes, the PKCS#12 password and the token PIN everywhere they must
 // not be: every stdout and stderr (except the one `issue` output that hands
 // the passcode to the operator), the audit log as JSON, a full `sqlite3
-// .dump` of the store, the raw bytes of the database, its WAL and the
-// backup file.
+// .dump` of the store (pg_dump's under CMCA_TEST_STORE=postgres), the raw
+// bytes of the database, its WAL and the backup file.
 func TestSecretsNeverLeak(t *testing.T) {
-	testtool.Need(t, append(softhsmTools, "sqlite3")...)
+	testtool.Need(t, append(softhsmTools, storeCLI()...)...)
 	const password = "Tr0ub4dor-and-3-horses"
 	const pin = "pin93817462"
 	h := newHome(t, hookedCmca(t))
@@ -95,14 +95,21 @@ func TestSecretsNeverLeak(t *testing.T) {
 	run(0, "review", "--state", "all", "-o", "json")
 	run(0, "certs", "-o", "json")
 	run(0, "doctor", "-o", "json")
-	run(0, "backup", "--out", "backup.db", "-o", "json")
+	dumpCmd := exec.Command("sqlite3", h.path("cmca/ra.db"), ".dump")
+	if u := h.storeURL(); u != "" {
+		// PostgreSQL: the whole database as pg_dump writes it (cmca
+		// backup is SQLite's).
+		dumpCmd = exec.Command("pg_dump", "-d", u)
+	} else {
+		run(0, "backup", "--out", "backup.db", "-o", "json")
+	}
 	audit := run(0, "audit", "list", "-o", "json")
 
-	dump, err := exec.Command("sqlite3", h.path("cmca/ra.db"), ".dump").CombinedOutput()
+	dump, err := dumpCmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("sqlite3 .dump: %v\n%s", err, dump)
+		t.Fatalf("%s: %v\n%s", dumpCmd, err, dump)
 	}
-	haystacks := map[string][]byte{"sqlite3 .dump": dump, "audit list": []byte(audit.stdout)}
+	haystacks := map[string][]byte{"the store's dump": dump, "audit list": []byte(audit.stdout)}
 	for _, f := range []string{"cmca/ra.db", "cmca/ra.db-wal", "backup.db"} {
 		b, err := os.ReadFile(h.path(f))
 		if errors.Is(err, fs.ErrNotExist) {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -41,6 +43,13 @@ type Error struct {
 	Message string            `json:"message"`
 	Field   string            `json:"field,omitempty"`
 	Params  map[string]string `json:"params,omitempty"`
+	// Format and Args are the message's catalogue format (its message ID,
+	// internal/msg) and its arguments as text, so a client shows it in
+	// its user's language: they render Message, or for
+	// input.invalid_field the field's params.msg. Absent where the
+	// message has no catalogue format; Message stays the English text.
+	Format string   `json:"format,omitempty"`
+	Args   []string `json:"args,omitempty"`
 	// Items lists every invalid application of a rejected batch (code
 	// input.batch_invalid).
 	Items []service.ItemError `json:"items,omitempty"`
@@ -65,7 +74,11 @@ func (e *Error) Unwrap() []error {
 		out = append(out, ra.ErrIntegrity)
 	}
 	if e.Code == CodeInvalidField && e.Field != "" {
-		out = append(out, &ra.FieldError{Field: e.Field, Msg: e.Params["msg"]})
+		fe := &ra.FieldError{Field: e.Field, Msg: e.Params["msg"]}
+		if args, ok := msg.DecodeArgs(e.Format, e.Args); ok && fmt.Sprintf(strings.ReplaceAll(e.Format, "%w", "%v"), args...) == fe.Msg {
+			fe.Format, fe.Args = e.Format, args
+		}
+		out = append(out, fe)
 	}
 	if len(e.Items) > 0 {
 		out = append(out, &service.BatchError{Errors: e.Items})
@@ -203,10 +216,38 @@ func (e *Error) Status() int {
 	return http.StatusInternalServerError
 }
 
-// FromError turns a service error into an Error. An error of no class
+// FromError turns a service error into an Error, with the catalogue format
+// and arguments of its message where it has them (withFormat). An error of no class
 // (I/O, database, bug) becomes server.internal with a generic message: its
 // text stays in the server's log, never on the wire.
 func FromError(err error) *Error {
+	return fromError(err).withFormat(err)
+}
+
+// withFormat adds the catalogue format and arguments of the message: the
+// msg.Errorf error that makes err's whole text, or for a field error the
+// ra.Fieldf format of its params.msg.
+func (e *Error) withFormat(err error) *Error {
+	if e.Format != "" || e.Code == CodeInternal || e.Code == CodeStoreUnavailable {
+		return e
+	}
+	var fe *ra.FieldError
+	if e.Code == CodeInvalidField && errors.As(err, &fe) {
+		if args, ok := msg.EncodeArgs(fe.Format, fe.Args); ok {
+			e.Format, e.Args = fe.Format, args
+		}
+		return e
+	}
+	var me *msg.Error
+	if errors.As(err, &me) && me.Error() == e.Message {
+		if args, ok := msg.EncodeArgs(me.Format, me.Args); ok {
+			e.Format, e.Args = me.Format, args
+		}
+	}
+	return e
+}
+
+func fromError(err error) *Error {
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae

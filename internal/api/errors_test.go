@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"os"
 	"strings"
 	"testing"
@@ -73,6 +75,41 @@ func TestCodesDocumented(t *testing.T) {
 	for _, c := range Codes() {
 		if !documented[c] {
 			t.Errorf("error code %s is not in docs/architecture.md", c)
+		}
+	}
+}
+
+// TestFromErrorCarriesFormat: an error whose message is a catalogue format
+// (msg.Errorf, ra.Fieldf) crosses the wire with its format and arguments
+// beside the unchanged English message; a message of no catalogue format,
+// and an internal error, carry none.
+func TestFromErrorCarriesFormat(t *testing.T) {
+	const f = "request %s is not approved yet; run `cmca approve %s` first: %w"
+	e := FromError(msg.Errorf(f, "R1", "R1", ra.ErrConflict))
+	data, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Error
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	want := "request R1 is not approved yet; run `cmca approve R1` first: wrong state"
+	if back.Message != want || back.Format != f || strings.Join(back.Args, "|") != "R1|R1|wrong state" {
+		t.Errorf("wire error %s; want message %q, format %q, args R1 R1 wrong state", data, want, f)
+	}
+	fe := FromError(ra.Fieldf("passcode", "a passcode has %d characters (e.g. 7KQ3-PZ4M-XW2A-9HCD-1EFG), got %d", 20, 3))
+	var got *ra.FieldError
+	if !errors.As(fe, &got) || got.Format == "" || fmt.Sprintf(got.Format, got.Args...) != got.Msg || strings.Join(fe.Args, "|") != "20|3" {
+		t.Errorf("field error %+v, unwrapped %+v; want its format and arguments", fe, got)
+	}
+	for _, err := range []error{
+		fmt.Errorf("plain: %w", ra.ErrConflict),
+		msg.Errorf("no such catalogue text %s: %w", "x", ra.ErrConflict),
+		msg.Errorf("create backup: %w", errors.New("disk full at /var/lib/cmca")),
+	} {
+		if e := FromError(err); e.Format != "" || e.Args != nil {
+			t.Errorf("FromError(%v) has format %q args %q; want none", err, e.Format, e.Args)
 		}
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
+	"github.com/spf13/cobra"
 )
 
 // TestFlagErrorsChinese: cobra's and pflag's errors keep their English
@@ -104,5 +106,73 @@ func TestErrorTextBelowCLI(t *testing.T) {
 	code, params := errorCode(err)
 	if got := f.errorText(err, code, params); got != err.Error() || !errors.Is(err, ra.ErrConflict) {
 		t.Errorf("English errorText = %q; want %q", got, err.Error())
+	}
+}
+
+// TestUnknownSubcommand: an unknown subcommand of any command group (cert,
+// token, operator, …, and the root) is a usage error, exit 2, in English
+// and Chinese, never a help page and exit 0; a near miss names the
+// subcommands meant ("Did you mean this?").
+func TestUnknownSubcommand(t *testing.T) {
+	var groups [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		if c.HasAvailableSubCommands() {
+			groups = append(groups, path)
+		}
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() && sub.Name() != "help" {
+				walk(sub, append(slices.Clone(path), sub.Name()))
+			}
+		}
+	}
+	walk(NewCmdRoot(&Factory{IO: &IOStreams{}, v: newViper()}), nil)
+	var names []string
+	for _, g := range groups {
+		names = append(names, strings.Join(g, " "))
+	}
+	for _, want := range []string{"", "cert", "token", "operator", "policy", "audit", "store", "ca"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("command groups %q lack %q", names, want)
+		}
+	}
+	type run struct {
+		args             []string
+		english, chinese string
+	}
+	var runs []run
+	for _, g := range groups {
+		path := strings.TrimSpace("cmca " + strings.Join(g, " "))
+		runs = append(runs, run{append(slices.Clone(g), "frob"),
+			fmt.Sprintf("unknown command \"frob\" for %q", path), fmt.Sprintf("用法错误：\"frob\" 不是 %q 的命令", path)})
+	}
+	runs = append(runs,
+		run{[]string{"cert", "shwo"}, "unknown command \"shwo\" for \"cmca cert\"\n\nDid you mean this?\n\tshow",
+			"用法错误：\"shwo\" 不是 \"cmca cert\" 的命令\n\n您是否要输入：\n\tshow"},
+		run{[]string{"sert"}, "unknown command \"sert\" for \"cmca\"\n\nDid you mean this?\n\tcert\n\tcerts\n\tserve",
+			"用法错误：\"sert\" 不是 \"cmca\" 的命令\n\n您是否要输入：\n\tcert\n\tcerts\n\tserve"})
+	for _, tt := range runs {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			for _, lang := range []struct {
+				p    msg.Printer
+				want string
+			}{{msg.For(msg.English), tt.english}, {msg.For(msg.Chinese), tt.chinese}} {
+				var out bytes.Buffer
+				f := &Factory{IO: &IOStreams{Out: &out, ErrOut: &out, In: strings.NewReader("")}, v: newViper(), printer: &lang.p}
+				root := NewCmdRoot(f)
+				root.SetArgs(tt.args)
+				_, err := root.ExecuteC()
+				if ExitCode(err) != ExitUsage {
+					t.Fatalf("exit code %d (%v); want %d", ExitCode(err), err, ExitUsage)
+				}
+				if out.Len() != 0 {
+					t.Errorf("printed %q; want nothing (no help page)", out.String())
+				}
+				code, params := errorCode(err)
+				if got := f.errorText(err, code, params); code != codeUsage || got != lang.want {
+					t.Errorf("%v: %s %q; want %s %q", lang.p.Tag(), code, got, codeUsage, lang.want)
+				}
+			}
+		})
 	}
 }

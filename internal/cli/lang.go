@@ -16,6 +16,7 @@ import (
 	"github.com/cmca/cmca/internal/token"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/text/language"
 )
 
 // P is the printer of the user's language: --lang > CMCA_UI_LANG > config
@@ -166,7 +167,13 @@ func translateError(p msg.Printer, err error) (string, bool) {
 	var ce *cliError
 	var ee *enroll.Error
 	var tr msg.Translatable
+	var remote *api.Error
 	switch {
+	case errors.As(err, &remote) && remote.Error() == detail && remote.Format != "" && remote.Code != api.CodeInvalidField:
+		// A server's error: its catalogue format and arguments, checked
+		// against its English message; an unknown format, or arguments
+		// that do not give the message, leave the English.
+		return p.Render(remote.Format, remote.Args, remote.Message, sanitize)
 	case errors.As(err, &ce) && ce.Error() == detail && msg.Has(ce.format):
 		return p.Sprintf(ce.format, translateArgs(p, ce.args)...), true
 	case errors.As(err, &ee) && ee.Error() == detail && msg.Has(ee.Format):
@@ -282,3 +289,13 @@ func translateTemplate(p msg.Printer, tmpl string) string {
 
 // verbPattern matches a fmt verb.
 var verbPattern = regexp.MustCompile(`%(\[\d+\])?[-+# 0]*(\*|\d+)?(\.(\*|\d+)?)?[a-zA-Z%]`)
+
+// ErrorText is the message cmca prints for err in the language of tag
+// (after "cmca: "): the same rendering for an error of the home and for
+// one a server sent (the API conformance test compares the two).
+func ErrorText(err error, tag language.Tag) string {
+	p := msg.For(tag)
+	f := &Factory{IO: &IOStreams{}, printer: &p}
+	code, params := errorCode(err)
+	return f.errorText(err, code, params)
+}

@@ -120,7 +120,7 @@ after the backup was made are listed: they are not in the restored store.`,
 				return err
 			}
 			if c.Service.StoreURL != "" {
-				return &usageError{msg: "cmca restore puts back a SQLite store (HOME/ra.db); a PostgreSQL store is restored with pg_restore, then checked with `cmca doctor` (docs/operations.md)"}
+				return usagef("cmca restore puts back a SQLite store (HOME/ra.db); a PostgreSQL store is restored with pg_restore, then checked with `cmca doctor` (docs/operations.md)")
 			}
 			res, err := service.Restore(cmd.Context(), service.RestoreOptions{Home: c.Home, File: args[0], Force: force})
 			if err != nil {

@@ -186,9 +186,11 @@ func groupSummary(root *cobra.Command) string {
 // arguments) usage errors, exit code 2, like flag errors.
 func usageArgs(c *cobra.Command) {
 	check := c.Args
-	if check == nil && !c.HasParent() {
-		// The root runs only to show help; an argument is an unknown command.
-		check = cobra.NoArgs
+	if c.HasSubCommands() && !c.Runnable() {
+		// A command group (the root, cert, token, …) runs only to show
+		// help; an argument is an unknown command, with cobra's
+		// suggestions ("Did you mean this?").
+		check = unknownCommand
 		c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	}
 	if check != nil {
@@ -203,6 +205,26 @@ func usageArgs(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		usageArgs(sub)
 	}
+}
+
+// unknownCommand refuses any argument of a command group, as cobra
+// refuses an unknown command of the root: "unknown command X for Y" and
+// the subcommands whose names are close.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	text := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 && !cmd.DisableSuggestions {
+		text += "\n\nDid you mean this?\n"
+		for _, name := range s {
+			text += "\t" + name + "\n"
+		}
+	}
+	return errors.New(strings.TrimRight(text, "\n"))
 }
 
 // needArgs is cobra.ExactArgs with a usage error.

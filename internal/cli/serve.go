@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -113,6 +114,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		return err
 	}
 	svc.Store().KeepStatements() // many small transactions: parse each statement once per connection
+	serveGC()
 	log := slog.New(slog.NewJSONHandler(f.IO.ErrOut, nil))
 	// An instance whose ca/passcode.kek is not the key the store recorded
 	// (or that has none while the store records one) could neither issue a
@@ -311,4 +313,19 @@ func serverTLS(ctx context.Context, svc *service.Service, o *ServeOptions, log *
 		return nil, err
 	}
 	return server.TLSConfig(m.GetCertificate, cas), nil
+}
+
+// serveGCPercent is the garbage collector's target for cmca serve: the
+// heap may grow to five times what is live before a collection, instead of
+// Go's twice. The server's live heap is small (a few MB: connections,
+// statement caches, the CA) and every download allocates its request,
+// certificate and answer afresh, so at the default the collector's mark
+// workers took about 4% of the server's CPU under 64 clients; at 400, under
+// 1% (docs/performance.md). GOGC in the environment overrides it.
+const serveGCPercent = 400
+
+func serveGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 }

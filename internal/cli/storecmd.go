@@ -38,14 +38,14 @@ now is. Needs the admin role.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
-				return &usageError{msg: "--to postgres://... is required: the empty database to copy the store into"}
+				return usagef("--to postgres://... is required: the empty database to copy the store into")
 			}
 			c, err := f.Config()
 			if err != nil {
 				return err
 			}
 			if c.Service.StoreURL != "" {
-				return &usageError{msg: "store.url is set: the store is already in PostgreSQL; store migrate copies the home's SQLite store (unset CMCA_STORE_URL / store.url)"}
+				return usagef("store.url is set: the store is already in PostgreSQL; store migrate copies the home's SQLite store (unset CMCA_STORE_URL / store.url)")
 			}
 			ctx := cmd.Context()
 			svc, err := f.ReadLocal(ctx)

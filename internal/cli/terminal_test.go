@@ -37,7 +37,12 @@ func newCmcaEnv(t *testing.T, bin string, config string) *cmcaEnv {
 	e := &cmcaEnv{t: t, bin: bin, dir: dir, sock: filepath.Join(dir, "tmux.sock")}
 	e.env = []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg"), "CMCA_HOME=" + filepath.Join(dir, "home"),
 		"CMCA_CONFIG=" + cfg, "CMCA_OPERATOR=alice", "CMCA_CA_ORGANIZATION=Terminal Test Org", "CMCA_CA_COUNTRY=CN", "PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "TERM=xterm-256color"}
+	pg := storeEnv(t)
+	e.env = append(e.env, pg...)
 	e.run("init", "--ca-name", "Terminal Test CA")
+	if _, err := os.Stat(filepath.Join(dir, "home", "ra.db")); pg != nil && err == nil {
+		t.Fatal("CMCA_TEST_STORE=postgres, and init made home/ra.db")
+	}
 	return e
 }
 
@@ -511,11 +516,11 @@ func TestTerminal(t *testing.T) {
 		// bare init asks for them.
 		var env []string
 		for _, kv := range e.env {
-			if !strings.HasPrefix(kv, "CMCA_CA_") && !strings.HasPrefix(kv, "CMCA_HOME=") {
+			if !strings.HasPrefix(kv, "CMCA_CA_") && !strings.HasPrefix(kv, "CMCA_HOME=") && !strings.HasPrefix(kv, "CMCA_STORE_URL=") {
 				env = append(env, kv)
 			}
 		}
-		e.env = append(env, "CMCA_HOME="+filepath.Join(e.dir, "home2"))
+		e.env = append(append(env, "CMCA_HOME="+filepath.Join(e.dir, "home2")), storeEnv(t)...)
 		p := e.tmux("init")
 		p.fill("Organisation (O)", "Example CA Ltd")
 		p.fill("Country (C)", "China")

@@ -10,9 +10,11 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"github.com/cmca/cmca/internal/msg"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -371,22 +373,42 @@ func TestAPIConformance(t *testing.T) {
 	stories := map[string]*story{"local": {}, "remote": {}}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			got := map[string]string{}
+			got, errs := map[string]string{}, map[string]error{}
 			for name, api := range bs {
 				out, err := st.run(ctx, api, stories[name])
 				if code := cli.ExitCode(err); code != st.wantExit {
 					t.Errorf("%s: exit %d (%v); want %d", name, code, err, st.wantExit)
 				}
-				got[name] = out
+				got[name], errs[name] = out, err
 			}
 			if got["local"] != got["remote"] {
 				t.Errorf("local %q, remote %q; want the same", got["local"], got["remote"])
+			}
+			// A failure reads the same in Chinese from the server as
+			// from the home: the server sends its message's catalogue
+			// format and arguments (format, args).
+			if errs["local"] != nil && errs["remote"] != nil {
+				local, remote := zhText(errs["local"]), zhText(errs["remote"])
+				t.Logf("zh: %s", local)
+				if local != remote {
+					t.Errorf("in Chinese, local %q, remote %q; want the same", local, remote)
+				}
 			}
 			if got["local"] != st.want {
 				t.Errorf("local %q; want %q", got["local"], st.want)
 			}
 		})
 	}
+}
+
+// refOrSerial matches the references and serials, which differ between
+// the two backends.
+var refOrSerial = regexp.MustCompile(`\b(\d{8}-[0-9A-Z]{8}|[0-9a-f]{32})\b`)
+
+// zhText is an error's message in Chinese, references and serials
+// replaced by X.
+func zhText(err error) string {
+	return refOrSerial.ReplaceAllString(cli.ErrorText(err, msg.Chinese), "X")
 }
 
 // TestConcurrentRemoteDownloadsOnePasscode: 16 clients with 16 keys race

@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -199,6 +200,26 @@ func (c *Cluster) CreateDatabase(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return c.URL(name), nil
+}
+
+// DropDatabase drops the database of a URL CreateDatabase returned, ending
+// any sessions still connected to it (a server a test left running).
+func (c *Cluster) DropDatabase(ctx context.Context, dbURL string) error {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if !strings.HasPrefix(name, "cmca_test_") {
+		return fmt.Errorf("pgtest: %q is not a test database", name)
+	}
+	db, err := sql.Open("pgx", c.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+	return err
 }
 
 func randHex(n int) string {

@@ -43,6 +43,25 @@ func TestCluster(t *testing.T) {
 	if err := bad.PingContext(ctx); err == nil || !strings.Contains(err.Error(), "password authentication failed") {
 		t.Fatalf("wrong password: ping = %v; want password authentication failed", err)
 	}
+	// DropDatabase drops a test database, even with a session still on
+	// it, and refuses a name CreateDatabase did not make.
+	held, err := sql.Open("pgx", u2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := held.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DropDatabase(ctx, u2); err != nil {
+		t.Fatalf("DropDatabase(%s) = %v; want nil", u2, err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_database WHERE datname = $1`, strings.TrimPrefix(u2[strings.LastIndex(u2, "/"):strings.Index(u2, "?")], "/")).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after DropDatabase: %d databases of that name, %v; want 0", n, err)
+	}
+	if err := c.DropDatabase(ctx, c.URL("postgres")); err == nil {
+		t.Fatal("DropDatabase(postgres) = nil; want a refusal")
+	}
 	db.Close()
 	c.Stop()
 	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {

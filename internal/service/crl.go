@@ -153,7 +153,16 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 		if err != nil {
 			return err
 		}
-		num = max(num, published+1)
+		if published >= num {
+			// The published CRLs the store lacks are history now: record
+			// the floor, as cmca restore does, so that doctor takes them
+			// for what they are (a restore with pg_restore has no other
+			// way to set it).
+			if err := tx.SetCRLNumberFloor(published); err != nil {
+				return err
+			}
+			num = published + 1
+		}
 		now := tx.Now().UTC().Truncate(time.Second)
 		rec = store.CRL{Number: num, ThisUpdate: now, NextUpdate: now.Add(s.cfg.CRLValidity), Operator: operator}
 		if rec.RevokedTotal, err = tx.RevokedCount(); err != nil {

@@ -128,3 +128,41 @@ func doctorFinds(t *testing.T, s *Service, want string) {
 	}
 	t.Fatalf("doctor: %v; want a crls problem containing %q", rep.Problems, want)
 }
+
+// TestCRLAboveLostRecordsRaisesFloor: when the store lacks CRLs published
+// under crl/ (restored from an older copy: pg_restore of an older dump on
+// PostgreSQL, which has no cmca restore to raise the floor), `cmca crl`
+// numbers above them and records that floor, so doctor stops reporting
+// the published files as unknown to the store. The audit log still tells
+// that the lost CRL was signed.
+func TestCRLAboveLostRecordsRaisesFloor(t *testing.T) {
+	s, _ := newTestService(t)
+	ctx := as(context.Background(), "alice")
+	for range 2 {
+		if _, err := s.CRL(ctx, CRLOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.store.Raw().Exec(`DELETE FROM crls WHERE number = 2`); err != nil {
+		t.Fatal(err)
+	}
+	doctorFinds(t, s, "CRL number 2 was published but is not in the store")
+	res, err := s.CRL(ctx, CRLOptions{})
+	if err != nil || res.Number != 3 || res.Reused {
+		t.Fatalf("CRL after losing the record of CRL 2 = %+v, %v; want 3 signed", res, err)
+	}
+	rep, err := s.Doctor(as(context.Background(), "auditor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := false
+	for _, p := range rep.Problems {
+		if strings.Contains(p.String(), "was published but is not in the store") {
+			t.Errorf("doctor after CRL 3: %v; want the published CRL 2 below the floor", p)
+		}
+		lost = lost || strings.Contains(p.String(), "CRL 2: the audit log reports signing it")
+	}
+	if !lost {
+		t.Errorf("doctor after CRL 3: %v; want the audit log's CRL 2 still reported missing", rep.Problems)
+	}
+}

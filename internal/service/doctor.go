@@ -518,7 +518,7 @@ func (d *doctor) checkCRLs(tx *store.Tx) error {
 		case !ok && n <= floor:
 			// published before a restore from an older backup; numbering continues above it
 		case !ok:
-			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: %s; `cmca crl` numbers above it", n, lostCommitsHint), "restore the store from a backup made after it, or `cmca restore` into this home to raise the numbering floor")
+			d.add("crls", path, fmt.Sprintf("CRL number %d was published but is not in the store: %s; `cmca crl` numbers above it", n, lostCommitsHint), "restore the store from a backup made after it, or run `cmca crl`, which signs above it and raises the numbering floor (as `cmca restore` into this home does)")
 		case legacy[n] || e.Name() != crlFileBase(n, isDelta[n]):
 			// (a file of the record's own name was checked above)
 			got, err := fileDigest(path)

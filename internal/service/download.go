@@ -60,7 +60,10 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	if err != nil {
 		return nil, msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
 	}
-	if err := ca.CheckCSRSignature(csr); err != nil {
+	s.signers <- struct{}{}
+	err = ca.CheckCSRSignature(csr)
+	<-s.signers
+	if err != nil {
 		return nil, err
 	}
 	authority, err := s.CA(ctx)
@@ -90,18 +93,15 @@ func (s *Service) downloadTx(tx *store.Tx, authority *ca.CA, in DownloadInput, c
 // signs. It returns the recorded certificate again (out) for a retry with
 // the same key, authErr for a wrong passcode (the attempt is counted in
 // tx), or a job ready to sign. Nothing is written unless the passcode is
-// wrong. csrVerified says the CSR's signature was already checked.
+// wrong, and that under its own savepoint, so a caller needs none around
+// the check. csrVerified says the CSR's signature was already checked.
 func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput, csr *x509.CertificateRequest, spki string, csrVerified bool) (out *Issued, job *signJob, authErr error, err error) {
-	r, err := tx.Request(in.Ref)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	hash, err := tx.PasscodeHash(r.Ref)
+	r, pc, err := tx.RequestWithPasscode(in.Ref)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if r.State == ra.StateCompleted && r.PasscodeUsed {
-		if ok, err := s.passcodeMatches(tx, r, hash, in); err != nil {
+		if ok, err := s.passcodeMatches(tx, r, pc.Hash, in); err != nil {
 			return nil, nil, nil, err
 		} else if !ok {
 			return nil, nil, nil, ra.WithCode("passcode.wrong", msg.Errorf("the passcode of %s was already used and this one does not match it: %w", r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
@@ -129,32 +129,37 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	// A lock is stored state: raising the limit later does not lift it;
 	// lowering it locks what already reached the new limit.
 	maxAttempts := s.Policy().MaxPasscodeAttempts
-	locked, err := tx.PasscodeLocked(r.Ref)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if locked || r.PasscodeAttempts >= maxAttempts {
+	if pc.Locked || r.PasscodeAttempts >= maxAttempts {
 		return nil, nil, nil, ra.WithCode("passcode.locked", msg.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth), "ref", r.Ref)
 	}
 	now := tx.Now()
 	if now.After(r.PasscodeExpires) {
 		return nil, nil, nil, ra.WithCode("passcode.expired", msg.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth), "ref", r.Ref)
 	}
-	if ok, err := s.passcodeMatches(tx, r, hash, in); err != nil {
+	if ok, err := s.passcodeMatches(tx, r, pc.Hash, in); err != nil {
 		return nil, nil, nil, err
 	} else if !ok {
-		r.PasscodeAttempts++
-		if err := tx.UpdateRequest(r, r.State); err != nil {
-			return nil, nil, nil, err
-		}
-		if err := tx.Audit(event("subscriber", "passcode-failed", r, r.State, fmt.Sprintf("attempt %d of %d", r.PasscodeAttempts, maxAttempts))); err != nil {
-			return nil, nil, nil, err
-		}
-		left := maxAttempts - r.PasscodeAttempts
-		if left <= 0 {
-			if err := tx.LockPasscode(r.Ref); err != nil {
-				return nil, nil, nil, err
+		left := maxAttempts - r.PasscodeAttempts - 1
+		// The check's only writes, under their own savepoint: a caller
+		// running the check outside one (downloadItems) keeps nothing
+		// half written.
+		err := tx.Item(func() error {
+			r.PasscodeAttempts++
+			if err := tx.UpdateRequest(r, r.State); err != nil {
+				return err
 			}
+			if err := tx.Audit(event("subscriber", "passcode-failed", r, r.State, fmt.Sprintf("attempt %d of %d", r.PasscodeAttempts, maxAttempts))); err != nil {
+				return err
+			}
+			if left <= 0 {
+				return tx.LockPasscode(r.Ref)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if left <= 0 {
 			authErr = ra.WithCode("passcode.wrong", msg.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
 		} else {
 			plural := "s"

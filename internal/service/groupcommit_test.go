@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -138,6 +139,9 @@ func TestDownloadGroupCommit(t *testing.T) {
 	if err != nil || d.Request.State != ra.StateIssued || d.Request.PasscodeAttempts != 1 {
 		t.Errorf("wrong passcode for %s: %+v, %v; want still issued, 1 attempt counted", refs[good], d, err)
 	}
+	if n := len(s.signers); n != 0 || cap(s.signers) != runtime.GOMAXPROCS(0) {
+		t.Errorf("after the downloads %d of %d signing slots are held; want 0 of GOMAXPROCS (%d)", n, cap(s.signers), runtime.GOMAXPROCS(0))
+	}
 }
 
 func prepareSubmitted(t *testing.T, s *Service) string {
@@ -251,5 +255,98 @@ func TestDownloadGroupSurvivesPanic(t *testing.T) {
 		if _, err := s.Download(ctx, DownloadInput{Ref: refs[i], Passcode: codes[i], CSR: csrs[i]}); err != nil {
 			t.Errorf("Download(%s) after the panic: %v", refs[i], err)
 		}
+	}
+}
+
+// TestPresignSharesSnapshot: presigns queued while a batch is being read
+// are read together in one snapshot, and each caller gets a job for its own
+// request and key only when its passcode is right and the request is
+// issued; a wrong passcode, a request not issued and an unknown reference
+// get nothing (left to the transaction). It runs on both engines.
+func TestPresignSharesSnapshot(t *testing.T) {
+	s := benchService(t)
+	ctx := context.Background()
+	const good = 12
+	refs, codes := prepare(t, s, good+1, ra.StateIssued)
+	subm := prepareSubmitted(t, s)
+	csrs := benchCSRs(t, good+3)
+	authority, err := s.CA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type call struct {
+		in   DownloadInput
+		sign bool
+	}
+	var calls []call
+	for i := range good {
+		calls = append(calls, call{DownloadInput{Ref: refs[i], Passcode: codes[i], CSR: csrs[i]}, true})
+	}
+	calls = append(calls,
+		call{DownloadInput{Ref: refs[good], Passcode: codes[0], CSR: csrs[good]}, false},            // wrong passcode
+		call{DownloadInput{Ref: subm, Passcode: codes[0], CSR: csrs[good+1]}, false},                // not issued
+		call{DownloadInput{Ref: "20261127-NONE0001", Passcode: codes[0], CSR: csrs[good+2]}, false}, // no such request
+	)
+	// A batch is being read: every call queues behind it.
+	s.snaps.mu.Lock()
+	s.snaps.running = true
+	s.snaps.mu.Unlock()
+	jobs := make([]*signJob, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		csr, err := x509.ParseCertificateRequest(c.in.CSR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { jobs[i] = s.presign(ctx, authority, c.in, csr) })
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s.snaps.mu.Lock()
+		queued := len(s.snaps.queue)
+		s.snaps.mu.Unlock()
+		if queued == len(calls) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d presigns queued after a minute; want %d", queued, len(calls))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The running batch ends; its leader reads the next.
+	for !s.readSnapshots(ctx) {
+	}
+	wg.Wait()
+	s.snaps.mu.Lock()
+	reads, running := s.snaps.reads, s.snaps.running
+	s.snaps.mu.Unlock()
+	if reads != 1 || running {
+		t.Errorf("%d snapshots for %d queued presigns, leader running %v; want 1, not running", reads, len(calls), running)
+	}
+	for i, c := range calls {
+		j := jobs[i]
+		if !c.sign {
+			if j != nil {
+				t.Errorf("presign(%s) call %d signed; want nothing", c.in.Ref, i)
+			}
+			continue
+		}
+		if j == nil || j.cert == nil {
+			t.Errorf("presign(%s) call %d signed nothing; want a certificate", c.in.Ref, i)
+			continue
+		}
+		if j.r.Ref != c.in.Ref || !bytes.Equal(j.cert.RawSubjectPublicKeyInfo, j.csr.RawSubjectPublicKeyInfo) || !bytes.Equal(j.csr.Raw, c.in.CSR) {
+			t.Errorf("presign(%s) call %d: a job for %s or another key", c.in.Ref, i, j.r.Ref)
+		}
+	}
+	// Alone again: a presign leads its own snapshot and gives leadership up.
+	csr, _ := x509.ParseCertificateRequest(csrs[good])
+	if j := s.presign(ctx, authority, DownloadInput{Ref: refs[good], Passcode: codes[good], CSR: csrs[good]}, csr); j == nil || j.r.Ref != refs[good] {
+		t.Errorf("a lone presign = %v; want a job for %s", j, refs[good])
+	}
+	s.snaps.mu.Lock()
+	defer s.snaps.mu.Unlock()
+	if s.snaps.running || len(s.snaps.queue) != 0 {
+		t.Errorf("after a lone presign: running %v, %d queued; want idle", s.snaps.running, len(s.snaps.queue))
 	}
 }

@@ -233,3 +233,25 @@ func TestOpenRefusesAnotherCAsStore(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenNoHome: a home that does not exist is ErrNoHome (exit 3, "run
+// cmca init"), on either engine: with PostgreSQL (CMCA_TEST_STORE=postgres)
+// the database of such a home is empty, and used to be reported as a
+// database without a cmca schema (exit 4) instead.
+func TestOpenNoHome(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "nohome")
+	for name, open := range map[string]func(context.Context, string, Config, CALoader) (*Service, error){
+		"Open": Open, "OpenReadOnly": OpenReadOnly, "OpenToDiagnose": OpenToDiagnose,
+	} {
+		s, err := open(context.Background(), home, DefaultConfig(), nil)
+		if err == nil {
+			s.Close()
+		}
+		if !errors.Is(err, ErrNoHome) || !strings.Contains(err.Error(), "has no cmca store; run `cmca init --home") {
+			t.Errorf("%s(%s) = %v; want ErrNoHome, saying to run cmca init", name, home, err)
+		}
+	}
+	if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: %v; want it not created", home, err)
+	}
+}

@@ -75,14 +75,15 @@ func Init(ctx context.Context, home string, o InitOptions) (*InitResult, error) 
 	dbPath := filepath.Join(home, DBFile)
 	o.StoreURL = testhook.StoreURLFor(home, o.StoreURL)
 	if o.StoreURL != "" {
-		// Checked before anything is written: the database must be empty
-		// (--force never empties a database), and a home that has a CA
-		// keeps it without --force.
+		// Checked before anything is written: a home that has a CA keeps
+		// it without --force (said first: its database is most likely
+		// this home's store, not one to drop), and the database must be
+		// empty (--force never empties a database).
+		if _, err := os.Stat(filepath.Join(home, CACertFile)); err == nil && !o.Force {
+			return nil, msg.Errorf("%s already holds a cmca store (its CA in %s, its records in the database); to replace it, pass --force and an empty database: %w", home, CACertFile, ra.ErrConflict)
+		}
 		if err := store.CheckEmptyURL(ctx, o.StoreURL); err != nil {
 			return nil, err
-		}
-		if _, err := os.Stat(filepath.Join(home, CACertFile)); err == nil && !o.Force {
-			return nil, msg.Errorf("%s already holds a CA (%s); pass --force to replace it: %w", home, CACertFile, ra.ErrConflict)
 		}
 	} else if _, err := os.Stat(dbPath); err == nil && !o.Force {
 		return nil, msg.Errorf("%s already holds a cmca store; pass --force to replace it (its records and CA will be lost): %w", home, ra.ErrConflict)

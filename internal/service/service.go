@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,6 +217,8 @@ type Service struct {
 	pol   Policy // the home's policy, loaded from the store
 
 	dl        downloadGroup          // concurrent Downloads, committed together
+	snaps     snapshotBatch          // their presign reads, one snapshot per batch
+	signers   chan struct{}          // slots for their signature work, one per CPU (groupcommit.go)
 	pseudoKey atomic.Pointer[[]byte] // the store's pseudonym key, once read
 
 	kekMu sync.Mutex
@@ -277,21 +280,28 @@ func openHome(ctx context.Context, home string, cfg Config, loadCA CALoader, rea
 	if readOnly {
 		open = store.OpenReadOnly
 	}
+	noHome := func() error {
+		return msg.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
+	}
 	if cfg.StoreURL != "" {
 		// PostgreSQL: the store is the database (store.OpenURL refuses an
-		// empty one); the home holds the CA and the CRLs.
+		// empty one); the home holds the CA and the CRLs. No home at all
+		// is no home, as on SQLite, whatever the database holds.
+		if _, err := os.Lstat(home); errors.Is(err, fs.ErrNotExist) {
+			return nil, noHome()
+		}
 		db, open = cfg.StoreURL, store.OpenURL
 		if readOnly {
 			open = store.OpenURLReadOnly
 		}
 	} else if _, err := os.Lstat(db); errors.Is(err, fs.ErrNotExist) {
-		return nil, msg.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", home, home, ErrNoHome)
+		return nil, noHome()
 	}
 	st, err := open(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{home: home, store: st, cfg: cfg, loadCA: loadCA, Now: testhook.Clock()}
+	s := &Service{home: home, store: st, cfg: cfg, loadCA: loadCA, Now: testhook.Clock(), signers: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	st.Now = func() time.Time { return s.Now() }
 	if loadCA == nil {
 		s.loadCA = s.FileCA

@@ -22,16 +22,20 @@ const genesis = "000000000000000000000000000000000000000000000000000000000000000
 // other fields; records written before schema 5 have none, and their hash
 // is computed as it was then.
 func auditHash(prev string, e ra.Event, b binding) string {
-	h := sha256.New()
 	fields := []string{prev, strconv.FormatInt(e.Seq, 10), strconv.FormatInt(e.At.Unix(), 10), e.Operator, e.Action,
 		e.Ref, e.Serial, string(e.From), string(e.To), e.Detail}
 	if b != (binding{}) {
 		fields = append(fields, "bound", b.req, b.cert)
 	}
-	for _, f := range fields {
-		fmt.Fprintf(h, "%d:%s;", len(f), f)
+	buf := make([]byte, 0, 512)
+	for _, f := range fields { // "len:field;"
+		buf = strconv.AppendInt(buf, int64(len(f)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, f...)
+		buf = append(buf, ';')
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
 
 // binding is what an audit record binds: the digests of the request and of
@@ -41,12 +45,18 @@ type binding struct{ req, cert string }
 func (t *Tx) bind(e ra.Event) (binding, error) {
 	var b binding
 	var err error
-	if e.Ref != "" {
+	// A row this transaction just wrote is bound from the write's own
+	// RETURNING; any other is read back.
+	if e.Ref != "" && t.freshReq.key == e.Ref {
+		b.req = t.freshReq.digest
+	} else if e.Ref != "" {
 		if b.req, err = t.requestDigest(e.Ref); err != nil {
 			return b, err
 		}
 	}
-	if e.Serial != "" {
+	if e.Serial != "" && t.freshCert.key == e.Serial {
+		b.cert = t.freshCert.digest
+	} else if e.Serial != "" {
 		if b.cert, err = t.certDigest(e.Serial); err != nil {
 			return b, err
 		}
@@ -83,18 +93,34 @@ func (t *Tx) Audit(e ra.Event) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	hash := auditHash(prev, e, b)
 	_, err = t.exec(`INSERT INTO audit (seq, at, operator, action, ref, serial, from_state, to_state, detail, prev_hash, hash, req_digest, cert_digest)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.At.Unix(), e.Operator, e.Action, e.Ref, e.Serial, string(e.From), string(e.To), e.Detail,
-		prev, auditHash(prev, e, b), b.req, b.cert)
+		prev, hash, b.req, b.cert)
 	if err != nil {
+		t.tail = nil
 		return fmt.Errorf("audit: %w", err)
 	}
+	t.tail = &tail{seq: e.Seq, hash: hash}
 	return nil
 }
 
-// auditTail is the newest record's hash and sequence number (the genesis
-// hash and 0 for an empty log).
+// tail is the newest audit record a transaction wrote itself.
+type tail struct {
+	seq  int64
+	hash string
+}
+
+// auditTail returns the hash and seq the next record chains to. The first
+// call in a transaction takes the audit chain lock (PostgreSQL) and reads
+// the newest record; later calls reuse the record the transaction wrote
+// last, which under the lock is still the newest (a group commit appends
+// hundreds). A rollback to a savepoint forgets it (Tx.forget): the record
+// may be gone, and on PostgreSQL the lock with it.
 func (t *Tx) auditTail() (string, int64, error) {
+	if t.tail != nil {
+		return t.tail.hash, t.tail.seq, nil
+	}
 	var prev string
 	var last int64
 	err := t.queryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)

@@ -193,6 +193,31 @@ func (t *Tx) certDigest(serial string) (string, error) {
 	return d, nil
 }
 
+// fresh is the binding digest of one row as a write in this transaction
+// left it, returned by that write (RETURNING): Audit binds it without
+// reading the row back. Any later statement that may change a row of the
+// same table, and any rollback to a savepoint (Tx.forget), drops it.
+type fresh struct{ key, digest string }
+
+// touch drops the fresh digests a statement q may outdate: a statement
+// other than a SELECT naming the requests or certificates table. (Rows
+// change only through statements naming their table: no triggers write
+// them.)
+func (t *Tx) touch(q string) {
+	if t.freshReq.key == "" && t.freshCert.key == "" {
+		return
+	}
+	if s := strings.TrimLeft(q, " \t\n"); len(s) >= 6 && strings.EqualFold(s[:6], "SELECT") {
+		return
+	}
+	if strings.Contains(q, "requests") {
+		t.freshReq = fresh{}
+	}
+	if strings.Contains(q, "certificates") {
+		t.freshCert = fresh{}
+	}
+}
+
 // IntegrityError is a row that does not match the digest its last audit
 // record bound: it was changed outside cmca. It wraps ra.ErrIntegrity.
 type IntegrityError struct {

@@ -21,6 +21,7 @@ func (t *Tx) Item(fn func() error) error {
 	}
 	ferr := fn()
 	if ferr != nil {
+		t.forget()
 		if _, err := t.exec(`ROLLBACK TO item`); err != nil {
 			return errors.Join(ferr, fmt.Errorf("roll back item: %w", err))
 		}

@@ -91,6 +91,7 @@ func (t *Tx) stmt(q string) *sql.Stmt {
 }
 
 func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
+	t.touch(q)
 	q = t.engine.rebind(q)
 	if s := t.stmt(q); s != nil {
 		return s.ExecContext(t.ctx, args...)
@@ -99,6 +100,7 @@ func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (t *Tx) queryRow(q string, args ...any) *sql.Row {
+	t.touch(q)
 	q = t.engine.rebind(q)
 	if s := t.stmt(q); s != nil {
 		return s.QueryRowContext(t.ctx, args...)
@@ -107,6 +109,7 @@ func (t *Tx) queryRow(q string, args ...any) *sql.Row {
 }
 
 func (t *Tx) query(q string, args ...any) (*sql.Rows, error) {
+	t.touch(q)
 	q = t.engine.rebind(q)
 	if s := t.stmt(q); s != nil {
 		return s.QueryContext(t.ctx, args...)

@@ -109,6 +109,7 @@ FROM c WHERE x <= ?7`, []any{n, base, at, revoked, abase, der, completed}},
 
 // fillAudit extends the hash chain with one record per synthetic request.
 func (t *Tx) fillAudit(base int64, n, completed int, at int64) error {
+	t.forget() // appends without Audit
 	var prev string
 	var last int64
 	if err := t.queryRow(`SELECT COALESCE(MAX(seq), 0), COALESCE((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ?) FROM audit`, genesis).Scan(&last, &prev); err != nil {

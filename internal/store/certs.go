@@ -13,13 +13,16 @@ import (
 // InsertCertificate records an issued certificate, linked to the request
 // (by reference) that produced it.
 func (t *Tx) InsertCertificate(c *ra.Certificate) error {
+	var d string
 	err := t.savepoint(func() error {
-		_, err := t.exec(`
-INSERT INTO certificates (serial, request_id, applicant_id, subject, name, email, usage_type, storage, key_algo,
-  not_before, not_after, spki_sha256, status, der)
-SELECT ?, r.id, r.applicant_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ? FROM requests r WHERE r.ref = ?`,
+		// RETURNING the columns the binding digests (as UpdateRequest).
+		var err error
+		d, err = scanDigest(t.queryRow(insertCertificateQuery,
 			c.Serial, c.Subject, c.Name, c.Email, c.UsageType, string(c.Storage), c.KeyAlgo,
-			c.NotBefore.Unix(), c.NotAfter.Unix(), c.SPKISHA256, c.DER, c.RequestRef)
+			c.NotBefore.Unix(), c.NotAfter.Unix(), c.SPKISHA256, c.DER, c.RequestRef), certGroups)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // no such request: nothing inserted, as before
+		}
 		return err
 	})
 	if isUnique(err) {
@@ -28,8 +31,17 @@ SELECT ?, r.id, r.applicant_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ? FROM reque
 	if err != nil {
 		return fmt.Errorf("save certificate: %w", err)
 	}
+	if d != "" {
+		t.freshCert = fresh{key: c.Serial, digest: d}
+	}
 	return nil
 }
+
+var insertCertificateQuery = `
+INSERT INTO certificates (serial, request_id, applicant_id, subject, name, email, usage_type, storage, key_algo,
+  not_before, not_after, spki_sha256, status, der)
+SELECT ?, r.id, r.applicant_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ? FROM requests r WHERE r.ref = ?
+RETURNING ` + groupCols(certGroups)
 
 const certCols = `c.serial, r.ref, c.subject, c.name, c.email, c.usage_type, c.storage, c.key_algo, c.not_before, c.not_after,
   c.spki_sha256, c.status, c.revoked_at, c.revocation_reason, c.invalidity_date, c.der`

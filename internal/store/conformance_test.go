@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -86,12 +87,16 @@ func TestConformance(t *testing.T) {
 		{"open request per certificate racing", confOpenRequestRace},
 		{"audit chain racing", confAuditRace},
 		{"audit tampering detected", confAuditTamper},
+		{"broken foreign keys detected", confForeignKeys},
 		{"CRL numbers racing", confCRLRace},
 		{"certificates", confCertificates},
 		{"revocation racing", confRevokeRace},
 		{"meta and policy", confMetaPolicy},
 		{"meta set once racing", confMetaOnceRace},
 		{"bulk item savepoint", confItem},
+		{"audit tail reused within a transaction", confAuditTail},
+		{"request with passcode in one read", confRequestWithPasscode},
+		{"bindings from the writes themselves", confFreshBindings},
 		{"transaction reads its own audit records", confAuditOwnReads},
 		{"nested items roll back together", confNestedItems},
 		{"CRL body kept when given", confCRLBody},
@@ -428,6 +433,44 @@ func confAuditTamper(t *testing.T, loc string) {
 	}
 }
 
+// confForeignKeys: a request deleted under a certificate with the
+// foreign keys turned off (sqlite3 with foreign_keys off, a PostgreSQL
+// superuser with session_replication_role = replica) is reported by
+// IntegrityCheck, on either engine.
+func confForeignKeys(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	confInsert(t, s, confRequest("20261125-CONF0001"))
+	err := s.Tx(ctx, func(tx *Tx) error {
+		return tx.InsertCertificate(&ra.Certificate{Serial: "0b", RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com",
+			UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k1", DER: []byte{0x30, 0x00}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := `PRAGMA foreign_keys = OFF; DELETE FROM requests; PRAGMA foreign_keys = ON`
+	if IsURL(loc) {
+		off = `SET session_replication_role = replica; DELETE FROM requests; SET session_replication_role = DEFAULT`
+	}
+	if _, err := s.DB().ExecContext(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		problems, err := tx.IntegrityCheck()
+		found := false
+		for _, p := range problems {
+			found = found || (strings.HasPrefix(p, "certificates row ") && strings.HasSuffix(p, "refers to a missing requests row"))
+		}
+		if !found {
+			t.Errorf("IntegrityCheck after deleting a certificate's request = %q; want certificates ... refers to a missing requests row", problems)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // confCRLRace: CRLs signed at once on several instances get unique,
 // contiguous numbers, in commit order.
 func confCRLRace(t *testing.T, loc string) {
@@ -747,6 +790,126 @@ func confItem(t *testing.T, loc string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkAudit(t, s, 2) // the kept record chains to apply, not to the undone one
+}
+
+// confAuditTail: many records appended in one transaction (a group
+// commit), some in items rolled back, some in a failed transaction, form
+// one chain with no gap.
+func confAuditTail(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	confInsert(t, s, confRequest("20261125-CONF0001"))
+	undo := errors.New("undo")
+	err := s.Tx(ctx, func(tx *Tx) error {
+		for i := range 6 {
+			err := tx.Item(func() error {
+				if err := tx.Audit(ra.Event{Operator: "op", Action: "item", Detail: fmt.Sprint(i)}); err != nil {
+					return err
+				}
+				if i%3 == 1 {
+					return undo
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, undo) {
+				return err
+			}
+		}
+		return tx.Audit(ra.Event{Operator: "op", Action: "last"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.Audit(ra.Event{Operator: "op", Action: "lost"}); err != nil {
+			return err
+		}
+		return undo
+	}); !errors.Is(err, undo) {
+		t.Fatalf("failing transaction = %v; want undo", err)
+	}
+	if err := s.Tx(ctx, func(tx *Tx) error { return tx.Audit(ra.Event{Operator: "op", Action: "after"}) }); err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, s, 1+4+1+1) // apply, items 0 2 3 5, last, after
+}
+
+// confRequestWithPasscode: RequestWithPasscode reads what Request,
+// PasscodeHash and PasscodeLocked read, and refuses an edited row as
+// Request does.
+func confRequestWithPasscode(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	r := confRequest("20261125-CONF0001")
+	r.Agent = &ra.Agent{Name: "Agent", IDType: ra.IDPassport, IDNumber: "E7654321"}
+	r.TargetSerial = "0a1b"
+	r.Applicant.Surname, r.Applicant.GivenName = "A", "B" // columns a later schema added to the binding
+	confInsert(t, s, r)
+	confInsert(t, s, confRequest("20261125-CONF0002"))
+	err := s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.SetPasscodeHash(r.Ref, "hash-1"); err != nil {
+			return err
+		}
+		if err := tx.LockPasscode(r.Ref); err != nil {
+			return err
+		}
+		r.State, r.PasscodeExpires, r.PasscodeAttempts = ra.StateIssued, confNow.Add(time.Hour), 2
+		if err := tx.UpdateRequest(r, ra.StateSubmitted); err != nil {
+			return err
+		}
+		return tx.Audit(ra.Event{Operator: "op", Action: "issue", Ref: r.Ref, From: ra.StateSubmitted, To: r.State})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{r.Ref, "20261125-CONF0002"} {
+		err := s.Tx(ctx, func(tx *Tx) error {
+			want, err := tx.Request(ref)
+			if err != nil {
+				return err
+			}
+			hash, err := tx.PasscodeHash(ref)
+			if err != nil {
+				return err
+			}
+			locked, err := tx.PasscodeLocked(ref)
+			if err != nil {
+				return err
+			}
+			for _, read := range []func(string) (*ra.Request, Passcode, error){tx.RequestWithPasscode, tx.RequestWithPasscodeAsStored} {
+				got, pc, err := read(ref)
+				if err != nil {
+					return err
+				}
+				if !reflect.DeepEqual(got, want) || pc != (Passcode{Hash: hash, Locked: locked}) {
+					t.Errorf("RequestWithPasscode(%s) = %+v, %+v; want %+v, {%q %v}", ref, got, pc, want, hash, locked)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Raw().Exec(`UPDATE requests SET email = 'mallory@example.com' WHERE ref = ?`, r.Ref); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		if _, _, err := tx.RequestWithPasscode(r.Ref); !errors.Is(err, ra.ErrIntegrity) {
+			t.Errorf("RequestWithPasscode of an edited row = %v; want ErrIntegrity", err)
+		}
+		if got, _, err := tx.RequestWithPasscodeAsStored(r.Ref); err != nil || got.Applicant.Email != "mallory@example.com" {
+			t.Errorf("RequestWithPasscodeAsStored of an edited row = %+v, %v; want the row as stored", got, err)
+		}
+		if _, _, err := tx.RequestWithPasscode("20261125-NONE0001"); !errors.Is(err, ra.ErrNotFound) {
+			t.Errorf("RequestWithPasscode of no request = %v; want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // confAuditOwnReads: a transaction reads the audit records it appended
@@ -996,4 +1159,88 @@ func confCheckpoint(t *testing.T, loc string) {
 	}); err == nil {
 		t.Error("PutAuditCheckpoint of an unsigned checkpoint: no error")
 	}
+}
+
+// confFreshBindings: an audit record binds the request and certificate
+// rows as the writes of its transaction left them (UpdateRequest and
+// InsertCertificate return the digested columns), and a later change to
+// the row in the same transaction, or a rollback to a savepoint, is bound
+// as it stands: every row checks against its last record afterwards.
+func confFreshBindings(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	refs := []string{"20261125-CONF0001", "20261125-CONF0002", "20261125-CONF0003"}
+	for _, ref := range refs {
+		confInsert(t, s, confRequest(ref))
+	}
+	cert := func(ref, serial string) *ra.Certificate {
+		return &ra.Certificate{Serial: serial, RequestRef: ref, Subject: "CN=A", Name: "A", Email: "a@example.com", UsageType: "auth",
+			Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.Add(time.Hour), SPKISHA256: "00", DER: []byte{0x30, 0}}
+	}
+	err := s.Tx(ctx, func(tx *Tx) error {
+		// 1: as a download writes it: certificate, request, one record.
+		r, err := tx.Request(refs[0])
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertCertificate(cert(refs[0], "0a01")); err != nil {
+			return err
+		}
+		r.State, r.CertSerial, r.PasscodeUsed = ra.StateCompleted, "0a01", true
+		if err := tx.UpdateRequest(r, ra.StateSubmitted); err != nil {
+			return err
+		}
+		if err := tx.Audit(ra.Event{Operator: "op", Action: "download", Ref: r.Ref, Serial: "0a01", From: ra.StateSubmitted, To: r.State}); err != nil {
+			return err
+		}
+		// 2: the row changed again after the update, before the record.
+		r2, err := tx.Request(refs[1])
+		if err != nil {
+			return err
+		}
+		r2.State = ra.StateApproved
+		if err := tx.UpdateRequest(r2, ra.StateSubmitted); err != nil {
+			return err
+		}
+		if err := tx.SetPasscodeHash(r2.Ref, "changed after the update"); err != nil {
+			return err
+		}
+		if err := tx.Audit(ra.Event{Operator: "op", Action: "approve", Ref: r2.Ref, From: ra.StateSubmitted, To: r2.State}); err != nil {
+			return err
+		}
+		// 3: an update rolled back with its item, then the record.
+		undo := errors.New("undo")
+		if err := tx.Item(func() error {
+			r3, err := tx.Request(refs[2])
+			if err != nil {
+				return err
+			}
+			r3.State = ra.StateRejected
+			if err := tx.UpdateRequest(r3, ra.StateSubmitted); err != nil {
+				return err
+			}
+			return undo
+		}); !errors.Is(err, undo) {
+			return fmt.Errorf("item = %v; want undo", err)
+		}
+		return tx.Audit(ra.Event{Operator: "op", Action: "note", Ref: refs[2]})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Read(ctx, func(tx *Tx) error {
+		for _, ref := range refs {
+			if err := tx.CheckRequest(ref); err != nil {
+				t.Errorf("CheckRequest(%s) = %v; want the row its last record bound", ref, err)
+			}
+		}
+		if err := tx.CheckCertificate("0a01"); err != nil {
+			t.Errorf("CheckCertificate(0a01) = %v; want the row its record bound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAudit(t, s, len(refs)+3)
 }

@@ -193,6 +193,7 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // by name, and returns how many. Rows the migrations seeded in the new
 // database (ocsp_revision's one row) give way to the source's.
 func copyTable(src, dst *Tx, table string) (int64, error) {
+	dst.forget() // the audit table is copied without Audit
 	if _, err := dst.exec(`DELETE FROM ` + quoteIdent(table)); err != nil {
 		return 0, err
 	}

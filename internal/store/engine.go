@@ -465,6 +465,7 @@ func (t *Tx) pgSubtransaction(fn func() error) error {
 	m := t.markAudit()
 	ferr := fn()
 	if ferr != nil {
+		t.forget()
 		if _, err := t.tx.ExecContext(t.ctx, "ROLLBACK TO SAVEPOINT "+name); err != nil {
 			return errors.Join(ferr, fmt.Errorf("roll back to savepoint: %w", err))
 		}
@@ -516,25 +517,96 @@ func (e Engine) sqliteOnly(what, instead string) error {
 	return nil
 }
 
-// pgIntegrityCheck is IntegrityCheck on PostgreSQL: the server enforces
-// foreign keys itself, so what is left to check is that no constraint was
-// left unvalidated (NOT VALID), which would let rows break it.
+// pgIntegrityCheck is IntegrityCheck on PostgreSQL. The server enforces
+// foreign keys, but its superuser can turn them off (session_replication_role
+// = replica, ALTER TABLE ... DISABLE TRIGGER, a data-only pg_restore
+// --disable-triggers): so, like SQLite's foreign_key_check, every foreign
+// key is checked row by row; and no constraint may be left unvalidated
+// (NOT VALID), which would let rows break it.
 func (t *Tx) pgIntegrityCheck() ([]string, error) {
 	rows, err := t.query(`SELECT conrelid::regclass::text, conname FROM pg_constraint
 WHERE NOT convalidated AND connamespace = current_schema()::regnamespace ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("integrity check: %w", err)
 	}
-	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var table, name string
 		if err := rows.Scan(&table, &name); err != nil {
+			rows.Close()
 			return nil, err
 		}
 		out = append(out, fmt.Sprintf("constraint %s on %s is not validated", name, table))
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	fks, err := t.pgForeignKeys()
+	if err != nil {
+		return nil, fmt.Errorf("foreign key check: %w", err)
+	}
+	for _, fk := range fks {
+		var match, notNull, key []string
+		for i := range fk.cols {
+			match = append(match, "p."+fk.parentCols[i]+" = c."+fk.cols[i])
+			notNull = append(notNull, "c."+fk.cols[i]+" IS NOT NULL")
+			key = append(key, "c."+fk.cols[i]+"::text")
+		}
+		rows, err := t.query(`SELECT ` + strings.Join(key, ` || ',' || `) + ` FROM ` + fk.table + ` c WHERE ` +
+			strings.Join(notNull, " AND ") + ` AND NOT EXISTS (SELECT 1 FROM ` + fk.parent + ` p WHERE ` +
+			strings.Join(match, " AND ") + `) ORDER BY 1 LIMIT 100`)
+		if err != nil {
+			return nil, fmt.Errorf("foreign key check of %s: %w", fk.table, err)
+		}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, fmt.Sprintf("%s row with %s %s refers to a missing %s row", fk.table, strings.Join(fk.cols, ","), v, fk.parent))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// pgForeignKey is one foreign key of the schema: table(cols) references
+// parent(parentCols), every name quoted for SQL.
+type pgForeignKey struct {
+	table, parent    string
+	cols, parentCols []string
+}
+
+func (t *Tx) pgForeignKeys() ([]pgForeignKey, error) {
+	rows, err := t.query(`SELECT c.conrelid::regclass::text, c.confrelid::regclass::text,
+  array_to_string(ARRAY(SELECT quote_ident(a.attname) FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+    JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i), ','),
+  array_to_string(ARRAY(SELECT quote_ident(a.attname) FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+    JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i), ',')
+FROM pg_constraint c WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace ORDER BY 1, c.conname`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var fks []pgForeignKey
+	for rows.Next() {
+		var fk pgForeignKey
+		var cols, parentCols string
+		if err := rows.Scan(&fk.table, &fk.parent, &cols, &parentCols); err != nil {
+			return nil, err
+		}
+		fk.cols, fk.parentCols = strings.Split(cols, ","), strings.Split(parentCols, ",")
+		if len(fk.cols) != len(fk.parentCols) || cols == "" {
+			return nil, fmt.Errorf("foreign key of %s: columns %q and %q do not pair", fk.table, cols, parentCols)
+		}
+		fks = append(fks, fk)
+	}
+	return fks, rows.Err()
 }
 
 // Raw is the database for tests and one-off maintenance, with queries

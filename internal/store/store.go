@@ -120,7 +120,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	if err != nil {
 		s.db.Close()
-		return nil, err
+		return nil, explain(err)
 	}
 	s.chmodSidecars()
 	return s, nil
@@ -356,6 +356,7 @@ func (s *Store) applyMigrations(ctx context.Context, tx *Tx, names []string, cur
 		if err != nil {
 			return err
 		}
+		tx.forget() // raw SQL may change any row
 		if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
@@ -448,7 +449,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.tx1(ctx, fn)
 		if err == nil || s.engine != Postgres {
-			return err
+			return explain(err)
 		}
 		if !retryable(err) {
 			return unavailable(err)
@@ -465,7 +466,7 @@ func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) error {
 func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return msg.Errorf("begin transaction: %w", err)
 	}
 	tx := &Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now()), shared: s.shared, engine: s.engine, write: true}
 	defer func() {
@@ -485,7 +486,7 @@ func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return msg.Errorf("commit: %w", err)
 	}
 	if tx.revoked > 0 {
 		s.revocations.Add(int64(tx.revoked))
@@ -498,7 +499,7 @@ func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, s.engine.readOptions())
 	if err != nil {
-		return unavailable(fmt.Errorf("begin read: %w", err))
+		return explain(unavailable(msg.Errorf("begin read: %w", err)))
 	}
 	defer sqlTx.Rollback()
 	return fn(&Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now()), shared: s.shared, engine: s.engine})
@@ -522,6 +523,11 @@ type Tx struct {
 	shared *stmtCache
 	// certificates revoked in this transaction (ocsp.go)
 	revoked int
+	// the audit record this transaction appended last (audit.go)
+	tail *tail
+	// the binding digests of the request and the certificate this
+	// transaction wrote last, from the write itself (binding.go)
+	freshReq, freshCert fresh
 	// audit records kept until commit, and how many of them are in the
 	// table (PostgreSQL, audit_defer.go)
 	auditLog  []auditEntry
@@ -531,6 +537,10 @@ type Tx struct {
 	spCount int
 	spDone  string
 }
+
+// forget drops what the transaction remembers of its own writes, after a
+// rollback to a savepoint undid some of them.
+func (t *Tx) forget() { t.tail, t.freshReq, t.freshCert = nil, fresh{}, fresh{} }
 
 // Now is the transaction's clock, fixed when it began.
 func (t *Tx) Now() time.Time { return t.now() }
