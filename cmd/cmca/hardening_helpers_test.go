@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -88,21 +87,7 @@ func testStoreURL(t *testing.T) string {
 	if storeEngine() != "postgres" {
 		return ""
 	}
-	pgtest.Need(t)
-	c, err := pgtest.Shared()
-	if err != nil {
-		t.Fatalf("CMCA_TEST_STORE=postgres: start PostgreSQL: %v", err)
-	}
-	u, err := c.CreateDatabase(context.Background())
-	if err != nil {
-		t.Fatalf("CMCA_TEST_STORE=postgres: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.DropDatabase(context.Background(), u); err != nil {
-			t.Logf("drop database: %v", err)
-		}
-	})
-	return u
+	return pgtest.SharedDatabase(t)
 }
 
 // storeURL is the home's PostgreSQL store, "" for SQLite.

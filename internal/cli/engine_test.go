@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"os"
 	"testing"
 
@@ -23,19 +22,5 @@ func storeEnv(t *testing.T) []string {
 	if os.Getenv("CMCA_TEST_STORE") != "postgres" {
 		return nil
 	}
-	pgtest.Need(t)
-	c, err := pgtest.Shared()
-	if err != nil {
-		t.Fatalf("CMCA_TEST_STORE=postgres: start PostgreSQL: %v", err)
-	}
-	u, err := c.CreateDatabase(context.Background())
-	if err != nil {
-		t.Fatalf("CMCA_TEST_STORE=postgres: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.DropDatabase(context.Background(), u); err != nil {
-			t.Logf("drop database: %v", err)
-		}
-	})
-	return []string{"CMCA_STORE_URL=" + u}
+	return []string{"CMCA_STORE_URL=" + pgtest.SharedDatabase(t)}
 }

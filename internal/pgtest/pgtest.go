@@ -171,6 +171,28 @@ func NewDatabase(t testing.TB) string {
 	return c.mustCreate(t)
 }
 
+// SharedDatabase creates an empty database in the package's shared cluster
+// (started on first use, stopped by Main) and drops it when the test ends.
+// Under CI a machine without PostgreSQL fails the test (Need).
+func SharedDatabase(t testing.TB) string {
+	t.Helper()
+	Need(t)
+	c, err := Shared()
+	if err != nil {
+		t.Fatalf("CMCA_TEST_STORE=postgres: start PostgreSQL: %v", err)
+	}
+	u, err := c.CreateDatabase(context.Background())
+	if err != nil {
+		t.Fatalf("CMCA_TEST_STORE=postgres: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.DropDatabase(context.Background(), u); err != nil {
+			t.Logf("drop database: %v", err)
+		}
+	})
+	return u
+}
+
 func (c *Cluster) mustCreate(t testing.TB) string {
 	t.Helper()
 	u, err := c.CreateDatabase(context.Background())
