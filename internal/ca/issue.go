@@ -163,16 +163,8 @@ func (c *CA) Issue(csr *x509.CertificateRequest, subj Subject, p *Profile, ex Ex
 	if subj.Email != "" {
 		tmpl.EmailAddresses = []string{subj.Email}
 	}
-	for _, o := range slices.Concat(ex.PolicyOIDs, p.Policies) {
-		oid, err := parseOID(o)
-		if err != nil {
-			return nil, err
-		}
-		xo, err := x509.OIDFromInts(toUint64(oid))
-		if err != nil {
-			return nil, err
-		}
-		tmpl.Policies = append(tmpl.Policies, xo)
+	if tmpl.Policies, err = policyOIDs(slices.Concat(ex.PolicyOIDs, p.Policies)); err != nil {
+		return nil, err
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, csr.PublicKey, c.Signer)
 	if err != nil {
@@ -186,6 +178,23 @@ var (
 	oidGivenName = asn1.ObjectIdentifier{2, 5, 4, 42}
 	oidSurname   = asn1.ObjectIdentifier{2, 5, 4, 4}
 )
+
+// policyOIDs parses certificate policy OIDs in dotted form.
+func policyOIDs(dotted []string) ([]x509.OID, error) {
+	var out []x509.OID
+	for _, o := range dotted {
+		oid, err := parseOID(o)
+		if err != nil {
+			return nil, err
+		}
+		xo, err := x509.OIDFromInts(toUint64(oid))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, xo)
+	}
+	return out, nil
+}
 
 func toUint64(oid asn1.ObjectIdentifier) []uint64 {
 	out := make([]uint64, len(oid))

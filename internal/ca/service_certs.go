@@ -99,16 +99,8 @@ func (c *CA) signService(tmpl *x509.Certificate, pub crypto.PublicKey, validity 
 	tmpl.SerialNumber, tmpl.NotBefore, tmpl.NotAfter, tmpl.SubjectKeyId = serial, notBefore, notAfter, ski
 	tmpl.BasicConstraintsValid, tmpl.IsCA = true, false
 	tmpl.CRLDistributionPoints, tmpl.OCSPServer, tmpl.IssuingCertificateURL = ex.CRLDistributionPoints, ex.OCSPServers, ex.IssuingCertificateURL
-	for _, o := range ex.PolicyOIDs {
-		oid, err := parseOID(o)
-		if err != nil {
-			return nil, err
-		}
-		xo, err := x509.OIDFromInts(toUint64(oid))
-		if err != nil {
-			return nil, err
-		}
-		tmpl.Policies = append(tmpl.Policies, xo)
+	if tmpl.Policies, err = policyOIDs(ex.PolicyOIDs); err != nil {
+		return nil, err
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, pub, c.Signer)
 	if err != nil {
