@@ -267,22 +267,32 @@ func (h *Handler) enrol(ctx context.Context, req *Message, ex Exchange) *Message
 	if err != nil {
 		return h.plainError(req, failureOf(err, BadAlg), err.Error())
 	}
-	reqs, err := ParseCertRequests(req.Type, req.Body)
-	if err != nil {
-		return h.plainError(req, BadDataFormat, err.Error())
+	cr, bad := h.oneCertRequest(req)
+	if bad != nil {
+		return bad
 	}
-	if len(reqs) != 1 {
-		return h.plainError(req, BadRequest, "exactly one certificate request per message")
-	}
-	if err := reqs[0].VerifyPOP(); err != nil {
-		return h.plainError(req, BadPOP, "proof of possession: "+err.Error())
-	}
-	res, err := h.b.Enrol(ctx, &EnrolRequest{Exchange: ex, Type: req.Type, Ref: string(req.Header.SenderKID), CheckMAC: checker.Check, Request: reqs[0]})
+	res, err := h.b.Enrol(ctx, &EnrolRequest{Exchange: ex, Type: req.Type, Ref: string(req.Header.SenderKID), CheckMAC: checker.Check, Request: cr})
 	rt := BodyCP
 	if req.Type == BodyIR {
 		rt = BodyIP
 	}
-	return h.certRep(ctx, reply{req: req}, rt, reqs[0].ID, res, err)
+	return h.certRep(ctx, reply{req: req}, rt, cr.ID, res, err)
+}
+
+// oneCertRequest is the one certificate request of req, its proof of
+// possession verified, or the error message to answer with.
+func (h *Handler) oneCertRequest(req *Message) (*CertRequest, *Message) {
+	reqs, err := ParseCertRequests(req.Type, req.Body)
+	if err != nil {
+		return nil, h.plainError(req, BadDataFormat, err.Error())
+	}
+	if len(reqs) != 1 {
+		return nil, h.plainError(req, BadRequest, "exactly one certificate request per message")
+	}
+	if err := reqs[0].VerifyPOP(); err != nil {
+		return nil, h.plainError(req, BadPOP, "proof of possession: "+err.Error())
+	}
+	return reqs[0], nil
 }
 
 // signedBy checks a signature-protected request: the signer's certificate
@@ -305,18 +315,12 @@ func (h *Handler) update(ctx context.Context, req *Message, ex Exchange) *Messag
 	if bad != nil {
 		return bad
 	}
-	reqs, err := ParseCertRequests(req.Type, req.Body)
-	if err != nil {
-		return h.plainError(req, BadDataFormat, err.Error())
+	cr, bad := h.oneCertRequest(req)
+	if bad != nil {
+		return bad
 	}
-	if len(reqs) != 1 {
-		return h.plainError(req, BadRequest, "exactly one certificate request per message")
-	}
-	if err := reqs[0].VerifyPOP(); err != nil {
-		return h.plainError(req, BadPOP, "proof of possession: "+err.Error())
-	}
-	res, err := h.b.Update(ctx, &UpdateRequest{Exchange: ex, Signer: signer, Request: reqs[0]})
-	return h.certRep(ctx, reply{req: req}, BodyKUP, reqs[0].ID, res, err)
+	res, err := h.b.Update(ctx, &UpdateRequest{Exchange: ex, Signer: signer, Request: cr})
+	return h.certRep(ctx, reply{req: req}, BodyKUP, cr.ID, res, err)
 }
 
 func (h *Handler) revoke(ctx context.Context, req *Message, ex Exchange) *Message {

@@ -252,12 +252,18 @@ func (m *Message) ProtectMAC(secret []byte, like *pkix.AlgorithmIdentifier) erro
 	if err != nil {
 		return err
 	}
-	m.Header.ProtectionAlg = pkix.AlgorithmIdentifier{Algorithm: oidPBM, Parameters: asn1.RawValue{FullBytes: params}}
-	m.rawHeader, m.rawBody = nil, nil
 	if secret == nil {
 		secret = []byte{}
 	}
-	spec, err := deriveMAC(m.Header.ProtectionAlg, secret, 1<<30)
+	return m.protectWith(pkix.AlgorithmIdentifier{Algorithm: oidPBM, Parameters: asn1.RawValue{FullBytes: params}}, secret)
+}
+
+// protectWith sets m's protection algorithm and computes its MAC over the
+// re-encoded protected part.
+func (m *Message) protectWith(alg pkix.AlgorithmIdentifier, secret []byte) error {
+	m.Header.ProtectionAlg = alg
+	m.rawHeader, m.rawBody = nil, nil
+	spec, err := deriveMAC(alg, secret, 1<<30)
 	if err != nil {
 		return err
 	}
@@ -289,18 +295,7 @@ func (m *Message) protectPBMAC1(secret []byte, like *pkix.AlgorithmIdentifier) e
 	if err != nil {
 		return err
 	}
-	m.Header.ProtectionAlg = pkix.AlgorithmIdentifier{Algorithm: oidPBMAC1, Parameters: asn1.RawValue{FullBytes: params}}
-	m.rawHeader, m.rawBody = nil, nil
-	spec, err := deriveMAC(m.Header.ProtectionAlg, append([]byte{}, secret...), 1<<30)
-	if err != nil {
-		return err
-	}
-	part, err := m.protectedPart()
-	if err != nil {
-		return err
-	}
-	m.Protection = spec.mac(part)
-	return nil
+	return m.protectWith(pkix.AlgorithmIdentifier{Algorithm: oidPBMAC1, Parameters: asn1.RawValue{FullBytes: params}}, append([]byte{}, secret...))
 }
 
 // Signature algorithms accepted for protection and POP.
