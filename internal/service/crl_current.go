@@ -1,10 +1,9 @@
 package service
 
 import (
-	"bytes"
 	"context"
+	"encoding/pem"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -72,14 +71,7 @@ func (s *Service) CurrentCRL(ctx context.Context, delta bool) (*CurrentCRL, erro
 	if !crlBodyMatches(latest, der) {
 		return nil, &crlBodyError{number: latest.Number, problem: "has a body in the store that does not match the SHA-256 its record holds (altered)"}
 	}
-	var pemBuf bytes.Buffer
-	if err := writePEM(&pemBuf, "X509 CRL", func(w io.Writer) error {
-		_, err := w.Write(der)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	cur := &CurrentCRL{Number: latest.Number, ThisUpdate: latest.ThisUpdate, DER: der, PEM: pemBuf.Bytes()}
+	cur := &CurrentCRL{Number: latest.Number, ThisUpdate: latest.ThisUpdate, DER: der, PEM: pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})}
 	// A slower caller that read an older CRL does not replace a newer one.
 	for {
 		old := slot.Load()
