@@ -163,7 +163,12 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 			}
 			num = published + 1
 		}
-		now := tx.Now().UTC().Truncate(time.Second)
+		// The clock is read now that the CRL lock is held (NextCRLNumber),
+		// not when the transaction began: on PostgreSQL a revocation timed
+		// after the transaction began may have committed before the lock
+		// was taken, and its time must not be after thisUpdate.
+		// Revocations take the same lock, so none commits from here on.
+		now := s.Now().UTC().Truncate(time.Second)
 		rec = store.CRL{Number: num, ThisUpdate: now, NextUpdate: now.Add(s.cfg.CRLValidity), Operator: operator}
 		if rec.RevokedTotal, err = tx.RevokedCount(); err != nil {
 			return err

@@ -158,6 +158,13 @@ func (t *Tx) Certificates(f CertFilter) ([]*ra.Certificate, error) {
 // RevokeCertificate marks a valid certificate revoked. Revocation is
 // permanent: a revoked certificate gives ra.ErrConflict.
 func (t *Tx) RevokeCertificate(serial string, at time.Time, reason int, invalidity time.Time) error {
+	// PostgreSQL: no revocation commits while a CRL is being signed (it
+	// holds the CRL lock from numbering to commit), so every revocation a
+	// CRL lists was timed before the CRL's thisUpdate (service.CRL reads
+	// the clock once it holds the lock).
+	if err := t.lock(lockCRL); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, invalidity_date = ?
 WHERE serial = ? AND status = 'valid'`, at.Unix(), reason, unix(invalidity), serial)
 	if err != nil {
