@@ -80,6 +80,7 @@ for c in $CLIENTS; do
 	addr=$(sed -n 's/.*"https":"\([^"]*\)".*/\1/p' "$WORK/addr.json")
 	[ -n "$addr" ] || { echo "cmca serve did not start:" >&2; cat "$WORK/serve-c$c.log" >&2; exit 1; }
 	cm=$("$B/serveload" -addr "$addr" -ca "$CMCA_HOME/ca/ca.crt" -jobs "$WORK/csrs/batch.jsonl" -skip "$skip" -n "$N" -c "$c")
+	echo "cmca serve, $c clients: $cm" >&2
 	kill -TERM "$SPID"
 	wait "$SPID" || true
 	SPID=

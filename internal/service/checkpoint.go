@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -114,6 +115,10 @@ func readCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseCheckpoint(path, data)
+}
+
+func parseCheckpoint(path string, data []byte) (*Checkpoint, error) {
 	var c Checkpoint
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, msg.Errorf("%s is not an audit checkpoint: %w", path, err)
@@ -130,7 +135,12 @@ func readCheckpoint(path string) (*Checkpoint, error) {
 // never moved back), where every instance's `audit verify` and `doctor`
 // find it; a head the stored checkpoint covers already is not signed
 // again, and the home's file is brought up to the stored one.
+//
+// Calls in one process run one at a time (consecutive download groups
+// overlap: groupcommit.go), so the head read last is published last.
 func (s *Service) writeCheckpoint(ctx context.Context, authority *ca.CA) error {
+	s.ckMu.Lock()
+	defer s.ckMu.Unlock()
 	shared := s.store.Engine() == store.Postgres
 	var seq int64
 	var hash string
@@ -150,9 +160,9 @@ func (s *Service) writeCheckpoint(ctx context.Context, authority *ca.CA) error {
 		return err
 	}
 	path := filepath.Join(s.home, CheckpointFile)
-	old, err := readCheckpoint(path)
+	old, own, err := s.readOwnCheckpoint(path)
 	fileCovers := func(seq int64) bool {
-		return err == nil && old != nil && old.Seq >= seq && old.verify(authority.Cert) == nil
+		return err == nil && old != nil && old.Seq >= seq && (own || old.verify(authority.Cert) == nil)
 	}
 	var c *Checkpoint
 	if stored != nil && stored.Seq >= seq && stored.verify(authority.Cert) == nil {
@@ -185,7 +195,28 @@ func (s *Service) writeCheckpoint(ctx context.Context, authority *ca.CA) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return WritePublicFile(path, append(data, '\n'))
+	data = append(data, '\n')
+	if err := WritePublicFile(path, data); err != nil {
+		return err
+	}
+	s.ckWritten = data
+	return nil
+}
+
+// readOwnCheckpoint is readCheckpoint, and reports whether the file holds
+// exactly the checkpoint this process wrote last (whose signature it need
+// not check again: a serving process checks the file once per download
+// group). Called with ckMu held.
+func (s *Service) readOwnCheckpoint(path string) (c *Checkpoint, own bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	c, err = parseCheckpoint(path, data)
+	return c, err == nil && s.ckWritten != nil && bytes.Equal(data, s.ckWritten), err
 }
 
 func fromStored(c *store.Checkpoint) *Checkpoint {

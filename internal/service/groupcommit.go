@@ -62,31 +62,28 @@ func (s *Service) downloadGrouped(ctx context.Context, authority *ca.CA, it *gro
 		// Its own item is the first in the queue. The transaction
 		// outlives a caller that goes away: the others in it still want
 		// their answers.
-		ctx = context.WithoutCancel(ctx)
-		s.runGroup(ctx, authority)
-		if s.moreGroups() {
-			go func() {
-				for !s.runGroup(ctx, authority) {
-				}
-			}()
-		}
+		s.runGroup(context.WithoutCancel(ctx), authority)
 	}
 	<-it.done
 	return it.out.Issued, it.out.Err
 }
 
 // runGroup takes up to maxGroup queued items and runs them as one
-// transaction. With none queued it gives up leadership and reports idle.
-func (s *Service) runGroup(ctx context.Context, authority *ca.CA) (idle bool) {
+// transaction. Once it has committed, items queued meanwhile go to the
+// next group, in a goroutine of its own, so that group's transaction runs
+// while this one's audit checkpoint is signed and published; with none
+// queued, leadership is given up. The items of this group are answered
+// after their checkpoint.
+func (s *Service) runGroup(ctx context.Context, authority *ca.CA) {
 	g := &s.dl
 	g.mu.Lock()
 	n := min(len(g.queue), maxGroup)
 	batch := g.queue[:n:n]
 	g.queue = g.queue[n:]
-	if n == 0 {
+	if n == 0 { // not reached: only the group running takes from the queue
 		g.running = false
 		g.mu.Unlock()
-		return true
+		return
 	}
 	g.mu.Unlock()
 	if err := s.commitGroupSafely(ctx, authority, batch); err != nil && len(batch) > 1 {
@@ -100,8 +97,13 @@ func (s *Service) runGroup(ctx context.Context, authority *ca.CA) (idle bool) {
 	} else if err != nil {
 		batch[0].out = DownloadOutcome{Ref: batch[0].in.Ref, Err: err}
 	}
+	if s.moreGroups() {
+		go s.runGroup(ctx, authority)
+	}
 	// One audit checkpoint per group, not one signature per certificate,
 	// before anyone is answered: a certificate handed out is anchored.
+	// (Checkpoints of consecutive groups run one at a time, and a later
+	// group's may cover this one's records: writeCheckpoint.)
 	for _, it := range batch {
 		if it.out.Issued != nil && !it.out.Issued.Retrieved {
 			s.checkpoint(ctx, authority)
@@ -111,7 +113,6 @@ func (s *Service) runGroup(ctx context.Context, authority *ca.CA) (idle bool) {
 	for _, it := range batch {
 		close(it.done)
 	}
-	return false
 }
 
 // moreGroups reports whether items are waiting; if none are, leadership is

@@ -3,14 +3,17 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/testhook"
@@ -348,5 +351,108 @@ func TestPresignSharesSnapshot(t *testing.T) {
 	defer s.snaps.mu.Unlock()
 	if s.snaps.running || len(s.snaps.queue) != 0 {
 		t.Errorf("after a lone presign: running %v, %d queued; want idle", s.snaps.running, len(s.snaps.queue))
+	}
+}
+
+// checkpointGate holds the CA key's checkpoint signatures (called from
+// signCheckpoint) until released; certificate signatures pass.
+type checkpointGate struct {
+	crypto.Signer
+	held    chan struct{} // receives once per checkpoint signature waiting
+	release chan struct{}
+}
+
+func (g *checkpointGate) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	for f, more := frames.Next(); more; f, more = frames.Next() {
+		if strings.HasSuffix(f.Function, ".signCheckpoint") {
+			select {
+			case <-g.release:
+			default:
+				g.held <- struct{}{}
+				<-g.release
+			}
+			break
+		}
+	}
+	return g.Signer.Sign(r, d, o)
+}
+
+// TestGroupCommitsWhileCheckpointSigns: once a download group has
+// committed, the next group's transaction runs while the first group's
+// audit checkpoint is still being signed, and no download is answered
+// before a published checkpoint covers its record.
+func TestGroupCommitsWhileCheckpointSigns(t *testing.T) {
+	s := benchService(t)
+	ctx := context.Background()
+	refs, codes := prepare(t, s, 2, ra.StateIssued)
+	csrs := benchCSRs(t, 2)
+	gate := &checkpointGate{held: make(chan struct{}), release: make(chan struct{})}
+	s.SetCALoader(func(ctx context.Context) (*ca.CA, error) {
+		c, err := s.FileCA(ctx)
+		if err != nil {
+			return nil, err
+		}
+		gate.Signer, c.Signer = c.Signer, gate
+		return c, nil
+	})
+	type result struct {
+		got *Issued
+		err error
+	}
+	done := [2]chan result{make(chan result, 1), make(chan result, 1)}
+	download := func(i int) {
+		got, err := s.Download(ctx, DownloadInput{Ref: refs[i], Passcode: codes[i], CSR: csrs[i]})
+		done[i] <- result{got, err}
+	}
+	go download(0)
+	<-gate.held // group 1 committed; its checkpoint is being signed
+	go download(1)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s.dl.mu.Lock()
+		commits := s.dl.commits
+		s.dl.mu.Unlock()
+		if commits == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second group did not commit while the first one's checkpoint was signed (%d commits)", commits)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case r := <-done[0]:
+		t.Fatalf("download 1 answered before its checkpoint was signed: %+v", r)
+	case r := <-done[1]:
+		t.Fatalf("download 2 answered before any checkpoint covering it was signed: %+v", r)
+	default:
+	}
+	close(gate.release) // let every checkpoint signature through
+	for i, d := range done {
+		r := <-d
+		if r.err != nil {
+			t.Fatalf("download %d: %v", i+1, r.err)
+		}
+		c, head := publishedCheckpoint(t, s)
+		var seq int64
+		if err := s.store.Read(ctx, func(tx *store.Tx) error {
+			evs, err := tx.AuditRecords(store.AuditFilter{Ref: refs[i]})
+			for _, e := range evs {
+				if e.Action == "download" {
+					seq = e.Seq
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if seq == 0 || c.Seq < seq {
+			t.Errorf("download %d answered with its record at %d, the published checkpoint at %d (head %d)", i+1, seq, c.Seq, head)
+		}
+	}
+	if c, head := publishedCheckpoint(t, s); c.Seq != head {
+		t.Errorf("final checkpoint at %d, head %d", c.Seq, head)
 	}
 }

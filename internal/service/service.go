@@ -226,6 +226,9 @@ type Service struct {
 
 	cmpSweptAt atomic.Int64 // Unix time of the last CMP sweep
 
+	ckMu      sync.Mutex // writeCheckpoint, one at a time
+	ckWritten []byte     // the checkpoint file this process wrote last
+
 	crlCache [2]atomic.Pointer[CurrentCRL] // full, delta: the last served (CurrentCRL)
 
 	// Now is the clock; tests move it instead of sleeping.
