@@ -1,12 +1,19 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/cmca/cmca/internal/ocsp"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/testhook"
@@ -42,7 +49,11 @@ const raceBound = 10 * time.Second
 // the next full CRL list it; every CRL passes CheckCRL; the audit chain
 // verifies.
 func TestCRLRevocationRace(t *testing.T) {
-	for _, tc := range []struct {
+	// One home for every case (a new one costs more than a case on
+	// PostgreSQL): each case revokes a certificate of its own.
+	s, clk := newTestService(t)
+	askOCSP := ocspAsker(t, s)
+	for i, tc := range []struct {
 		name      string
 		operator  bool // revoke an operator's certificate, not a subscriber's
 		crlInside bool // the CRL runs inside the revocation, not the other way round
@@ -58,7 +69,6 @@ func TestCRLRevocationRace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), raceBound)
 			defer cancel()
-			s, clk := newTestService(t)
 			admin := as(ctx, "alice")
 
 			var serial string
@@ -68,18 +78,28 @@ func TestCRLRevocationRace(t *testing.T) {
 			}
 			revokedPoint := "revoke:recorded"
 			if tc.operator {
-				res, err := s.AddOperator(admin, OperatorInput{Name: "olga", Roles: []principal.Role{principal.Reviewer}, PublicKey: newKey(t).Public()})
+				name := fmt.Sprint("olga", i)
+				res, err := s.AddOperator(admin, OperatorInput{Name: name, Roles: []principal.Role{principal.Reviewer}, PublicKey: newKey(t).Public()})
 				if err != nil {
 					t.Fatalf("AddOperator: %v", err)
 				}
 				serial = res.Operator.Serial
 				revoke = func() error {
-					_, err := s.RevokeOperator(admin, "olga", "")
+					_, err := s.RevokeOperator(admin, name, "")
 					return err
 				}
 				revokedPoint = "operator-revoke:disabled"
 			} else {
 				serial = downloaded(t, s, "张三", "11010519491231002X")
+			}
+			// OCSP: a responder whose cache holds "good" for the
+			// certificate before the race must say revoked after it, with
+			// the CRLs' date. (It answers for subscriber certificates only:
+			// operators' are not in its table.)
+			if !tc.operator {
+				if r := askOCSP(t, serial); r.Status != xocsp.Good {
+					t.Fatalf("OCSP before the race: status %d; want good", r.Status)
+				}
 			}
 			sign := func(delta bool) (*CRLResult, error) {
 				return s.CRL(admin, CRLOptions{Delta: delta, Force: true})
@@ -192,6 +212,11 @@ func TestCRLRevocationRace(t *testing.T) {
 				t.Errorf("delta CRL %d (base %d, thisUpdate %v) does not list %s revoked at %v, nor does its base",
 					delta.Number, delta.BaseNumber, deltaCRL.ThisUpdate, serial, revokedAt)
 			}
+			if !tc.operator {
+				if r := askOCSP(t, serial); r.Status != xocsp.Revoked || !r.RevokedAt.Equal(revokedAt) {
+					t.Errorf("OCSP after the race: status %d revoked at %v; want revoked at %v, as on the CRLs", r.Status, r.RevokedAt, revokedAt)
+				}
+			}
 			rep, err := s.VerifyAudit(admin)
 			if err != nil || !rep.OK {
 				t.Errorf("VerifyAudit = %+v, %v; want OK", rep, err)
@@ -231,4 +256,47 @@ func revocationTime(crl *x509.RevocationList, serial string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// ocspAsker starts the home's OCSP responder and returns a function that
+// asks it (POST, as a relying party) about a certificate.
+func ocspAsker(t *testing.T, s *Service) func(t *testing.T, serial string) *xocsp.Response {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	o, err := s.NewOCSP(nil)
+	if err != nil {
+		t.Fatalf("NewOCSP: %v", err)
+	}
+	if err := o.Start(ctx, time.Hour); err != nil {
+		t.Fatalf("OCSP Start: %v", err)
+	}
+	authority, err := s.CA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(t *testing.T, serial string) *xocsp.Response {
+		t.Helper()
+		d, err := s.Certificate(ctx, serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(d.Certificate.DER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := xocsp.CreateRequest(cert, authority.Cert, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr := httptest.NewRequest(http.MethodPost, ocsp.Path, bytes.NewReader(req))
+		hr.Header.Set("Content-Type", "application/ocsp-request")
+		w := httptest.NewRecorder()
+		o.Responder.ServeHTTP(w, hr)
+		r, err := xocsp.ParseResponseForCert(w.Body.Bytes(), cert, authority.Cert)
+		if err != nil {
+			t.Fatalf("OCSP answer (HTTP %d): %v", w.Code, err)
+		}
+		return r
+	}
 }
