@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/principal"
+	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
 	"github.com/cmca/cmca/internal/testtool"
 	"github.com/cmca/cmca/internal/token"
@@ -343,5 +345,62 @@ func TestOCSPSignerRotation(t *testing.T) {
 	}
 	if signers != 2 {
 		t.Errorf("audit has %d ocsp-signer records; want 2", signers)
+	}
+}
+
+// TestOCSPServiceCertificates: the responder answers for every certificate
+// the CA issued, not only subscribers': operator credentials and the
+// server's TLS certificate are good while valid, their answers are
+// pre-signed into the store like subscribers', and an operator's
+// revocation shows at once (the "good" the cache held is dropped) as
+// revoked with the reason and the date the CRL lists.
+func TestOCSPServiceCertificates(t *testing.T) {
+	s, clk := newTestService(t)
+	ctx := context.Background()
+	admin := as(ctx, "alice")
+	askOCSP := ocspAsker(t, s)
+	serials := map[string]string{}
+	for _, name := range []string{"olga", "oscar"} {
+		res, err := s.AddOperator(admin, OperatorInput{Name: name, Roles: []principal.Role{principal.Reviewer}, PublicKey: newKey(t).Public()})
+		if err != nil {
+			t.Fatalf("AddOperator(%s): %v", name, err)
+		}
+		serials[name] = res.Operator.Serial
+	}
+	server, _, err := s.IssueServerCertificate(ctx, newKey(t).Public(), []string{"ca.example.com"}, nil)
+	if err != nil {
+		t.Fatalf("IssueServerCertificate: %v", err)
+	}
+	serials["server"] = ra.SerialString(server.SerialNumber)
+	for name, serial := range serials {
+		if r := askOCSP(t, serial); r.Status != xocsp.Good {
+			t.Errorf("OCSP for %s (%s): status %d; want good", name, serial, r.Status)
+		}
+	}
+	var stored int
+	if err := s.Store().Raw().QueryRow(`SELECT COUNT(*) FROM ocsp_responses o JOIN service_certificates c ON c.serial = o.serial WHERE o.status = 'good'`).Scan(&stored); err != nil || stored != 3 {
+		t.Errorf("pre-signed good responses of service certificates = %d, %v; want 3", stored, err)
+	}
+
+	clk.Add(time.Minute)
+	if _, err := s.RevokeOperator(admin, "olga", "keyCompromise"); err != nil {
+		t.Fatalf("RevokeOperator: %v", err)
+	}
+	r := askOCSP(t, serials["olga"])
+	if r.Status != xocsp.Revoked || r.RevocationReason != xocsp.KeyCompromise {
+		t.Fatalf("OCSP for olga after her revocation: status %d reason %d; want revoked, keyCompromise", r.Status, r.RevocationReason)
+	}
+	res, err := s.CRL(admin, CRLOptions{Force: true})
+	if err != nil {
+		t.Fatalf("CRL: %v", err)
+	}
+	crl, listed := checkRaceCRL(t, s, res, serials["olga"])
+	if at := revocationTime(crl, serials["olga"]); !listed || !r.RevokedAt.Equal(at) {
+		t.Errorf("OCSP says revoked at %v; the CRL lists olga: %v, at %v; want the same date", r.RevokedAt, listed, at)
+	}
+	for _, name := range []string{"oscar", "server"} {
+		if r := askOCSP(t, serials[name]); r.Status != xocsp.Good {
+			t.Errorf("OCSP for %s after olga's revocation: status %d; want good", name, r.Status)
+		}
 	}
 }

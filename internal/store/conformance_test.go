@@ -102,6 +102,7 @@ func TestConformance(t *testing.T) {
 		{"nested items roll back together", confNestedItems},
 		{"CRL body kept when given", confCRLBody},
 		{"audit checkpoint never moves back", confCheckpoint},
+		{"OCSP answers for service certificates", confOCSPServiceCerts},
 	}
 	for _, e := range engines() {
 		t.Run(e.name, func(t *testing.T) {

@@ -68,3 +68,118 @@ func TestRevocationInvalidatesOCSP(t *testing.T) {
 		t.Errorf("unknown serial = %+v, %v; want nil, nil", c, err)
 	}
 }
+
+// confOCSPServiceCerts: OCSP covers the certificates cmca issued for its
+// own use (service_certificates: operator credentials, the server's TLS
+// certificate) as it covers subscribers': their status is read, a
+// response is stored for them (and only for their status), they are
+// signed ahead while unexpired and warmed up, and revoking one drops its
+// stored responses and counts the revision up, with the reason and time
+// the CRL lists.
+func confOCSPServiceCerts(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	now := confNow
+	if err := s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.InsertServiceCert(&ServiceCert{Serial: "0d", Purpose: PurposeOperator, Subject: "CN=alice", NotBefore: now, NotAfter: now.AddDate(1, 0, 0),
+			SPKISHA256: "k1", DER: []byte{0x30, 0x00}}); err != nil {
+			return err
+		}
+		return tx.InsertServiceCert(&ServiceCert{Serial: "0e", Purpose: PurposeServer, Subject: "CN=old server", NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.Add(-time.Hour),
+			SPKISHA256: "k2", DER: []byte{0x30, 0x00}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(serial, status string) {
+		t.Helper()
+		if err := s.Tx(ctx, func(tx *Tx) error {
+			return tx.PutOCSPResponse(&OCSPResponse{Serial: serial, Hash: "sha1", Status: status, ThisUpdate: now, NextUpdate: now.Add(24 * time.Hour), DER: []byte(serial + status)})
+		}); err != nil {
+			t.Fatalf("PutOCSPResponse(%s, %s): %v", serial, status, err)
+		}
+	}
+	c, err := s.OCSPCertificate(ctx, "0d", "sha1")
+	if err != nil || c == nil || c.Status != "valid" || c.Response != nil || !c.NotAfter.Equal(now.AddDate(1, 0, 0)) {
+		t.Fatalf("OCSPCertificate(0d) = %+v, %v; want the valid operator certificate, no response yet", c, err)
+	}
+	stale := func(hash string) []string {
+		t.Helper()
+		var out []string
+		if err := s.Read(ctx, func(tx *Tx) error {
+			cs, err := tx.OCSPStale(hash, now, now.Add(12*time.Hour), 100)
+			for _, c := range cs {
+				out = append(out, c.Serial+"/"+c.Status+"/"+c.Response.Hash)
+			}
+			return err
+		}); err != nil {
+			t.Fatalf("OCSPStale: %v", err)
+		}
+		return out
+	}
+	if got := stale("sha1"); len(got) != 1 || got[0] != "0d/valid/sha1" {
+		t.Errorf("OCSPStale(sha1) = %q; want the unexpired operator certificate only", got)
+	}
+	put("0d", "good")
+	put("ff", "good") // no such certificate: nothing stored
+	c, err = s.OCSPCertificate(ctx, "0d", "sha1")
+	if err != nil || c.Response == nil || c.Response.Status != "good" || string(c.Response.DER) != "0dgood" {
+		t.Fatalf("after PutOCSPResponse: %+v, %v; want the stored good response", c, err)
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM ocsp_responses WHERE serial = 'ff'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("responses stored for an unknown serial = %d, %v; want 0", n, err)
+	}
+	if got := stale("sha1"); len(got) != 0 {
+		t.Errorf("OCSPStale(sha1) with a fresh response = %q; want none", got)
+	}
+	var warmed []string
+	if err := s.EachOCSPResponse(ctx, "sha1", now, func(r OCSPResponse) error {
+		warmed = append(warmed, r.Serial+"/"+r.Status)
+		return nil
+	}); err != nil || len(warmed) != 1 || warmed[0] != "0d/good" {
+		t.Errorf("EachOCSPResponse = %q, %v; want 0d/good", warmed, err)
+	}
+
+	rev0, err := s.OCSPRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local0 := s.LocalRevocations()
+	at := now.Add(time.Minute)
+	if err := s.Tx(ctx, func(tx *Tx) error { return tx.RevokeServiceCert("0d", at, 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if rev, err := s.OCSPRevision(ctx); err != nil || rev != rev0+1 {
+		t.Errorf("revision after revoking a service certificate = %d, %v; want %d", rev, err, rev0+1)
+	}
+	if l := s.LocalRevocations(); l != local0+1 {
+		t.Errorf("LocalRevocations = %d; want %d", l, local0+1)
+	}
+	c, err = s.OCSPCertificate(ctx, "0d", "sha1")
+	if err != nil || c.Status != "revoked" || c.Reason != 1 || !c.RevokedAt.Equal(at) || c.Response != nil {
+		t.Fatalf("after revocation: %+v, %v; want revoked (1) at %s, no stored response", c, err, at)
+	}
+	var crl []Revoked
+	if err := s.Read(ctx, func(tx *Tx) error {
+		return tx.EachRevoked(now, func(r Revoked) error { crl = append(crl, r); return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(crl) != 1 || crl[0].Serial != "0d" || !crl[0].RevokedAt.Equal(c.RevokedAt) || crl[0].Reason != c.Reason {
+		t.Errorf("CRL entries %+v; want 0d with OCSP's time %s and reason %d", crl, c.RevokedAt, c.Reason)
+	}
+	if got := stale("sha1"); len(got) != 1 || got[0] != "0d/revoked/sha1" {
+		t.Errorf("OCSPStale(sha1) after revocation = %q; want 0d to be signed again", got)
+	}
+	put("0d", "good") // signed just before the revocation committed: refused
+	if c, _ = s.OCSPCertificate(ctx, "0d", "sha1"); c.Response != nil {
+		t.Errorf("a good response was stored for a revoked service certificate")
+	}
+	put("0d", "revoked")
+	if c, _ = s.OCSPCertificate(ctx, "0d", "sha1"); c.Response == nil || c.Response.Status != "revoked" {
+		t.Errorf("revoked response not stored: %+v", c.Response)
+	}
+	if c, err := s.OCSPCertificate(ctx, "0e", "sha1"); err != nil || c == nil || c.Status != "valid" {
+		t.Errorf("OCSPCertificate(expired 0e) = %+v, %v; want it read (answered like an expired subscriber certificate)", c, err)
+	}
+}
