@@ -30,6 +30,14 @@ type OCSPCertificate struct {
 	Response  *OCSPResponse
 }
 
+// ocspIssued is every certificate OCSP answers for: the subscribers'
+// (certificates) and those cmca issued for its own use (service
+// certificates: operator credentials, the server's TLS certificate), all
+// signed by the one CA and listed on its CRL when revoked. Serials are
+// random and unique across both.
+const ocspIssued = `(SELECT serial, status, revoked_at, revocation_reason, not_after FROM certificates
+UNION ALL SELECT serial, status, revoked_at, revocation_reason, not_after FROM service_certificates)`
+
 // OCSPRevision reads the revocation revision (migration 0009): it grows
 // with every revocation. A plain read outside any transaction, so it
 // never waits for a writer.
@@ -46,8 +54,8 @@ func (s *Store) OCSPRevision(ctx context.Context) (int64, error) {
 }
 
 // OCSPCertificate reads a certificate's status and its stored response for
-// hash; (nil, nil) when no certificate has the serial. A plain read
-// outside any transaction.
+// hash; (nil, nil) when no certificate has the serial. Subscriber and
+// service certificates alike. A plain read outside any transaction.
 func (s *Store) OCSPCertificate(ctx context.Context, serial, hash string) (*OCSPCertificate, error) {
 	var c OCSPCertificate
 	var revokedAt, reason sql.NullInt64
@@ -59,7 +67,7 @@ func (s *Store) OCSPCertificate(ctx context.Context, serial, hash string) (*OCSP
 	if err != nil {
 		return nil, err
 	}
-	err = st.certificate.QueryRowContext(ctx, hash, serial).Scan(&c.Serial, &c.Status, &revokedAt, &reason, &notAfter, &oStatus, &oThis, &oNext, &der)
+	err = st.certificate.QueryRowContext(ctx, hash, serial, hash, serial).Scan(&c.Serial, &c.Status, &revokedAt, &reason, &notAfter, &oStatus, &oThis, &oNext, &der)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -76,11 +84,11 @@ func (s *Store) OCSPCertificate(ctx context.Context, serial, hash string) (*OCSP
 
 // PutOCSPResponse stores (or replaces) a pre-signed response. A response
 // whose status is not the certificate's (signed "good" just before a
-// revocation committed) is not stored: the status is checked in the same
-// statement.
+// revocation committed), or for a serial the CA did not issue, is not
+// stored: the status is checked in the same statement.
 func (t *Tx) PutOCSPResponse(r *OCSPResponse) error {
 	_, err := t.exec(`INSERT INTO ocsp_responses (serial, hash, status, this_update, next_update, der)
-SELECT ?, ?, ?, ?, ?, ? FROM certificates WHERE serial = ? AND (status = 'revoked') = (? = 'revoked')
+SELECT ?, ?, ?, ?, ?, ? FROM `+ocspIssued+` c WHERE c.serial = ? AND (c.status = 'revoked') = (? = 'revoked')
 ON CONFLICT (serial, hash) DO UPDATE SET status = excluded.status, this_update = excluded.this_update,
   next_update = excluded.next_update, der = excluded.der`,
 		r.Serial, r.Hash, r.Status, r.ThisUpdate.Unix(), r.NextUpdate.Unix(), r.DER, r.Serial, r.Status)
@@ -95,12 +103,18 @@ ON CONFLICT (serial, hash) DO UPDATE SET status = excluded.status, this_update =
 // response for any hash is due (next_update before due) or states another
 // status than the certificate's. Response is set for the stale ones.
 func (t *Tx) OCSPStale(hash string, now, due time.Time, limit int) ([]OCSPCertificate, error) {
-	rows, err := t.query(`SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after, ? FROM certificates c
+	// Subscriber certificates, then service certificates (few: their
+	// stored responses are found from them, not by a second pass over
+	// every stored response).
+	rows, err := t.query(`SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after, ? FROM `+ocspIssued+` c
 WHERE c.not_after >= ? AND NOT EXISTS (SELECT 1 FROM ocsp_responses o WHERE o.serial = c.serial AND o.hash = ?)
 UNION ALL
 SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after, o.hash FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial
 WHERE c.not_after >= ? AND (o.next_update < ? OR (o.status = 'good') <> (c.status = 'valid'))
-LIMIT ?`, hash, now.Unix(), hash, now.Unix(), due.Unix(), limit)
+UNION ALL
+SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after, o.hash FROM service_certificates c CROSS JOIN ocsp_responses o
+WHERE o.serial = c.serial AND c.not_after >= ? AND (o.next_update < ? OR (o.status = 'good') <> (c.status = 'valid'))
+LIMIT ?`, hash, now.Unix(), hash, now.Unix(), due.Unix(), now.Unix(), due.Unix(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list stale OCSP responses: %w", err)
 	}
@@ -153,10 +167,18 @@ func (s *Store) ocspPrepared(ctx context.Context) (*ocspStmts, error) {
 		if st.revision, st.err = s.db.PrepareContext(ctx, s.engine.rebind(`SELECT revision FROM ocsp_revision WHERE id = 1`)); st.err != nil {
 			return
 		}
+		// One primary-key lookup per table (subscribers first): the
+		// hot path of every request the cache cannot answer.
 		st.certificate, st.err = s.db.PrepareContext(ctx, s.engine.rebind(`SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after,
   o.status, o.this_update, o.next_update, o.der
 FROM certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial AND o.hash = ?
-WHERE c.serial = ?`))
+WHERE c.serial = ?
+UNION ALL
+SELECT c.serial, c.status, c.revoked_at, c.revocation_reason, c.not_after,
+  o.status, o.this_update, o.next_update, o.der
+FROM service_certificates c LEFT JOIN ocsp_responses o ON o.serial = c.serial AND o.hash = ?
+WHERE c.serial = ?
+LIMIT 1`))
 	})
 	if s.ocspStmts.err != nil {
 		return nil, fmt.Errorf("prepare OCSP statements: %w", s.ocspStmts.err)
@@ -169,7 +191,7 @@ WHERE c.serial = ?`))
 // responder's cache warm-up), streaming from the database.
 func (s *Store) EachOCSPResponse(ctx context.Context, hash string, now time.Time, fn func(OCSPResponse) error) error {
 	rows, err := s.db.QueryContext(ctx, s.engine.rebind(`SELECT o.serial, o.status, o.this_update, o.next_update, o.der
-FROM ocsp_responses o JOIN certificates c ON c.serial = o.serial
+FROM ocsp_responses o JOIN `+ocspIssued+` c ON c.serial = o.serial
 WHERE o.hash = ? AND o.next_update > ? AND (o.status = 'good') = (c.status = 'valid')`), hash, now.Unix())
 	if err != nil {
 		return fmt.Errorf("read OCSP responses: %w", err)

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -181,5 +183,76 @@ func confOCSPServiceCerts(t *testing.T, loc string) {
 	}
 	if c, err := s.OCSPCertificate(ctx, "0e", "sha1"); err != nil || c == nil || c.Status != "valid" {
 		t.Errorf("OCSPCertificate(expired 0e) = %+v, %v; want it read (answered like an expired subscriber certificate)", c, err)
+	}
+}
+
+// TestUpgradeKeepsOCSPResponses: migration 14 makes ocsp_responses again
+// without its foreign key to certificates (SQLite cannot drop one): the
+// pre-signed responses of a version 13 store are kept, with their index,
+// and responses for service certificates can be stored from then on.
+func TestUpgradeKeepsOCSPResponses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ra.db")
+	names, err := migrationNames(SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`}
+	for _, name := range names {
+		v, _ := migrationVersion(name)
+		if v >= 14 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(body), fmt.Sprintf(`INSERT INTO schema_migrations (version, applied_at) VALUES (%d, 0)`, v))
+	}
+	stmts = append(stmts,
+		`INSERT INTO applicants (id, id_type, id_number, name, mobile, email, created_at, updated_at) VALUES (1, 'passport', 'E1234567', '张三', '13812345678', 'a@example.com', 1000, 1000)`,
+		`INSERT INTO requests (id, ref, kind, state, applicant_id, name, id_type, id_number, mobile, email, usage_type, acceptance_point, storage, submitted_by, created_at, updated_at)
+VALUES (1, '20261125-OLD00013', 'new', 'issued', 1, '张三', 'passport', 'E1234567', '13812345678', 'a@example.com', 'auth', 'online', 'soft', 'clerk', 1000, 1000)`,
+		`INSERT INTO certificates (serial, request_id, applicant_id, subject, name, email, usage_type, storage, key_algo, not_before, not_after, spki_sha256, der)
+VALUES ('0a', 1, 1, 'CN=A', 'A', 'a@example.com', 'auth', 'soft', 'ecdsa-p256', 1000, 4000000000, 'k0', x'3000')`,
+		`INSERT INTO ocsp_responses (serial, hash, status, this_update, next_update, der) VALUES ('0a', 'sha1', 'good', 1000, 4000000000, x'0102')`,
+		`INSERT INTO service_certificates (serial, purpose, subject, not_before, not_after, spki_sha256, der)
+VALUES ('0d', 'operator', 'CN=alice', 1000, 4000000000, 'k1', x'3000')`,
+		`PRAGMA journal_mode = WAL`)
+	rawExec(t, path, stmts...)
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 13 store: %v", err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != LatestVersion() {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, LatestVersion())
+	}
+	now := time.Unix(2000, 0).UTC()
+	c, err := s.OCSPCertificate(ctx, "0a", "sha1")
+	if err != nil || c == nil || c.Response == nil || string(c.Response.DER) != "\x01\x02" {
+		t.Fatalf("OCSPCertificate(0a) after the upgrade = %+v, %v; want the response kept", c, err)
+	}
+	if err := s.Tx(ctx, func(tx *Tx) error {
+		return tx.PutOCSPResponse(&OCSPResponse{Serial: "0d", Hash: "sha1", Status: "good", ThisUpdate: now, NextUpdate: now.Add(time.Hour), DER: []byte{3}})
+	}); err != nil {
+		t.Fatalf("PutOCSPResponse for a service certificate after the upgrade: %v", err)
+	}
+	if c, err := s.OCSPCertificate(ctx, "0d", "sha1"); err != nil || c == nil || c.Response == nil {
+		t.Errorf("OCSPCertificate(0d) = %+v, %v; want its stored response", c, err)
+	}
+	var idx int
+	if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'ocsp_responses_next' AND tbl_name = 'ocsp_responses'`).Scan(&idx); err != nil || idx != 1 {
+		t.Errorf("index ocsp_responses_next after the upgrade: %d, %v; want it", idx, err)
+	}
+	if err := s.Read(ctx, func(tx *Tx) error {
+		problems, err := tx.IntegrityCheck()
+		if len(problems) > 0 {
+			t.Errorf("IntegrityCheck after the upgrade = %q; want none", problems)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

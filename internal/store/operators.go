@@ -90,7 +90,8 @@ func (t *Tx) ServiceCert(serial string) (*ServiceCert, error) {
 }
 
 // RevokeServiceCert marks a valid service certificate revoked; it then
-// appears on the next CRL. An already revoked one gives ra.ErrConflict.
+// appears on the next CRL, and OCSP answers revoked at once (as
+// RevokeCertificate). An already revoked one gives ra.ErrConflict.
 func (t *Tx) RevokeServiceCert(serial string, at time.Time, reason int) error {
 	if err := t.lockForRevocation(at); err != nil { // as in RevokeCertificate
 		return err
@@ -106,7 +107,9 @@ func (t *Tx) RevokeServiceCert(serial string, at time.Time, reason int) error {
 		}
 		return msg.Errorf("certificate %s is already revoked: %w", serial, ra.ErrConflict)
 	}
-	return nil
+	// As for a subscriber's: the pre-signed responses go in this same
+	// transaction, and every responder sees the new revision.
+	return t.invalidateOCSP(serial)
 }
 
 // eachRevokedService streams the revoked, unexpired service certificates
