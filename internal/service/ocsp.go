@@ -95,6 +95,12 @@ func (s *Service) NewOCSP(logger *slog.Logger) (*OCSP, error) {
 		}
 		serial := ra.SerialString(cert.SerialNumber)
 		if err := s.store.Tx(ctx, func(tx *store.Tx) error {
+			// Recorded like every certificate the CA key signs: OCSP
+			// answers for it too (relying parties need not ask: it
+			// carries ocsp-nocheck).
+			if err := tx.InsertServiceCert(serviceCertFrom(cert, store.PurposeOCSPSigner)); err != nil {
+				return err
+			}
 			return tx.Audit(ra.Event{Operator: "system", Action: "ocsp-signer", Serial: serial,
 				Detail: "not_after=" + cert.NotAfter.UTC().Format(time.RFC3339)})
 		}); err != nil {

@@ -127,11 +127,12 @@ func TestOCSPOpenSSL(t *testing.T) {
 		t.Fatalf("Refresh: %v", err)
 	}
 	var n int
-	if err := h.s.Store().Raw().QueryRow(`SELECT COUNT(*) FROM ocsp_responses WHERE hash = 'sha1'`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("pre-signed responses = %d, %v; want 2", n, err)
+	// Both subscribers' and the OCSP signer's own (a service certificate).
+	if err := h.s.Store().Raw().QueryRow(`SELECT COUNT(*) FROM ocsp_responses WHERE hash = 'sha1'`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("pre-signed responses = %d, %v; want 3", n, err)
 	}
-	if w, err := h.o.Responder.Warm(context.Background()); err != nil || w != 2 {
-		t.Fatalf("Warm = %d, %v; want both responses cached", w, err)
+	if w, err := h.o.Responder.Warm(context.Background()); err != nil || w != 3 {
+		t.Fatalf("Warm = %d, %v; want every response cached", w, err)
 	}
 
 	for _, nonce := range []bool{false, true} {
@@ -289,7 +290,8 @@ func TestOCSPBadInput(t *testing.T) {
 		})
 	}
 	var n int
-	if err := h.s.Store().Raw().QueryRow(`SELECT COUNT(*) FROM ocsp_responses`).Scan(&n); err != nil || n != 0 {
+	// (The OCSP signer's own response is signed ahead at start.)
+	if err := h.s.Store().Raw().QueryRow(`SELECT COUNT(*) FROM ocsp_responses WHERE serial NOT IN (SELECT serial FROM service_certificates)`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("ocsp_responses rows = %d, %v; want none stored by bad requests", n, err)
 	}
 }
@@ -349,8 +351,8 @@ func TestOCSPSignerRotation(t *testing.T) {
 }
 
 // TestOCSPServiceCertificates: the responder answers for every certificate
-// the CA issued, not only subscribers': operator credentials and the
-// server's TLS certificate are good while valid, their answers are
+// the CA issued, not only subscribers': operator credentials, the server's
+// TLS certificate and the delegated OCSP signer are good while valid, their answers are
 // pre-signed into the store like subscribers', and an operator's
 // revocation shows at once (the "good" the cache held is dropped) as
 // revoked with the reason and the date the CRL lists.
@@ -372,14 +374,26 @@ func TestOCSPServiceCertificates(t *testing.T) {
 		t.Fatalf("IssueServerCertificate: %v", err)
 	}
 	serials["server"] = ra.SerialString(server.SerialNumber)
+	events, err := s.Audit(as(ctx, "auditor"), store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Action == "ocsp-signer" {
+			serials["ocsp signer"] = e.Serial // recorded too: the CA issued it
+		}
+	}
+	if serials["ocsp signer"] == "" {
+		t.Fatal("no ocsp-signer audit record")
+	}
 	for name, serial := range serials {
 		if r := askOCSP(t, serial); r.Status != xocsp.Good {
 			t.Errorf("OCSP for %s (%s): status %d; want good", name, serial, r.Status)
 		}
 	}
 	var stored int
-	if err := s.Store().Raw().QueryRow(`SELECT COUNT(*) FROM ocsp_responses o JOIN service_certificates c ON c.serial = o.serial WHERE o.status = 'good'`).Scan(&stored); err != nil || stored != 3 {
-		t.Errorf("pre-signed good responses of service certificates = %d, %v; want 3", stored, err)
+	if err := s.Store().Raw().QueryRow(`SELECT COUNT(*) FROM ocsp_responses o JOIN service_certificates c ON c.serial = o.serial WHERE o.status = 'good'`).Scan(&stored); err != nil || stored != 4 {
+		t.Errorf("pre-signed good responses of service certificates = %d, %v; want 4", stored, err)
 	}
 
 	clk.Add(time.Minute)
@@ -398,7 +412,7 @@ func TestOCSPServiceCertificates(t *testing.T) {
 	if at := revocationTime(crl, serials["olga"]); !listed || !r.RevokedAt.Equal(at) {
 		t.Errorf("OCSP says revoked at %v; the CRL lists olga: %v, at %v; want the same date", r.RevokedAt, listed, at)
 	}
-	for _, name := range []string{"oscar", "server"} {
+	for _, name := range []string{"oscar", "server", "ocsp signer"} {
 		if r := askOCSP(t, serials[name]); r.Status != xocsp.Good {
 			t.Errorf("OCSP for %s after olga's revocation: status %d; want good", name, r.Status)
 		}

@@ -14,12 +14,14 @@ import (
 
 // Purposes of service certificates.
 const (
-	PurposeOperator = "operator"
-	PurposeServer   = "server"
+	PurposeOperator   = "operator"
+	PurposeServer     = "server"
+	PurposeOCSPSigner = "ocsp-signer" // the delegated OCSP signer (ocsp-nocheck)
 )
 
 // ServiceCert is a certificate cmca issued for its own use: an operator's
-// credential or the server's TLS certificate (migration 0007).
+// credential, the server's TLS certificate (migration 0007) or the
+// delegated OCSP signer's.
 type ServiceCert struct {
 	Serial     string    `json:"serial"`
 	Purpose    string    `json:"purpose"`

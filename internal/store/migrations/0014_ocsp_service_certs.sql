@@ -5,6 +5,9 @@
 -- refers to certificates alone. SQLite cannot drop a foreign key: the
 -- table is made again without it, keeping its rows (a response is stored
 -- only for a serial in either table: store.PutOCSPResponse checks).
+-- From this version the delegated OCSP signer is recorded there too
+-- (purpose 'ocsp-signer', next to 'operator' and 'server'); no schema
+-- change is needed for that.
 CREATE TABLE ocsp_responses_new (
     serial      TEXT    NOT NULL,
     hash        TEXT    NOT NULL,

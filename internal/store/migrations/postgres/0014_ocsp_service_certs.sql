@@ -5,4 +5,7 @@
 -- ocsp_responses too, so its serial no longer refers to certificates alone
 -- (a response is stored only for a serial in either table:
 -- store.PutOCSPResponse checks).
+-- From this version the delegated OCSP signer is recorded there too
+-- (purpose 'ocsp-signer', next to 'operator' and 'server'); no schema
+-- change is needed for that.
 ALTER TABLE ocsp_responses DROP CONSTRAINT ocsp_responses_serial_fkey;
