@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"sync"
 	"time"
 )
@@ -77,4 +78,12 @@ func (l *limiter) allow(key string) (time.Duration, bool) {
 		return 0, true
 	}
 	return time.Duration((1 - b.tokens) * float64(lim.Every)), false
+}
+
+func rateKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
 }
