@@ -192,7 +192,7 @@ func (s *server) caCerts() ([]*x509.Certificate, error) {
 // estAllow applies a rate limit; a refusal is answered 429 with
 // Retry-After.
 func (s *server) estAllow(w http.ResponseWriter, r *http.Request, l *limiter) bool {
-	wait, ok := l.allow(clientAddr(r))
+	wait, ok := l.allow(rateKey(r.RemoteAddr))
 	if ok {
 		return true
 	}

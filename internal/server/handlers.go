@@ -39,7 +39,7 @@ func (s *server) handle(rt route) http.Handler {
 			return
 		}
 		if rt.limit != nil {
-			if wait, ok := rt.limit(s).allow(clientAddr(r)); !ok {
+			if wait, ok := rt.limit(s).allow(rateKey(r.RemoteAddr)); !ok {
 				secs := strconv.Itoa(int(wait.Round(time.Second)/time.Second) + 1)
 				w.Header().Set("Retry-After", secs)
 				s.writeError(w, r, api.New(api.CodeRateLimited, fmt.Sprintf("too many %s requests from this address; retry in %s seconds", rt.op, secs), "retry_after", secs))

@@ -89,3 +89,20 @@ func TestRateLimitsAcrossAddressForms(t *testing.T) {
 		t.Errorf("IPv6 apply from another /64: %d; want 422", c)
 	}
 }
+
+// TestAddressLimitBuckets: the OCSP responder's limit (host without a
+// port) counts loopback and IPv6 addresses the same way.
+func TestAddressLimitBuckets(t *testing.T) {
+	allow := NewAddressLimit(func() Limit { return Limit{Burst: 1, Every: time.Hour} }, nil)
+	for i, tt := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"127.0.0.1", true}, {"127.0.0.2", false}, {"::1", false},
+		{"2001:db8::1", true}, {"2001:db8::2", false}, {"2001:db8:0:1::1", true},
+	} {
+		if _, ok := allow(tt.addr); ok != tt.ok {
+			t.Errorf("#%d allow(%q) = %v; want %v", i+1, tt.addr, ok, tt.ok)
+		}
+	}
+}

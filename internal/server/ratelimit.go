@@ -2,13 +2,14 @@ package server
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
 
-// limiter is a token bucket per key (client address): Burst tokens, one
-// more every Every. Idle buckets are forgotten, so memory stays bounded by
-// the addresses active within Burst*Every.
+// limiter is a token bucket per key (the rateKey of a client address):
+// Burst tokens, one more every Every. Idle buckets are forgotten, so memory
+// stays bounded by the addresses active within Burst*Every.
 type limiter struct {
 	limit   func() Limit // read at every request: a policy change applies at once
 	now     func() time.Time
@@ -33,13 +34,15 @@ func newDynamicLimiter(l func() Limit, now func() time.Time) *limiter {
 // NewAddressLimit is the same per-address token bucket for a handler
 // outside this package (the OCSP responder's signing limit,
 // ocsp.Responder.LimitSigning): the returned function takes a token for a
-// client address, or says how long until there is one. limit is read at
-// every call, so a policy change applies at once.
+// client address (host only, bucketed as rateKey does), or says how long
+// until there is one. limit is read at every call, so a policy change
+// applies at once.
 func NewAddressLimit(limit func() Limit, now func() time.Time) func(addr string) (time.Duration, bool) {
 	if now == nil {
 		now = time.Now
 	}
-	return newDynamicLimiter(limit, now).allow
+	l := newDynamicLimiter(limit, now)
+	return func(addr string) (time.Duration, bool) { return l.allow(rateKey(addr)) }
 }
 
 // allow takes a token for key; when there is none it says how long until
@@ -80,10 +83,29 @@ func (l *limiter) allow(key string) (time.Duration, bool) {
 	return time.Duration((1 - b.tokens) * float64(lim.Every)), false
 }
 
+// rateKey is the bucket a client address (http.Request.RemoteAddr,
+// "host:port") counts against. Addresses a single client picks freely
+// share one: every loopback address (127.0.0.0/8, ::1 and their
+// IPv4-mapped forms) is "loopback"; an IPv4-mapped IPv6 address is its
+// IPv4 address; an IPv6 address counts by its /64 (a host or a LAN picks
+// addresses inside its /64 at will; privacy addresses change daily); the
+// zone (%eth0) is dropped. Proxy headers (X-Forwarded-For, Forwarded,
+// X-Real-IP) are never read: cmca serve is reached directly.
 func rateKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return remoteAddr
+	host := remoteAddr
+	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
+		host = h
 	}
-	return host
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap().WithZone("")
+	switch {
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.Is4():
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip, 64).Masked().String()
 }
