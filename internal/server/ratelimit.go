@@ -2,9 +2,12 @@ package server
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/cmca/cmca/internal/cmp"
 )
 
 // limiter is a token bucket per key (the rateKey of a client address):
@@ -108,4 +111,37 @@ func rateKey(remoteAddr string) string {
 		return ip.String()
 	}
 	return netip.PrefixFrom(ip, 64).Masked().String()
+}
+
+// Limits are the per-client buckets of `cmca serve`, shared by every
+// handler a client can reach them through: the API and EST (NewServer,
+// Options.Limits) and CMP on both listeners (cmp.Options.Limit). A client
+// spends one budget whichever protocol it uses.
+type Limits struct {
+	apply, passcode *limiter
+}
+
+// NewLimits makes the buckets: apply for applications (apply, lookup,
+// renew, revoke, reissue; CMP kur and rr), passcode for passcode attempts
+// (download, EST simpleenroll; CMP ir, cr, p10cr). Each limit is read at
+// every request, so a policy change applies at once. now is the clock
+// (nil: time.Now).
+func NewLimits(apply, passcode func() Limit, now func() time.Time) *Limits {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limits{apply: newDynamicLimiter(apply, now), passcode: newDynamicLimiter(passcode, now)}
+}
+
+// CMP is the cmp.Options.Limit of a CMP handler: enrolments take a
+// passcode token, kur and rr an application token; a certConf (the end
+// of a transaction already counted) and anything else are not limited.
+func (l *Limits) CMP(r *http.Request, body cmp.BodyType) (time.Duration, bool) {
+	switch body {
+	case cmp.BodyIR, cmp.BodyCR, cmp.BodyP10CR:
+		return l.passcode.allow(rateKey(r.RemoteAddr))
+	case cmp.BodyKUR, cmp.BodyRR:
+		return l.apply.allow(rateKey(r.RemoteAddr))
+	}
+	return 0, true
 }

@@ -78,8 +78,12 @@ type Options struct {
 	// `cmca policy set` applies at once; ApplyLimit and PasscodeLimit are
 	// then ignored.
 	LimitsFromPolicy bool
-	MaxBody          int64 // default api.MaxBody
-	Now              func() time.Time
+	// Limits, when set, are the buckets to count against (shared with
+	// the CMP handlers of cmca serve); the three fields above are then
+	// ignored.
+	Limits  *Limits
+	MaxBody int64 // default api.MaxBody
+	Now     func() time.Time
 }
 
 // Limit is a token bucket: Burst requests at once, one more every Every.
@@ -126,6 +130,9 @@ func NewServer(svc Service, o Options) http.Handler {
 	if o.LimitsFromPolicy {
 		s.apply = newDynamicLimiter(func() Limit { return Limit(svc.Policy().ApplyLimit) }, now)
 		s.passcode = newDynamicLimiter(func() Limit { return Limit(svc.Policy().PasscodeLimit) }, now)
+	}
+	if o.Limits != nil {
+		s.apply, s.passcode = o.Limits.apply, o.Limits.passcode
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
