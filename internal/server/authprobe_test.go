@@ -1,0 +1,301 @@
+package server
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"testing"
+
+	"github.com/cmca/cmca/internal/api"
+	"github.com/cmca/cmca/internal/principal"
+	"github.com/cmca/cmca/internal/ra"
+	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/store"
+)
+
+// tlsAPI is the API served like `cmca serve` serves it: the managed
+// server certificate, client certificates requested, CertAuthenticator.
+type tlsAPI struct {
+	h    *testHome
+	base string
+}
+
+func newTLSAPI(t *testing.T, h *testHome) *tlsAPI {
+	t.Helper()
+	m, err := NewCertManager(adminCtx(), h.svc, h.home, []string{"127.0.0.1"}, h.clk.Now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := NewServer(h.svc, Options{Auth: CertAuthenticator(h.svc, []*x509.Certificate{h.ca}, h.clk.Now), Now: h.clk.Now})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", TLSConfig(m.GetCertificate, []*x509.Certificate{h.ca}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewHTTPServer(handler, nil, slog.New(slog.DiscardHandler))
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &tlsAPI{h: h, base: "https://" + ln.Addr().String()}
+}
+
+// client presents cert (none when nil) over TLS up to maxVersion (0: any),
+// with cache for session resumption (nil: none).
+func (a *tlsAPI) client(cert *x509.Certificate, key crypto.Signer, maxVersion uint16, cache tls.ClientSessionCache) *http.Client {
+	roots := x509.NewCertPool()
+	roots.AddCert(a.h.ca)
+	cfg := &tls.Config{RootCAs: roots, MaxVersion: maxVersion, ClientSessionCache: cache}
+	if cert != nil {
+		c := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return c, nil }
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
+}
+
+type answer struct {
+	status  int
+	code    string
+	body    string
+	reused  bool // the request went over a connection already used
+	resumed bool // the connection's TLS session was resumed
+}
+
+func (a *tlsAPI) do(t *testing.T, c *http.Client, method, path string, body any, hdr ...string) answer {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	var reused bool
+	req, err := http.NewRequest(method, a.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var e api.Error
+	_ = json.Unmarshal(b, &e)
+	return answer{status: resp.StatusCode, code: e.Code, body: string(b), reused: reused, resumed: resp.TLS != nil && resp.TLS.DidResume}
+}
+
+// TestRevokedOperatorOnOpenConnection: roles are looked up at every
+// request, not once per connection or TLS session. An operator revoked
+// while its keep-alive connection is open, or who resumes a TLS session
+// negotiated before the revocation (TLS 1.2 and 1.3), is refused at its
+// next request.
+func TestRevokedOperatorOnOpenConnection(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		max  uint16
+	}{{"TLS 1.3", 0}, {"TLS 1.2", tls.VersionTLS12}} {
+		t.Run(v.name, func(t *testing.T) {
+			h := newTestHome(t)
+			a := newTLSAPI(t, h)
+			cert, key := h.operator(t, "olga", principal.Auditor)
+			cache := tls.NewLRUClientSessionCache(4)
+			kept := a.client(cert, key, v.max, cache)
+			if got := a.do(t, kept, "GET", "/api/v1/audit", nil); got.status != 200 {
+				t.Fatalf("before the revocation: %d %s; want 200", got.status, got.body)
+			}
+			if got := a.do(t, a.client(cert, key, v.max, cache), "GET", "/api/v1/audit", nil); got.status != 200 || !got.resumed {
+				t.Fatalf("resumed before the revocation: %d resumed=%v %s; want 200 over a resumed session", got.status, got.resumed, got.body)
+			}
+			if _, err := h.svc.RevokeOperator(adminCtx(), "olga", ""); err != nil {
+				t.Fatal(err)
+			}
+			got := a.do(t, kept, "GET", "/api/v1/audit", nil)
+			if !got.reused {
+				t.Fatal("the kept connection was not reused; the test proves nothing")
+			}
+			if got.status != 401 || got.code != api.CodeAuthRequired || !strings.Contains(got.body, "operator olga was revoked") {
+				t.Errorf("kept-alive connection after the revocation: %d %s; want 401 auth.required naming the revocation", got.status, got.body)
+			}
+			got = a.do(t, a.client(cert, key, v.max, cache), "GET", "/api/v1/audit", nil)
+			if !got.resumed {
+				t.Fatal("the session was not resumed; the test proves nothing")
+			}
+			if got.status != 401 || got.code != api.CodeAuthRequired {
+				t.Errorf("resumed session after the revocation: %d %s; want 401 auth.required", got.status, got.body)
+			}
+		})
+	}
+}
+
+// TestIdentityComesOnlyFromTheHandshake: headers that name a caller, a
+// role or a client certificate (as a TLS-terminating proxy would send
+// them) are ignored: an anonymous caller stays anonymous, an auditor
+// stays an auditor.
+func TestIdentityComesOnlyFromTheHandshake(t *testing.T) {
+	h := newTestHome(t)
+	a := newTLSAPI(t, h)
+	admin, _ := h.operator(t, "adam", principal.Admin)
+	aud, audKey := h.operator(t, "bob", principal.Auditor)
+	adminPEM := strings.ReplaceAll(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: admin.Raw})), "\n", " ")
+	spoof := []string{
+		"X-Cmca-Operator", "adam", "X-Cmca-Roles", "admin", "X-Cmca-Principal", "adam:admin",
+		"X-Forwarded-User", "adam", "X-Remote-User", "adam", "Remote-User", "adam",
+		"X-Forwarded-For", "127.0.0.1", "X-Real-IP", "127.0.0.1", "Forwarded", "for=127.0.0.1",
+		"X-SSL-Client-Cert", adminPEM, "X-Client-Cert", adminPEM, "X-Forwarded-Client-Cert", "Hash=00;Subject=\"CN=adam,OU=cmca operator\"",
+		"X-SSL-Client-S-DN", "CN=adam,OU=cmca operator", "X-SSL-Client-Verify", "SUCCESS",
+		"Authorization", "Basic YWRhbTphZGFt",
+	}
+	set := api.PolicySetRequest{Value: "false"}
+	for _, tt := range []struct {
+		name   string
+		c      *http.Client
+		status int
+	}{
+		{"anonymous", a.client(nil, nil, 0, nil), 403},
+		{"auditor", a.client(aud, audKey, 0, nil), 403},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, rq := range []struct {
+				method, path string
+				body         any
+			}{
+				{"POST", "/api/v1/policy/policy.four_eyes", set},
+				{"POST", "/api/v1/requests/20260101-AAAAAAAA/approve", nil},
+				{"POST", "/api/v1/crls", nil},
+			} {
+				got := a.do(t, tt.c, rq.method, rq.path, rq.body, spoof...)
+				if got.status != tt.status || got.code != api.CodeRoleRequired {
+					t.Errorf("%s %s as %s with identity headers: %d %s; want %d auth.role_required", rq.method, rq.path, tt.name, got.status, got.body, tt.status)
+				}
+			}
+		})
+	}
+	evs, err := h.svc.Audit(adminCtx(), auditAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Action == "policy-set" {
+			t.Errorf("policy changed: %+v", e)
+		}
+	}
+}
+
+// TestSubscriberNamedLikeAnOperator: a subscriber certificate whose
+// subject carries an operator's name (issued under the subscriber
+// profile: no operator OU) is that subscriber, named by its serial, with
+// no role; the operator's roles stay with the operator's credential.
+func TestSubscriberNamedLikeAnOperator(t *testing.T) {
+	h := newTestHome(t)
+	a := newTLSAPI(t, h)
+	h.operator(t, "张三", principal.Reviewer, principal.Issuer, principal.Admin)
+	sub, subKey := h.subscriber(t, 0) // CN=张三
+	if sub.Subject.CommonName != "张三" {
+		t.Fatalf("subscriber CN %q; want 张三", sub.Subject.CommonName)
+	}
+	p, err := CertAuthenticator(h.svc, []*x509.Certificate{h.ca}, h.clk.Now)(&http.Request{TLS: &tls.ConnectionState{PeerCertificates: []*x509.Certificate{sub}}})
+	if err != nil || p.Kind != principal.Subscriber || p.Name != ra.SerialString(sub.SerialNumber) || len(p.Roles) != 0 {
+		t.Fatalf("principal of the subscriber certificate = %+v, %v; want the Subscriber %s with no roles", p, err, ra.SerialString(sub.SerialNumber))
+	}
+	c := a.client(sub, subKey, 0, nil)
+	for _, path := range []string{"/api/v1/policy", "/api/v1/requests", "/api/v1/audit"} {
+		if got := a.do(t, c, "GET", path, nil); got.status != 403 || got.code != api.CodeRoleRequired {
+			t.Errorf("GET %s with the subscriber certificate: %d %s; want 403 auth.role_required", path, got.status, got.body)
+		}
+	}
+	if got := a.do(t, c, "POST", "/api/v1/policy/policy.four_eyes", api.PolicySetRequest{Value: "false"}); got.status != 403 {
+		t.Errorf("policy-set with the subscriber certificate: %d %s; want 403", got.status, got.body)
+	}
+}
+
+// TestFourEyesAcrossConnectionsAndCredentials: four-eyes compares the
+// operator's identity (its name), not a connection or a certificate
+// serial: the same operator approving over one connection and issuing
+// over another, or with a second credential issued under the same name
+// after the first was revoked, is refused; another operator may issue.
+func TestFourEyesAcrossConnectionsAndCredentials(t *testing.T) {
+	h := newTestHome(t)
+	a := newTLSAPI(t, h)
+	if _, err := h.svc.PolicySet(adminCtx(), "policy.four_eyes", "true"); err != nil {
+		t.Fatal(err)
+	}
+	rita, ritaKey := h.operator(t, "rita", principal.Reviewer, principal.Issuer)
+	ivan, ivanKey := h.operator(t, "ivan", principal.Reviewer, principal.Issuer)
+	anon := a.client(nil, nil, 0, nil)
+
+	apply := func(c *http.Client) string {
+		t.Helper()
+		app := service.Application{
+			Applicant: ra.Applicant{Name: "张三", IDType: ra.IDResident, IDNumber: "11010519491231002X", Mobile: "13812345678", Email: "zhang@example.com"},
+			UsageType: "auth", AcceptancePoint: "online", Storage: ra.StorageSoft, AgreementAccepted: true,
+		}
+		got := a.do(t, c, "POST", "/api/v1/requests", api.ApplyRequest{Applications: []service.Application{app}})
+		var res api.ApplyResponse
+		if err := json.Unmarshal([]byte(got.body), &res); got.status != 200 || err != nil || len(res.Results) != 1 {
+			t.Fatalf("apply: %d %s", got.status, got.body)
+		}
+		return res.Results[0].Ref
+	}
+
+	// rita applies for someone (logged in), then tries to approve it over
+	// a second connection: she submitted it.
+	ref := apply(a.client(rita, ritaKey, 0, nil))
+	if got := a.do(t, a.client(rita, ritaKey, 0, nil), "POST", "/api/v1/requests/"+ref+"/approve", nil); got.status != 403 || got.code != api.CodeFourEyes {
+		t.Errorf("rita approving what she submitted: %d %s; want 403 policy.four_eyes", got.status, got.body)
+	}
+
+	// rita approves an anonymous application; issuing it herself over
+	// another connection is refused.
+	ref = apply(anon)
+	if got := a.do(t, a.client(rita, ritaKey, 0, nil), "POST", "/api/v1/requests/"+ref+"/approve", nil); got.status != 200 {
+		t.Fatalf("rita approves: %d %s", got.status, got.body)
+	}
+	if got := a.do(t, a.client(rita, ritaKey, 0, nil), "POST", "/api/v1/requests/"+ref+"/issue", nil); got.status != 403 || got.code != api.CodeFourEyes {
+		t.Errorf("rita issuing what she approved, second connection: %d %s; want 403 policy.four_eyes", got.status, got.body)
+	}
+
+	// rita's credential is revoked and she gets a new one (new key, new
+	// serial, same name): still rita.
+	if _, err := h.svc.RevokeOperator(adminCtx(), "rita", ""); err != nil {
+		t.Fatal(err)
+	}
+	rita2, rita2Key := h.operator(t, "rita", principal.Reviewer, principal.Issuer)
+	if rita2.SerialNumber.Cmp(rita.SerialNumber) == 0 {
+		t.Fatal("the second credential has the first one's serial")
+	}
+	if got := a.do(t, a.client(rita, ritaKey, 0, nil), "POST", "/api/v1/requests/"+ref+"/issue", nil); got.status != 401 {
+		t.Errorf("rita's revoked credential: %d %s; want 401", got.status, got.body)
+	}
+	if got := a.do(t, a.client(rita2, rita2Key, 0, nil), "POST", "/api/v1/requests/"+ref+"/issue", nil); got.status != 403 || got.code != api.CodeFourEyes {
+		t.Errorf("rita's second credential issuing what she approved with the first: %d %s; want 403 policy.four_eyes", got.status, got.body)
+	}
+	if got := a.do(t, a.client(ivan, ivanKey, 0, nil), "POST", "/api/v1/requests/"+ref+"/issue", nil); got.status != 200 {
+		t.Errorf("ivan issues: %d %s; want 200", got.status, got.body)
+	}
+	evs, err := h.svc.Audit(adminCtx(), auditRef(ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var who []string
+	for _, e := range evs {
+		who = append(who, e.Operator+":"+e.Action)
+	}
+	if got, want := strings.Join(who, " "), "anonymous:apply rita:approve ivan:issue"; got != want {
+		t.Errorf("audit of %s: %s; want %s", ref, got, want)
+	}
+}
+
+func auditAll() store.AuditFilter           { return store.AuditFilter{} }
+func auditRef(ref string) store.AuditFilter { return store.AuditFilter{Ref: ref} }
