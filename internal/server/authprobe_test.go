@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -299,3 +300,47 @@ func TestFourEyesAcrossConnectionsAndCredentials(t *testing.T) {
 
 func auditAll() store.AuditFilter           { return store.AuditFilter{} }
 func auditRef(ref string) store.AuditFilter { return store.AuditFilter{Ref: ref} }
+
+// TestOneOpenRequestPerCertificate: requests filed without proof about one
+// certificate are bounded per certificate: one open revocation and one
+// open reissue, however the serial is written and whether the certificate
+// is named by serial or by reference.
+func TestOneOpenRequestPerCertificate(t *testing.T) {
+	h := newTestHome(t)
+	a := newTLSAPI(t, h)
+	sub, _ := h.subscriber(t, 0)
+	other, otherKey := h.subscriber(t, 1)
+	serial := ra.SerialString(sub.SerialNumber)
+	anon := a.client(nil, nil, 0, nil)
+	holderOfAnother := a.client(other, otherKey, 0, nil)
+	revoke := api.RevokeRequest{Reason: "keyCompromise"}
+	if got := a.do(t, anon, "POST", "/api/v1/certificates/"+serial+"/revoke", revoke); got.status != 200 || !strings.Contains(got.body, `"revoked":false`) {
+		t.Fatalf("first revocation request: %d %s; want 200, filed for review", got.status, got.body)
+	}
+	colons := strings.TrimSuffix(regexpPairs.ReplaceAllString(serial, "$0:"), ":")
+	for _, form := range []string{serial, strings.ToUpper(serial), "00" + serial, colons} {
+		for name, c := range map[string]*http.Client{"anonymous": anon, "holder of another": holderOfAnother} {
+			if got := a.do(t, c, "POST", "/api/v1/certificates/"+form+"/revoke", revoke); got.status != 409 {
+				t.Errorf("second revocation request for %s as %s: %d %s; want 409", form, name, got.status, got.body)
+			}
+		}
+	}
+	rs, err := h.svc.Requests(adminCtx(), store.RequestFilter{Serial: serial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := ""
+	for _, r := range rs {
+		if r.Kind == ra.KindNew {
+			ref = r.Ref
+		}
+	}
+	if got := a.do(t, anon, "POST", "/api/v1/reissues", api.ReissueRequest{Serial: strings.ToUpper(serial), Reason: "lost"}); got.status != 200 {
+		t.Fatalf("first reissue request: %d %s", got.status, got.body)
+	}
+	if got := a.do(t, anon, "POST", "/api/v1/reissues", api.ReissueRequest{Ref: ref, Reason: "lost"}); got.status != 409 {
+		t.Errorf("second reissue request by reference %q: %d %s; want 409", ref, got.status, got.body)
+	}
+}
+
+var regexpPairs = regexp.MustCompile("..")
