@@ -155,6 +155,9 @@ type DownloadOutcome struct {
 // handled after the others, one item at a time, so the second sees what the
 // first did.
 func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]DownloadOutcome, error) {
+	if _, err := principal.Require(ctx, principal.AnyRole); err != nil {
+		return nil, err
+	}
 	out := make([]DownloadOutcome, len(ins))
 	csrs := make([]*x509.CertificateRequest, len(ins))
 	spkis := make([]string, len(ins))

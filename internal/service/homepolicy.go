@@ -374,8 +374,12 @@ type PolicySetting struct {
 	UpdatedBy string    `json:"updated_by,omitempty"`
 }
 
-// PolicySettings lists every policy key with its stored value.
+// PolicySettings lists every policy key with its stored value; the caller
+// needs an operator role (any).
 func (s *Service) PolicySettings(ctx context.Context) ([]PolicySetting, error) {
+	if _, err := principal.Require(ctx, principal.AnyRole); err != nil {
+		return nil, err
+	}
 	var rows []store.PolicyRow
 	var p Policy
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
