@@ -14,8 +14,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cmca/cmca/internal/api"
+	"github.com/cmca/cmca/internal/ca"
+	"github.com/cmca/cmca/internal/msg"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/service"
@@ -31,7 +34,10 @@ type tlsAPI struct {
 
 func newTLSAPI(t *testing.T, h *testHome) *tlsAPI {
 	t.Helper()
-	m, err := NewCertManager(adminCtx(), h.svc, h.home, []string{"127.0.0.1"}, h.clk.Now, nil)
+	// The server certificate's renewal runs on the real clock, so a test
+	// that moves h.clk (the authenticator's clock) keeps one served
+	// certificate the client's real clock accepts.
+	m, err := NewCertManager(adminCtx(), h.svc, h.home, []string{"127.0.0.1"}, time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,3 +350,66 @@ func TestOneOpenRequestPerCertificate(t *testing.T) {
 }
 
 var regexpPairs = regexp.MustCompile("..")
+
+// TestRefusedCredentialSaysWhyInTheClientsLanguage: a credential that does
+// not authenticate (revoked, expired, another CA's, unknown) is answered
+// 401 with the reason as a catalogue format and its arguments, so a
+// client shows it in its own language, and with the role the operation
+// needs in the parameters.
+func TestRefusedCredentialSaysWhyInTheClientsLanguage(t *testing.T) {
+	h := newTestHome(t)
+	a := newTLSAPI(t, h)
+	revoked, revokedKey := h.operator(t, "olga", principal.Auditor)
+	if _, err := h.svc.RevokeOperator(adminCtx(), "olga", ""); err != nil {
+		t.Fatal(err)
+	}
+	expired, expiredKey := h.operator(t, "emil", principal.Reviewer)
+	otherKey := newKey(t)
+	otherCert, _ := ca.SelfSigned(ca.RootOptions{CommonName: "Other CA", Validity: 24 * time.Hour, Now: h.clk.Now()}, otherKey)
+	other, _ := ca.New(otherCert, otherKey, nil)
+	foreignKey := newKey(t)
+	foreign, _ := other.IssueOperator(foreignKey.Public(), "emil", ca.OperatorValidity, ca.Extras{}, h.clk.Now())
+
+	for _, tt := range []struct {
+		name      string
+		cert      *x509.Certificate
+		key       crypto.Signer
+		path      string
+		at        time.Time
+		role, say string
+	}{
+		{"revoked", revoked, revokedKey, "/api/v1/audit", time.Time{}, "auditor", "operator olga was revoked"},
+		{"expired", expired, expiredKey, "/api/v1/requests/20260101-AAAAAAAA/approve", expired.NotAfter.Add(time.Hour), "reviewer or revoker", "expired on"},
+		{"other CA", foreign, foreignKey, "/api/v1/requests/20260101-AAAAAAAA/approve", time.Time{}, "reviewer or revoker", "was not issued by this CA"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !tt.at.IsZero() {
+				now := h.clk.Now()
+				h.clk.t = tt.at
+				defer func() { h.clk.t = now }()
+			}
+			method := "POST"
+			if strings.HasSuffix(tt.path, "audit") {
+				method = "GET"
+			}
+			got := a.do(t, a.client(tt.cert, tt.key, tls.VersionTLS12, nil), method, tt.path, nil)
+			var e api.Error
+			if err := json.Unmarshal([]byte(got.body), &e); err != nil || got.status != 401 || e.Code != api.CodeAuthRequired {
+				t.Fatalf("%d %s; want 401 auth.required", got.status, got.body)
+			}
+			if !strings.Contains(e.Message, tt.say) {
+				t.Errorf("message %q; want it to say %q", e.Message, tt.say)
+			}
+			if e.Format == "" || !msg.Has(e.Format) || len(e.Args) == 0 {
+				t.Errorf("format %q args %q: want the reason's catalogue format and arguments", e.Format, e.Args)
+			}
+			zh, ok := msg.For(msg.Chinese).Render(e.Format, e.Args, e.Message, nil)
+			if !ok || strings.Contains(zh, tt.say) {
+				t.Errorf("in Chinese: %q, %v; want it rendered without the English reason", zh, ok)
+			}
+			if e.Params["role"] != tt.role {
+				t.Errorf("params %v; want role %q", e.Params, tt.role)
+			}
+		})
+	}
+}
