@@ -301,6 +301,27 @@ func fromError(err error) *Error {
 	return New(CodeInternal, "internal server error; the server's log has the details")
 }
 
+// CredentialRefused is the refusal (401 auth.required) of a client
+// credential that does not authenticate (revoked, expired, another CA's,
+// unknown): the reason err gives, with its catalogue format and arguments
+// so a client shows it in its own language, and for an operation that
+// needs a role (op and roles, as for RoleRequired) that role in the
+// parameters (operation, required_role).
+func CredentialRefused(err error, op string, roles ...string) *Error {
+	var params []string
+	if op != "" {
+		params = append(params, "operation", op)
+		if len(roles) > 0 {
+			// Not "role": the code's own text ("no authenticated caller;
+			// this operation needs the {role} role") is for no credential
+			// at all, and a client renders it when its parameters are all
+			// there; this refusal's text is the reason's format.
+			params = append(params, "required_role", strings.Join(roles, " or "))
+		}
+	}
+	return New(CodeAuthRequired, err.Error(), params...).withFormat(err)
+}
+
 // RoleRequired is the refusal of a caller without the role an operation
 // needs.
 // No roles means any operator role.

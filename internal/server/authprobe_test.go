@@ -407,8 +407,8 @@ func TestRefusedCredentialSaysWhyInTheClientsLanguage(t *testing.T) {
 			if !ok || strings.Contains(zh, tt.say) {
 				t.Errorf("in Chinese: %q, %v; want it rendered without the English reason", zh, ok)
 			}
-			if e.Params["role"] != tt.role {
-				t.Errorf("params %v; want role %q", e.Params, tt.role)
+			if e.Params["required_role"] != tt.role {
+				t.Errorf("params %v; want required_role %q", e.Params, tt.role)
 			}
 		})
 	}

@@ -28,14 +28,7 @@ func (s *server) handle(rt route) http.Handler {
 		info.op = rt.op
 		p, _ := principal.From(r.Context())
 		if len(rt.roles) > 0 && !slices.ContainsFunc(rt.roles, p.Has) {
-			names := make([]string, len(rt.roles))
-			for i, role := range rt.roles {
-				names[i] = string(role)
-			}
-			if len(rt.roles) == len(principal.AllRoles) {
-				names = nil
-			}
-			s.writeError(w, r, api.RoleRequired(rt.op, names...))
+			s.writeError(w, r, api.RoleRequired(rt.op, rt.roleNames()...))
 			return
 		}
 		if rt.limit != nil {
@@ -62,6 +55,19 @@ func (s *server) handle(rt route) http.Handler {
 		info.code = "ok"
 		writeJSON(w, http.StatusOK, out)
 	})
+}
+
+// roleNames are the roles the route needs, for an error message: none
+// when any operator role will do (or the route needs none).
+func (rt route) roleNames() []string {
+	if len(rt.roles) == len(principal.AllRoles) {
+		return nil
+	}
+	names := make([]string, len(rt.roles))
+	for i, role := range rt.roles {
+		names[i] = string(role)
+	}
+	return names
 }
 
 func (s *server) noRoute(mux *http.ServeMux) http.Handler {

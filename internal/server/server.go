@@ -107,6 +107,7 @@ type server struct {
 	apply    *limiter
 	passcode *limiter
 	maxBody  int64
+	mux      *http.ServeMux // the routes, for routeOf
 }
 
 // NewServer returns the API handler.
@@ -136,6 +137,7 @@ func NewServer(svc Service, o Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
+	s.mux = mux
 	var h http.Handler = mux
 	h = s.authenticate(h)
 	h = s.withEST(h) // EST authenticates by its own rules (est.go)
