@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -411,5 +412,65 @@ func TestRefusedCredentialSaysWhyInTheClientsLanguage(t *testing.T) {
 				t.Errorf("params %v; want required_role %q", e.Params, tt.role)
 			}
 		})
+	}
+}
+
+// TestEveryOperatorRouteRefusesOverTLS walks the route table: every route
+// that needs a role refuses, over a real handshake, a caller without a
+// certificate, a subscriber's certificate, and an operator holding only
+// roles the route does not accept (403 auth.role_required naming the
+// operation), and the audit log does not grow.
+func TestEveryOperatorRouteRefusesOverTLS(t *testing.T) {
+	h := newTestHome(t)
+	a := newTLSAPI(t, h)
+	sub, subKey := h.subscriber(t, 0)
+	callers := map[string]*http.Client{
+		"no certificate": a.client(nil, nil, 0, nil),
+		"subscriber":     a.client(sub, subKey, 0, nil),
+	}
+	// One operator per role, each holding only that role.
+	ops := map[principal.Role]*http.Client{}
+	for _, r := range principal.AllRoles {
+		cert, key := h.operator(t, "only-"+string(r), r)
+		ops[r] = a.client(cert, key, 0, nil)
+	}
+	before, err := h.svc.Audit(adminCtx(), auditAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := strings.NewReplacer("{ref}", "20260101-AAAAAAAA", "{serial}", ra.SerialString(sub.SerialNumber), "{key}", "policy.four_eyes")
+	n := 0
+	for _, rt := range routes {
+		if len(rt.roles) == 0 {
+			continue
+		}
+		method, p, _ := strings.Cut(rt.pattern, " ")
+		p = path.Replace(p)
+		try := func(who string, c *http.Client) {
+			t.Helper()
+			n++
+			got := a.do(t, c, method, p, map[string]string{"value": "false"})
+			if got.status != 403 || got.code != api.CodeRoleRequired || !strings.Contains(got.body, rt.op+" needs an operator credential") {
+				t.Errorf("%s as %s: %d %s; want 403 auth.role_required for %s", rt.pattern, who, got.status, got.body, rt.op)
+			}
+		}
+		for who, c := range callers {
+			try(who, c)
+		}
+		for r, c := range ops {
+			if !slices.Contains(rt.roles, r) {
+				try("an operator with only the "+string(r)+" role", c)
+			}
+		}
+	}
+	after, err := h.svc.Audit(adminCtx(), auditAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Errorf("the audit log grew from %d to %d records after %d refused calls", len(before), len(after), n)
+	}
+	if n < 40 {
+		t.Errorf("only %d refusals tried; the route table shrank?", n)
 	}
 }
