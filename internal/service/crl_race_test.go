@@ -277,7 +277,7 @@ func ocspAsker(t *testing.T, s *Service) func(t *testing.T, serial string) *xocs
 	}
 	return func(t *testing.T, serial string) *xocsp.Response {
 		t.Helper()
-		d, err := s.Certificate(ctx, serial)
+		d, err := s.Certificate(as(ctx, "auditor"), serial)
 		if err != nil {
 			t.Fatal(err)
 		}
