@@ -142,6 +142,11 @@ const (
 	CodeInternal            = "server.internal"    // see the server log under request_id
 	CodeUnavailable         = "server.unavailable" // shutting down or not ready
 	CodeStoreUnavailable    = "store.unavailable"  // the database cannot be reached now; retry
+	// CodePublishDamaged: a file the public endpoints serve from the home
+	// (a CRL, the CA certificate) is missing, unreadable or not what it
+	// should be; the CA's operator repairs it (`cmca crl --force`, `cmca
+	// doctor`). Public endpoints and the server log only.
+	CodePublishDamaged = "publish.damaged"
 )
 
 type codeInfo struct {
@@ -181,6 +186,7 @@ var catalogue = map[string]codeInfo{
 	CodeInternal:            {ClassInternal, http.StatusInternalServerError},
 	CodeUnavailable:         {ClassInternal, http.StatusServiceUnavailable},
 	CodeStoreUnavailable:    {ClassUnavailable, http.StatusServiceUnavailable},
+	CodePublishDamaged:      {ClassInternal, http.StatusServiceUnavailable},
 }
 
 // Codes lists the catalogue, sorted.

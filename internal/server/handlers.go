@@ -132,11 +132,12 @@ func (s *server) caCertificate(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := api.CACertificate{PEM: string(data)}
-	if b, _ := pem.Decode(data); b != nil {
-		out.DER = b.Bytes
+	if err := kindCACert.check(data); err != nil {
+		infoFrom(r.Context()).err = "the CA certificate: " + err.Error()
+		return nil, api.New(api.CodePublishDamaged, "the CA certificate in the CA's home (ca/ca.crt) is damaged; the CA's operator must repair it: `cmca doctor` names the problem")
 	}
-	return out, nil
+	b, _ := pem.Decode(data)
+	return api.CACertificate{PEM: string(data), DER: b.Bytes}, nil
 }
 
 func (s *server) config(r *http.Request) (any, error) {

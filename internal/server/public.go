@@ -3,8 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -12,6 +16,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cmca/cmca/internal/api"
@@ -64,13 +69,14 @@ func NewPublicHandler(o PublicOptions) http.Handler {
 		o.CRLMaxAge = 5 * time.Minute
 	}
 	crlDir := filepath.Join(o.Home, service.CRLDir)
+	checks := &fileChecks{seen: map[string]fileCheck{}}
 	files := map[string]publicFile{
-		PathCRL:        {filepath.Join(crlDir, "ca.crl"), "application/pkix-crl", o.CRLMaxAge, false},
-		PathCRLPEM:     {filepath.Join(crlDir, "ca.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false},
-		PathDeltaCRL:   {filepath.Join(crlDir, "ca-delta.crl"), "application/pkix-crl", o.CRLMaxAge, false},
-		PathDeltaCRLPE: {filepath.Join(crlDir, "ca-delta.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false},
-		PathCACert:     {filepath.Join(o.Home, service.CACertFile), "application/pkix-cert", 24 * time.Hour, true},
-		PathCAPEM:      {filepath.Join(o.Home, service.CACertFile), "application/x-pem-file", 24 * time.Hour, false},
+		PathCRL:        {filepath.Join(crlDir, "ca.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, checks},
+		PathCRLPEM:     {filepath.Join(crlDir, "ca.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, checks},
+		PathDeltaCRL:   {filepath.Join(crlDir, "ca-delta.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, checks},
+		PathDeltaCRLPE: {filepath.Join(crlDir, "ca-delta.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, checks},
+		PathCACert:     {filepath.Join(o.Home, service.CACertFile), "application/pkix-cert", 24 * time.Hour, true, kindCACert, checks},
+		PathCAPEM:      {filepath.Join(o.Home, service.CACertFile), "application/x-pem-file", 24 * time.Hour, false, kindCACert, checks},
 	}
 	if o.Config != nil {
 		for _, u := range o.Config.CRLDistributionPoint {
@@ -107,6 +113,15 @@ func NewPublicHandler(o PublicOptions) http.Handler {
 		mux.Handle("GET "+p, h)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		probe := r.Clone(r.Context())
+		probe.Method = http.MethodGet
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			// A public path asked with another method: 405, not 404.
+			infoFrom(r.Context()).code = api.CodeMethod
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, fmt.Sprintf("%s is not allowed on %s; use GET", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
+			return
+		}
 		infoFrom(r.Context()).code = api.CodeRouteNotFound
 		http.NotFound(w, r)
 	})
@@ -129,39 +144,124 @@ type publicFile struct {
 	contentType string
 	maxAge      time.Duration
 	der         bool // the DER of the first PEM block of the file
+	kind        fileKind
+	checks      *fileChecks
+}
+
+// fileKind is what a public file must hold; a file that does not is
+// answered 503 publish.damaged, never served.
+type fileKind int
+
+const (
+	kindCRL    fileKind = iota // a DER CRL
+	kindCRLPEM                 // a PEM CRL
+	kindCACert                 // a PEM certificate (ca/ca.crt), its chain after it
+)
+
+func (k fileKind) what() (what, repair string) {
+	if k == kindCACert {
+		return "the CA certificate", "`cmca doctor` names the problem; restore ca/ca.crt from a backup"
+	}
+	return "the CRL", "`cmca crl --force` signs and publishes a new one"
+}
+
+// check reports whether data is what a file of kind k holds.
+func (k fileKind) check(data []byte) error {
+	switch k {
+	case kindCRL:
+		_, err := x509.ParseRevocationList(data)
+		return err
+	case kindCRLPEM:
+		b, _ := pem.Decode(data)
+		if b == nil || b.Type != "X509 CRL" {
+			return errors.New("no X509 CRL PEM block")
+		}
+		_, err := x509.ParseRevocationList(b.Bytes)
+		return err
+	default:
+		b, _ := pem.Decode(data)
+		if b == nil || b.Type != "CERTIFICATE" {
+			return errors.New("no CERTIFICATE PEM block")
+		}
+		_, err := x509.ParseCertificate(b.Bytes)
+		return err
+	}
+}
+
+// fileChecks remembers the outcome of each file's check by its size and
+// modification time, so a file is parsed once per change (`cmca crl`
+// replaces it by a rename), not on every request.
+type fileChecks struct {
+	mu   sync.Mutex
+	seen map[string]fileCheck
+}
+
+type fileCheck struct {
+	size int64
+	mod  time.Time
+	err  error
+}
+
+func (c *fileChecks) check(path string, st os.FileInfo, k fileKind, data []byte) error {
+	c.mu.Lock()
+	prev, ok := c.seen[path]
+	c.mu.Unlock()
+	if ok && prev.size == st.Size() && prev.mod.Equal(st.ModTime()) {
+		return prev.err
+	}
+	err := k.check(data)
+	c.mu.Lock()
+	c.seen[path] = fileCheck{size: st.Size(), mod: st.ModTime(), err: err}
+	c.mu.Unlock()
+	return err
+}
+
+// publishDamaged answers for a public file that is damaged: 503, a text
+// naming what and the repair, the problem itself in the log only.
+func publishDamaged(w http.ResponseWriter, info *reqInfo, k fileKind, problem error) {
+	what, repair := k.what()
+	info.code, info.err = api.CodePublishDamaged, what+": "+problem.Error()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, fmt.Sprintf("%s this server publishes is damaged or unreadable in the CA's home; the CA's operator must repair it: %s (%s)", what, repair, api.CodePublishDamaged), http.StatusServiceUnavailable)
 }
 
 func (f publicFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := infoFrom(r.Context())
 	info.op = "public"
 	fh, err := os.Open(f.path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) && f.kind != kindCACert {
 		info.code = api.CodeNotFound
 		http.Error(w, "not published yet", http.StatusNotFound)
 		return
 	}
+	if err != nil {
+		publishDamaged(w, info, f.kind, err)
+		return
+	}
 	defer fh.Close()
 	st, err := fh.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", f.path)
+	}
+	var data []byte
+	if err == nil {
+		data, err = io.ReadAll(fh)
+	}
+	if err == nil {
+		err = f.checks.check(f.path, st, f.kind, data)
+	}
 	if err != nil {
-		info.code, info.err = api.CodeInternal, err.Error()
-		http.Error(w, "internal server error", http.StatusInternalServerError)
+		publishDamaged(w, info, f.kind, err)
 		return
+	}
+	if f.der {
+		b, _ := pem.Decode(data) // checked above
+		data = b.Bytes
 	}
 	w.Header().Set("Content-Type", f.contentType)
 	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(f.maxAge/time.Second)))
 	info.code = "ok"
-	if f.der {
-		data, err := os.ReadFile(f.path)
-		b, _ := pem.Decode(data)
-		if err != nil || b == nil {
-			info.code, info.err = api.CodeInternal, "CA certificate file is not PEM"
-			http.Error(w, "internal server error", http.StatusInternalServerError)
-			return
-		}
-		http.ServeContent(w, r, "", st.ModTime(), bytes.NewReader(b.Bytes))
-		return
-	}
-	http.ServeContent(w, r, "", st.ModTime(), fh)
+	http.ServeContent(w, r, "", st.ModTime(), bytes.NewReader(data))
 }
 
 // storedCRL serves the newest full or delta CRL from a CRLSource.
@@ -180,6 +280,13 @@ func (c storedCRL) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ra.ErrNotFound):
 		info.code = api.CodeNotFound
 		http.Error(w, "not published yet", http.StatusNotFound)
+		return
+	case errors.Is(err, service.ErrCRLDamaged):
+		kind := kindCRL
+		if c.pem {
+			kind = kindCRLPEM
+		}
+		publishDamaged(w, info, kind, err)
 		return
 	case errors.Is(err, store.ErrUnavailable):
 		info.code, info.err = api.CodeStoreUnavailable, err.Error()
