@@ -196,7 +196,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"approve wrong role", "POST", "/api/v1/requests/" + ref + "/approve", "carol:auditor", `{}`, "", 403, api.CodeRoleRequired, ""},
 		{"approve bad credential", "POST", "/api/v1/requests/" + ref + "/approve", "bad", `{}`, "", 401, api.CodeAuthRequired, ""},
 		{"approve unknown field", "POST", "/api/v1/requests/" + ref + "/approve", "rita:reviewer", `{"force": true}`, "", 400, api.CodeUnknownField, "force"},
-		{"download malformed CSR", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "!!", "storage": "soft"}`, "", 400, api.CodeMalformedJSON, ""},
+		{"download malformed CSR", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "!!", "storage": "soft"}`, "", 422, api.CodeInvalidField, "csr"},
 		{"download not issued", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "AAAA", "storage": "soft"}`, "", 400, api.CodeInvalid, ""},
 		{"status unknown", "GET", "/api/v1/requests/20260101-AAAAAAAA", "", "", "", 404, api.CodeRequestNotFound, ""},
 		{"requests bad limit", "GET", "/api/v1/requests?limit=-1", "rita:reviewer", "", "", 422, api.CodeInvalidField, "limit"},
