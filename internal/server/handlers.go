@@ -54,6 +54,10 @@ func (s *server) handle(rt route) http.Handler {
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 		}
+		if ref := r.PathValue("ref"); len(ref) > maxRefLen {
+			s.writeError(w, r, refTooLong(ref))
+			return
+		}
 		out, err := rt.handle(s, r)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -62,6 +66,26 @@ func (s *server) handle(rt route) http.Handler {
 		info.code = "ok"
 		writeJSON(w, http.StatusOK, out)
 	})
+}
+
+// maxRefLen bounds a reference number in a path: longer is refused before
+// any lookup, and never echoed whole (references are 17 characters, e.g.
+// 20260101-AAAAAAAA).
+const maxRefLen = 64
+
+func refTooLong(ref string) *api.Error {
+	e := api.New(api.CodeInvalidField, fmt.Sprintf("ref: %q is %d bytes long; a reference number (业务受理号) looks like 20260101-AAAAAAAA", truncated(ref), len(ref)), "field", "ref", "msg", "too long for a reference number")
+	e.Field = "ref"
+	return e
+}
+
+// truncated is s cut to 48 runes for an error message.
+func truncated(s string) string {
+	r := []rune(s)
+	if len(r) <= 48 {
+		return s
+	}
+	return string(r[:48]) + "…"
 }
 
 func (s *server) noRoute(mux *http.ServeMux) http.Handler {
@@ -251,14 +275,27 @@ func queryTime(r *http.Request, name string) (time.Time, error) {
 
 func (s *server) requests(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	f := store.RequestFilter{Serial: q.Get("serial")}
-	for _, st := range q["state"] {
-		f.States = append(f.States, ra.State(st))
-	}
-	for _, k := range q["kind"] {
-		f.Kinds = append(f.Kinds, ra.Kind(k))
-	}
+	var f store.RequestFilter
 	var err error
+	if v := q.Get("serial"); v != "" {
+		if f.Serial, err = ra.ParseSerial(v); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range q["state"] {
+		st, err := ra.ParseState(v)
+		if err != nil {
+			return nil, err
+		}
+		f.States = append(f.States, st)
+	}
+	for _, v := range q["kind"] {
+		k, err := ra.ParseKind(v)
+		if err != nil {
+			return nil, err
+		}
+		f.Kinds = append(f.Kinds, k)
+	}
 	if f.Limit, err = queryInt(r, "limit"); err != nil {
 		return nil, err
 	}
@@ -400,7 +437,13 @@ func (s *server) certificates(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := s.svc.Certificates(r.Context(), ra.CertStatus(r.URL.Query().Get("status")), limit)
+	status := ra.CertStatus(r.URL.Query().Get("status"))
+	switch status {
+	case "", ra.CertValid, ra.CertRevoked, ra.CertExpired:
+	default:
+		return nil, ra.Fieldf("status", "unknown certificate status %q; use valid, revoked or expired", truncated(string(status)))
+	}
+	cs, err := s.svc.Certificates(r.Context(), status, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -449,6 +492,9 @@ func (s *server) approveBatch(r *http.Request) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
+	if len(in.Refs) == 0 && !in.AllSubmitted {
+		return nil, api.New(api.CodeInvalid, "the batch names no request: give refs, or all_submitted: true")
+	}
 	done, failed, err := s.svc.ApproveMany(r.Context(), in.Refs, in.AllSubmitted)
 	if err != nil {
 		return nil, err
@@ -463,6 +509,9 @@ func (s *server) issueBatch(r *http.Request) (any, error) {
 	var in api.IssueBatchRequest
 	if err := decode(r, &in); err != nil {
 		return nil, err
+	}
+	if len(in.Refs) == 0 && !in.AllApproved {
+		return nil, api.New(api.CodeInvalid, "the batch names no request: give refs, or all_approved: true")
 	}
 	done, failed, err := s.svc.IssueMany(r.Context(), in.Refs, in.AllApproved, in.Resend)
 	if err != nil {
@@ -481,6 +530,9 @@ func (s *server) downloadBatch(r *http.Request) (any, error) {
 	var in api.DownloadBatchRequest
 	if err := decode(r, &in); err != nil {
 		return nil, err
+	}
+	if len(in.Items) == 0 {
+		return nil, api.New(api.CodeInvalid, "the batch holds no item: give items, each a ref, passcode, csr and storage")
 	}
 	ins := make([]service.DownloadInput, len(in.Items))
 	for i, it := range in.Items {

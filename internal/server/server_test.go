@@ -203,6 +203,18 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"audit bad since", "GET", "/api/v1/audit?since=yesterday", "aud:auditor", "", "", 422, api.CodeInvalidField, "since"},
 		{"direct revoke without revoker", "POST", "/api/v1/certificates/01/revoke", "", `{"reason": "keyCompromise", "direct": true, "comment": "x"}`, "", 403, api.CodeRoleRequired, ""},
 		{"counter documents without counter role", "POST", "/api/v1/requests", "", `{"applications": [{"applicant": {"name": "x"}, "documents_checked": true}]}`, "", 403, api.CodeRoleRequired, ""},
+		{"requests unknown state", "GET", "/api/v1/requests?state=bogus", "rita:reviewer", "", "", 422, api.CodeInvalidField, "state"},
+		{"requests unknown kind", "GET", "/api/v1/requests?kind=renewal", "rita:reviewer", "", "", 422, api.CodeInvalidField, "kind"},
+		{"requests bad serial", "GET", "/api/v1/requests?serial=zz", "rita:reviewer", "", "", 422, api.CodeInvalidField, "serial"},
+		{"certificates unknown status", "GET", "/api/v1/certificates?status=bogus", "rita:reviewer", "", "", 422, api.CodeInvalidField, "status"},
+		{"by-key not a public key", "POST", "/api/v1/certificates/by-key", "", `{"spki": "AAAA"}`, "", 422, api.CodeInvalidField, "spki"},
+		{"by-key no key", "POST", "/api/v1/certificates/by-key", "", `{}`, "", 422, api.CodeInvalidField, "spki"},
+		{"approve batch names nothing", "POST", "/api/v1/batches/approve", "rita:reviewer", `{}`, "", 400, api.CodeInvalid, ""},
+		{"issue batch names nothing", "POST", "/api/v1/batches/issue", "ivan:issuer", `{"refs": []}`, "", 400, api.CodeInvalid, ""},
+		{"download batch names nothing", "POST", "/api/v1/batches/download", "ivan:issuer", `{"items": []}`, "", 400, api.CodeInvalid, ""},
+		{"body not an object", "POST", "/api/v1/requests", "", `[]`, "", 422, api.CodeInvalidField, ""},
+		{"ref too long", "GET", "/api/v1/requests/" + strings.Repeat("A", 5000), "", "", "", 422, api.CodeInvalidField, "ref"},
+		{"ref too long approve", "POST", "/api/v1/requests/" + strings.Repeat("%E5", 300) + "/approve", "rita:reviewer", "", "", 422, api.CodeInvalidField, "ref"},
 		{"no route", "GET", "/api/v1/nothing", "", "", "", 404, api.CodeRouteNotFound, ""},
 		{"wrong method", "DELETE", "/api/v1/requests/" + ref, "", "", "", 405, api.CodeMethod, ""},
 	}
@@ -227,6 +239,9 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			}
 			if tt.field != "" && e.Field != tt.field {
 				t.Errorf("field = %q; want %q", e.Field, tt.field)
+			}
+			if len(out) > 4096 {
+				t.Errorf("the error is %d bytes long: input echoed without bound", len(out))
 			}
 			if e.Message == "" || e.RequestID == "" || e.RequestID != res.Header.Get("X-Request-ID") {
 				t.Errorf("error %+v: want a message and the request ID %s", e, res.Header.Get("X-Request-ID"))

@@ -308,6 +308,12 @@ func spkiHash(spki []byte) string {
 // key (DER SubjectPublicKeyInfo), e.g. to finish a download whose output was
 // lost.
 func (s *Service) CertificateForKey(ctx context.Context, spki []byte) (*ra.Certificate, error) {
+	if len(spki) == 0 {
+		return nil, ra.Fieldf("spki", "is required: the DER SubjectPublicKeyInfo of the key")
+	}
+	if _, err := x509.ParsePKIXPublicKey(spki); err != nil {
+		return nil, ra.Fieldf("spki", "is not a DER SubjectPublicKeyInfo (%v)", err)
+	}
 	var c *ra.Certificate
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
