@@ -67,6 +67,10 @@ func CheckCSR(csr *x509.CertificateRequest, p *Profile) (string, error) {
 // algorithm is strong enough and its self-signature verifies. It needs no
 // profile, so bulk paths run it for many CSRs at once, before the store.
 func CheckCSRSignature(csr *x509.CertificateRequest) error {
+	if csr.PublicKeyAlgorithm == x509.UnknownPublicKeyAlgorithm || csr.PublicKey == nil {
+		// Ed448, SM2, DSA...: its signature cannot even be checked.
+		return msg.Errorf("the CSR's key type is not supported; use ECDSA P-256/P-384 or RSA of 2048 bits or more: %w", ra.ErrPolicy)
+	}
 	if weakCSRAlgorithms[csr.SignatureAlgorithm] {
 		return msg.Errorf("the CSR is signed with %s, which is too weak; use SHA-256 or stronger: %w", csr.SignatureAlgorithm, ra.ErrInvalid)
 	}

@@ -1,0 +1,30 @@
+package ca
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cmca/cmca/internal/ra"
+)
+
+// ed448CSR is `openssl req -new -newkey ed448 -subj /CN=x -outform DER`: a
+// well-formed CSR whose key type Go (and cmca) does not support.
+const ed448CSR = "MIHWMFgCAQAwDDEKMAgGA1UEAwwBeDBDMAUGAytlcQM6AO+POjGvTwH5sYqN3BFRvdqU5ih2Vo7GsAmAXudmQqfvlBY1iio00P5vRsxJuRZzqL28O5CisjSPAKAAMAUGAytlcQNzAAphZY0r4DPx/dGoFR0GXzf0kiV51APpzQNeEpGwygN3/KiO7G4riK3BewInEghSCPlvQnrWI0dIAIlvpWjNbLX3EJ4V5HYLdp7WM2nNOrizCqPSrqkkK9wdRpfht29gsiue+hXLwkTj5lJjJcjs7YMvAA=="
+
+// TestCheckCSRUnsupportedKeyType: a CSR with a key type cmca cannot use is
+// refused as an unsupported key (policy), naming what to use, not as a
+// signature that "does not verify (algorithm unimplemented)".
+func TestCheckCSRUnsupportedKeyType(t *testing.T) {
+	der, _ := base64.StdEncoding.DecodeString(ed448CSR)
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckCSRSignature(csr)
+	if !errors.Is(err, ra.ErrPolicy) || !strings.Contains(err.Error(), "not supported") || !strings.Contains(err.Error(), "ECDSA P-256") {
+		t.Errorf("CheckCSRSignature(Ed448 CSR) = %v; want a policy error saying the key type is not supported and what to use", err)
+	}
+}
