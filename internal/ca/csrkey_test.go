@@ -1,6 +1,9 @@
 package ca
 
 import (
+	"crypto/dsa"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -26,5 +29,20 @@ func TestCheckCSRUnsupportedKeyType(t *testing.T) {
 	err = CheckCSRSignature(csr)
 	if !errors.Is(err, ra.ErrPolicy) || !strings.Contains(err.Error(), "not supported") || !strings.Contains(err.Error(), "ECDSA P-256") {
 		t.Errorf("CheckCSRSignature(Ed448 CSR) = %v; want a policy error saying the key type is not supported and what to use", err)
+	}
+}
+
+// TestKeyDescriptionNamesKeyTypes: refusals name a key type as users know
+// it ("ed25519"), never by its Go type ("ed25519.PublicKey").
+func TestKeyDescriptionNamesKeyTypes(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := KeyDescription(pub); got != "ed25519" {
+		t.Errorf("KeyDescription(ed25519 key) = %q; want ed25519", got)
+	}
+	if got := KeyDescription(&dsa.PublicKey{}); got != "dsa" {
+		t.Errorf("KeyDescription(DSA key) = %q; want dsa", got)
 	}
 }
