@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"sort"
 	"strconv"
@@ -29,7 +30,13 @@ func Decode(r io.Reader, v any) error {
 		if errors.As(err, &mbe) {
 			return New(CodeTooLarge, fmt.Sprintf("the request body is larger than %d bytes", mbe.Limit), "limit", strconv.FormatInt(mbe.Limit, 10))
 		}
-		return New(CodeMalformedJSON, "the request body could not be read: "+err.Error())
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return New(CodeTimeout, "the request body did not arrive in time; send it at once after the headers")
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return New(CodeMalformedJSON, "the request body is shorter than its Content-Length: the connection closed before all of it arrived")
+		}
+		return New(CodeMalformedJSON, "the request body could not be read; send it again")
 	}
 	if len(data) > MaxBody {
 		return New(CodeTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxBody), "limit", strconv.Itoa(MaxBody))

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/cmca/cmca/internal/ra"
 )
@@ -76,6 +80,28 @@ func TestDecodeMessages(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || e.Field != tt.field || !strings.Contains(e.Message, tt.contains) {
 			t.Errorf("Decode(%T, %s) = %v (field %q); want field %q and a message with %q", tt.v, tt.body, err, fieldOf(e), tt.field, tt.contains)
+		}
+	}
+}
+
+// TestDecodeReadFailures: a body that stops arriving (the server's read
+// timeout) is input.timeout, 408; one cut short of its Content-Length says
+// so; neither shows the connection's addresses.
+func TestDecodeReadFailures(t *testing.T) {
+	tests := []struct {
+		err      error
+		code     string
+		status   int
+		contains string
+	}{
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, CodeTimeout, 408, "did not arrive in time"},
+		{io.ErrUnexpectedEOF, CodeMalformedJSON, 400, "shorter than its Content-Length"},
+	}
+	for _, tt := range tests {
+		err := Decode(io.MultiReader(strings.NewReader(`{"passcode": `), iotest.ErrReader(tt.err)), new(DownloadRequest))
+		var e *Error
+		if !errors.As(err, &e) || e.Code != tt.code || e.Status() != tt.status || !strings.Contains(e.Message, tt.contains) || strings.Contains(e.Message, "tcp") {
+			t.Errorf("Decode(body failing with %v) = %v; want %s (%d) saying %q", tt.err, err, tt.code, tt.status, tt.contains)
 		}
 	}
 }

@@ -117,6 +117,7 @@ const (
 	CodeUnknownField     = "input.unknown_field"      // params: field
 	CodeTooLarge         = "input.too_large"          // params: limit (bytes)
 	CodeContentType      = "input.content_type"       // params: want
+	CodeTimeout          = "input.timeout"            // the body did not arrive within the server's read timeout
 	CodeNotFound         = "not_found"                // any other missing thing
 	CodeRequestNotFound  = "request.not_found"        // params: ref
 	CodeCertNotFound     = "certificate.not_found"    // params: serial (absent for a lookup by key)
@@ -163,6 +164,7 @@ var catalogue = map[string]codeInfo{
 	CodeUnknownField:        {ClassInvalid, http.StatusBadRequest},
 	CodeTooLarge:            {ClassInvalid, http.StatusRequestEntityTooLarge},
 	CodeContentType:         {ClassInvalid, http.StatusUnsupportedMediaType},
+	CodeTimeout:             {ClassInvalid, http.StatusRequestTimeout},
 	CodeNotFound:            {ClassNotFound, http.StatusNotFound},
 	CodeRequestNotFound:     {ClassNotFound, http.StatusNotFound},
 	CodeCertNotFound:        {ClassNotFound, http.StatusNotFound},

@@ -80,3 +80,38 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	default:
 	}
 }
+
+// TestSlowBodyIs408: through the API handler, a body that stops arriving
+// is answered 408 input.timeout (a structured error, nothing stored), not
+// 400 input.malformed_json with the connection's addresses in it.
+func TestSlowBodyIs408(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	before := ts.snapshot()
+	srv := NewHTTPServer(ts.h, nil, slog.New(slog.DiscardHandler))
+	srv.ReadHeaderTimeout, srv.ReadTimeout = 200*time.Millisecond, 400*time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /api/v1/requests HTTP/1.1\r\nHost: cmca\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"applications\":")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if e := decodeError(t, body); resp.StatusCode != 408 || e.Code != "input.timeout" || strings.Contains(e.Message, "127.0.0.1") {
+		t.Errorf("a stalled body = %d %s; want 408 input.timeout without addresses", resp.StatusCode, body)
+	}
+	if ts.snapshot() != before {
+		t.Error("the store changed")
+	}
+}
