@@ -71,12 +71,12 @@ func NewPublicHandler(o PublicOptions) http.Handler {
 	crlDir := filepath.Join(o.Home, service.CRLDir)
 	checks := &fileChecks{seen: map[string]fileCheck{}}
 	files := map[string]publicFile{
-		PathCRL:        {filepath.Join(crlDir, "ca.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, checks},
-		PathCRLPEM:     {filepath.Join(crlDir, "ca.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, checks},
-		PathDeltaCRL:   {filepath.Join(crlDir, "ca-delta.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, checks},
-		PathDeltaCRLPE: {filepath.Join(crlDir, "ca-delta.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, checks},
-		PathCACert:     {filepath.Join(o.Home, service.CACertFile), "application/pkix-cert", 24 * time.Hour, true, kindCACert, checks},
-		PathCAPEM:      {filepath.Join(o.Home, service.CACertFile), "application/x-pem-file", 24 * time.Hour, false, kindCACert, checks},
+		PathCRL:        {filepath.Join(crlDir, "ca.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, checks, filepath.Join(crlDir, "ca-[0-9]*.crl")},
+		PathCRLPEM:     {filepath.Join(crlDir, "ca.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, checks, filepath.Join(crlDir, "ca-[0-9]*.crl")},
+		PathDeltaCRL:   {filepath.Join(crlDir, "ca-delta.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, checks, filepath.Join(crlDir, "ca-delta-[0-9]*.crl")},
+		PathDeltaCRLPE: {filepath.Join(crlDir, "ca-delta.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, checks, filepath.Join(crlDir, "ca-delta-[0-9]*.crl")},
+		PathCACert:     {filepath.Join(o.Home, service.CACertFile), "application/pkix-cert", 24 * time.Hour, true, kindCACert, checks, ""},
+		PathCAPEM:      {filepath.Join(o.Home, service.CACertFile), "application/x-pem-file", 24 * time.Hour, false, kindCACert, checks, ""},
 	}
 	if o.Config != nil {
 		for _, u := range o.Config.CRLDistributionPoint {
@@ -146,6 +146,10 @@ type publicFile struct {
 	der         bool // the DER of the first PEM block of the file
 	kind        fileKind
 	checks      *fileChecks
+	// signed matches the numbered files `cmca crl` keeps of this kind of
+	// CRL: one there means a CRL was signed, so the published file
+	// missing is damage, not "not published yet".
+	signed string
 }
 
 // fileKind is what a public file must hold; a file that does not is
@@ -222,14 +226,20 @@ func publishDamaged(w http.ResponseWriter, info *reqInfo, k fileKind, problem er
 	what, repair := k.what()
 	info.code, info.err = api.CodePublishDamaged, what+": "+problem.Error()
 	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, fmt.Sprintf("%s this server publishes is damaged or unreadable in the CA's home; the CA's operator must repair it: %s (%s)", what, repair, api.CodePublishDamaged), http.StatusServiceUnavailable)
+	http.Error(w, fmt.Sprintf("%s this server publishes is missing, damaged or unreadable in the CA's home; the CA's operator must repair it: %s (%s)", what, repair, api.CodePublishDamaged), http.StatusServiceUnavailable)
+}
+
+// wasSigned reports whether `cmca crl` kept a numbered file of this kind.
+func (f publicFile) wasSigned() bool {
+	m, _ := filepath.Glob(f.signed)
+	return f.signed != "" && len(m) > 0
 }
 
 func (f publicFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := infoFrom(r.Context())
 	info.op = "public"
 	fh, err := os.Open(f.path)
-	if errors.Is(err, fs.ErrNotExist) && f.kind != kindCACert {
+	if errors.Is(err, fs.ErrNotExist) && f.kind != kindCACert && !f.wasSigned() {
 		info.code = api.CodeNotFound
 		http.Error(w, "not published yet", http.StatusNotFound)
 		return

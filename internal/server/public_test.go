@@ -50,6 +50,8 @@ func TestPublicDamagedFiles(t *testing.T) {
 			}
 			return os.Mkdir(p, 0o755)
 		}, "cmca crl --force"},
+		{"CRL missing", crl, []string{"/crl/ca.crl"}, os.Remove, "cmca crl --force"},
+		{"CRL PEM missing", crlPEM, []string{"/crl/ca.crl.pem"}, os.Remove, "cmca crl --force"},
 		{"CRL PEM empty", crlPEM, []string{"/crl/ca.crl.pem"}, func(p string) error { return os.WriteFile(p, nil, 0o644) }, "cmca crl --force"},
 		{"CRL PEM not a CRL", crlPEM, []string{"/crl/ca.crl.pem"}, func(p string) error {
 			return os.WriteFile(p, []byte("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"), 0o644)
