@@ -46,3 +46,36 @@ func TestKeyDescriptionNamesKeyTypes(t *testing.T) {
 		t.Errorf("KeyDescription(DSA key) = %q; want dsa", got)
 	}
 }
+
+// secp256k1CSR is `openssl req -new -newkey ec -pkeyopt
+// ec_paramgen_curve:secp256k1 -subj /CN=x -outform DER`.
+const secp256k1CSR = "MIHCMGsCAQAwDDEKMAgGA1UEAwwBeDBWMBAGByqGSM49AgEGBSuBBAAKA0IABGEZPpU4WGHT7qs7CONA7gI8+Nb7ks0SZnilmOBl115B09djjis8T26w3ginmBD4/AzjuAi2q7myfv9AH++g7cWgADAKBggqhkjOPQQDAgNHADBEAiBuTLj36qvwgsHhgEjrrm9JFT5SziQm8ZzA2S/TrVXCFAIgPwz5Jcf3JCIz6RJ/BAAYuJXdg1VX5kQ1M2GnIBIUHWI="
+
+// TestParseCSRErrors: a CSR that cannot be used says why in words the
+// sender can act on: empty, PEM where DER was wanted, a curve cmca does
+// not support (a key refusal, like other unsupported keys), or not a
+// PKCS#10 request at all.
+func TestParseCSRErrors(t *testing.T) {
+	k1, _ := base64.StdEncoding.DecodeString(secp256k1CSR)
+	tests := []struct {
+		name     string
+		der      []byte
+		class    error
+		contains string
+	}{
+		{"empty", nil, ra.ErrInvalid, "the CSR is empty"},
+		{"PEM", []byte("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"), ra.ErrInvalid, "PEM text; send its DER"},
+		{"secp256k1", k1, ra.ErrPolicy, "elliptic curve cmca does not support; use P-256 or P-384"},
+		{"garbage", []byte{0, 0, 0}, ra.ErrInvalid, "is not a DER PKCS#10 certificate request"},
+	}
+	for _, tt := range tests {
+		_, err := ParseCSR(tt.der)
+		if !errors.Is(err, tt.class) || !strings.Contains(err.Error(), tt.contains) {
+			t.Errorf("ParseCSR(%s) = %v; want %v saying %q", tt.name, err, tt.class, tt.contains)
+		}
+	}
+	good, _ := base64.StdEncoding.DecodeString(ed448CSR) // parses; its key is refused later
+	if _, err := ParseCSR(good); err != nil {
+		t.Errorf("ParseCSR(Ed448 CSR) = %v; want it parsed", err)
+	}
+}

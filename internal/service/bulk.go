@@ -165,9 +165,9 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 			out[i].Err = err
 			return
 		}
-		csr, err := x509.ParseCertificateRequest(in.CSR)
+		csr, err := ca.ParseCSR(in.CSR)
 		if err != nil {
-			out[i].Err = msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+			out[i].Err = err
 			return
 		}
 		if err := ca.CheckCSRSignature(csr); err != nil {

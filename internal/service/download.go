@@ -56,9 +56,9 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	if err := ra.ValidatePasscodeFormat(in.Passcode); err != nil {
 		return nil, err
 	}
-	csr, err := x509.ParseCertificateRequest(in.CSR)
+	csr, err := ca.ParseCSR(in.CSR)
 	if err != nil {
-		return nil, msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+		return nil, err
 	}
 	s.signers <- struct{}{}
 	err = ca.CheckCSRSignature(csr)
