@@ -52,6 +52,10 @@ func (s *server) handle(rt route) http.Handler {
 				s.writeError(w, r, api.New(api.CodeContentType, fmt.Sprintf("the request body must be JSON (Content-Type: application/json), not %q", r.Header.Get("Content-Type")), "want", "application/json"))
 				return
 			}
+			if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+				s.writeError(w, r, api.New(api.CodeContentType, fmt.Sprintf("the request body must not be compressed (Content-Encoding: %s); send plain JSON", truncated(ce)), "want", "application/json"))
+				return
+			}
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 		}
 		if ref := r.PathValue("ref"); len(ref) > maxRefLen {

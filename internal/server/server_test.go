@@ -188,6 +188,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"oversized", "POST", "/api/v1/requests", "", big, "", 413, api.CodeTooLarge, ""},
 		{"wrong content type", "POST", "/api/v1/requests", "", string(app), "text/plain", 415, api.CodeContentType, ""},
 		{"no content type", "POST", "/api/v1/requests", "", string(app), "-", 415, api.CodeContentType, ""},
+		{"compressed body", "POST", "/api/v1/requests", "", "\x1f\x8b\x08\x00", "gzip", 415, api.CodeContentType, ""},
 		{"form content type", "POST", "/api/v1/requests/" + ref + "/download", "", `{}`, "application/x-www-form-urlencoded", 415, api.CodeContentType, ""},
 		{"invalid application", "POST", "/api/v1/requests", "", `{"applications": [{"usage_type": "auth"}]}`, "", 422, api.CodeInvalidField, "name"},
 		{"invalid batch", "POST", "/api/v1/requests", "", `{"applications": [{"usage_type": "auth"}, {"usage_type": "auth"}]}`, "", 422, api.CodeBatchInvalid, ""},
@@ -225,6 +226,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			case "":
 			case "-":
 				hdr = []string{"Content-Type", ""}
+			case "gzip":
+				hdr = []string{"Content-Encoding", "gzip"}
 			default:
 				hdr = []string{"Content-Type", tt.ctype}
 			}
