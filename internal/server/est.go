@@ -24,6 +24,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -216,8 +217,10 @@ func (s *server) estReadCSR(w http.ResponseWriter, r *http.Request) (*x509.Certi
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			s.estText(w, r, http.StatusBadRequest, api.CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes; a base64 PKCS#10 request is a few kilobytes", est.MaxBody))
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.estText(w, r, http.StatusRequestTimeout, api.CodeTimeout, "the body did not arrive in time; send it at once after the headers")
 		} else {
-			s.estText(w, r, http.StatusBadRequest, api.CodeInvalid, "the body could not be read: "+err.Error())
+			s.estText(w, r, http.StatusBadRequest, api.CodeInvalid, "the body could not be read; send it again")
 		}
 		return nil, false
 	}

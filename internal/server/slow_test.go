@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net"
@@ -113,5 +114,24 @@ func TestSlowBodyIs408(t *testing.T) {
 	}
 	if ts.snapshot() != before {
 		t.Error("the store changed")
+	}
+	// EST (text answers) the same: 408, no addresses.
+	ref, code := ts.issuedRef()
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	io.WriteString(c2, "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: cmca\r\nContent-Type: application/pkcs10\r\nContent-Length: 1000\r\n"+
+		"Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(ref+":"+code))+"\r\n\r\nMIIB")
+	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp2, err := http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil {
+		t.Fatalf("reading the EST answer: %v", err)
+	}
+	defer resp2.Body.Close()
+	body2, _ := io.ReadAll(resp2.Body)
+	if resp2.StatusCode != 408 || strings.Contains(string(body2), "127.0.0.1") {
+		t.Errorf("a stalled EST body = %d %s; want 408 without addresses", resp2.StatusCode, body2)
 	}
 }
