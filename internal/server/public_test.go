@@ -13,6 +13,7 @@ import (
 	"github.com/cmca/cmca/internal/api"
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/service"
+	"github.com/cmca/cmca/internal/store"
 )
 
 // TestPublicDamagedFiles: a CRL or CA certificate file in the home that is
@@ -143,5 +144,40 @@ func TestAPICACertificateDamaged(t *testing.T) {
 	res, body := ts.do("GET", "/api/v1/ca", "", nil)
 	if e := decodeError(t, body); res.StatusCode != 503 || e.Code != api.CodePublishDamaged || !strings.Contains(e.Message, "damaged") {
 		t.Errorf("GET /api/v1/ca with ca.crt damaged = %d %s; want 503 %s", res.StatusCode, body, api.CodePublishDamaged)
+	}
+}
+
+// TestPublicCRLFromStoreFileDamaged: the real CRLSource (service.CurrentCRL)
+// for a CRL whose body the store does not hold: its numbered file missing
+// or altered is 503 naming the repair, and `cmca crl --force` puts it right.
+func TestPublicCRLFromStoreFileDamaged(t *testing.T) {
+	svc := newTestService(t)
+	ctx := principal.With(context.Background(), principal.LocalOperator("alice"))
+	if _, err := svc.CRL(ctx, service.CRLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h := NewPublicHandler(PublicOptions{Home: svc.Home(), CRLs: svc})
+	get := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/crl/ca.crl", nil))
+		return rec
+	}
+	if svc.Store().Engine() != store.SQLite {
+		t.Skip("PostgreSQL keeps CRL bodies in the store")
+	}
+	// Altered before this process first served it (served bodies are
+	// kept in memory, checked once).
+	numbered := filepath.Join(svc.Home(), service.CRLDir, "ca-000001.crl")
+	if err := os.WriteFile(numbered, []byte("altered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(); rec.Code != 503 || !strings.Contains(rec.Body.String(), "cmca crl --force") {
+		t.Errorf("GET with the numbered file altered = %d %q; want 503 naming `cmca crl --force`", rec.Code, rec.Body)
+	}
+	if _, err := svc.CRL(ctx, service.CRLOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(); rec.Code != 200 {
+		t.Errorf("GET after `cmca crl --force` = %d %q; want 200", rec.Code, rec.Body)
 	}
 }
