@@ -56,6 +56,12 @@ func (s *server) handle(rt route) http.Handler {
 				s.writeError(w, r, api.New(api.CodeContentType, fmt.Sprintf("the request body must not be compressed (Content-Encoding: %s); send plain JSON", truncated(ce)), "want", "application/json"))
 				return
 			}
+			if r.ContentLength > s.maxBody {
+				// Refused before reading, so a client waiting for
+				// 100 Continue gets this answer instead of uploading.
+				s.writeError(w, r, api.New(api.CodeTooLarge, fmt.Sprintf("the request body is larger than %d bytes", s.maxBody), "limit", strconv.FormatInt(s.maxBody, 10)))
+				return
+			}
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 		}
 		if ref := r.PathValue("ref"); len(ref) > maxRefLen {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -135,3 +136,42 @@ func TestSlowBodyIs408(t *testing.T) {
 		t.Errorf("a stalled EST body = %d %s; want 408 without addresses", resp2.StatusCode, body2)
 	}
 }
+
+// TestOversizeBodyRefusedBeforeUpload: a body whose Content-Length is over
+// the limit is refused (413 input.too_large) before any of it is read, so
+// a client that waits for 100 Continue (curl does above 1 MiB) gets the
+// answer instead of a broken pipe halfway through its upload.
+func TestOversizeBodyRefusedBeforeUpload(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	srv := httptest.NewServer(ts.h)
+	t.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
+	read := 0
+	body := readerFunc(func(p []byte) (int, error) {
+		read += len(p)
+		for i := range p {
+			p[i] = ' '
+		}
+		return len(p), nil
+	})
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/requests", io.LimitReader(body, 4<<20))
+	req.ContentLength = 4 << 20
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST 4 MiB: %v (want a 413 answer, not a failed upload)", err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if e := decodeError(t, out); res.StatusCode != 413 || e.Code != "input.too_large" {
+		t.Errorf("POST 4 MiB = %d %s; want 413 input.too_large", res.StatusCode, out)
+	}
+	if read > 0 {
+		t.Errorf("the client sent %d bytes of a body the server had refused by its Content-Length", read)
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
