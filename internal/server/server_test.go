@@ -198,6 +198,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"approve bad credential", "POST", "/api/v1/requests/" + ref + "/approve", "bad", `{}`, "", 401, api.CodeAuthRequired, ""},
 		{"approve unknown field", "POST", "/api/v1/requests/" + ref + "/approve", "rita:reviewer", `{"force": true}`, "", 400, api.CodeUnknownField, "force"},
 		{"download malformed CSR", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "!!", "storage": "soft"}`, "", 422, api.CodeInvalidField, "csr"},
+		{"download unknown storage", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "AAAA", "storage": "floppy"}`, "", 422, api.CodeInvalidField, "storage"},
 		{"download not issued", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "AAAA", "storage": "soft"}`, "", 400, api.CodeInvalid, ""},
 		{"status unknown", "GET", "/api/v1/requests/20260101-AAAAAAAA", "", "", "", 404, api.CodeRequestNotFound, ""},
 		{"requests bad limit", "GET", "/api/v1/requests?limit=-1", "rita:reviewer", "", "", 422, api.CodeInvalidField, "limit"},

@@ -165,6 +165,14 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 			out[i].Err = err
 			return
 		}
+		if in.Storage != "" {
+			st, err := ra.ParseStorage(string(in.Storage))
+			if err != nil {
+				out[i].Err = err
+				return
+			}
+			ins[i].Storage = st
+		}
 		csr, err := ca.ParseCSR(in.CSR)
 		if err != nil {
 			out[i].Err = err

@@ -56,6 +56,13 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	if err := ra.ValidatePasscodeFormat(in.Passcode); err != nil {
 		return nil, err
 	}
+	if in.Storage != "" {
+		st, err := ra.ParseStorage(string(in.Storage))
+		if err != nil {
+			return nil, err
+		}
+		in.Storage = st
+	}
 	csr, err := ca.ParseCSR(in.CSR)
 	if err != nil {
 		return nil, err
