@@ -69,14 +69,14 @@ func NewPublicHandler(o PublicOptions) http.Handler {
 		o.CRLMaxAge = 5 * time.Minute
 	}
 	crlDir := filepath.Join(o.Home, service.CRLDir)
-	checks := &fileChecks{seen: map[string]fileCheck{}}
+	cache := &fileCache{files: map[string]cachedFile{}}
 	files := map[string]publicFile{
-		PathCRL:        {filepath.Join(crlDir, "ca.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, checks, filepath.Join(crlDir, "ca-[0-9]*.crl")},
-		PathCRLPEM:     {filepath.Join(crlDir, "ca.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, checks, filepath.Join(crlDir, "ca-[0-9]*.crl")},
-		PathDeltaCRL:   {filepath.Join(crlDir, "ca-delta.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, checks, filepath.Join(crlDir, "ca-delta-[0-9]*.crl")},
-		PathDeltaCRLPE: {filepath.Join(crlDir, "ca-delta.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, checks, filepath.Join(crlDir, "ca-delta-[0-9]*.crl")},
-		PathCACert:     {filepath.Join(o.Home, service.CACertFile), "application/pkix-cert", 24 * time.Hour, true, kindCACert, checks, ""},
-		PathCAPEM:      {filepath.Join(o.Home, service.CACertFile), "application/x-pem-file", 24 * time.Hour, false, kindCACert, checks, ""},
+		PathCRL:        {filepath.Join(crlDir, "ca.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, cache, filepath.Join(crlDir, "ca-[0-9]*.crl")},
+		PathCRLPEM:     {filepath.Join(crlDir, "ca.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, cache, filepath.Join(crlDir, "ca-[0-9]*.crl")},
+		PathDeltaCRL:   {filepath.Join(crlDir, "ca-delta.crl"), "application/pkix-crl", o.CRLMaxAge, false, kindCRL, cache, filepath.Join(crlDir, "ca-delta-[0-9]*.crl")},
+		PathDeltaCRLPE: {filepath.Join(crlDir, "ca-delta.crl.pem"), "application/x-pem-file", o.CRLMaxAge, false, kindCRLPEM, cache, filepath.Join(crlDir, "ca-delta-[0-9]*.crl")},
+		PathCACert:     {filepath.Join(o.Home, service.CACertFile), "application/pkix-cert", 24 * time.Hour, true, kindCACert, cache, ""},
+		PathCAPEM:      {filepath.Join(o.Home, service.CACertFile), "application/x-pem-file", 24 * time.Hour, false, kindCACert, cache, ""},
 	}
 	if o.Config != nil {
 		for _, u := range o.Config.CRLDistributionPoint {
@@ -145,7 +145,7 @@ type publicFile struct {
 	maxAge      time.Duration
 	der         bool // the DER of the first PEM block of the file
 	kind        fileKind
-	checks      *fileChecks
+	cache       *fileCache
 	// signed matches the numbered files `cmca crl` keeps of this kind of
 	// CRL: one there means a CRL was signed, so the published file
 	// missing is damage, not "not published yet".
@@ -192,32 +192,57 @@ func (k fileKind) check(data []byte) error {
 	}
 }
 
-// fileChecks remembers the outcome of each file's check by its size and
-// modification time, so a file is parsed once per change (`cmca crl`
-// replaces it by a rename), not on every request.
-type fileChecks struct {
-	mu   sync.Mutex
-	seen map[string]fileCheck
+// fileCache keeps each public file's bytes, checked, by its size and
+// modification time: a file is read and parsed once per change (`cmca crl`
+// replaces it by a rename), and a request costs one stat.
+type fileCache struct {
+	mu    sync.Mutex
+	files map[string]cachedFile
 }
 
-type fileCheck struct {
+type cachedFile struct {
 	size int64
 	mod  time.Time
-	err  error
+	data []byte // nil when err is set
+	err  error  // what the check found
 }
 
-func (c *fileChecks) check(path string, st os.FileInfo, k fileKind, data []byte) error {
-	c.mu.Lock()
-	prev, ok := c.seen[path]
-	c.mu.Unlock()
-	if ok && prev.size == st.Size() && prev.mod.Equal(st.ModTime()) {
-		return prev.err
+// load returns the bytes of the file at path, checked as kind, and its
+// modification time.
+func (c *fileCache) load(path string, k fileKind) ([]byte, time.Time, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
-	err := k.check(data)
+	if !st.Mode().IsRegular() {
+		return nil, time.Time{}, fmt.Errorf("%s is not a regular file", path)
+	}
 	c.mu.Lock()
-	c.seen[path] = fileCheck{size: st.Size(), mod: st.ModTime(), err: err}
+	cf, ok := c.files[path]
 	c.mu.Unlock()
-	return err
+	if ok && cf.size == st.Size() && cf.mod.Equal(st.ModTime()) {
+		return cf.data, cf.mod, cf.err
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer fh.Close()
+	if st, err = fh.Stat(); err != nil {
+		return nil, time.Time{}, err
+	}
+	data, err := io.ReadAll(fh)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	cf = cachedFile{size: st.Size(), mod: st.ModTime(), err: k.check(data)}
+	if cf.err == nil {
+		cf.data = data
+	}
+	c.mu.Lock()
+	c.files[path] = cf
+	c.mu.Unlock()
+	return cf.data, cf.mod, cf.err
 }
 
 // publishDamaged answers for a public file that is damaged: 503, a text
@@ -238,7 +263,7 @@ func (f publicFile) wasSigned() bool {
 func (f publicFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := infoFrom(r.Context())
 	info.op = "public"
-	fh, err := os.Open(f.path)
+	data, mod, err := f.cache.load(f.path, f.kind)
 	if errors.Is(err, fs.ErrNotExist) && f.kind != kindCACert && !f.wasSigned() {
 		info.code = api.CodeNotFound
 		http.Error(w, "not published yet", http.StatusNotFound)
@@ -248,30 +273,14 @@ func (f publicFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		publishDamaged(w, info, f.kind, err)
 		return
 	}
-	defer fh.Close()
-	st, err := fh.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file", f.path)
-	}
-	var data []byte
-	if err == nil {
-		data, err = io.ReadAll(fh)
-	}
-	if err == nil {
-		err = f.checks.check(f.path, st, f.kind, data)
-	}
-	if err != nil {
-		publishDamaged(w, info, f.kind, err)
-		return
-	}
 	if f.der {
-		b, _ := pem.Decode(data) // checked above
+		b, _ := pem.Decode(data) // checked by load
 		data = b.Bytes
 	}
 	w.Header().Set("Content-Type", f.contentType)
 	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(f.maxAge/time.Second)))
 	info.code = "ok"
-	http.ServeContent(w, r, "", st.ModTime(), bytes.NewReader(data))
+	http.ServeContent(w, r, "", mod, bytes.NewReader(data))
 }
 
 // storedCRL serves the newest full or delta CRL from a CRLSource.
