@@ -137,6 +137,9 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 		}
 	}()
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+		// Begun (the transaction's clock is fixed), the CRL lock not yet
+		// taken: TestCRLRevocationRace commits a revocation here.
+		testhook.Point("crl:begun")
 		removeStaleTemps(dir)
 		if tmp != "" { // a retried transaction (PostgreSQL): sign afresh
 			os.Remove(tmp)

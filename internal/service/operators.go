@@ -17,6 +17,7 @@ import (
 	"github.com/cmca/cmca/internal/principal"
 	"github.com/cmca/cmca/internal/ra"
 	"github.com/cmca/cmca/internal/store"
+	"github.com/cmca/cmca/internal/testhook"
 )
 
 // OperatorInput adds an operator: a name, its roles and the public key of
@@ -184,6 +185,7 @@ func (s *Service) RevokeOperator(ctx context.Context, name string, reason ra.Rev
 		if err := tx.DisableOperator(name, who.String(), now); err != nil {
 			return err
 		}
+		testhook.Point("operator-revoke:disabled") // timed and disabled, certificate not yet revoked
 		if err := tx.RevokeServiceCert(o.Serial, now, reason.Code()); err != nil {
 			return err
 		}

@@ -161,8 +161,9 @@ func (t *Tx) RevokeCertificate(serial string, at time.Time, reason int, invalidi
 	// PostgreSQL: no revocation commits while a CRL is being signed (it
 	// holds the CRL lock from numbering to commit), so every revocation a
 	// CRL lists was timed before the CRL's thisUpdate (service.CRL reads
-	// the clock once it holds the lock).
-	if err := t.lock(lockCRL); err != nil {
+	// the clock once it holds the lock); and none is timed before a full
+	// CRL that does not list it (lockForRevocation).
+	if err := t.lockForRevocation(at); err != nil {
 		return err
 	}
 	res, err := t.exec(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, invalidity_date = ?

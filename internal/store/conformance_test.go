@@ -91,6 +91,7 @@ func TestConformance(t *testing.T) {
 		{"CRL numbers racing", confCRLRace},
 		{"certificates", confCertificates},
 		{"revocation racing", confRevokeRace},
+		{"revocation timed before a full CRL it is not on", confRevokeBeforeCRL},
 		{"meta and policy", confMetaPolicy},
 		{"meta set once racing", confMetaOnceRace},
 		{"bulk item savepoint", confItem},
@@ -674,6 +675,84 @@ func confRevokeRace(t *testing.T, loc string) {
 		t.Fatalf("%d of %d racing revocations won; want exactly 1", wins, n)
 	}
 	checkAudit(t, hs[1], 3)
+}
+
+// confRevokeBeforeCRL: on PostgreSQL a revocation timed before the
+// thisUpdate of the newest full CRL (signed and committed after the
+// revocation's transaction read its clock: it does not list it, and the
+// next delta would skip it) is refused with errStaleClock, which Store.Tx
+// retries, and nothing of it is kept; a delta's thisUpdate (bumped past its
+// base's) does not count. On SQLite the write lock held from BEGIN makes
+// that order impossible, and the time is taken as given.
+// TestCRLRevocationRace (internal/service) forces the real race.
+func confRevokeBeforeCRL(t *testing.T, loc string) {
+	s := openAt(t, loc)
+	ctx := context.Background()
+	confInsert(t, s, confRequest("20261125-CONF0001"))
+	crl := func(number, base int64, at time.Time) error {
+		return s.Tx(ctx, func(tx *Tx) error {
+			return tx.InsertCRL(CRL{Number: number, BaseNumber: base, ThisUpdate: at, NextUpdate: at.Add(time.Hour), Operator: "op", SHA256: strings.Repeat("ab", 32), Size: 1})
+		})
+	}
+	if err := crl(1, 0, confNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := crl(2, 1, confNow.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.InsertCertificate(&ra.Certificate{Serial: "0e", RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com",
+			UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k", DER: []byte{0x30, 0x00}}); err != nil {
+			return err
+		}
+		return tx.Audit(ra.Event{Operator: "bob", Action: "download", Ref: "20261125-CONF0001", Serial: "0e"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	revoke := func(at time.Time) error {
+		runs = 0
+		return s.Tx(ctx, func(tx *Tx) error {
+			runs++
+			if err := tx.RevokeCertificate("0e", at, 1, time.Time{}); err != nil {
+				return err
+			}
+			return tx.Audit(ra.Event{Operator: "carol", Action: "revoke", Serial: "0e"})
+		})
+	}
+	status := func() ra.CertStatus {
+		t.Helper()
+		var c *ra.Certificate
+		if err := s.Read(ctx, func(tx *Tx) error {
+			var err error
+			c, err = tx.Certificate("0e")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return c.Status
+	}
+	err = revoke(confNow.Add(time.Hour - time.Second))
+	if s.Engine() == Postgres {
+		if !errors.Is(err, errStaleClock) || runs != maxTxAttempts {
+			t.Fatalf("revocation timed a second before CRL 1 = %v after %d runs; want errStaleClock after %d", err, runs, maxTxAttempts)
+		}
+		if st := status(); st != ra.CertValid {
+			t.Fatalf("certificate after the refused revocation: %s; want valid", st)
+		}
+		checkAudit(t, s, 2)
+		// In the very second of CRL 1's thisUpdate: the next delta
+		// (from that second on) lists it. The later delta does not count.
+		err = revoke(confNow.Add(time.Hour))
+	}
+	if err != nil || runs != 1 {
+		t.Fatalf("revocation = %v after %d runs; want success at once", err, runs)
+	}
+	if st := status(); st != ra.CertRevoked {
+		t.Fatalf("certificate after the revocation: %s; want revoked", st)
+	}
+	checkAudit(t, s, 3)
 }
 
 func confMetaPolicy(t *testing.T, loc string) {

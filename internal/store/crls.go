@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cmca/cmca/internal/msg"
 )
 
 // CRL is a stored CRL.
@@ -64,6 +66,35 @@ func (t *Tx) NextCRLNumber() (int64, error) {
 	}
 	floor, err := t.CRLFloor()
 	return max(n, floor+1), err
+}
+
+// lockForRevocation takes the CRL lock for a revocation timed at (the
+// transaction's clock), so that no CRL is signed from here to commit
+// (PostgreSQL; SQLite's write lock is held from BEGIN). A CRL signed and
+// committed since the transaction began does not list the revocation; if
+// its thisUpdate is later than at, the revocation would be dated before a
+// full CRL that does not list it, and the next delta CRL, which lists the
+// revocations from its base's thisUpdate on, would skip it. That is
+// errStaleClock: Store.Tx runs the transaction again with a clock read
+// after that CRL's thisUpdate. A full CRL's thisUpdate is read from the
+// clock under this lock (service.CRL); a delta's may be bumped a second
+// past it, so deltas are not compared. TestCRLRevocationRace forces it.
+func (t *Tx) lockForRevocation(at time.Time) error {
+	if t.engine != Postgres || !t.write {
+		return nil
+	}
+	if err := t.lock(lockCRL); err != nil {
+		return err
+	}
+	latest, err := t.LatestCRL(false)
+	if err != nil || latest == nil {
+		return err
+	}
+	if at.Unix() < latest.ThisUpdate.Unix() {
+		return msg.Errorf("revocation timed %s, before the thisUpdate %s of CRL %d signed meanwhile (are the clocks of the cmca instances set right?): %w",
+			at.UTC().Format(time.RFC3339), latest.ThisUpdate.UTC().Format(time.RFC3339), latest.Number, errStaleClock)
+	}
+	return nil
 }
 
 // LockCRLs takes the CRL numbering lock until the transaction ends

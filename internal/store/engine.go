@@ -348,11 +348,16 @@ func isUnique(err error) bool {
 
 // retryable reports a PostgreSQL error after which the whole transaction
 // may simply be run again: a serialization failure or a deadlock (one of
-// the transactions in the cycle is aborted).
+// the transactions in the cycle is aborted), or errStaleClock.
 func retryable(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+	return errors.Is(err, errStaleClock) || errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
+
+// errStaleClock: the transaction's clock, fixed when it began, is older
+// than a record another transaction committed since (lockForRevocation).
+// Store.Tx runs it again, with a fresh clock.
+var errStaleClock = errors.New("transaction clock older than a record committed since it began")
 
 // maxTxAttempts bounds how often Store.Tx runs a transaction that keeps
 // failing with a retryable error.

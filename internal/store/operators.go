@@ -92,7 +92,7 @@ func (t *Tx) ServiceCert(serial string) (*ServiceCert, error) {
 // RevokeServiceCert marks a valid service certificate revoked; it then
 // appears on the next CRL. An already revoked one gives ra.ErrConflict.
 func (t *Tx) RevokeServiceCert(serial string, at time.Time, reason int) error {
-	if err := t.lock(lockCRL); err != nil { // as in RevokeCertificate
+	if err := t.lockForRevocation(at); err != nil { // as in RevokeCertificate
 		return err
 	}
 	res, err := t.exec(`UPDATE service_certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ? AND status = 'valid'`,
