@@ -117,6 +117,7 @@ const (
 	CodeUnknownField     = "input.unknown_field"      // params: field
 	CodeTooLarge         = "input.too_large"          // params: limit (bytes)
 	CodeContentType      = "input.content_type"       // params: want
+	CodeTimeout          = "input.timeout"            // the body did not arrive within the server's read timeout
 	CodeNotFound         = "not_found"                // any other missing thing
 	CodeRequestNotFound  = "request.not_found"        // params: ref
 	CodeCertNotFound     = "certificate.not_found"    // params: serial (absent for a lookup by key)
@@ -142,6 +143,11 @@ const (
 	CodeInternal            = "server.internal"    // see the server log under request_id
 	CodeUnavailable         = "server.unavailable" // shutting down or not ready
 	CodeStoreUnavailable    = "store.unavailable"  // the database cannot be reached now; retry
+	// CodePublishDamaged: a file the public endpoints serve from the home
+	// (a CRL, the CA certificate) is missing, unreadable or not what it
+	// should be; the CA's operator repairs it (`cmca crl --force`, `cmca
+	// doctor`). Public endpoints and the server log only.
+	CodePublishDamaged = "publish.damaged"
 )
 
 type codeInfo struct {
@@ -158,6 +164,7 @@ var catalogue = map[string]codeInfo{
 	CodeUnknownField:        {ClassInvalid, http.StatusBadRequest},
 	CodeTooLarge:            {ClassInvalid, http.StatusRequestEntityTooLarge},
 	CodeContentType:         {ClassInvalid, http.StatusUnsupportedMediaType},
+	CodeTimeout:             {ClassInvalid, http.StatusRequestTimeout},
 	CodeNotFound:            {ClassNotFound, http.StatusNotFound},
 	CodeRequestNotFound:     {ClassNotFound, http.StatusNotFound},
 	CodeCertNotFound:        {ClassNotFound, http.StatusNotFound},
@@ -181,6 +188,7 @@ var catalogue = map[string]codeInfo{
 	CodeInternal:            {ClassInternal, http.StatusInternalServerError},
 	CodeUnavailable:         {ClassInternal, http.StatusServiceUnavailable},
 	CodeStoreUnavailable:    {ClassUnavailable, http.StatusServiceUnavailable},
+	CodePublishDamaged:      {ClassInternal, http.StatusServiceUnavailable},
 }
 
 // Codes lists the catalogue, sorted.

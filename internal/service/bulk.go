@@ -168,9 +168,17 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 			out[i].Err = err
 			return
 		}
-		csr, err := x509.ParseCertificateRequest(in.CSR)
+		if in.Storage != "" {
+			st, err := ra.ParseStorage(string(in.Storage))
+			if err != nil {
+				out[i].Err = err
+				return
+			}
+			ins[i].Storage = st
+		}
+		csr, err := ca.ParseCSR(in.CSR)
 		if err != nil {
-			out[i].Err = msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+			out[i].Err = err
 			return
 		}
 		if err := ca.CheckCSRSignature(csr); err != nil {

@@ -94,8 +94,8 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	var csr *x509.CertificateRequest
 	if in.cmp != nil {
 		csr = in.cmp.csr
-	} else if csr, err = x509.ParseCertificateRequest(in.CSR); err != nil {
-		return nil, msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+	} else if csr, err = ca.ParseCSR(in.CSR); err != nil {
+		return nil, err
 	}
 	comment, err := ra.ValidateText("comment", in.Comment, 500, false)
 	if err != nil {
