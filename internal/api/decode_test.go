@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/cmca/cmca/internal/ra"
 )
@@ -31,7 +35,8 @@ func TestDecode(t *testing.T) {
 		{`{"passcode": "x"} x`, CodeMalformedJSON, ""},
 		{`{"pass": "x"}`, CodeUnknownField, "pass"},
 		{`{"passcode": 7}`, CodeInvalidField, "passcode"},
-		{`{"csr": "***"}`, CodeMalformedJSON, ""},
+		{`{"csr": "***"}`, CodeInvalidField, "csr"},
+		{`{"csr": 5}`, CodeInvalidField, "csr"},
 		{`[1]`, CodeInvalidField, ""},
 		{`{"passcode": "` + strings.Repeat("a", MaxBody) + `"}`, CodeTooLarge, ""},
 	}
@@ -48,6 +53,64 @@ func TestDecode(t *testing.T) {
 			t.Errorf("Decode(%.40q) = %v; want an ra.ErrInvalid", tt.body, err)
 		}
 	}
+}
+
+// TestDecodeMessages: each refusal names the field and says what it must
+// be, in words a caller can act on (not Go's error text, not an empty
+// field name).
+func TestDecodeMessages(t *testing.T) {
+	tests := []struct {
+		v                     any
+		body, field, contains string
+	}{
+		{new(DownloadRequest), `[1]`, "", "the request body must be a JSON object, not array"},
+		{new(DownloadRequest), `"x"`, "", "the request body must be a JSON object, not string"},
+		{new(DownloadRequest), `{"csr": "***"}`, "csr", "csr: must be base64 (standard alphabet, padded)"},
+		{new(DownloadRequest), `{"csr": 5}`, "csr", "csr: must be a JSON string of base64 (DER), not number"},
+		{new(RenewRequest), `{"csr": "AA==", "proof": "%%%"}`, "proof", "proof: must be base64"},
+		{new(RenewRequest), `{"signed_at": "yesterday"}`, "signed_at", `signed_at: "yesterday" is not an RFC 3339 time`},
+		{new(RevokeRequest), `{"signed_at": 7}`, "signed_at", "signed_at: must be a JSON string"},
+		{new(CheckCRLRequest), `{"crl": "-----BEGIN"}`, "crl", "crl: must be base64"},
+		{new(DownloadBatchRequest), `{"items": [{"ref": "a"}, {"ref": "b", "csr": "@@"}]}`, "items.csr", "items.csr: must be base64"},
+		{new(DownloadRequest), `{}x`, "", "the request body has data after its JSON value"},
+		{new(DownloadRequest), `{} {}`, "", "the request body holds more than one JSON value"},
+	}
+	for _, tt := range tests {
+		err := DecodeBytes([]byte(tt.body), tt.v)
+		var e *Error
+		if !errors.As(err, &e) || e.Field != tt.field || !strings.Contains(e.Message, tt.contains) {
+			t.Errorf("Decode(%T, %s) = %v (field %q); want field %q and a message with %q", tt.v, tt.body, err, fieldOf(e), tt.field, tt.contains)
+		}
+	}
+}
+
+// TestDecodeReadFailures: a body that stops arriving (the server's read
+// timeout) is input.timeout, 408; one cut short of its Content-Length says
+// so; neither shows the connection's addresses.
+func TestDecodeReadFailures(t *testing.T) {
+	tests := []struct {
+		err      error
+		code     string
+		status   int
+		contains string
+	}{
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, CodeTimeout, 408, "did not arrive in time"},
+		{io.ErrUnexpectedEOF, CodeMalformedJSON, 400, "shorter than its Content-Length"},
+	}
+	for _, tt := range tests {
+		err := Decode(io.MultiReader(strings.NewReader(`{"passcode": `), iotest.ErrReader(tt.err)), new(DownloadRequest))
+		var e *Error
+		if !errors.As(err, &e) || e.Code != tt.code || e.Status() != tt.status || !strings.Contains(e.Message, tt.contains) || strings.Contains(e.Message, "tcp") {
+			t.Errorf("Decode(body failing with %v) = %v; want %s (%d) saying %q", tt.err, err, tt.code, tt.status, tt.contains)
+		}
+	}
+}
+
+func fieldOf(e *Error) string {
+	if e == nil {
+		return ""
+	}
+	return e.Field
 }
 
 // FuzzDecodeRequest: no input panics the decoder of any request body; what

@@ -117,6 +117,7 @@ const (
 	CodeUnknownField     = "input.unknown_field"      // params: field
 	CodeTooLarge         = "input.too_large"          // params: limit (bytes)
 	CodeContentType      = "input.content_type"       // params: want
+	CodeTimeout          = "input.timeout"            // the body did not arrive within the server's read timeout
 	CodeNotFound         = "not_found"                // any other missing thing
 	CodeRequestNotFound  = "request.not_found"        // params: ref
 	CodeCertNotFound     = "certificate.not_found"    // params: serial (absent for a lookup by key)
@@ -142,6 +143,11 @@ const (
 	CodeInternal            = "server.internal"    // see the server log under request_id
 	CodeUnavailable         = "server.unavailable" // shutting down or not ready
 	CodeStoreUnavailable    = "store.unavailable"  // the database cannot be reached now; retry
+	// CodePublishDamaged: a file the public endpoints serve from the home
+	// (a CRL, the CA certificate) is missing, unreadable or not what it
+	// should be; the CA's operator repairs it (`cmca crl --force`, `cmca
+	// doctor`). Public endpoints and the server log only.
+	CodePublishDamaged = "publish.damaged"
 )
 
 type codeInfo struct {
@@ -158,6 +164,7 @@ var catalogue = map[string]codeInfo{
 	CodeUnknownField:        {ClassInvalid, http.StatusBadRequest},
 	CodeTooLarge:            {ClassInvalid, http.StatusRequestEntityTooLarge},
 	CodeContentType:         {ClassInvalid, http.StatusUnsupportedMediaType},
+	CodeTimeout:             {ClassInvalid, http.StatusRequestTimeout},
 	CodeNotFound:            {ClassNotFound, http.StatusNotFound},
 	CodeRequestNotFound:     {ClassNotFound, http.StatusNotFound},
 	CodeCertNotFound:        {ClassNotFound, http.StatusNotFound},
@@ -181,6 +188,7 @@ var catalogue = map[string]codeInfo{
 	CodeInternal:            {ClassInternal, http.StatusInternalServerError},
 	CodeUnavailable:         {ClassInternal, http.StatusServiceUnavailable},
 	CodeStoreUnavailable:    {ClassUnavailable, http.StatusServiceUnavailable},
+	CodePublishDamaged:      {ClassInternal, http.StatusServiceUnavailable},
 }
 
 // Codes lists the catalogue, sorted.
@@ -299,6 +307,27 @@ func fromError(err error) *Error {
 		return New(CodeCancelled, "the request was cancelled")
 	}
 	return New(CodeInternal, "internal server error; the server's log has the details")
+}
+
+// CredentialRefused is the refusal (401 auth.required) of a client
+// credential that does not authenticate (revoked, expired, another CA's,
+// unknown): the reason err gives, with its catalogue format and arguments
+// so a client shows it in its own language, and for an operation that
+// needs a role (op and roles, as for RoleRequired) that role in the
+// parameters (operation, required_role).
+func CredentialRefused(err error, op string, roles ...string) *Error {
+	var params []string
+	if op != "" {
+		params = append(params, "operation", op)
+		if len(roles) > 0 {
+			// Not "role": the code's own text ("no authenticated caller;
+			// this operation needs the {role} role") is for no credential
+			// at all, and a client renders it when its parameters are all
+			// there; this refusal's text is the reason's format.
+			params = append(params, "required_role", strings.Join(roles, " or "))
+		}
+	}
+	return New(CodeAuthRequired, err.Error(), params...).withFormat(err)
 }
 
 // RoleRequired is the refusal of a caller without the role an operation

@@ -5,7 +5,10 @@ package ca
 
 import (
 	"crypto"
+	"crypto/dsa"
+	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -146,6 +149,12 @@ func KeyDescription(pub crypto.PublicKey) string {
 		return "ecdsa-" + k.Curve.Params().Name
 	case *rsa.PublicKey:
 		return fmt.Sprintf("rsa-%d", k.N.BitLen())
+	case ed25519.PublicKey:
+		return "ed25519"
+	case *dsa.PublicKey:
+		return "dsa"
+	case *ecdh.PublicKey:
+		return "ecdh"
 	}
 	return fmt.Sprintf("%T", pub)
 }

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
@@ -63,10 +64,32 @@ func CheckCSR(csr *x509.CertificateRequest, p *Profile) (string, error) {
 	return CheckCSRKey(csr, p)
 }
 
+// ParseCSR parses a DER PKCS#10 request, refusing what cannot be one with
+// a message that says what to send instead.
+func ParseCSR(der []byte) (*x509.CertificateRequest, error) {
+	if len(bytes.TrimSpace(der)) == 0 {
+		return nil, msg.Errorf("the CSR is empty; send the DER of a PKCS#10 certificate request: %w", ra.ErrInvalid)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	switch {
+	case err == nil:
+		return csr, nil
+	case bytes.HasPrefix(bytes.TrimSpace(der), []byte("-----BEGIN")):
+		return nil, msg.Errorf("the CSR is PEM text; send its DER (the base64 between the PEM lines, decoded): %w", ra.ErrInvalid)
+	case strings.Contains(err.Error(), "unsupported elliptic curve"):
+		return nil, msg.Errorf("the CSR's key is on an elliptic curve cmca does not support; use P-256 or P-384: %w", ra.ErrPolicy)
+	}
+	return nil, msg.Errorf("the CSR is not a DER PKCS#10 certificate request (%v): %w", err, ra.ErrInvalid)
+}
+
 // CheckCSRSignature is the first half of CheckCSR: the CSR's signature
 // algorithm is strong enough and its self-signature verifies. It needs no
 // profile, so bulk paths run it for many CSRs at once, before the store.
 func CheckCSRSignature(csr *x509.CertificateRequest) error {
+	if csr.PublicKeyAlgorithm == x509.UnknownPublicKeyAlgorithm || csr.PublicKey == nil {
+		// Ed448, SM2, DSA...: its signature cannot even be checked.
+		return msg.Errorf("the CSR's key type is not supported; use ECDSA P-256/P-384 or RSA of 2048 bits or more: %w", ra.ErrPolicy)
+	}
 	if weakCSRAlgorithms[csr.SignatureAlgorithm] {
 		return msg.Errorf("the CSR is signed with %s, which is too weak; use SHA-256 or stronger: %w", csr.SignatureAlgorithm, ra.ErrInvalid)
 	}

@@ -125,6 +125,12 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		log.Error("passcode key refused; not starting", "err", err.Error())
 		return err
 	}
+	// One set of per-client buckets (policy ratelimit.apply and
+	// ratelimit.passcode, read at every request) for the API, EST and CMP
+	// on both listeners: a client spends one budget whichever way it comes.
+	limits := server.NewLimits(
+		func() server.Limit { return server.Limit(svc.Policy().ApplyLimit) },
+		func() server.Limit { return server.Limit(svc.Policy().PasscodeLimit) }, svc.Now)
 	var ls []server.Listener
 	var addrs ServeAddrs
 	defer func() {
@@ -143,13 +149,13 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		}
 		h := server.NewServer(svc, server.Options{
 			Logger: log, Auth: auth, Ready: func(ctx context.Context) error { return ready(ctx, svc) },
-			LimitsFromPolicy: true, // ratelimit.apply, ratelimit.passcode
+			Limits: limits,
 		})
 		ln, err := net.Listen("tcp", o.Listen)
 		if err != nil {
 			return usagef("--listen: %v", err)
 		}
-		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log), tc, log), Ln: ln, TLS: true})
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(withCMP(h, svc, log, limits), tc, log), Ln: ln, TLS: true})
 		addrs.HTTPS = ln.Addr().String()
 	}
 	if o.ListenHTTP != "" {
@@ -178,7 +184,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		if err != nil {
 			return usagef("--listen-http: %v", err)
 		}
-		ls = append(ls, server.Listener{Server: server.NewHTTPServer(oc.Responder.Wrap(withCMP(h, svc, log)), nil, log), Ln: ln})
+		ls = append(ls, server.Listener{Server: server.NewHTTPServer(oc.Responder.Wrap(withCMP(h, svc, log, limits)), nil, log), Ln: ln})
 		addrs.HTTP = ln.Addr().String()
 	}
 	if o.AddrFile != "" {
@@ -205,10 +211,11 @@ const ocspRefreshEvery = 5 * time.Minute
 // withCMP serves CMP (internal/cmp, docs/protocols.md) at
 // /.well-known/cmp on a listener beside h. CMP authenticates each message
 // itself (passcode MAC or signature), so it sits outside the API's
-// authentication.
-func withCMP(h http.Handler, svc *service.Service, log *slog.Logger) http.Handler {
+// authentication; it counts against the API's per-client buckets
+// (enrolments as passcode attempts, kur and rr as applications).
+func withCMP(h http.Handler, svc *service.Service, log *slog.Logger, limits *server.Limits) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(cmp.Path, cmp.NewHandler(svc.CMP(), cmp.Options{Logger: log, Now: svc.Now}))
+	mux.Handle(cmp.Path, cmp.NewHandler(svc.CMP(), cmp.Options{Logger: log, Now: svc.Now, Limit: limits.CMP}))
 	mux.Handle("/", h)
 	return mux
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -116,6 +117,12 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Limit, when set, is asked for every message that parses, with its
+	// body type, before anything else is checked: false refuses it with
+	// 429, Retry-After and an unprotected systemUnavail error, and the
+	// backend never sees it (cmca serve: per-client buckets shared with
+	// the API, internal/server Limits).
+	Limit func(r *http.Request, body BodyType) (retryAfter time.Duration, ok bool)
 }
 
 // Handler serves CMP over HTTP.
@@ -168,6 +175,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.write(w, http.StatusBadRequest, h.plainError(nil, BadDataFormat, err.Error()))
 		return
+	}
+	if h.opts.Limit != nil {
+		if wait, ok := h.opts.Limit(r, req.Type); !ok {
+			secs := strconv.Itoa(int(wait.Round(time.Second)/time.Second) + 1)
+			w.Header().Set("Retry-After", secs)
+			resp := h.plainError(req, SystemUnavail, fmt.Sprintf("too many %s messages from this address; retry in %s seconds", req.Type, secs))
+			h.logExchange(req, resp, h.opts.Now())
+			h.write(w, http.StatusTooManyRequests, resp)
+			return
+		}
 	}
 	start := h.opts.Now()
 	resp := h.handle(r.Context(), req)

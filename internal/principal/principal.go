@@ -29,6 +29,11 @@ const (
 	Admin    Role = "admin"    // policy and operators
 )
 
+// AnyRole, passed to Require, asks for an operator holding any role (the
+// review queue, certificate and policy reads, the batch download). It is
+// not a role an operator can be given.
+const AnyRole Role = "operator"
+
 // AllRoles lists every role, in display order.
 var AllRoles = []Role{Reviewer, Issuer, Revoker, Auditor, Counter, Admin}
 
@@ -120,11 +125,18 @@ func (e *AuthError) Error() string {
 func (e *AuthError) Unwrap() error { return ra.ErrAuth }
 
 // Require returns the caller in ctx if it holds role r (any caller when r
-// is ""), and an *AuthError otherwise. The System principal holds every role.
+// is "", any operator role when r is AnyRole), and an *AuthError
+// otherwise. The System principal holds every role.
 func Require(ctx context.Context, r Role) (Principal, error) {
 	p, ok := From(ctx)
 	if !ok {
 		return Principal{}, &AuthError{Code: CodeNoPrincipal, Role: r}
+	}
+	if r == AnyRole {
+		if p.Kind != System && len(p.Roles) == 0 {
+			return Principal{}, &AuthError{Code: CodeMissingRole, Role: r, Caller: p.String()}
+		}
+		return p, nil
 	}
 	if r != "" && p.Kind != System && !p.Has(r) {
 		return Principal{}, &AuthError{Code: CodeMissingRole, Role: r, Caller: p.String()}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"github.com/cmca/cmca/internal/msg"
 	"net/http"
 	"time"
@@ -53,12 +52,12 @@ func CertAuthenticator(creds CertPrincipals, cas []*x509.Certificate, now func()
 			var inv x509.CertificateInvalidError
 			switch {
 			case errors.As(err, &inv) && inv.Reason == x509.Expired && t.After(leaf.NotAfter):
-				return principal.Principal{}, fmt.Errorf("the client certificate %s (%s) expired on %s; log in with a current credential: %w",
+				return principal.Principal{}, msg.Errorf("the client certificate %s (%s) expired on %s; log in with a current credential: %w",
 					serial, leaf.Subject.CommonName, leaf.NotAfter.Format(time.DateOnly), ra.ErrAuth)
 			case errors.As(err, &inv) && inv.Reason == x509.IncompatibleUsage:
 				return principal.Principal{}, msg.Errorf("the client certificate %s (%s) is not for client authentication: %w", serial, leaf.Subject.CommonName, ra.ErrAuth)
 			}
-			return principal.Principal{}, fmt.Errorf("the client certificate %s (%s, issued by %s) was not issued by this CA: %w",
+			return principal.Principal{}, msg.Errorf("the client certificate %s (%s, issued by %s) was not issued by this CA: %w",
 				serial, leaf.Subject.CommonName, leaf.Issuer.CommonName, ra.ErrAuth)
 		}
 		return creds.PrincipalForCertificate(r.Context(), leaf)

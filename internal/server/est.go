@@ -24,6 +24,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -192,7 +193,7 @@ func (s *server) caCerts() ([]*x509.Certificate, error) {
 // estAllow applies a rate limit; a refusal is answered 429 with
 // Retry-After.
 func (s *server) estAllow(w http.ResponseWriter, r *http.Request, l *limiter) bool {
-	wait, ok := l.allow(clientAddr(r))
+	wait, ok := l.allow(rateKey(r.RemoteAddr))
 	if ok {
 		return true
 	}
@@ -211,13 +212,21 @@ func (s *server) estReadCSR(w http.ResponseWriter, r *http.Request) (*x509.Certi
 		s.estText(w, r, http.StatusBadRequest, api.CodeContentType, fmt.Sprintf("the body must be a base64 PKCS#10 request sent as Content-Type: %s, not %q", est.MediaPKCS10, ct))
 		return nil, false
 	}
+	if r.ContentLength > est.MaxBody {
+		// Refused before reading: a client waiting for 100 Continue
+		// gets the answer instead of uploading.
+		s.estText(w, r, http.StatusBadRequest, api.CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes; a base64 PKCS#10 request is a few kilobytes", est.MaxBody))
+		return nil, false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, est.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			s.estText(w, r, http.StatusBadRequest, api.CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes; a base64 PKCS#10 request is a few kilobytes", est.MaxBody))
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.estText(w, r, http.StatusRequestTimeout, api.CodeTimeout, "the body did not arrive in time; send it at once after the headers")
 		} else {
-			s.estText(w, r, http.StatusBadRequest, api.CodeInvalid, "the body could not be read: "+err.Error())
+			s.estText(w, r, http.StatusBadRequest, api.CodeInvalid, "the body could not be read; send it again")
 		}
 		return nil, false
 	}

@@ -28,18 +28,11 @@ func (s *server) handle(rt route) http.Handler {
 		info.op = rt.op
 		p, _ := principal.From(r.Context())
 		if len(rt.roles) > 0 && !slices.ContainsFunc(rt.roles, p.Has) {
-			names := make([]string, len(rt.roles))
-			for i, role := range rt.roles {
-				names[i] = string(role)
-			}
-			if len(rt.roles) == len(principal.AllRoles) {
-				names = nil
-			}
-			s.writeError(w, r, api.RoleRequired(rt.op, names...))
+			s.writeError(w, r, api.RoleRequired(rt.op, rt.roleNames()...))
 			return
 		}
 		if rt.limit != nil {
-			if wait, ok := rt.limit(s).allow(clientAddr(r)); !ok {
+			if wait, ok := rt.limit(s).allow(rateKey(r.RemoteAddr)); !ok {
 				secs := strconv.Itoa(int(wait.Round(time.Second)/time.Second) + 1)
 				w.Header().Set("Retry-After", secs)
 				s.writeError(w, r, api.New(api.CodeRateLimited, fmt.Sprintf("too many %s requests from this address; retry in %s seconds", rt.op, secs), "retry_after", secs))
@@ -52,7 +45,21 @@ func (s *server) handle(rt route) http.Handler {
 				s.writeError(w, r, api.New(api.CodeContentType, fmt.Sprintf("the request body must be JSON (Content-Type: application/json), not %q", r.Header.Get("Content-Type")), "want", "application/json"))
 				return
 			}
+			if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+				s.writeError(w, r, api.New(api.CodeContentType, fmt.Sprintf("the request body must not be compressed (Content-Encoding: %s); send plain JSON", truncated(ce)), "want", "application/json"))
+				return
+			}
+			if r.ContentLength > s.maxBody {
+				// Refused before reading, so a client waiting for
+				// 100 Continue gets this answer instead of uploading.
+				s.writeError(w, r, api.New(api.CodeTooLarge, fmt.Sprintf("the request body is larger than %d bytes", s.maxBody), "limit", strconv.FormatInt(s.maxBody, 10)))
+				return
+			}
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		}
+		if ref := r.PathValue("ref"); len(ref) > maxRefLen {
+			s.writeError(w, r, refTooLong(ref))
+			return
 		}
 		out, err := rt.handle(s, r)
 		if err != nil {
@@ -62,6 +69,39 @@ func (s *server) handle(rt route) http.Handler {
 		info.code = "ok"
 		writeJSON(w, http.StatusOK, out)
 	})
+}
+
+// roleNames are the roles the route needs, for an error message: none
+// when any operator role will do (or the route needs none).
+func (rt route) roleNames() []string {
+	if len(rt.roles) == len(principal.AllRoles) {
+		return nil
+	}
+	names := make([]string, len(rt.roles))
+	for i, role := range rt.roles {
+		names[i] = string(role)
+	}
+	return names
+}
+
+// maxRefLen bounds a reference number in a path: longer is refused before
+// any lookup, and never echoed whole (references are 17 characters, e.g.
+// 20260101-AAAAAAAA).
+const maxRefLen = 64
+
+func refTooLong(ref string) *api.Error {
+	e := api.New(api.CodeInvalidField, fmt.Sprintf("ref: %q is %d bytes long; a reference number (业务受理号) looks like 20260101-AAAAAAAA", truncated(ref), len(ref)), "field", "ref", "msg", "too long for a reference number")
+	e.Field = "ref"
+	return e
+}
+
+// truncated is s cut to 48 runes for an error message.
+func truncated(s string) string {
+	r := []rune(s)
+	if len(r) <= 48 {
+		return s
+	}
+	return string(r[:48]) + "…"
 }
 
 func (s *server) noRoute(mux *http.ServeMux) http.Handler {
@@ -132,11 +172,12 @@ func (s *server) caCertificate(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := api.CACertificate{PEM: string(data)}
-	if b, _ := pem.Decode(data); b != nil {
-		out.DER = b.Bytes
+	if err := kindCACert.check(data); err != nil {
+		infoFrom(r.Context()).err = "the CA certificate: " + err.Error()
+		return nil, api.New(api.CodePublishDamaged, "the CA certificate in the CA's home (ca/ca.crt) is damaged; the CA's operator must repair it: `cmca doctor` names the problem")
 	}
-	return out, nil
+	b, _ := pem.Decode(data)
+	return api.CACertificate{PEM: string(data), DER: b.Bytes}, nil
 }
 
 func (s *server) config(r *http.Request) (any, error) {
@@ -250,14 +291,27 @@ func queryTime(r *http.Request, name string) (time.Time, error) {
 
 func (s *server) requests(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	f := store.RequestFilter{Serial: q.Get("serial")}
-	for _, st := range q["state"] {
-		f.States = append(f.States, ra.State(st))
-	}
-	for _, k := range q["kind"] {
-		f.Kinds = append(f.Kinds, ra.Kind(k))
-	}
+	var f store.RequestFilter
 	var err error
+	if v := q.Get("serial"); v != "" {
+		if f.Serial, err = ra.ParseSerial(v); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range q["state"] {
+		st, err := ra.ParseState(v)
+		if err != nil {
+			return nil, err
+		}
+		f.States = append(f.States, st)
+	}
+	for _, v := range q["kind"] {
+		k, err := ra.ParseKind(v)
+		if err != nil {
+			return nil, err
+		}
+		f.Kinds = append(f.Kinds, k)
+	}
 	if f.Limit, err = queryInt(r, "limit"); err != nil {
 		return nil, err
 	}
@@ -399,7 +453,13 @@ func (s *server) certificates(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := s.svc.Certificates(r.Context(), ra.CertStatus(r.URL.Query().Get("status")), limit)
+	status := ra.CertStatus(r.URL.Query().Get("status"))
+	switch status {
+	case "", ra.CertValid, ra.CertRevoked, ra.CertExpired:
+	default:
+		return nil, ra.Fieldf("status", "unknown certificate status %q; use valid, revoked or expired", truncated(string(status)))
+	}
+	cs, err := s.svc.Certificates(r.Context(), status, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -448,6 +508,9 @@ func (s *server) approveBatch(r *http.Request) (any, error) {
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
+	if len(in.Refs) == 0 && !in.AllSubmitted {
+		return nil, api.New(api.CodeInvalid, "the batch names no request: give refs, or all_submitted: true")
+	}
 	done, failed, err := s.svc.ApproveMany(r.Context(), in.Refs, in.AllSubmitted)
 	if err != nil {
 		return nil, err
@@ -462,6 +525,9 @@ func (s *server) issueBatch(r *http.Request) (any, error) {
 	var in api.IssueBatchRequest
 	if err := decode(r, &in); err != nil {
 		return nil, err
+	}
+	if len(in.Refs) == 0 && !in.AllApproved {
+		return nil, api.New(api.CodeInvalid, "the batch names no request: give refs, or all_approved: true")
 	}
 	done, failed, err := s.svc.IssueMany(r.Context(), in.Refs, in.AllApproved, in.Resend)
 	if err != nil {
@@ -480,6 +546,9 @@ func (s *server) downloadBatch(r *http.Request) (any, error) {
 	var in api.DownloadBatchRequest
 	if err := decode(r, &in); err != nil {
 		return nil, err
+	}
+	if len(in.Items) == 0 {
+		return nil, api.New(api.CodeInvalid, "the batch holds no item: give items, each a ref, passcode, csr and storage")
 	}
 	ins := make([]service.DownloadInput, len(in.Items))
 	for i, it := range in.Items {

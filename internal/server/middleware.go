@@ -134,12 +134,23 @@ func recoverPanics(log *slog.Logger) func(http.Handler) http.Handler {
 }
 
 // authenticate puts the caller in the context; a credential that does not
-// authenticate is refused here.
+// authenticate is refused here, whatever the route: 401 with the reason
+// (translatable: its catalogue format and arguments) and, for a route that
+// needs a role, the role.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.auth(r)
 		if err != nil {
-			e := api.New(api.CodeAuthRequired, "the client credential was not accepted: "+err.Error())
+			var e *api.Error
+			if rt, ok := s.routeOf(r); ok && len(rt.roles) > 0 {
+				names := rt.roleNames()
+				if len(names) == 0 {
+					names = []string{string(principal.AnyRole)}
+				}
+				e = api.CredentialRefused(err, rt.op, names...)
+			} else {
+				e = api.CredentialRefused(err, "")
+			}
 			s.writeError(w, r, e)
 			return
 		}
@@ -159,4 +170,18 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// routeOf is the API route r is for, if any.
+func (s *server) routeOf(r *http.Request) (route, bool) {
+	if s.mux == nil {
+		return route{}, false
+	}
+	_, pattern := s.mux.Handler(r)
+	for _, rt := range routes {
+		if rt.pattern == pattern {
+			return rt, true
+		}
+	}
+	return route{}, false
 }

@@ -78,8 +78,12 @@ type Options struct {
 	// `cmca policy set` applies at once; ApplyLimit and PasscodeLimit are
 	// then ignored.
 	LimitsFromPolicy bool
-	MaxBody          int64 // default api.MaxBody
-	Now              func() time.Time
+	// Limits, when set, are the buckets to count against (shared with
+	// the CMP handlers of cmca serve); the three fields above are then
+	// ignored.
+	Limits  *Limits
+	MaxBody int64 // default api.MaxBody
+	Now     func() time.Time
 }
 
 // Limit is a token bucket: Burst requests at once, one more every Every.
@@ -103,6 +107,7 @@ type server struct {
 	apply    *limiter
 	passcode *limiter
 	maxBody  int64
+	mux      *http.ServeMux // the routes, for routeOf
 }
 
 // NewServer returns the API handler.
@@ -127,8 +132,12 @@ func NewServer(svc Service, o Options) http.Handler {
 		s.apply = newDynamicLimiter(func() Limit { return Limit(svc.Policy().ApplyLimit) }, now)
 		s.passcode = newDynamicLimiter(func() Limit { return Limit(svc.Policy().PasscodeLimit) }, now)
 	}
+	if o.Limits != nil {
+		s.apply, s.passcode = o.Limits.apply, o.Limits.passcode
+	}
 	mux := http.NewServeMux()
 	s.routes(mux)
+	s.mux = mux
 	var h http.Handler = mux
 	h = s.authenticate(h)
 	h = s.withEST(h) // EST authenticates by its own rules (est.go)

@@ -188,6 +188,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"oversized", "POST", "/api/v1/requests", "", big, "", 413, api.CodeTooLarge, ""},
 		{"wrong content type", "POST", "/api/v1/requests", "", string(app), "text/plain", 415, api.CodeContentType, ""},
 		{"no content type", "POST", "/api/v1/requests", "", string(app), "-", 415, api.CodeContentType, ""},
+		{"compressed body", "POST", "/api/v1/requests", "", "\x1f\x8b\x08\x00", "gzip", 415, api.CodeContentType, ""},
 		{"form content type", "POST", "/api/v1/requests/" + ref + "/download", "", `{}`, "application/x-www-form-urlencoded", 415, api.CodeContentType, ""},
 		{"invalid application", "POST", "/api/v1/requests", "", `{"applications": [{"usage_type": "auth"}]}`, "", 422, api.CodeInvalidField, "name"},
 		{"invalid batch", "POST", "/api/v1/requests", "", `{"applications": [{"usage_type": "auth"}, {"usage_type": "auth"}]}`, "", 422, api.CodeBatchInvalid, ""},
@@ -196,13 +197,26 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"approve wrong role", "POST", "/api/v1/requests/" + ref + "/approve", "carol:auditor", `{}`, "", 403, api.CodeRoleRequired, ""},
 		{"approve bad credential", "POST", "/api/v1/requests/" + ref + "/approve", "bad", `{}`, "", 401, api.CodeAuthRequired, ""},
 		{"approve unknown field", "POST", "/api/v1/requests/" + ref + "/approve", "rita:reviewer", `{"force": true}`, "", 400, api.CodeUnknownField, "force"},
-		{"download malformed CSR", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "!!", "storage": "soft"}`, "", 400, api.CodeMalformedJSON, ""},
+		{"download malformed CSR", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "!!", "storage": "soft"}`, "", 422, api.CodeInvalidField, "csr"},
+		{"download unknown storage", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "AAAA", "storage": "floppy"}`, "", 422, api.CodeInvalidField, "storage"},
 		{"download not issued", "POST", "/api/v1/requests/" + ref + "/download", "", `{"passcode": "AAAA-BBBB-CCCC-DDDD-EEEE", "csr": "AAAA", "storage": "soft"}`, "", 400, api.CodeInvalid, ""},
 		{"status unknown", "GET", "/api/v1/requests/20260101-AAAAAAAA", "", "", "", 404, api.CodeRequestNotFound, ""},
 		{"requests bad limit", "GET", "/api/v1/requests?limit=-1", "rita:reviewer", "", "", 422, api.CodeInvalidField, "limit"},
 		{"audit bad since", "GET", "/api/v1/audit?since=yesterday", "aud:auditor", "", "", 422, api.CodeInvalidField, "since"},
 		{"direct revoke without revoker", "POST", "/api/v1/certificates/01/revoke", "", `{"reason": "keyCompromise", "direct": true, "comment": "x"}`, "", 403, api.CodeRoleRequired, ""},
 		{"counter documents without counter role", "POST", "/api/v1/requests", "", `{"applications": [{"applicant": {"name": "x"}, "documents_checked": true}]}`, "", 403, api.CodeRoleRequired, ""},
+		{"requests unknown state", "GET", "/api/v1/requests?state=bogus", "rita:reviewer", "", "", 422, api.CodeInvalidField, "state"},
+		{"requests unknown kind", "GET", "/api/v1/requests?kind=renewal", "rita:reviewer", "", "", 422, api.CodeInvalidField, "kind"},
+		{"requests bad serial", "GET", "/api/v1/requests?serial=zz", "rita:reviewer", "", "", 422, api.CodeInvalidField, "serial"},
+		{"certificates unknown status", "GET", "/api/v1/certificates?status=bogus", "rita:reviewer", "", "", 422, api.CodeInvalidField, "status"},
+		{"by-key not a public key", "POST", "/api/v1/certificates/by-key", "", `{"spki": "AAAA"}`, "", 422, api.CodeInvalidField, "spki"},
+		{"by-key no key", "POST", "/api/v1/certificates/by-key", "", `{}`, "", 422, api.CodeInvalidField, "spki"},
+		{"approve batch names nothing", "POST", "/api/v1/batches/approve", "rita:reviewer", `{}`, "", 400, api.CodeInvalid, ""},
+		{"issue batch names nothing", "POST", "/api/v1/batches/issue", "ivan:issuer", `{"refs": []}`, "", 400, api.CodeInvalid, ""},
+		{"download batch names nothing", "POST", "/api/v1/batches/download", "ivan:issuer", `{"items": []}`, "", 400, api.CodeInvalid, ""},
+		{"body not an object", "POST", "/api/v1/requests", "", `[]`, "", 422, api.CodeInvalidField, ""},
+		{"ref too long", "GET", "/api/v1/requests/" + strings.Repeat("A", 5000), "", "", "", 422, api.CodeInvalidField, "ref"},
+		{"ref too long approve", "POST", "/api/v1/requests/" + strings.Repeat("%E5", 300) + "/approve", "rita:reviewer", "", "", 422, api.CodeInvalidField, "ref"},
 		{"no route", "GET", "/api/v1/nothing", "", "", "", 404, api.CodeRouteNotFound, ""},
 		{"wrong method", "DELETE", "/api/v1/requests/" + ref, "", "", "", 405, api.CodeMethod, ""},
 	}
@@ -213,6 +227,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			case "":
 			case "-":
 				hdr = []string{"Content-Type", ""}
+			case "gzip":
+				hdr = []string{"Content-Encoding", "gzip"}
 			default:
 				hdr = []string{"Content-Type", tt.ctype}
 			}
@@ -227,6 +243,9 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			}
 			if tt.field != "" && e.Field != tt.field {
 				t.Errorf("field = %q; want %q", e.Field, tt.field)
+			}
+			if len(out) > 4096 {
+				t.Errorf("the error is %d bytes long: input echoed without bound", len(out))
 			}
 			if e.Message == "" || e.RequestID == "" || e.RequestID != res.Header.Get("X-Request-ID") {
 				t.Errorf("error %+v: want a message and the request ID %s", e, res.Header.Get("X-Request-ID"))

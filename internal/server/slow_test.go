@@ -2,10 +2,12 @@ package server
 
 import (
 	"bufio"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -80,3 +82,96 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	default:
 	}
 }
+
+// TestSlowBodyIs408: through the API handler, a body that stops arriving
+// is answered 408 input.timeout (a structured error, nothing stored), not
+// 400 input.malformed_json with the connection's addresses in it.
+func TestSlowBodyIs408(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	before := ts.snapshot()
+	srv := NewHTTPServer(ts.h, nil, slog.New(slog.DiscardHandler))
+	srv.ReadHeaderTimeout, srv.ReadTimeout = 200*time.Millisecond, 400*time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /api/v1/requests HTTP/1.1\r\nHost: cmca\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"applications\":")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if e := decodeError(t, body); resp.StatusCode != 408 || e.Code != "input.timeout" || strings.Contains(e.Message, "127.0.0.1") {
+		t.Errorf("a stalled body = %d %s; want 408 input.timeout without addresses", resp.StatusCode, body)
+	}
+	if ts.snapshot() != before {
+		t.Error("the store changed")
+	}
+	// EST (text answers) the same: 408, no addresses.
+	ref, code := ts.issuedRef()
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	io.WriteString(c2, "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: cmca\r\nContent-Type: application/pkcs10\r\nContent-Length: 1000\r\n"+
+		"Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(ref+":"+code))+"\r\n\r\nMIIB")
+	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp2, err := http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil {
+		t.Fatalf("reading the EST answer: %v", err)
+	}
+	defer resp2.Body.Close()
+	body2, _ := io.ReadAll(resp2.Body)
+	if resp2.StatusCode != 408 || strings.Contains(string(body2), "127.0.0.1") {
+		t.Errorf("a stalled EST body = %d %s; want 408 without addresses", resp2.StatusCode, body2)
+	}
+}
+
+// TestOversizeBodyRefusedBeforeUpload: a body whose Content-Length is over
+// the limit is refused (413 input.too_large) before any of it is read, so
+// a client that waits for 100 Continue (curl does above 1 MiB) gets the
+// answer instead of a broken pipe halfway through its upload.
+func TestOversizeBodyRefusedBeforeUpload(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	srv := httptest.NewServer(ts.h)
+	t.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
+	read := 0
+	body := readerFunc(func(p []byte) (int, error) {
+		read += len(p)
+		for i := range p {
+			p[i] = ' '
+		}
+		return len(p), nil
+	})
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/requests", io.LimitReader(body, 4<<20))
+	req.ContentLength = 4 << 20
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST 4 MiB: %v (want a 413 answer, not a failed upload)", err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	if e := decodeError(t, out); res.StatusCode != 413 || e.Code != "input.too_large" {
+		t.Errorf("POST 4 MiB = %d %s; want 413 input.too_large", res.StatusCode, out)
+	}
+	if read > 0 {
+		t.Errorf("the client sent %d bytes of a body the server had refused by its Content-Length", read)
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }

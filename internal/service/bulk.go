@@ -155,6 +155,9 @@ type DownloadOutcome struct {
 // handled after the others, one item at a time, so the second sees what the
 // first did.
 func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]DownloadOutcome, error) {
+	if _, err := principal.Require(ctx, principal.AnyRole); err != nil {
+		return nil, err
+	}
 	out := make([]DownloadOutcome, len(ins))
 	csrs := make([]*x509.CertificateRequest, len(ins))
 	spkis := make([]string, len(ins))
@@ -165,9 +168,17 @@ func (s *Service) DownloadMany(ctx context.Context, ins []DownloadInput) ([]Down
 			out[i].Err = err
 			return
 		}
-		csr, err := x509.ParseCertificateRequest(in.CSR)
+		if in.Storage != "" {
+			st, err := ra.ParseStorage(string(in.Storage))
+			if err != nil {
+				out[i].Err = err
+				return
+			}
+			ins[i].Storage = st
+		}
+		csr, err := ca.ParseCSR(in.CSR)
 		if err != nil {
-			out[i].Err = msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+			out[i].Err = err
 			return
 		}
 		if err := ca.CheckCSRSignature(csr); err != nil {

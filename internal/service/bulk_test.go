@@ -125,7 +125,7 @@ func TestBulkItemsFailAlone(t *testing.T) {
 		{Ref: auths[1].Ref, Passcode: "AAAA-AAAA-AAAA-AAAA", CSR: csrs[1]},
 		{Ref: auths[2].Ref, Passcode: auths[2].Passcode, CSR: []byte("not a CSR")},
 	}
-	out, err := s.DownloadMany(ctx, ins)
+	out, err := s.DownloadMany(as(ctx, "clerk"), ins)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestDownloadManyOrderAndRepeats(t *testing.T) {
 		DownloadInput{Ref: auths[0].Ref, Passcode: auths[0].Passcode, CSR: csrs[0]}, // same key again
 		DownloadInput{Ref: auths[2].Ref, Passcode: auths[2].Passcode, CSR: csrs[n]}, // another key
 	)
-	out, err := s.DownloadMany(ctx, ins)
+	out, err := s.DownloadMany(as(ctx, "clerk"), ins)
 	if err != nil {
 		t.Fatal(err)
 	}

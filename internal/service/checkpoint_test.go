@@ -129,7 +129,7 @@ func TestDownloadManySignsOneCheckpoint(t *testing.T) {
 	for i, a := range auths {
 		ins = append(ins, DownloadInput{Ref: a.Ref, Passcode: a.Passcode, CSR: csrs[i]})
 	}
-	out, err := s.DownloadMany(ctx, ins)
+	out, err := s.DownloadMany(as(ctx, "clerk"), ins)
 	if err != nil {
 		t.Fatal(err)
 	}

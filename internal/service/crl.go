@@ -365,6 +365,13 @@ type crlBodyError struct {
 	problem string
 }
 
+// ErrCRLDamaged: a CRL the store records has a body (in the store, or its
+// numbered file in the home) that is missing or does not match its record.
+// `cmca crl --force` signs a new one.
+var ErrCRLDamaged = errors.New("CRL body damaged")
+
+func (e *crlBodyError) Unwrap() error { return ErrCRLDamaged }
+
 func (e *crlBodyError) Error() string {
 	if e.path == "" {
 		return fmt.Sprintf("CRL %d %s", e.number, e.problem)

@@ -260,7 +260,7 @@ func revocationTime(crl *x509.RevocationList, serial string) time.Time {
 func issuedCertificate(t *testing.T, s *Service, serial string) *x509.Certificate {
 	t.Helper()
 	var der []byte
-	if d, err := s.Certificate(context.Background(), serial); err == nil {
+	if d, err := s.Certificate(as(context.Background(), "auditor"), serial); err == nil {
 		der = d.Certificate.DER
 	} else if err := s.Store().Read(context.Background(), func(tx *store.Tx) error {
 		sc, err := tx.ServiceCert(serial)

@@ -278,7 +278,7 @@ func TestRevokeRefusals(t *testing.T) {
 	if _, err := s.Revoke(as(ctx, "alice"), RevokeInput{Serial: a, Reason: "keyCompromise", Direct: true, Comment: "late"}); !errors.Is(err, ra.ErrConflict) {
 		t.Errorf("direct revoke of expired certificate: %v; want ErrConflict", err)
 	}
-	d, err := s.Certificate(ctx, a)
+	d, err := s.Certificate(as(ctx, "alice"), a)
 	if err != nil || d.Certificate.Status != ra.CertValid {
 		t.Errorf("expired certificate after refused revocations: %+v, %v; want status unchanged", d, err)
 	}

@@ -56,9 +56,16 @@ func (s *Service) Download(ctx context.Context, in DownloadInput) (*Issued, erro
 	if err := ra.ValidatePasscodeFormat(in.Passcode); err != nil {
 		return nil, err
 	}
-	csr, err := x509.ParseCertificateRequest(in.CSR)
+	if in.Storage != "" {
+		st, err := ra.ParseStorage(string(in.Storage))
+		if err != nil {
+			return nil, err
+		}
+		in.Storage = st
+	}
+	csr, err := ca.ParseCSR(in.CSR)
 	if err != nil {
-		return nil, msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+		return nil, err
 	}
 	s.signers <- struct{}{}
 	err = ca.CheckCSRSignature(csr)
@@ -308,6 +315,12 @@ func spkiHash(spki []byte) string {
 // key (DER SubjectPublicKeyInfo), e.g. to finish a download whose output was
 // lost.
 func (s *Service) CertificateForKey(ctx context.Context, spki []byte) (*ra.Certificate, error) {
+	if len(spki) == 0 {
+		return nil, ra.Fieldf("spki", "is required: the DER SubjectPublicKeyInfo of the key")
+	}
+	if _, err := x509.ParsePKIXPublicKey(spki); err != nil {
+		return nil, ra.Fieldf("spki", "is not a DER SubjectPublicKeyInfo (%v)", err)
+	}
 	var c *ra.Certificate
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error

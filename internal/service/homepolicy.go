@@ -117,13 +117,13 @@ var PolicyKeys = []PolicyKey{
 			p.Usages = out
 			return nil
 		}},
-	{Key: "ratelimit.apply", Help: "cmca serve, per client address: applications (apply, lookup, renew, revoke, reissue) at once / one more every", Range: rateLimitRange,
+	{Key: "ratelimit.apply", Help: "cmca serve, per client address: applications (apply, lookup, renew, revoke, reissue; CMP kur, rr) at once / one more every", Range: rateLimitRange,
 		get: func(p *Policy) string { return p.ApplyLimit.String() },
 		set: func(p *Policy, v string) (err error) {
 			p.ApplyLimit, err = parseRateLimit("ratelimit.apply", v)
 			return err
 		}},
-	{Key: "ratelimit.passcode", Help: "cmca serve, per client address: passcode attempts (download) at once / one more every", Range: rateLimitRange,
+	{Key: "ratelimit.passcode", Help: "cmca serve, per client address: passcode attempts (download, EST simpleenroll, CMP ir/cr/p10cr) at once / one more every", Range: rateLimitRange,
 		get: func(p *Policy) string { return p.PasscodeLimit.String() },
 		set: func(p *Policy, v string) (err error) {
 			p.PasscodeLimit, err = parseRateLimit("ratelimit.passcode", v)
@@ -374,8 +374,12 @@ type PolicySetting struct {
 	UpdatedBy string    `json:"updated_by,omitempty"`
 }
 
-// PolicySettings lists every policy key with its stored value.
+// PolicySettings lists every policy key with its stored value; the caller
+// needs an operator role (any).
 func (s *Service) PolicySettings(ctx context.Context) ([]PolicySetting, error) {
+	if _, err := principal.Require(ctx, principal.AnyRole); err != nil {
+		return nil, err
+	}
 	var rows []store.PolicyRow
 	var p Policy
 	err := s.store.Read(ctx, func(tx *store.Tx) error {

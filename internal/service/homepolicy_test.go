@@ -84,7 +84,7 @@ func TestPolicyStored(t *testing.T) {
 	if got := other.Policy().MaxPasscodeAttempts; got != 7 {
 		t.Errorf("reopened: MaxPasscodeAttempts = %d; want 7", got)
 	}
-	rows, err := other.PolicySettings(ctx)
+	rows, err := other.PolicySettings(as(ctx, "alice"))
 	if err != nil || len(rows) != len(PolicyKeys) {
 		t.Fatalf("PolicySettings = %d rows, %v", len(rows), err)
 	}

@@ -355,7 +355,7 @@ func TestRevokeAndReissue(t *testing.T) {
 	if err != nil || d.RevokedSerial != got.Serial {
 		t.Fatalf("approve reissue = %+v, %v; want the old certificate revoked", d, err)
 	}
-	c, err := s.Certificate(ctx, got.Serial)
+	c, err := s.Certificate(as(ctx, "alice"), got.Serial)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +436,7 @@ func TestApplyBatchAllOrNothing(t *testing.T) {
 	if _, err := s.Apply(as(ctx, "clerk"), []Application{good, bad}, false); !errors.Is(err, ra.ErrInvalid) {
 		t.Fatalf("batch with a bad item: %v; want ErrInvalid", err)
 	}
-	rs, err := s.Requests(ctx, store.RequestFilter{})
+	rs, err := s.Requests(as(ctx, "alice"), store.RequestFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +447,7 @@ func TestApplyBatchAllOrNothing(t *testing.T) {
 	if err != nil || res[0].Ref == "" || res[1].Error == nil {
 		t.Fatalf("partial batch = %+v, %v", res, err)
 	}
-	if rs, err = s.Requests(ctx, store.RequestFilter{}); err != nil {
+	if rs, err = s.Requests(as(ctx, "alice"), store.RequestFilter{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(rs) != 1 {

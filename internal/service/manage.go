@@ -94,8 +94,8 @@ func (s *Service) Renew(ctx context.Context, in RenewInput) (*RenewResult, error
 	var csr *x509.CertificateRequest
 	if in.cmp != nil {
 		csr = in.cmp.csr
-	} else if csr, err = x509.ParseCertificateRequest(in.CSR); err != nil {
-		return nil, msg.Errorf("the CSR cannot be parsed (%v): %w", err, ra.ErrInvalid)
+	} else if csr, err = ca.ParseCSR(in.CSR); err != nil {
+		return nil, err
 	}
 	comment, err := ra.ValidateText("comment", in.Comment, 500, false)
 	if err != nil {
@@ -318,7 +318,9 @@ type RevokeResult struct {
 
 // Revoke records a revocation request; it takes effect when an operator
 // approves it, or at once when Direct. Any caller may ask; Direct needs the
-// revoker role.
+// revoker role. Possession of the key is recorded as proven (for the
+// reviewer) by a signed Proof, a CMP rr signed with the key, or a caller
+// who is the certificate's holder (see isHolder); never otherwise.
 func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, error) {
 	need := principal.Role("")
 	if in.Direct {
@@ -368,6 +370,8 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 				return msg.Errorf("the revocation request is not signed with certificate %s as the CA issued it: %w", serial, ra.ErrAuth)
 			}
 			detail += " possession=proven (CMP rr signed by the certificate's key)"
+		} else if isHolder(p, serial) {
+			detail += " possession=proven (TLS client authentication with the certificate)"
 		}
 		if open, err := tx.OpenRequestFor(serial, ra.KindRevoke); err != nil {
 			return err

@@ -73,7 +73,7 @@ func TestNameParts(t *testing.T) {
 			t.Errorf("Apply(surname %q, given name %q) = %v; want a %s field error", tt.surname, tt.given, err, tt.field)
 		}
 	}
-	if rs, err := s.Requests(ctx, store.RequestFilter{}); err != nil || len(rs) != 0 {
+	if rs, err := s.Requests(as(ctx, "alice"), store.RequestFilter{}); err != nil || len(rs) != 0 {
 		t.Fatalf("refused applications stored %d requests, %v", len(rs), err)
 	}
 

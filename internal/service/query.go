@@ -73,8 +73,12 @@ func (s *Service) Status(ctx context.Context, ref string) (*RequestDetail, error
 	return &d, nil
 }
 
-// Requests lists requests (the review queue).
+// Requests lists requests (the review queue); the caller needs an
+// operator role (any).
 func (s *Service) Requests(ctx context.Context, f store.RequestFilter) ([]*ra.Request, error) {
+	if _, err := principal.Require(ctx, principal.AnyRole); err != nil {
+		return nil, err
+	}
 	var out []*ra.Request
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
@@ -86,8 +90,12 @@ func (s *Service) Requests(ctx context.Context, f store.RequestFilter) ([]*ra.Re
 	return out, err
 }
 
-// Certificates lists issued certificates.
+// Certificates lists issued certificates; the caller needs an operator
+// role (any).
 func (s *Service) Certificates(ctx context.Context, status ra.CertStatus, limit int) ([]*ra.Certificate, error) {
+	if _, err := principal.Require(ctx, principal.AnyRole); err != nil {
+		return nil, err
+	}
 	var out []*ra.Certificate
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
@@ -106,8 +114,12 @@ type CertificateDetail struct {
 	Integrity []string `json:"integrity,omitempty"`
 }
 
-// Certificate reads one certificate by serial.
+// Certificate reads one certificate by serial; the caller needs an
+// operator role (any).
 func (s *Service) Certificate(ctx context.Context, serial string) (*CertificateDetail, error) {
+	if _, err := principal.Require(ctx, principal.AnyRole); err != nil {
+		return nil, err
+	}
 	serial, err := ra.ParseSerial(serial)
 	if err != nil {
 		return nil, err

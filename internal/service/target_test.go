@@ -102,7 +102,7 @@ func TestRenewalOfRevokedTarget(t *testing.T) {
 			}
 			tc.kill(t, s, clk, got.Serial)
 
-			rs, err := s.Requests(ctx, store.RequestFilter{Kinds: []ra.Kind{ra.KindRenew}})
+			rs, err := s.Requests(as(ctx, "alice"), store.RequestFilter{Kinds: []ra.Kind{ra.KindRenew}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,12 +132,12 @@ func TestRenewalOfRevokedTarget(t *testing.T) {
 			case beforeDownload:
 				_, err := s.Download(ctx, DownloadInput{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))})
 				wantConflict(t, "Download", err, tc.says)
-				outs, err := s.DownloadMany(ctx, []DownloadInput{{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}})
+				outs, err := s.DownloadMany(as(ctx, "clerk"), []DownloadInput{{Ref: ref, Passcode: code, CSR: csrFor(t, newKey(t))}})
 				if err != nil || len(outs) != 1 || !errors.Is(outs[0].Err, ra.ErrConflict) {
 					t.Fatalf("DownloadMany = %+v, %v; want the renewal refused", outs, err)
 				}
 			}
-			certs, err := s.Certificates(ctx, "", 0)
+			certs, err := s.Certificates(as(ctx, "alice"), "", 0)
 			if err != nil {
 				t.Fatal(err)
 			}
