@@ -1,4 +1,4 @@
--- cmca RA store, version 14, PostgreSQL: the same as ../0014_ocsp_service_certs.sql.
+-- cmca RA store, version 12, PostgreSQL: the same as ../0012_ocsp_service_certs.sql.
 -- OCSP answers for every certificate the CA issued, also those cmca issued
 -- for its own use (service_certificates, version 7: operator credentials,
 -- the server's TLS certificate). Their pre-signed responses live in

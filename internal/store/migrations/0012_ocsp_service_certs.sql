@@ -1,4 +1,4 @@
--- cmca RA store, version 14: OCSP answers for every certificate the CA
+-- cmca RA store, version 12: OCSP answers for every certificate the CA
 -- issued, also those cmca issued for its own use (service_certificates,
 -- version 7: operator credentials, the server's TLS certificate). Their
 -- pre-signed responses live in ocsp_responses too, so its serial no longer
