@@ -684,7 +684,9 @@ func confRevokeRace(t *testing.T, loc string) {
 // next delta would skip it) is refused with errStaleClock, which Store.Tx
 // retries, and nothing of it is kept; a delta's thisUpdate (bumped past its
 // base's) does not count. On SQLite the write lock held from BEGIN makes
-// that order impossible, and the time is taken as given.
+// that order impossible, and the time is taken as given. A clock that,
+// read again, is still behind that thisUpdate is not refused: retrying
+// would not help, and a revocation must always be possible.
 // TestCRLRevocationRace (internal/service) forces the real race.
 func confRevokeBeforeCRL(t *testing.T, loc string) {
 	s := openAt(t, loc)
@@ -701,25 +703,30 @@ func confRevokeBeforeCRL(t *testing.T, loc string) {
 	if err := crl(2, 1, confNow.Add(3*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Tx(ctx, func(tx *Tx) error {
-		if err := tx.InsertCertificate(&ra.Certificate{Serial: "0e", RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com",
-			UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k", DER: []byte{0x30, 0x00}}); err != nil {
-			return err
+	issue := func(serial string) {
+		t.Helper()
+		err := s.Tx(ctx, func(tx *Tx) error {
+			if err := tx.InsertCertificate(&ra.Certificate{Serial: serial, RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com",
+				UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k" + serial, DER: []byte{0x30, 0x00}}); err != nil {
+				return err
+			}
+			return tx.Audit(ra.Event{Operator: "bob", Action: "download", Ref: "20261125-CONF0001", Serial: serial})
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return tx.Audit(ra.Event{Operator: "bob", Action: "download", Ref: "20261125-CONF0001", Serial: "0e"})
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	issue("0e")
 	runs := 0
+	serial := "0e"
 	revoke := func(at time.Time) error {
 		runs = 0
 		return s.Tx(ctx, func(tx *Tx) error {
 			runs++
-			if err := tx.RevokeCertificate("0e", at, 1, time.Time{}); err != nil {
+			if err := tx.RevokeCertificate(serial, at, 1, time.Time{}); err != nil {
 				return err
 			}
-			return tx.Audit(ra.Event{Operator: "carol", Action: "revoke", Serial: "0e"})
+			return tx.Audit(ra.Event{Operator: "carol", Action: "revoke", Serial: serial})
 		})
 	}
 	status := func() ra.CertStatus {
@@ -727,13 +734,14 @@ func confRevokeBeforeCRL(t *testing.T, loc string) {
 		var c *ra.Certificate
 		if err := s.Read(ctx, func(tx *Tx) error {
 			var err error
-			c, err = tx.Certificate("0e")
+			c, err = tx.Certificate(serial)
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 		return c.Status
 	}
+	var err error
 	err = revoke(confNow.Add(time.Hour - time.Second))
 	if s.Engine() == Postgres {
 		if !errors.Is(err, errStaleClock) || runs != maxTxAttempts {
@@ -754,6 +762,20 @@ func confRevokeBeforeCRL(t *testing.T, loc string) {
 		t.Fatalf("certificate after the revocation: %s; want revoked", st)
 	}
 	checkAudit(t, s, 3)
+
+	// A clock still behind CRL 1 (late, or set back after CRL 1 was
+	// signed) would be behind on every run: the revocation is not
+	// refused, and is dated by that clock, as given.
+	issue("0f")
+	serial = "0f"
+	s.Now = func() time.Time { return confNow }
+	if err := revoke(confNow.Add(time.Hour - time.Second)); err != nil || runs != 1 {
+		t.Fatalf("revocation with the clock behind CRL 1 = %v after %d runs; want success at once", err, runs)
+	}
+	if st := status(); st != ra.CertRevoked {
+		t.Fatalf("certificate after the revocation with the clock behind: %s; want revoked", st)
+	}
+	checkAudit(t, s, 5)
 }
 
 func confMetaPolicy(t *testing.T, loc string) {

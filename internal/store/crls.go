@@ -79,6 +79,14 @@ func (t *Tx) NextCRLNumber() (int64, error) {
 // after that CRL's thisUpdate. A full CRL's thisUpdate is read from the
 // clock under this lock (service.CRL); a delta's may be bumped a second
 // past it, so deltas are not compared. TestCRLRevocationRace forces it.
+//
+// Only when the clock, read again now, has reached that thisUpdate: then
+// the transaction began before the CRL, and running it again dates the
+// revocation after it. A clock still behind the newest CRL (an instance
+// whose clock is late, or was set back after the CRL was signed) would be
+// behind on every run: the revocation is not refused for it -- a
+// revocation must always be possible -- and is dated by that clock, as
+// before (docs/operations.md: keep the instances' clocks in step).
 func (t *Tx) lockForRevocation(at time.Time) error {
 	if t.engine != Postgres || !t.write {
 		return nil
@@ -90,7 +98,7 @@ func (t *Tx) lockForRevocation(at time.Time) error {
 	if err != nil || latest == nil {
 		return err
 	}
-	if at.Unix() < latest.ThisUpdate.Unix() {
+	if at.Unix() < latest.ThisUpdate.Unix() && t.clock != nil && t.clock().Unix() >= latest.ThisUpdate.Unix() {
 		return msg.Errorf("revocation timed %s, before the thisUpdate %s of CRL %d signed meanwhile (are the clocks of the cmca instances set right?): %w",
 			at.UTC().Format(time.RFC3339), latest.ThisUpdate.UTC().Format(time.RFC3339), latest.Number, errStaleClock)
 	}

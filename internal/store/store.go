@@ -468,7 +468,7 @@ func (s *Store) tx1(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return msg.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now()), shared: s.shared, engine: s.engine, write: true}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: fixedAt(s.Now()), clock: s.Now, shared: s.shared, engine: s.engine, write: true}
 	defer func() {
 		if r := recover(); r != nil {
 			// A panic (a bug) must not keep the write lock and the
@@ -516,6 +516,7 @@ type Tx struct {
 	tx     *sql.Tx
 	ctx    context.Context
 	now    func() time.Time
+	clock  func() time.Time // the store's clock, read afresh (lockForRevocation); nil in a snapshot
 	engine Engine
 	write  bool // a write transaction (Store.Tx), not a snapshot (Store.Read)
 	// statements prepared on this transaction's connection (bulk_stmt.go)
