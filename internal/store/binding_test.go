@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -299,24 +300,8 @@ func TestBindingAddedColumnsKeepOldDigests(t *testing.T) {
 func TestUpgradeToNamePartsKeepsBindings(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ra.db")
-	names, err := migrationNames(SQLite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`}
-	for _, name := range names {
-		if v, _ := migrationVersion(name); v > 9 {
-			continue
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stmts = append(stmts, string(body))
-	}
 	const ref = "20261125-OLD00009"
-	stmts = append(stmts,
-		`INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0)`,
+	stmts := append(schemaUpTo(t, 9),
 		`INSERT INTO applicants (id, id_type, id_number, name, mobile, email, created_at, updated_at) VALUES (1, 'passport', 'E1234567', '张三', '13812345678', 'a@example.com', 1000, 1000)`,
 		`INSERT INTO requests (id, ref, kind, state, applicant_id, name, id_type, id_number, mobile, email, usage_type, acceptance_point, storage, submitted_by, created_at, updated_at)
 VALUES (1, '`+ref+`', 'new', 'submitted', 1, '张三', 'passport', 'E1234567', '13812345678', 'a@example.com', 'email', 'online', 'soft', 'clerk', 1000, 1000)`)
@@ -382,4 +367,27 @@ var requestGroupsSchema10 = []fieldGroup{
 	{name: "storage", cols: []string{"storage"}},
 	{name: "passcode", cols: []string{"passcode_hash", "passcode_expires", "passcode_attempts", "passcode_used"}},
 	{name: "state", cols: []string{"kind", "state", "target_serial", "reason", "cert_serial", "submitted_by", "decided_by", "issued_by"}},
+}
+
+// schemaUpTo is the SQL that makes an SQLite store as cmca wrote it at
+// schema version max: the migrations up to it, each recorded.
+func schemaUpTo(t *testing.T, max int) []string {
+	t.Helper()
+	names, err := migrationNames(SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`}
+	for _, name := range names {
+		v, _ := migrationVersion(name)
+		if v > max {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(body), fmt.Sprintf(`INSERT INTO schema_migrations (version, applied_at) VALUES (%d, 0)`, v))
+	}
+	return stmts
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -193,23 +192,7 @@ func confOCSPServiceCerts(t *testing.T, loc string) {
 func TestUpgradeKeepsOCSPResponses(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ra.db")
-	names, err := migrationNames(SQLite)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`}
-	for _, name := range names {
-		v, _ := migrationVersion(name)
-		if v >= 12 {
-			continue
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stmts = append(stmts, string(body), fmt.Sprintf(`INSERT INTO schema_migrations (version, applied_at) VALUES (%d, 0)`, v))
-	}
-	stmts = append(stmts,
+	stmts := append(schemaUpTo(t, 11),
 		`INSERT INTO applicants (id, id_type, id_number, name, mobile, email, created_at, updated_at) VALUES (1, 'passport', 'E1234567', '张三', '13812345678', 'a@example.com', 1000, 1000)`,
 		`INSERT INTO requests (id, ref, kind, state, applicant_id, name, id_type, id_number, mobile, email, usage_type, acceptance_point, storage, submitted_by, created_at, updated_at)
 VALUES (1, '20261125-OLD00013', 'new', 'issued', 1, '张三', 'passport', 'E1234567', '13812345678', 'a@example.com', 'auth', 'online', 'soft', 'clerk', 1000, 1000)`,
