@@ -139,10 +139,14 @@ const (
 	CodePolicy              = "policy.forbidden"   // any other policy refusal
 	CodeFourEyes            = "policy.four_eyes"   // the four-eyes rule forbids this caller
 	CodeRateLimited         = "rate.limited"       // params: retry_after (seconds)
-	CodeCancelled           = "request.cancelled"  // the caller went away
-	CodeInternal            = "server.internal"    // see the server log under request_id
-	CodeUnavailable         = "server.unavailable" // shutting down or not ready
-	CodeStoreUnavailable    = "store.unavailable"  // the database cannot be reached now; retry
+	// CodeCertLimit: revoke and reissue requests without proof of
+	// possession on one certificate are over policy ratelimit.certificate;
+	// params: serial, limit, retry_after (seconds), retry_at (RFC 3339).
+	CodeCertLimit        = service.CodeCertLimit
+	CodeCancelled        = "request.cancelled"  // the caller went away
+	CodeInternal         = "server.internal"    // see the server log under request_id
+	CodeUnavailable      = "server.unavailable" // shutting down or not ready
+	CodeStoreUnavailable = "store.unavailable"  // the database cannot be reached now; retry
 	// CodePublishDamaged: a file the public endpoints serve from the home
 	// (a CRL, the CA certificate) is missing, unreadable or not what it
 	// should be; the CA's operator repairs it (`cmca crl --force`, `cmca
@@ -184,6 +188,7 @@ var catalogue = map[string]codeInfo{
 	CodePolicy:              {ClassPolicy, http.StatusForbidden},
 	CodeFourEyes:            {ClassPolicy, http.StatusForbidden},
 	CodeRateLimited:         {ClassPolicy, http.StatusTooManyRequests},
+	CodeCertLimit:           {ClassPolicy, http.StatusTooManyRequests},
 	CodeCancelled:           {ClassCancelled, 499},
 	CodeInternal:            {ClassInternal, http.StatusInternalServerError},
 	CodeUnavailable:         {ClassInternal, http.StatusServiceUnavailable},

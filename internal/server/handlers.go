@@ -140,6 +140,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		info.err = err.Error()
 	}
 	e.RequestID = info.id
+	if secs := e.Params["retry_after"]; secs != "" && e.Status() == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", secs)
+	}
 	var ce *checkError
 	if errors.As(err, &ce) {
 		e.Result, _ = json.Marshal(ce.check)

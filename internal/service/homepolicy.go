@@ -39,6 +39,9 @@ type Policy struct {
 	// OCSPLimit: OCSP answers that cost a signature (a nonce, an unknown
 	// serial, several certificates in one request).
 	OCSPLimit RateLimit `json:"ratelimit_ocsp"`
+	// CertLimit: revoke and reissue requests without proof of possession
+	// per certificate, counted in the store (every process and instance).
+	CertLimit CertLimit `json:"ratelimit_certificate"`
 }
 
 // DefaultPolicy is what a new home gets without configuration.
@@ -46,7 +49,7 @@ func DefaultPolicy() Policy {
 	return Policy{PasscodeTTL: 14 * 24 * time.Hour, MaxPasscodeAttempts: 5, RenewWindow: 30 * 24 * time.Hour,
 		ProofMaxAge: 10 * time.Minute, CounterIssuers: []string{}, Usages: []string{"*"},
 		ApplyLimit: RateLimit{Burst: 20, Every: 30 * time.Second}, PasscodeLimit: RateLimit{Burst: 10, Every: 6 * time.Second},
-		OCSPLimit: RateLimit{Burst: 100, Every: 100 * time.Millisecond}}
+		OCSPLimit: RateLimit{Burst: 100, Every: 100 * time.Millisecond}, CertLimit: CertLimit{N: 3, Window: 24 * time.Hour}}
 }
 
 // PolicyKey describes one policy setting: its name (the same as the config
@@ -133,6 +136,12 @@ var PolicyKeys = []PolicyKey{
 		get: func(p *Policy) string { return p.OCSPLimit.String() },
 		set: func(p *Policy, v string) (err error) {
 			p.OCSPLimit, err = parseRateLimit("ratelimit.ocsp", v)
+			return err
+		}},
+	{Key: "ratelimit.certificate", Help: "per certificate, in the store (every process and cmca serve instance): revoke and reissue requests without proof of possession, filed by callers without an operator role, at most N in any WINDOW", Range: certLimitRange,
+		get: func(p *Policy) string { return p.CertLimit.String() },
+		set: func(p *Policy, v string) (err error) {
+			p.CertLimit, err = parseCertLimit("ratelimit.certificate", v)
 			return err
 		}},
 }

@@ -356,6 +356,7 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 			return err
 		}
 		detail := "reason=" + string(reason)
+		proven := true
 		if in.Proof != nil {
 			old, err := x509.ParseCertificate(c.DER)
 			if err != nil {
@@ -372,11 +373,19 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 			detail += " possession=proven (CMP rr signed by the certificate's key)"
 		} else if isHolder(p, serial) {
 			detail += " possession=proven (TLS client authentication with the certificate)"
+		} else {
+			proven = false
 		}
 		if open, err := tx.OpenRequestFor(serial, ra.KindRevoke); err != nil {
 			return err
 		} else if open != nil {
 			return msg.Errorf("certificate %s already has a revocation request %s waiting for review: %w", serial, open.Ref, ra.ErrConflict)
+		}
+		var record func(ref string) error
+		if !proven && countsForCertLimit(p) {
+			if record, err = checkCertLimit(tx, serial); err != nil {
+				return err
+			}
 		}
 		src, err := tx.Request(c.RequestRef)
 		if err != nil {
@@ -386,6 +395,11 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 		r.Reason, r.Comment = string(reason), comment
 		if err := insertFor(tx, r); err != nil {
 			return err
+		}
+		if record != nil {
+			if err := record(r.Ref); err != nil {
+				return err
+			}
 		}
 		if err := tx.Audit(event(operator, "revoke-request", r, "", detail)); err != nil {
 			return err
@@ -466,6 +480,15 @@ func (s *Service) Reissue(ctx context.Context, in ReissueInput) (*RevokeResult, 
 		} else if open != nil {
 			return msg.Errorf("certificate %s already has an open %s request %s (%s): %w", serial, open.Kind, open.Ref, open.State, ra.ErrConflict)
 		}
+		// A reissue carries no proof of possession (the key is lost or
+		// broken); only the holder logged in with the certificate itself
+		// has shown they hold it.
+		var record func(ref string) error
+		if !isHolder(p, serial) && countsForCertLimit(p) {
+			if record, err = checkCertLimit(tx, serial); err != nil {
+				return err
+			}
+		}
 		src, err := tx.Request(c.RequestRef)
 		if err != nil {
 			return err
@@ -474,6 +497,11 @@ func (s *Service) Reissue(ctx context.Context, in ReissueInput) (*RevokeResult, 
 		r.Reason, r.Comment = string(reason), comment
 		if err := insertFor(tx, r); err != nil {
 			return err
+		}
+		if record != nil {
+			if err := record(r.Ref); err != nil {
+				return err
+			}
 		}
 		if err := tx.Audit(event(operator, "reissue-request", r, "", "reason="+string(reason))); err != nil {
 			return err
