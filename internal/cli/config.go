@@ -96,6 +96,7 @@ var configDefaults = map[string]any{
 	"ratelimit.apply":               "20/30s",
 	"ratelimit.passcode":            "10/6s",
 	"ratelimit.ocsp":                "100/100ms",
+	"ratelimit.certificate":         "3/1d",
 	"server.url":                    "",
 	"server.ca":                     "",
 	"server.listen":                 "",
