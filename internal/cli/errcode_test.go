@@ -31,6 +31,7 @@ func TestErrorCode(t *testing.T) {
 		{ra.WithCode("passcode.wrong", fmt.Errorf("wrong: %w", ra.ErrAuth), "ref", "R", "attempts_left", "2"), api.CodePasscodeWrong, ExitAuth},
 		{fmt.Errorf("x: %w", ra.ErrAuth), api.CodeAuthFailed, ExitAuth},
 		{fmt.Errorf("x: %w", ra.ErrPolicy), api.CodePolicy, ExitPolicy},
+		{ra.WithCode(service.CodeCertLimit, fmt.Errorf("too many: %w", ra.ErrPolicy), "serial", "0A", "retry_after", "60"), api.CodeCertLimit, ExitPolicy},
 		{&principal.AuthError{Code: principal.CodeMissingRole, Role: "issuer"}, api.CodeRoleRequired, ExitAuth},
 		{&principal.AuthError{Code: principal.CodeNoPrincipal, Role: "issuer"}, api.CodeAuthRequired, ExitAuth},
 		{fmt.Errorf("read x: %w", errCancelled), api.CodeCancelled, ExitCancelled},
