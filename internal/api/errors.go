@@ -130,6 +130,8 @@ const (
 	CodePasscodeLocked   = "passcode.locked"          // params: ref
 	CodePasscodeExpired  = "passcode.expired"         // params: ref
 	CodePasscodeUsed     = "passcode.used"            // params: ref
+	CodePasscodeExists   = "passcode.exists"          // issue without resend; params: ref, expires
+	CodeDownloadStorage  = "download.storage"         // another storage than the request's; params: ref, storage
 	// CodePasscodeKeyMismatch: this instance's ca/passcode.kek is not the
 	// key the store recorded, or is missing; params: path.
 	CodePasscodeKeyMismatch = service.CodePasscodeKeyMismatch
@@ -181,6 +183,8 @@ var catalogue = map[string]codeInfo{
 	CodePasscodeLocked:      {ClassAuth, http.StatusForbidden},
 	CodePasscodeExpired:     {ClassAuth, http.StatusForbidden},
 	CodePasscodeUsed:        {ClassConflict, http.StatusConflict},
+	CodePasscodeExists:      {ClassConflict, http.StatusConflict},
+	CodeDownloadStorage:     {ClassInvalid, http.StatusBadRequest},
 	CodePasscodeKeyMismatch: {ClassConflict, http.StatusConflict},
 	CodeAuthFailed:          {ClassAuth, http.StatusForbidden},
 	CodeAuthRequired:        {ClassAuth, http.StatusUnauthorized},
@@ -340,11 +344,11 @@ func CredentialRefused(err error, op string, roles ...string) *Error {
 // No roles means any operator role.
 func RoleRequired(op string, roles ...string) *Error {
 	if len(roles) == 0 {
-		return New(CodeRoleRequired, fmt.Sprintf("%s needs an operator credential; log in with --login", op), "role", "operator", "operation", op)
+		return New(CodeRoleRequired, fmt.Sprintf("%s needs an operator credential", op), "role", "operator", "operation", op)
 	}
 	what := roles[0]
 	for _, r := range roles[1:] {
 		what += " or " + r
 	}
-	return New(CodeRoleRequired, fmt.Sprintf("%s needs an operator credential with the %s role; log in with --login", op, what), "role", what, "operation", op)
+	return New(CodeRoleRequired, fmt.Sprintf("%s needs an operator credential with the %s role", op, what), "role", what, "operation", op)
 }

@@ -259,6 +259,10 @@ func applyRun(cmd *cobra.Command, o *ApplyOptions) error {
 		_ = f.PrintJSON(map[string]any{"submitted": 0, "results": results})
 	}
 	if err != nil {
+		if be != nil && !o.Partial {
+			// The service names no flag; the remedy is the command line's.
+			return errorf("%w\n(pass --partial to submit the valid ones)", err)
+		}
 		return err
 	}
 	if o.Counter.active {

@@ -90,25 +90,33 @@ func errorCode(err error) (string, map[string]string) {
 
 var unfilled = regexp.MustCompile(`\{[a-z_]+\}`)
 
-// errorText is the message of a failure in the user's language. English
-// keeps the error's own text (it carries the detail); Chinese renders the
-// catalogue's text of the code from its parameters, and where a parameter
-// is missing, the class's text around the English detail.
+// errorText is the message of a failure in the user's language. A code
+// with its own catalogue text and all its parameters given is rendered from
+// that text in either language: the text carries the command line's remedy
+// (`cmca issue --resend {ref}`), which the service's message leaves out.
+// Otherwise English keeps the error's own text (it carries the detail), and
+// Chinese translates it or puts the class's text around the English detail.
 func (f *Factory) errorText(err error, code string, params map[string]string) string {
 	p := f.P()
 	if errors.Is(err, errInputEnded) {
 		return p.T(err.Error())
 	}
+	var fe *ra.FieldError
+	isField := errors.As(err, &fe)
 	if p.Tag() == msg.English {
 		if code == api.CodeCancelled {
 			return "cancelled"
+		}
+		// A code with its own text, every parameter it names given:
+		// that text, which holds the command line's remedy (the
+		// service's message names no cmca command or flag).
+		if s, ok := p.Error(code, params); ok && !unfilled.MatchString(s) && !isClassCode(code) && !isField {
+			return s
 		}
 		return err.Error()
 	}
 	detail := err.Error()
 	var ue *usageError
-	var fe *ra.FieldError
-	isField := errors.As(err, &fe)
 	if errors.As(err, &ue) && ue.format != "" && ue.Error() == detail {
 		detail = p.Sprintf(ue.format, translateArgs(p, ue.args)...)
 	} else if code != api.CodeCancelled {

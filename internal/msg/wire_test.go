@@ -20,8 +20,8 @@ func TestWireArgs(t *testing.T) {
 		ok     bool
 		zh     string
 	}{
-		{"strings and a sentinel", "request %s is not approved yet; run `cmca approve %s` first: %w", []any{"R1", "R1", conflict}, true,
-			"申请 R1 尚未审核通过；请先运行 `cmca approve R1`：状态不允许"},
+		{"strings and a sentinel", "the passcode of %s was already used to download certificate %s; if that certificate was lost, its holder can ask for a reissue: %w", []any{"R1", "S1", conflict}, true,
+			"业务受理号 R1 的下载授权码已用于下载证书 S1；如该证书丢失，持有人可申请证书补办：状态不允许"},
 		{"integers", "a passcode has %d characters (e.g. 7KQ3-PZ4M-XW2A-9HCD-1EFG), got %d", []any{20, 3}, true,
 			"下载授权码有 20 个字符（例如 7KQ3-PZ4M-XW2A-9HCD-1EFG），实际为 3 个"},
 		{"not in the catalogue", "no such text %s", []any{"x"}, false, ""},
@@ -54,14 +54,14 @@ func TestWireArgs(t *testing.T) {
 // arguments pass the escaping function.
 func TestRenderRefusesForgedFormats(t *testing.T) {
 	zh := For(Chinese)
-	const f = "request %s is not approved yet; run `cmca approve %s` first: %w"
+	const f = "the passcode of %s was already used to download certificate %s; if that certificate was lost, its holder can ask for a reissue: %w"
 	for _, tt := range []struct {
 		format  string
 		args    []string
 		english string
 	}{
 		{"%s%s%s", []string{"a", "b", "c"}, "abc"},                                                        // not a catalogue ID
-		{f, []string{"R1", "R1"}, "request R1 is not approved yet"},                                       // too few arguments
+		{f, []string{"R1", "R1"}, "the passcode of R1 was already used"},                                  // too few arguments
 		{f, []string{"R1", "R2", "wrong state"}, "something else"},                                        // not the message
 		{"a passcode has %d characters (e.g. 7KQ3-PZ4M-XW2A-9HCD-1EFG), got %d", []string{"x", "3"}, "x"}, // not a number
 	} {
@@ -69,7 +69,7 @@ func TestRenderRefusesForgedFormats(t *testing.T) {
 			t.Errorf("Render(%q, %q) = %q; want it refused", tt.format, tt.args, got)
 		}
 	}
-	english := "request R\x1b[31m is not approved yet; run `cmca approve R\x1b[31m` first: wrong state"
+	english := "the passcode of R\x1b[31m was already used to download certificate R\x1b[31m; if that certificate was lost, its holder can ask for a reissue: wrong state"
 	got, ok := zh.Render(f, []string{"R\x1b[31m", "R\x1b[31m", "wrong state"}, english, func(s string) string {
 		return strings.ReplaceAll(s, "\x1b", `\x1b`)
 	})

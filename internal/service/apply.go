@@ -134,7 +134,7 @@ func (s *Service) Validate(a Application) (Application, error) {
 		return a, err
 	}
 	if !a.AgreementAccepted {
-		return a, ra.Fieldf("agreement_accepted", "the subscriber agreement (version %s) must be accepted; read it with `cmca agreement`", s.cfg.Agreement.Version)
+		return a, ra.Fieldf("agreement_accepted", "the subscriber agreement (version %s) must be accepted", s.cfg.Agreement.Version)
 	}
 	return a, nil
 }
@@ -153,7 +153,7 @@ type ItemError struct {
 
 func (e *BatchError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d of the applications are invalid; nothing was submitted (fix them, or pass --partial to submit the valid ones):", len(e.Errors))
+	fmt.Fprintf(&b, "%d of the applications are invalid; nothing was submitted (fix them, or submit only the valid ones as a partial batch):", len(e.Errors))
 	for i, it := range e.Errors {
 		if i == 10 {
 			fmt.Fprintf(&b, "\n  ... and %d more", len(e.Errors)-10)

@@ -156,7 +156,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 		if r.State == ra.StateCompleted && r.PasscodeUsed {
 			// Said before the MAC is checked (the encrypted passcode is
 			// gone), so it names no serial.
-			return msg.Errorf("the passcode of %s was already used; a CMP enrolment cannot be repeated: if the certificate was lost, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", ref, ref, ra.ErrConflict)
+			return msg.Errorf("the passcode of %s was already used; a CMP enrolment cannot be repeated: if the certificate was lost, its holder can ask for a reissue: %w", ref, ra.ErrConflict)
 		}
 		auth := &cmpAuth{check: func(tx *store.Tx, r *ra.Request) (bool, error) {
 			var err error
@@ -164,7 +164,7 @@ func (b *CMPBackend) Enrol(ctx context.Context, in *cmp.EnrolRequest) (*cmp.Resu
 				return false, err
 			}
 			if box == nil {
-				return false, msg.Errorf("request %s has no passcode stored for CMP (issued before CMP was set up, or its key file was replaced); ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrConflict)
+				return false, msg.Errorf("request %s has no passcode stored for CMP (issued before CMP was set up, or its key file was replaced); the acceptance point can issue a new passcode: %w", r.Ref, ra.ErrConflict)
 			}
 			passcode, err := s.openPasscode(r.Ref, box)
 			if err != nil {
@@ -269,7 +269,7 @@ func (b *CMPBackend) Update(ctx context.Context, in *cmp.UpdateRequest) (*cmp.Re
 	}
 	res := &cmp.Result{Signed: true}
 	if window := s.Policy().RenewWindow; s.Now().Before(in.Signer.NotAfter.Add(-window)) {
-		return res, cmp.Fail(cmp.NotAuthorized, msg.Errorf("certificate %s may be renewed over CMP from %s (%s before it expires); before that, renew with `cmca renew`, which files a request for review: %w",
+		return res, cmp.Fail(cmp.NotAuthorized, msg.Errorf("certificate %s may be renewed over CMP from %s (%s before it expires); before that, a renewal is a request an operator reviews: %w",
 			serial, in.Signer.NotAfter.Add(-window).Format(time.DateOnly), window, ra.ErrPolicy))
 	}
 	csr := &x509.CertificateRequest{PublicKey: in.Request.PublicKey, RawSubjectPublicKeyInfo: in.Request.RawSPKI}

@@ -167,7 +167,7 @@ func (s *Service) Reject(ctx context.Context, ref, reason string) (*Decision, er
 	operator := p.String()
 	reason, err = ra.ValidateText("reason", reason, 500, true)
 	if err != nil {
-		return nil, msg.Errorf("%w (a rejection needs --reason so the applicant knows what to fix)", err)
+		return nil, msg.Errorf("%w (a rejection needs a reason so the applicant knows what to fix)", err)
 	}
 	var d *Decision
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {
@@ -236,13 +236,14 @@ func (s *Service) issueTx(tx *store.Tx, p principal.Principal, ref string, resen
 		from := r.State
 		switch {
 		case from == ra.StateIssued && !resend:
-			return msg.Errorf("request %s already has a passcode (expires %s); pass --resend to replace it: %w", ref, r.PasscodeExpires.Local().Format(time.DateTime), ra.ErrConflict)
+			expires := r.PasscodeExpires.Local().Format(time.DateTime)
+			return ra.WithCode("passcode.exists", msg.Errorf("request %s already has a passcode (expires %s); issuing a new one replaces it only when asked to resend: %w", ref, expires, ra.ErrConflict), "ref", ref, "expires", expires)
 		case from == ra.StateApproved && resend:
 			resend = false // nothing to replace; plain issue
 		}
 		if err := ra.CheckTransition(r.Ref, r.Kind, from, ra.StateIssued); err != nil {
 			if from == ra.StateSubmitted {
-				return msg.Errorf("request %s is not approved yet; run `cmca approve %s` first: %w", ref, ref, ra.ErrConflict)
+				return msg.Errorf("request %s is not approved yet; an operator approves it first: %w", ref, ra.ErrConflict)
 			}
 			return err
 		}

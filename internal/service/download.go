@@ -118,7 +118,7 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 			return nil, nil, nil, err
 		}
 		if c.SPKISHA256 != spki {
-			return nil, nil, nil, ra.WithCode("passcode.used", msg.Errorf("the passcode of %s was already used to download certificate %s; if you lost it, ask for a reissue (`cmca reissue --ref %s --reason lost`): %w", r.Ref, c.Serial, r.Ref, ra.ErrConflict), "ref", r.Ref, "serial", c.Serial)
+			return nil, nil, nil, ra.WithCode("passcode.used", msg.Errorf("the passcode of %s was already used to download certificate %s; if that certificate was lost, its holder can ask for a reissue: %w", r.Ref, c.Serial, ra.ErrConflict), "ref", r.Ref, "serial", c.Serial)
 		}
 		out = issuedFrom(r, c, authority)
 		out.Retrieved = true
@@ -127,21 +127,21 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	if r.State != ra.StateIssued {
 		switch r.State {
 		case ra.StateSubmitted, ra.StateApproved:
-			return nil, nil, nil, msg.Errorf("request %s is %s: no download passcode has been issued yet; the passcode comes from the acceptance point once an operator has approved and issued the request (`cmca status %s`): %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
+			return nil, nil, nil, msg.Errorf("request %s is %s: no download passcode has been issued yet; the passcode comes from the acceptance point once an operator has approved and issued the request: %w", r.Ref, r.State, ra.ErrConflict)
 		case ra.StateRejected:
-			return nil, nil, nil, msg.Errorf("request %s was rejected (%s); correct what the reason says and apply again with `cmca apply`: %w", r.Ref, r.DecisionReason, ra.ErrConflict)
+			return nil, nil, nil, msg.Errorf("request %s was rejected (%s); correct what the reason says and apply again: %w", r.Ref, r.DecisionReason, ra.ErrConflict)
 		}
-		return nil, nil, nil, msg.Errorf("request %s is %s and has nothing to download; see its history with `cmca status %s`: %w", r.Ref, r.State, r.Ref, ra.ErrConflict)
+		return nil, nil, nil, msg.Errorf("request %s is %s and has nothing to download; its history says why: %w", r.Ref, r.State, ra.ErrConflict)
 	}
 	// A lock is stored state: raising the limit later does not lift it;
 	// lowering it locks what already reached the new limit.
 	maxAttempts := s.Policy().MaxPasscodeAttempts
 	if pc.Locked || r.PasscodeAttempts >= maxAttempts {
-		return nil, nil, nil, ra.WithCode("passcode.locked", msg.Errorf("the passcode of %s is locked after %d wrong attempts; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeAttempts, r.Ref, ra.ErrAuth), "ref", r.Ref)
+		return nil, nil, nil, ra.WithCode("passcode.locked", msg.Errorf("the passcode of %s is locked after %d wrong attempts; the acceptance point can issue a new one: %w", r.Ref, r.PasscodeAttempts, ra.ErrAuth), "ref", r.Ref)
 	}
 	now := tx.Now()
 	if now.After(r.PasscodeExpires) {
-		return nil, nil, nil, ra.WithCode("passcode.expired", msg.Errorf("the passcode of %s expired on %s; ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), r.Ref, ra.ErrAuth), "ref", r.Ref)
+		return nil, nil, nil, ra.WithCode("passcode.expired", msg.Errorf("the passcode of %s expired on %s; the acceptance point can issue a new one: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), ra.ErrAuth), "ref", r.Ref)
 	}
 	if ok, err := s.passcodeMatches(tx, r, pc.Hash, in); err != nil {
 		return nil, nil, nil, err
@@ -167,18 +167,18 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 			return nil, nil, nil, err
 		}
 		if left <= 0 {
-			authErr = ra.WithCode("passcode.wrong", msg.Errorf("wrong passcode for %s; it is now locked: ask the acceptance point to run `cmca issue --resend %s`: %w", r.Ref, r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
+			authErr = ra.WithCode("passcode.wrong", msg.Errorf("wrong passcode for %s; it is now locked: the acceptance point can issue a new one: %w", r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", "0")
 		} else {
 			plural := "s"
 			if left == 1 {
 				plural = ""
 			}
-			authErr = ra.WithCode("passcode.wrong", fmt.Errorf("wrong passcode for %s (%d attempt%s left); check the passcode the acceptance point gave you, or ask it for a new one (`cmca issue --resend %s`): %w", r.Ref, left, plural, r.Ref, ra.ErrAuth), "ref", r.Ref, "attempts_left", strconv.Itoa(left))
+			authErr = ra.WithCode("passcode.wrong", fmt.Errorf("wrong passcode for %s (%d attempt%s left); check the passcode the acceptance point gave you, or ask it for a new one: %w", r.Ref, left, plural, ra.ErrAuth), "ref", r.Ref, "attempts_left", strconv.Itoa(left))
 		}
 		return nil, nil, authErr, nil // commit the attempt count, then report
 	}
 	if in.Storage != "" && in.Storage != r.Storage {
-		return nil, nil, nil, msg.Errorf("request %s asked for %s storage; download with --storage %s: %w", r.Ref, r.Storage, r.Storage, ra.ErrInvalid)
+		return nil, nil, nil, ra.WithCode("download.storage", msg.Errorf("request %s asked for %s storage; its certificate is downloaded to that storage only: %w", r.Ref, r.Storage, ra.ErrInvalid), "ref", r.Ref, "storage", string(r.Storage))
 	}
 	// After the passcode: only its holder learns about the target.
 	if err := checkTarget(tx, r, now); err != nil {

@@ -342,7 +342,7 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 	comment, err := ra.ValidateText("comment", in.Comment, 500, in.Direct)
 	if err != nil {
 		if in.Direct {
-			return nil, msg.Errorf("%w (direct revocation by an operator needs a justification: --comment TEXT)", err)
+			return nil, msg.Errorf("%w (direct revocation by an operator needs a justification in its comment)", err)
 		}
 		return nil, err
 	}
@@ -454,7 +454,7 @@ func (s *Service) Reissue(ctx context.Context, in ReissueInput) (*RevokeResult, 
 			return nil, err
 		}
 	} else if in.Ref == "" {
-		return nil, ra.Fieldf("serial", "name the certificate with --serial or --ref")
+		return nil, ra.Fieldf("serial", "name the certificate by its serial number or its request's reference number")
 	}
 	var out *RevokeResult
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {

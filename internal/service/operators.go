@@ -102,7 +102,7 @@ func (s *Service) AddOperator(ctx context.Context, in OperatorInput) (*OperatorR
 	err = s.store.Read(ctx, func(tx *store.Tx) error {
 		_, err := tx.ActiveOperator(name)
 		if err == nil {
-			return msg.Errorf("operator %s already exists; revoke it first (`cmca operator revoke %s`) to give it a new credential: %w", name, name, ra.ErrConflict)
+			return msg.Errorf("operator %s already exists; revoke it first to give it a new credential: %w", name, ra.ErrConflict)
 		}
 		if errors.Is(err, ra.ErrNotFound) {
 			return nil

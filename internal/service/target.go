@@ -1,7 +1,6 @@
 package service
 
 import (
-	"fmt"
 	"github.com/cmca/cmca/internal/msg"
 	"time"
 
@@ -35,7 +34,7 @@ func checkTarget(tx *store.Tx, r *ra.Request, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	reject := fmt.Sprintf("reject the request (`cmca approve --reject --reason TEXT %s`); the holder applies for a new certificate", r.Ref)
+	reject := "reject the request; the holder applies for a new certificate"
 	switch c.StatusAt(now) {
 	case ra.CertRevoked:
 		if r.Kind == ra.KindReissue && (c.RevocationReason == "keyCompromise" || c.RevocationReason == "superseded") {

@@ -349,7 +349,7 @@ WHERE ref = ? AND state = ?
 RETURNING ` + groupCols(requestGroups)
 
 func requestNotFound(ref string) error {
-	return ra.WithCode("request.not_found", msg.Errorf("no request %s; check the reference number (业务受理号) or list requests with `cmca review --state all`: %w", ref, ra.ErrNotFound), "ref", ref)
+	return ra.WithCode("request.not_found", msg.Errorf("no request %s; check the reference number (业务受理号): %w", ref, ra.ErrNotFound), "ref", ref)
 }
 
 // RequestFilter selects requests for the review queue.
