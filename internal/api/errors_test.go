@@ -84,8 +84,8 @@ func TestCodesDocumented(t *testing.T) {
 // beside the unchanged English message; a message of no catalogue format,
 // and an internal error, carry none.
 func TestFromErrorCarriesFormat(t *testing.T) {
-	const f = "request %s is not approved yet; run `cmca approve %s` first: %w"
-	e := FromError(msg.Errorf(f, "R1", "R1", ra.ErrConflict))
+	const f = "request %s is %s and has nothing to download; its history says why: %w"
+	e := FromError(msg.Errorf(f, "R1", "revoked", ra.ErrConflict))
 	data, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
@@ -94,9 +94,9 @@ func TestFromErrorCarriesFormat(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}
-	want := "request R1 is not approved yet; run `cmca approve R1` first: wrong state"
-	if back.Message != want || back.Format != f || strings.Join(back.Args, "|") != "R1|R1|wrong state" {
-		t.Errorf("wire error %s; want message %q, format %q, args R1 R1 wrong state", data, want, f)
+	want := "request R1 is revoked and has nothing to download; its history says why: wrong state"
+	if back.Message != want || back.Format != f || strings.Join(back.Args, "|") != "R1|revoked|wrong state" {
+		t.Errorf("wire error %s; want message %q, format %q, args R1 revoked wrong state", data, want, f)
 	}
 	fe := FromError(ra.Fieldf("passcode", "a passcode has %d characters (e.g. 7KQ3-PZ4M-XW2A-9HCD-1EFG), got %d", 20, 3))
 	var got *ra.FieldError

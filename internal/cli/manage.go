@@ -274,6 +274,9 @@ func revokeRun(ctx context.Context, o *RevokeOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.Direct && strings.TrimSpace(o.Comment) == "" {
+		return usagef("direct revocation by an operator needs a justification: --comment TEXT")
+	}
 	in := service.RevokeInput{Serial: o.Serial, Reason: string(reason), Comment: o.Comment, Direct: o.Direct}
 	if o.P12 != "" || o.Token.named() {
 		serial := ""

@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/text/language"
+
+	"github.com/cmca/cmca/internal/api"
 	"github.com/cmca/cmca/internal/ca"
 	"github.com/cmca/cmca/internal/cli"
 	"github.com/cmca/cmca/internal/client"
@@ -180,6 +183,14 @@ var steps = []struct {
 		s.passcode = a.Passcode
 		return fmt.Sprintf("%s %v", a.Storage, a.Resent), nil
 	}, 0, "soft false"},
+	{"issue again", func(ctx context.Context, api cli.API, s *story) (string, error) {
+		_, err := api.Issue(ctx, s.ref, false)
+		return "", err
+	}, 4, ""},
+	{"download wrong storage", func(ctx context.Context, api cli.API, s *story) (string, error) {
+		_, err := api.Download(ctx, service.DownloadInput{Ref: s.ref, Passcode: s.passcode, CSR: s.csr2(), Storage: ra.StorageUSBKey})
+		return "", err
+	}, 2, ""},
 	{"download wrong passcode", func(ctx context.Context, api cli.API, s *story) (string, error) {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		s.key = k
@@ -206,6 +217,14 @@ var steps = []struct {
 		}
 		return fmt.Sprintf("same %v retrieved %v", i.Serial == s.serial, i.Retrieved), nil
 	}, 0, "same true retrieved true"},
+	{"download, another key", func(ctx context.Context, api cli.API, s *story) (string, error) {
+		_, err := api.Download(ctx, service.DownloadInput{Ref: s.ref, Passcode: s.passcode, CSR: s.csr2(), Storage: ra.StorageSoft})
+		return "", err
+	}, 4, ""},
+	{"reject without reason", func(ctx context.Context, api cli.API, s *story) (string, error) {
+		_, err := api.Reject(ctx, s.ref, "")
+		return "", err
+	}, 2, ""},
 	{"certificate for key", func(ctx context.Context, api cli.API, s *story) (string, error) {
 		c, err := api.CertificateForKey(ctx, s.spki())
 		if err != nil {
@@ -397,8 +416,65 @@ func TestAPIConformance(t *testing.T) {
 			if got["local"] != st.want {
 				t.Errorf("local %q; want %q", got["local"], st.want)
 			}
+			if errs["local"] != nil && errs["remote"] != nil {
+				local, remote := enText(errs["local"]), enText(errs["remote"])
+				if local != remote {
+					t.Errorf("in English, local %q, remote %q; want the same", local, remote)
+				}
+			}
+			checkNoCLIWording(t, errs["remote"])
+			if hint := cliHints[st.name]; hint != "" {
+				for _, tag := range []language.Tag{msg.English, msg.Chinese} {
+					if s := cli.ErrorText(errs["remote"], tag); !strings.Contains(s, hint) {
+						t.Errorf("%v: CLI text %q; want the remedy %q", tag, s, hint)
+					}
+				}
+			}
 		})
 	}
+}
+
+// cliHints: the command line's remedy its text must hold, from the code's
+// catalogue text (the service's message has none).
+var cliHints = map[string]string{
+	"status unknown":          "cmca review --state all",
+	"download wrong passcode": "cmca issue --resend",
+	"issue again":             "--resend",
+	"download wrong storage":  "--storage soft",
+	"download, another key":   "cmca reissue --ref",
+}
+
+// cliWording matches a cmca command or a command-line flag.
+var cliWording = regexp.MustCompile("`cmca |(^|[\\s(])--[a-z]")
+
+// checkNoCLIWording: what a remote client reads of an error (its message,
+// a field's message, a batch's items) names no cmca command or flag; the
+// command line renders its remedies from the code.
+func checkNoCLIWording(t *testing.T, err error) {
+	t.Helper()
+	var e *api.Error
+	if err == nil {
+		return
+	}
+	if !errors.As(err, &e) {
+		t.Errorf("remote error %T %v; want an *api.Error", err, err)
+		return
+	}
+	texts := []string{e.Message, e.Params["msg"]}
+	for _, it := range e.Items {
+		texts = append(texts, it.Error)
+	}
+	for _, s := range texts {
+		if cliWording.MatchString(s) {
+			t.Errorf("API message %q (code %s) names a cmca command or flag", s, e.Code)
+		}
+	}
+}
+
+// enText is an error's message in English as the CLI shows it,
+// references and serials replaced by X.
+func enText(err error) string {
+	return refOrSerial.ReplaceAllString(cli.ErrorText(err, msg.English), "X")
 }
 
 // refOrSerial matches the references and serials, which differ between

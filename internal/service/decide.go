@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"github.com/cmca/cmca/internal/msg"
+	"strings"
 	"time"
 
 	"github.com/cmca/cmca/internal/principal"
@@ -165,9 +166,12 @@ func (s *Service) Reject(ctx context.Context, ref, reason string) (*Decision, er
 		return nil, err
 	}
 	operator := p.String()
+	if strings.TrimSpace(reason) == "" {
+		return nil, ra.Fieldf("reason", "a rejection needs a reason so the applicant knows what to fix")
+	}
 	reason, err = ra.ValidateText("reason", reason, 500, true)
 	if err != nil {
-		return nil, msg.Errorf("%w (a rejection needs a reason so the applicant knows what to fix)", err)
+		return nil, err
 	}
 	var d *Decision
 	err = s.store.Tx(ctx, func(tx *store.Tx) error {

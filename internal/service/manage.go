@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"github.com/cmca/cmca/internal/msg"
+	"strings"
 	"time"
 
 	"github.com/cmca/cmca/internal/ca"
@@ -339,11 +340,11 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (*RevokeResult, er
 	if err != nil {
 		return nil, err
 	}
+	if in.Direct && strings.TrimSpace(in.Comment) == "" {
+		return nil, ra.Fieldf("comment", "direct revocation by an operator needs a justification")
+	}
 	comment, err := ra.ValidateText("comment", in.Comment, 500, in.Direct)
 	if err != nil {
-		if in.Direct {
-			return nil, msg.Errorf("%w (direct revocation by an operator needs a justification in its comment)", err)
-		}
 		return nil, err
 	}
 	var out *RevokeResult
