@@ -55,7 +55,7 @@ func ParseSerial(s string) (string, error) {
 	t = strings.ReplaceAll(t, ":", "")
 	n, ok := new(big.Int).SetString(t, 16)
 	if !ok || t == "" || n.Sign() <= 0 || len(t) > 40 {
-		return "", Fieldf("serial", "%q is not a certificate serial number (hex, as printed by `cmca certs`)", truncate(s, 48))
+		return "", Fieldf("serial", "%q is not a certificate serial number (hexadecimal digits)", truncate(s, 48))
 	}
 	return n.Text(16), nil
 }
