@@ -83,8 +83,8 @@ func TestErrorTextBelowCLI(t *testing.T) {
 		err  error
 		want string
 	}{
-		{msg.Errorf("request %s is not approved yet; run `cmca approve %s` first: %w", "R1", "R1", ra.ErrConflict),
-			"申请 R1 尚未审核通过；请先运行 `cmca approve R1`：状态不允许"},
+		{msg.Errorf("request %s is not approved yet; an operator approves it first: %w", "R1", ra.ErrConflict),
+			"申请 R1 尚未审核通过；须先由操作员审核通过：状态不允许"},
 		{msg.Errorf("%s has no cmca store; run `cmca init --home %s` first, or put the store back from a backup (`cmca restore`): %w", "/h", "/h", service.ErrNoHome),
 			"/h 中没有 cmca 存储；请先运行 `cmca init --home /h`，或用备份恢复存储（`cmca restore`）：数据目录尚未初始化"},
 		{fmt.Errorf("wrapped: %w", ra.Fieldf("passcode", "a passcode has %d characters (e.g. 7KQ3-PZ4M-XW2A-9HCD-1EFG), got %d", 20, 3)),
