@@ -127,8 +127,8 @@ const (
 	CodeConflict         = "state.conflict"           // wrong state for the operation
 	CodeIntegrity        = "state.integrity"          // a row edited outside cmca, or the audit log cut behind its checkpoint
 	CodePasscodeWrong    = "passcode.wrong"           // params: ref, attempts_left
-	CodePasscodeLocked   = "passcode.locked"          // params: ref
-	CodePasscodeExpired  = "passcode.expired"         // params: ref
+	CodePasscodeLocked   = "passcode.locked"          // params: ref, attempts
+	CodePasscodeExpired  = "passcode.expired"         // params: ref, expired (local time of the server)
 	CodePasscodeUsed     = "passcode.used"            // params: ref
 	CodePasscodeExists   = "passcode.exists"          // issue without resend; params: ref, expires
 	CodeDownloadStorage  = "download.storage"         // another storage than the request's; params: ref, storage

@@ -91,11 +91,12 @@ func errorCode(err error) (string, map[string]string) {
 var unfilled = regexp.MustCompile(`\{[a-z_]+\}`)
 
 // errorText is the message of a failure in the user's language. A code
-// with its own catalogue text and all its parameters given is rendered from
-// that text in either language: the text carries the command line's remedy
-// (`cmca issue --resend {ref}`), which the service's message leaves out.
+// whose catalogue text names the command line's remedy (`cmca issue
+// --resend {ref}`, which the service's message leaves out), all its
+// parameters given, is rendered from that text in either language.
 // Otherwise English keeps the error's own text (it carries the detail), and
-// Chinese translates it or puts the class's text around the English detail.
+// Chinese renders the code's text, translates the message or puts the
+// class's text around the English detail.
 func (f *Factory) errorText(err error, code string, params map[string]string) string {
 	p := f.P()
 	if errors.Is(err, errInputEnded) {
@@ -107,10 +108,11 @@ func (f *Factory) errorText(err error, code string, params map[string]string) st
 		if code == api.CodeCancelled {
 			return "cancelled"
 		}
-		// A code with its own text, every parameter it names given:
-		// that text, which holds the command line's remedy (the
-		// service's message names no cmca command or flag).
-		if s, ok := p.Error(code, params); ok && !unfilled.MatchString(s) && !isClassCode(code) && !isField {
+		// A code whose text holds the command line's remedy, every
+		// parameter it names given: that text (the service's message
+		// names no cmca command or flag). Otherwise the message, which
+		// carries the detail.
+		if s, ok := p.Error(code, params); ok && holdsRemedy(code) && !unfilled.MatchString(s) && !isClassCode(code) && !isField {
 			return s
 		}
 		return err.Error()
@@ -191,6 +193,15 @@ func translateError(p msg.Printer, err error) (string, bool) {
 		return s, s != detail || p.Tag() == msg.English
 	}
 	return "", false
+}
+
+// remedy matches a cmca command or a command-line flag.
+var remedy = regexp.MustCompile("`cmca |(^|[\\s(])--[a-z]")
+
+// holdsRemedy: the code's English text names a cmca command or flag.
+func holdsRemedy(code string) bool {
+	en, _, ok := msg.CodeTexts(code)
+	return ok && remedy.MatchString(en)
 }
 
 // isClassCode: the code's text is its class's, around the detail

@@ -437,11 +437,10 @@ func TestAPIConformance(t *testing.T) {
 // cliHints: the command line's remedy its text must hold, from the code's
 // catalogue text (the service's message has none).
 var cliHints = map[string]string{
-	"status unknown":          "cmca review --state all",
-	"download wrong passcode": "cmca issue --resend",
-	"issue again":             "--resend",
-	"download wrong storage":  "--storage soft",
-	"download, another key":   "cmca reissue --ref",
+	"status unknown":         "cmca review --state all",
+	"issue again":            "--resend",
+	"download wrong storage": "--storage soft",
+	"download, another key":  "cmca reissue --ref",
 }
 
 // cliWording matches a cmca command or a command-line flag.

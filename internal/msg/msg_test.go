@@ -111,7 +111,7 @@ func TestPrinter(t *testing.T) {
 		t.Errorf("zh T of an unknown ID = %q; want it unchanged", got)
 	}
 	got, ok := zh.Error("passcode.wrong", map[string]string{"ref": "R1", "attempts_left": "2"})
-	if !ok || got != "业务受理号 R1 的下载授权码错误（还可尝试 2 次）；请核对申请受理点提供的下载授权码，或请其重新发放（`cmca issue --resend R1`）" {
+	if !ok || got != "业务受理号 R1 的下载授权码错误（还可尝试 2 次）；请核对申请受理点提供的下载授权码" {
 		t.Errorf("zh Error = %q, %v", got, ok)
 	}
 }

@@ -137,11 +137,12 @@ func (s *Service) downloadCheck(tx *store.Tx, authority *ca.CA, in DownloadInput
 	// lowering it locks what already reached the new limit.
 	maxAttempts := s.Policy().MaxPasscodeAttempts
 	if pc.Locked || r.PasscodeAttempts >= maxAttempts {
-		return nil, nil, nil, ra.WithCode("passcode.locked", msg.Errorf("the passcode of %s is locked after %d wrong attempts; the acceptance point can issue a new one: %w", r.Ref, r.PasscodeAttempts, ra.ErrAuth), "ref", r.Ref)
+		return nil, nil, nil, ra.WithCode("passcode.locked", msg.Errorf("the passcode of %s is locked after %d wrong attempts; the acceptance point can issue a new one: %w", r.Ref, r.PasscodeAttempts, ra.ErrAuth), "ref", r.Ref, "attempts", strconv.Itoa(r.PasscodeAttempts))
 	}
 	now := tx.Now()
 	if now.After(r.PasscodeExpires) {
-		return nil, nil, nil, ra.WithCode("passcode.expired", msg.Errorf("the passcode of %s expired on %s; the acceptance point can issue a new one: %w", r.Ref, r.PasscodeExpires.Local().Format(time.DateTime), ra.ErrAuth), "ref", r.Ref)
+		expired := r.PasscodeExpires.Local().Format(time.DateTime)
+		return nil, nil, nil, ra.WithCode("passcode.expired", msg.Errorf("the passcode of %s expired on %s; the acceptance point can issue a new one: %w", r.Ref, expired, ra.ErrAuth), "ref", r.Ref, "expired", expired)
 	}
 	if ok, err := s.passcodeMatches(tx, r, pc.Hash, in); err != nil {
 		return nil, nil, nil, err
