@@ -77,10 +77,27 @@ func TestErrorCodesTranslatedAndDocumented(t *testing.T) {
 func TestErrorTextChinese(t *testing.T) {
 	zh := msg.For(msg.Chinese)
 	f := &Factory{IO: &IOStreams{}, printer: &zh}
-	err := ra.WithCode("passcode.locked", fmt.Errorf("locked: %w", ra.ErrAuth), "ref", "20261125-7KQ3PZ4M")
+	err := ra.WithCode("passcode.locked", fmt.Errorf("locked: %w", ra.ErrAuth), "ref", "20261125-7KQ3PZ4M", "attempts", "5")
 	code, params := errorCode(err)
-	if got := f.errorText(err, code, params); !strings.Contains(got, "20261125-7KQ3PZ4M 的下载授权码已锁定") {
+	if got := f.errorText(err, code, params); !strings.Contains(got, "20261125-7KQ3PZ4M 的下载授权码在 5 次错误尝试后已锁定") || !strings.Contains(got, "cmca issue --resend 20261125-7KQ3PZ4M") {
 		t.Errorf("errorText(passcode.locked) = %q", got)
+	}
+	// English too renders a code whose text names the command line's
+	// remedy; the service's message names none.
+	en := msg.For(msg.English)
+	fen := &Factory{IO: &IOStreams{}, printer: &en}
+	if got := fen.errorText(err, code, params); got != "the passcode of 20261125-7KQ3PZ4M is locked after 5 wrong attempts; ask the acceptance point to run `cmca issue --resend 20261125-7KQ3PZ4M`" {
+		t.Errorf("English errorText(passcode.locked) = %q", got)
+	}
+	// ... but not with a parameter missing, nor a code whose text names
+	// no command: the message, which carries the detail.
+	partial := ra.WithCode("passcode.locked", fmt.Errorf("locked: %w", ra.ErrAuth), "ref", "20261125-7KQ3PZ4M")
+	if c, p := errorCode(partial); fen.errorText(partial, c, p) != "locked: authentication failed" {
+		t.Errorf("English errorText(passcode.locked without attempts) = %q", fen.errorText(partial, c, p))
+	}
+	wrong := ra.WithCode("passcode.wrong", fmt.Errorf("wrong passcode (1 attempt left): %w", ra.ErrAuth), "ref", "R1", "attempts_left", "1")
+	if c, p := errorCode(wrong); fen.errorText(wrong, c, p) != "wrong passcode (1 attempt left): authentication failed" {
+		t.Errorf("English errorText(passcode.wrong) = %q", fen.errorText(wrong, c, p))
 	}
 	// certificate.not_found without a serial (a look-up by key): the class text.
 	err = ra.WithCode("certificate.not_found", fmt.Errorf("no certificate for that key: %w", ra.ErrNotFound))
@@ -93,7 +110,6 @@ func TestErrorTextChinese(t *testing.T) {
 	if got := f.errorText(err, code, params); got != "用法错误：cmca status 需要 一个业务受理号" {
 		t.Errorf("errorText(usage) = %q", got)
 	}
-	en := msg.For(msg.English)
 	f.printer = &en
 	if got := f.errorText(err, code, params); got != "cmca status needs a reference number" {
 		t.Errorf("English errorText(usage) = %q", got)

@@ -205,7 +205,8 @@ func TestDownloadPasscodeRules(t *testing.T) {
 		ref, code := issued(t, s)
 		clk.Add(s.Policy().PasscodeTTL + time.Minute)
 		_, err := download(s, ref, code, newKey(t))
-		if !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "expired") || !contains(err.Error(), "--resend") {
+		var coded *ra.CodedError
+		if !errors.Is(err, ra.ErrAuth) || !contains(err.Error(), "expired") || !errors.As(err, &coded) || coded.Code != "passcode.expired" || coded.Params["ref"] != ref {
 			t.Fatalf("expired passcode: %v", err)
 		}
 	})
