@@ -12,13 +12,13 @@ import (
 )
 
 // localOnly are the files of operator tooling no API client reaches (doctor
-// reports, init, backup/restore, store setup and migration, CRL file
-// housekeeping, opening a home, the passcode key's file): their messages
+// reports, init, backup/restore, store setup and migration, the CRL files
+// of a home, opening a home, the passcode key's file): their messages
 // keep their command hints (docs/architecture.md, "Error codes").
 var localOnly = map[string]bool{
 	"backup.go": true, "init.go": true, "doctor.go": true, "doctor_lost.go": true,
 	"checkpoint.go": true, "storemigrate.go": true, "identity.go": true, "service.go": true,
-	"crl.go": true, "crl_check.go": true, "crl_current.go": true, "crl_published.go": true,
+	"crl_current.go": true, "crl_published.go": true,
 	"passcode_kek.go": true, "homepolicy.go": true,
 }
 

@@ -183,7 +183,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 				return err
 			}
 			if base == nil {
-				return msg.Errorf("a delta CRL needs a full CRL first; run `cmca crl`: %w", ra.ErrConflict)
+				return msg.Errorf("a delta CRL needs a full CRL first; sign a full CRL: %w", ra.ErrConflict)
 			}
 			rec.BaseNumber, since = base.Number, base.ThisUpdate
 			// A delta's thisUpdate is strictly after its base's: openssl
@@ -259,7 +259,7 @@ func (s *Service) CRL(ctx context.Context, o CRLOptions) (*CRLResult, error) {
 	}
 	hist := filepath.Join(dir, crlFileBase(rec.Number, o.Delta))
 	if err := os.Rename(tmp, hist); err != nil {
-		return nil, msg.Errorf("CRL %d is recorded but its file could not be put in place; run `cmca crl --force`: %w", rec.Number, err)
+		return nil, msg.Errorf("CRL %d is recorded but its file could not be put in place; sign a new CRL, forced: %w", rec.Number, err)
 	}
 	tmp = ""
 	syncDir(dir)

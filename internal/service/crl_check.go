@@ -127,7 +127,7 @@ func (s *Service) CheckCRL(ctx context.Context, data []byte) (*CRLCheck, error) 
 	}
 	if !now.Before(crl.NextUpdate) {
 		out.Expired = true
-		return out, msg.Errorf("CRL %d expired at its nextUpdate %s and relying parties reject it; run `cmca crl`: %w", out.Number, out.NextUpdate.Format(time.RFC3339), ra.ErrConflict)
+		return out, msg.Errorf("CRL %d expired at its nextUpdate %s and relying parties reject it; sign a new CRL: %w", out.Number, out.NextUpdate.Format(time.RFC3339), ra.ErrConflict)
 	}
 	return out, nil
 }
