@@ -30,6 +30,12 @@ func confRequest(ref string) *ra.Request {
 
 // confInsert stores a request with its audit record (which binds the row:
 // Tx.Request refuses a row no record binds).
+// confCert is a certificate of request ref, valid for a year from confNow.
+func confCert(ref, serial, spki string) *ra.Certificate {
+	return &ra.Certificate{Serial: serial, RequestRef: ref, Subject: "CN=A", Name: "A", Email: "a@example.com", UsageType: "auth",
+		Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: spki, DER: []byte{0x30, 0x00}}
+}
+
 func confInsert(t *testing.T, s *Store, r *ra.Request) {
 	t.Helper()
 	err := s.Tx(context.Background(), func(tx *Tx) error {
@@ -444,8 +450,7 @@ func confForeignKeys(t *testing.T, loc string) {
 	ctx := context.Background()
 	confInsert(t, s, confRequest("20261125-CONF0001"))
 	err := s.Tx(ctx, func(tx *Tx) error {
-		return tx.InsertCertificate(&ra.Certificate{Serial: "0b", RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com",
-			UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k1", DER: []byte{0x30, 0x00}})
+		return tx.InsertCertificate(confCert("20261125-CONF0001", "0b", "k1"))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -542,8 +547,7 @@ func confCertificates(t *testing.T, loc string) {
 	confInsert(t, s, confRequest("20261125-CONF0001"))
 	confInsert(t, s, confRequest("20261125-CONF0002"))
 	certs := []*ra.Certificate{
-		{Serial: "0b", RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com", UsageType: "auth", Storage: ra.StorageSoft,
-			KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k1", DER: []byte{0x30, 0x00}},
+		confCert("20261125-CONF0001", "0b", "k1"),
 		{Serial: "0a", RequestRef: "20261125-CONF0002", Subject: "CN=A", Name: "A", Email: "a@example.com", UsageType: "auth", Storage: ra.StorageSoft,
 			KeyAlgo: "ECDSA P-256", NotBefore: confNow.Add(time.Hour), NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k1", DER: []byte{0x30, 0x01, 0xff}},
 	}
@@ -639,8 +643,7 @@ func confRevokeRace(t *testing.T, loc string) {
 	ctx := context.Background()
 	confInsert(t, hs[0], confRequest("20261125-CONF0001"))
 	err := hs[0].Tx(ctx, func(tx *Tx) error {
-		if err := tx.InsertCertificate(&ra.Certificate{Serial: "0e", RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com",
-			UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k", DER: []byte{0x30, 0x00}}); err != nil {
+		if err := tx.InsertCertificate(confCert("20261125-CONF0001", "0e", "k")); err != nil {
 			return err
 		}
 		return tx.Audit(ra.Event{Operator: "bob", Action: "download", Ref: "20261125-CONF0001", Serial: "0e"})
@@ -706,8 +709,7 @@ func confRevokeBeforeCRL(t *testing.T, loc string) {
 	issue := func(serial string) {
 		t.Helper()
 		err := s.Tx(ctx, func(tx *Tx) error {
-			if err := tx.InsertCertificate(&ra.Certificate{Serial: serial, RequestRef: "20261125-CONF0001", Subject: "CN=A", Name: "A", Email: "a@example.com",
-				UsageType: "auth", Storage: ra.StorageSoft, KeyAlgo: "ECDSA P-256", NotBefore: confNow, NotAfter: confNow.AddDate(1, 0, 0), SPKISHA256: "k" + serial, DER: []byte{0x30, 0x00}}); err != nil {
+			if err := tx.InsertCertificate(confCert("20261125-CONF0001", serial, "k"+serial)); err != nil {
 				return err
 			}
 			return tx.Audit(ra.Event{Operator: "bob", Action: "download", Ref: "20261125-CONF0001", Serial: serial})
