@@ -33,13 +33,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 			t.Errorf("NewHTTPServer: %s = %v; want a limit", name, d)
 		}
 	}
-	srv.ReadHeaderTimeout, srv.ReadTimeout = 200*time.Millisecond, 400*time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	ln := serveImpatient(t, srv)
 
 	tests := []struct {
 		name, send string
@@ -90,13 +84,7 @@ func TestSlowBodyIs408(t *testing.T) {
 	ts := newTestServer(t, Options{})
 	before := ts.snapshot()
 	srv := NewHTTPServer(ts.h, nil, slog.New(slog.DiscardHandler))
-	srv.ReadHeaderTimeout, srv.ReadTimeout = 200*time.Millisecond, 400*time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	ln := serveImpatient(t, srv)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -175,3 +163,17 @@ func TestOversizeBodyRefusedBeforeUpload(t *testing.T) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// serveImpatient serves srv on a loopback port with its read timeouts cut
+// to 200 ms (headers) and 400 ms (the whole request), until the test ends.
+func serveImpatient(t *testing.T, srv *http.Server) net.Listener {
+	t.Helper()
+	srv.ReadHeaderTimeout, srv.ReadTimeout = 200*time.Millisecond, 400*time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln
+}
