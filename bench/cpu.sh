@@ -8,6 +8,7 @@
 #   STEPCA=/path/to/step-ca N=3000 RUNS=3 bash bench/cpu.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/downloads.sh
 N=${N:-3000}
 RUNS=${RUNS:-3}
 ANCHOR=${ANCHOR:-$(cd .. && pwd)/shared/anchors/stepca}
@@ -26,12 +27,7 @@ hz=$(getconf CLK_TCK)
 export CMCA_HOME=$W/home
 "$W/cmca" init --ca-name "Bench CPU CA" --ca-org Bench --ca-country CN >/dev/null
 total=$((N * RUNS))
-awk -v n="$total" 'BEGIN {print "["; for (i = 1; i <= n; i++) printf "{\"name\":\"Net Person\",\"id_type\":\"passport\",\"id_number\":\"N%08d\",\"mobile\":\"13812345678\",\"email\":\"n%d@example.com\",\"usage_type\":\"auth\",\"acceptance_point\":\"online\",\"storage\":\"soft\",\"agreement_accepted\":true}%s\n", i, i, (i < n ? "," : ""); print "]"}' >"$W/apps.json"
-"$W/cmca" apply -q --from-file "$W/apps.json" >/dev/null
-"$W/cmca" approve -q --all-submitted >/dev/null
-"$W/cmca" issue -q --all-approved >"$W/codes.txt"
-"$W/gen" -csrs "$W/csrs" <"$W/codes.txt"
-"$W/cmca" policy set -q ratelimit.passcode off >/dev/null
+prepare_downloads "$W" "$total" "$W/dl"
 sync
 skip=0
 for r in $(seq "$RUNS"); do
@@ -40,7 +36,7 @@ for r in $(seq "$RUNS"); do
 	SPID=$!
 	for _ in $(seq 100); do [ -s "$W/addr.json" ] && break; sleep 0.1; done
 	addr=$(sed -n 's/.*"https":"\([^"]*\)".*/\1/p' "$W/addr.json")
-	line=$("$W/serveload" -addr "$addr" -ca "$CMCA_HOME/ca/ca.crt" -jobs "$W/csrs/batch.jsonl" -skip "$skip" -n "$N" -c 64)
+	line=$("$W/serveload" -addr "$addr" -ca "$CMCA_HOME/ca/ca.crt" -jobs "$W/dl.csrs/batch.jsonl" -skip "$skip" -n "$N" -c 64)
 	t=$(ticks "$SPID")
 	kill -TERM "$SPID"
 	wait "$SPID" || true

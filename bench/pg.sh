@@ -27,6 +27,7 @@
 # postgresql), psql, Go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/downloads.sh
 N=${N:-2000}
 C=${C:-64}
 ROUNDS=${ROUNDS:-3}
@@ -87,14 +88,7 @@ prepare() { # prepare HOME COUNT [store URL]
 		export CMCA_HOME=$home
 		[ -z "$url" ] || export CMCA_STORE_URL=$url
 		"$B/cmca" init --ca-name "Bench PG CA" --ca-org Bench --ca-country CN >/dev/null
-		awk -v n="$n" 'BEGIN {print "["; for (i = 1; i <= n; i++) printf "{\"name\":\"Net Person\",\"id_type\":\"passport\",\"id_number\":\"N%08d\",\"mobile\":\"13812345678\",\"email\":\"n%d@example.com\",\"usage_type\":\"auth\",\"acceptance_point\":\"online\",\"storage\":\"soft\",\"agreement_accepted\":true}%s\n", i, i, (i < n ? "," : ""); print "]"}' >"$home.apps.json"
-		"$B/cmca" apply -q --from-file "$home.apps.json" >/dev/null
-		"$B/cmca" approve -q --all-submitted >/dev/null
-		"$B/cmca" issue -q --all-approved >"$home.codes"
-		"$B/gen" -csrs "$home.csrs" <"$home.codes"
-		# Every client is on 127.0.0.1: the per-address passcode limit
-		# would answer 429 after the tenth download.
-		"$B/cmca" policy set -q ratelimit.passcode off >/dev/null
+		prepare_downloads "$B" "$n" "$home"
 	)
 }
 echo "preparing $((nsq * N * ROUNDS)) SQLite and $((npg * N * ROUNDS)) PostgreSQL downloads" >&2

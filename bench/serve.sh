@@ -17,6 +17,7 @@
 # KEEP=1; `go tool pprof -top bin/cmca cpu-c64.pprof`). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/downloads.sh
 N=${N:-3000}
 CLIENTS=${CLIENTS:-"1 16 64"}
 WORK=${WORK:-$(mktemp -d /tmp/cmca-serve-bench.XXXXXX)}
@@ -51,14 +52,7 @@ total=$((N * passes))
 export CMCA_HOME=$WORK/home
 cmca() { "$B/cmca" "$@"; }
 cmca init --ca-name "Bench Serve CA" --ca-org "Bench" --ca-country CN >/dev/null
-awk -v n="$total" 'BEGIN {print "["; for (i = 1; i <= n; i++) printf "{\"name\":\"Net Person\",\"id_type\":\"passport\",\"id_number\":\"N%08d\",\"mobile\":\"13812345678\",\"email\":\"n%d@example.com\",\"usage_type\":\"auth\",\"acceptance_point\":\"online\",\"storage\":\"soft\",\"agreement_accepted\":true}%s\n", i, i, (i < n ? "," : ""); print "]"}' >"$WORK/apps.json"
-cmca apply -q --from-file "$WORK/apps.json" >/dev/null
-cmca approve -q --all-submitted >/dev/null
-cmca issue -q --all-approved >"$WORK/codes.txt"
-"$B/gen" -csrs "$WORK/csrs" <"$WORK/codes.txt"
-# Every client is on 127.0.0.1: the per-address passcode limit (10 at once,
-# one more every 6 s) would answer 429 after the tenth download.
-cmca policy set -q ratelimit.passcode off >/dev/null
+prepare_downloads "$B" "$total" "$WORK/dl"
 sync
 
 OUT=$WORK/results.md
@@ -79,7 +73,7 @@ for c in $CLIENTS; do
 	for _ in $(seq 100); do [ -s "$WORK/addr.json" ] && break; sleep 0.1; done
 	addr=$(sed -n 's/.*"https":"\([^"]*\)".*/\1/p' "$WORK/addr.json")
 	[ -n "$addr" ] || { echo "cmca serve did not start:" >&2; cat "$WORK/serve-c$c.log" >&2; exit 1; }
-	cm=$("$B/serveload" -addr "$addr" -ca "$CMCA_HOME/ca/ca.crt" -jobs "$WORK/csrs/batch.jsonl" -skip "$skip" -n "$N" -c "$c")
+	cm=$("$B/serveload" -addr "$addr" -ca "$CMCA_HOME/ca/ca.crt" -jobs "$WORK/dl.csrs/batch.jsonl" -skip "$skip" -n "$N" -c "$c")
 	echo "cmca serve, $c clients: $cm" >&2
 	kill -TERM "$SPID"
 	wait "$SPID" || true
